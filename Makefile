@@ -1,0 +1,152 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# vdev: device-side virtio library.
+#
+#   make            libvdev.a, libvdev.so.0 and vdev.pc in build/
+#   make check      set-up, build, lint, selftests (plain, ASan+UBSan, TSan),
+#                   fuzz for a bounded time, KVM selftests (through
+#                   scripts/vmtest when /dev/kvm is not usable)
+#   make run        the main job: a KVM VM with virtio-net on a TAP, rebooted
+#   make bench      benchmarks, printed as ratios against a baseline
+#   make lint       checkpatch.pl --no-tree (and sparse) on the C files
+#   make install    PREFIX=/usr/local DESTDIR=
+#
+# VARIANT selects a build flavour, each in its own folder:
+#   plain (build/), asan (build/asan), tsan (build/tsan),
+#   fault (build/fault: test-only fault switches compiled in).
+
+VERSION		:= 0.1.0
+SOVERSION	:= 0
+PREFIX		?= /usr/local
+LIBDIR		?= $(PREFIX)/lib
+INCDIR		?= $(PREFIX)/include
+DESTDIR		?=
+
+CACHE		:= $(CURDIR)/.cache
+KSRC		:= $(CACHE)/linux-source-6.1
+KSFT		:= $(KSRC)/tools/testing/selftests
+
+VARIANT		?= plain
+ifeq ($(VARIANT),plain)
+B		:= build
+else
+B		:= build/$(VARIANT)
+endif
+
+CC		?= gcc
+CFLAGS_BASE	:= -std=gnu11 -g -Wall -Wextra -Werror -Wno-unused-parameter \
+		   -Wmissing-prototypes -Wstrict-prototypes -Wshadow \
+		   -Wpointer-arith -Wvla -fno-strict-aliasing -fno-common \
+		   -D_GNU_SOURCE -pthread -Iinclude -Ilib
+NL_CFLAGS	:= $(shell pkg-config --cflags libnl-3.0 libnl-route-3.0 2>/dev/null)
+NL_LIBS		:= $(shell pkg-config --libs libnl-3.0 libnl-route-3.0 2>/dev/null)
+
+ifeq ($(VARIANT),plain)
+VFLAGS		:= -O2
+else ifeq ($(VARIANT),asan)
+VFLAGS		:= -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+		   -fno-sanitize-recover=all
+else ifeq ($(VARIANT),tsan)
+VFLAGS		:= -O1 -fno-omit-frame-pointer -fsanitize=thread
+else ifeq ($(VARIANT),fault)
+VFLAGS		:= -O2 -DVDEV_FAULT_INJECTION
+else
+$(error unknown VARIANT=$(VARIANT))
+endif
+
+ALL_CFLAGS	= $(CFLAGS_BASE) $(VFLAGS) $(NL_CFLAGS) $(CFLAGS)
+LDFLAGS_V	= $(filter -fsanitize=%,$(VFLAGS)) -pthread
+
+include Kbuild
+LIB_OBJS	:= $(addprefix $(B)/lib/,$(vdev-y))
+LIB_A		:= $(B)/libvdev.a
+LIB_SO		:= $(B)/libvdev.so.$(SOVERSION)
+
+.PHONY: all lib check run bench lint install deps tests fuzz vmtest clean \
+	selftests-run kvm-tests
+all: lib $(B)/vdev.pc
+
+lib: $(LIB_A) $(LIB_SO)
+
+$(B)/lib/%.o: lib/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fPIC -MMD -MP -c -o $@ $<
+
+$(LIB_A): $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(LIB_SO): $(LIB_OBJS) lib/libvdev.map
+	$(CC) -shared -Wl,-soname,libvdev.so.$(SOVERSION) \
+		-Wl,--version-script=lib/libvdev.map -Wl,--no-undefined \
+		$(LDFLAGS_V) -o $@ $(LIB_OBJS) $(NL_LIBS) -lm
+	ln -sf libvdev.so.$(SOVERSION) $(B)/libvdev.so
+
+$(B)/vdev.pc: scripts/vdev.pc.in Makefile
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCDIR@|$(INCDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+install: all
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)/vdev
+	install -m 0644 include/vdev/*.h $(DESTDIR)$(INCDIR)/vdev/
+	install -m 0644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
+	install -m 0755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf libvdev.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libvdev.so
+	install -m 0644 $(B)/vdev.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+
+# ---------------------------------------------------------------------------
+# Selftests. Each selftests/<dir>/tests.mk appends to:
+#   HOST_TESTS      programs run in every variant (paths without .c)
+#   THREADED_TESTS  the subset also run under TSan
+#   XFAIL_TESTS     programs run from the fault build, which must fail
+#   KVM_TESTS       programs run by scripts/vmtest (or directly on /dev/kvm)
+# and may set target-specific LDLIBS_<name> / CFLAGS_<name>.
+# ---------------------------------------------------------------------------
+HOST_TESTS	:=
+THREADED_TESTS	:=
+XFAIL_TESTS	:=
+KVM_TESTS	:=
+TEST_HELPERS	:= selftests/vdev_test.h
+include $(sort $(wildcard selftests/*/tests.mk))
+
+KSFT_CFLAGS	:= -I$(KSFT) -Iselftests
+TEST_BINS	= $(addprefix $(B)/,$(HOST_TESTS))
+
+$(B)/selftests/%: selftests/%.c $(LIB_A) $(TEST_HELPERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(KSFT_CFLAGS) $(CFLAGS_$(notdir $*)) -o $@ $< \
+		$(LIB_A) $(LDFLAGS_V) $(LDLIBS_$(notdir $*)) $(NL_LIBS) -lm
+
+tests: $(TEST_BINS)
+
+deps:
+	@scripts/setup-deps
+
+# Every variant is a separate make run so that the objects never mix.
+check: deps
+	$(MAKE) VARIANT=plain all tests
+	$(MAKE) lint
+	$(MAKE) VARIANT=asan tests
+	$(MAKE) VARIANT=tsan tests
+	$(MAKE) VARIANT=fault tests
+	scripts/run-selftests --build build --name plain $(HOST_TESTS) \
+		--xfail-build build/fault $(XFAIL_TESTS)
+	scripts/run-selftests --build build/asan --name asan $(HOST_TESTS)
+	scripts/run-selftests --build build/tsan --name tsan $(THREADED_TESTS)
+	$(MAKE) fuzz-check
+	$(MAKE) kvm-tests
+
+lint: deps
+	scripts/lint
+
+clean:
+	rm -rf build
+
+# Fragments with their own targets (fuzz, bench, kvm, run) append to:
+#   BENCH_TARGETS  run by 'make bench'
+-include $(sort $(wildcard selftests/*/extra.mk))
+
+bench: deps $(BENCH_TARGETS)
+
+-include $(LIB_OBJS:.o=.d)

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vdev logging: one hook a VMM can replace, and rate limiting so that a
+ * hostile guest cannot flood the VMM's log.
+ */
+#ifndef _VDEV_LOG_H
+#define _VDEV_LOG_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+
+enum vdev_log_level {
+	VDEV_LOG_ERR = 3,
+	VDEV_LOG_WARN = 4,
+	VDEV_LOG_INFO = 6,
+	VDEV_LOG_DEBUG = 7,
+};
+
+typedef void (*vdev_log_fn)(enum vdev_log_level level, const char *msg);
+
+/**
+ * vdev_log_set_handler() - route vdev's messages to the VMM
+ * @fn: called with each formatted message; NULL restores the default,
+ *      which writes "vdev: <msg>" to stderr.
+ *
+ * The handler may be called from any thread, including device workers.
+ */
+void vdev_log_set_handler(vdev_log_fn fn);
+
+/**
+ * vdev_log_set_level() - drop messages less severe than @level
+ * @level: the least severe level still printed (default VDEV_LOG_WARN).
+ */
+void vdev_log_set_level(enum vdev_log_level level);
+
+/**
+ * vdev_log() - emit one message
+ * @level: severity
+ * @fmt: printf format
+ */
+void vdev_log(enum vdev_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/**
+ * struct vdev_ratelimit - at most @burst messages every @interval_ms
+ * @interval_ms: window length
+ * @burst: messages allowed per window
+ * @begin_ms: start of the current window (monotonic clock)
+ * @printed: messages printed in the current window
+ * @missed: messages suppressed since the last report
+ *
+ * Initialise with VDEV_RATELIMIT_INIT. Callers serialise access (one per
+ * queue, used from the queue's worker) or accept approximate counting.
+ */
+struct vdev_ratelimit {
+	unsigned int interval_ms;
+	unsigned int burst;
+	unsigned long long begin_ms;
+	unsigned int printed;
+	unsigned int missed;
+};
+
+#define VDEV_RATELIMIT_INIT(interval, n) \
+	{ .interval_ms = (interval), .burst = (n) }
+
+/**
+ * vdev_ratelimit_ok() - may a rate-limited message be printed now?
+ * @rs: the limiter
+ *
+ * Return: true when the message should be printed.
+ */
+bool vdev_ratelimit_ok(struct vdev_ratelimit *rs);
+
+#endif /* _VDEV_LOG_H */
