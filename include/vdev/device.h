@@ -152,7 +152,7 @@ struct vdev_device_ops {
 	void (*release)(struct vdev_device *dev);
 };
 
-#define VDEV_NAME_MAX 8		/* "vdev-<name>-qNN" fits in 15 chars */
+#define VDEV_NAME_MAX 7		/* "vdev-<name>-<sfx>" fits in 15 chars */
 
 /**
  * struct vdev_device - state common to every device (VirtioCommon)
@@ -177,6 +177,9 @@ struct vdev_device_ops {
  * @nr_parked: workers currently parked
  * @workers: list of started workers
  * @nr_workers: entries in @workers
+ * @nr_running: workers whose thread has not left its loop
+ * @queues: the queues given to activate
+ * @nr_active_queues: entries in @queues
  * @irq: interrupt object held while active
  * @mem: guest memory held while active
  * @access_platform: DMA remapping, or NULL
@@ -205,6 +208,9 @@ struct vdev_device {
 	unsigned int nr_parked;
 	struct vdev_worker *workers;
 	unsigned int nr_workers;
+	unsigned int nr_running;
+	struct vdev_queue **queues;
+	unsigned int nr_active_queues;
 
 	struct vdev_interrupt *irq;
 	struct vdev_mem *mem;

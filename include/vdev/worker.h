@@ -33,7 +33,7 @@ typedef int (*vdev_worker_fn)(struct vdev_worker *w, uint32_t events,
 /**
  * vdev_worker_create() - allocate a worker for @dev (not started)
  * @dev: the device, being activated
- * @suffix: thread name suffix, e.g. "q0" or "ctl" (at most 4 chars used)
+ * @suffix: thread name suffix, e.g. "q0" or "ctl" (at most 3 chars used)
  * @flags: VDEV_WORKER_*
  * @wp: on success the new worker
  *

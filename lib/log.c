@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vdev logging and rate limiting.
+ */
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <time.h>
+
+#include <vdev/log.h>
+
+static _Atomic(vdev_log_fn) log_handler;
+static atomic_int log_level = VDEV_LOG_WARN;
+
+void vdev_log_set_handler(vdev_log_fn fn)
+{
+	atomic_store(&log_handler, fn);
+}
+
+void vdev_log_set_level(enum vdev_log_level level)
+{
+	atomic_store(&log_level, level);
+}
+
+void vdev_log(enum vdev_log_level level, const char *fmt, ...)
+{
+	vdev_log_fn fn = atomic_load(&log_handler);
+	char msg[512];
+	va_list ap;
+
+	if ((int)level > atomic_load(&log_level))
+		return;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+
+	if (fn)
+		fn(level, msg);
+	else
+		fprintf(stderr, "vdev: %s\n", msg);
+}
+
+static unsigned long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool vdev_ratelimit_ok(struct vdev_ratelimit *rs)
+{
+	unsigned long long now = now_ms();
+
+	if (!rs->begin_ms || now - rs->begin_ms >= rs->interval_ms) {
+		if (rs->missed)
+			vdev_log(VDEV_LOG_WARN, "%u messages suppressed",
+				 rs->missed);
+		rs->begin_ms = now;
+		rs->printed = 0;
+		rs->missed = 0;
+	}
+	if (rs->printed < rs->burst) {
+		rs->printed++;
+		return true;
+	}
+	rs->missed++;
+	return false;
+}

@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Guest memory map.
+ *
+ * The regions live in an immutable, sorted table. Adding a region builds a
+ * new table and publishes it with a release store; readers (device
+ * workers, on every descriptor) load the pointer with acquire and never
+ * take a lock. A replaced table is kept until the map is freed, so a
+ * reader still walking it never sees freed memory; hot-add is rare and
+ * bounded by VDEV_MEM_MAX_REGIONS, so this costs at most that many tables.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <vdev/log.h>
+#include <vdev/mem.h>
+
+#include "compiler.h"
+#include "refcount.h"
+
+struct mem_table {
+	struct mem_table *retired;	/* older table, freed with the map */
+	unsigned int nr;
+	struct vdev_mem_region regions[];
+};
+
+struct mem_mapping {
+	void *hva;
+	size_t size;
+	int fd;
+};
+
+struct vdev_mem {
+	atomic_uint refs;
+	pthread_mutex_t lock;		/* serialises writers */
+	_Atomic(struct mem_table *) table;
+	unsigned int nr_mappings;
+	struct mem_mapping mappings[VDEV_MEM_MAX_REGIONS];
+};
+
+static struct mem_table *table_alloc(unsigned int nr)
+{
+	return calloc(1, sizeof(struct mem_table) +
+			 nr * sizeof(struct vdev_mem_region));
+}
+
+int vdev_mem_create(struct vdev_mem **memp)
+{
+	struct vdev_mem *mem;
+	struct mem_table *t;
+
+	mem = calloc(1, sizeof(*mem));
+	if (!mem)
+		return -ENOMEM;
+	t = table_alloc(0);
+	if (!t) {
+		free(mem);
+		return -ENOMEM;
+	}
+	refcount_set(&mem->refs, 1);
+	pthread_mutex_init(&mem->lock, NULL);
+	atomic_init(&mem->table, t);
+	*memp = mem;
+	return 0;
+}
+
+struct vdev_mem *vdev_mem_get(struct vdev_mem *mem)
+{
+	refcount_inc(&mem->refs);
+	return mem;
+}
+
+void vdev_mem_put(struct vdev_mem *mem)
+{
+	struct mem_table *t, *next;
+	unsigned int i;
+
+	if (!mem || !refcount_dec_and_test(&mem->refs))
+		return;
+
+	for (t = atomic_load(&mem->table); t; t = next) {
+		next = t->retired;
+		free(t);
+	}
+	for (i = 0; i < mem->nr_mappings; i++) {
+		munmap(mem->mappings[i].hva, mem->mappings[i].size);
+		close(mem->mappings[i].fd);
+	}
+	pthread_mutex_destroy(&mem->lock);
+	free(mem);
+}
+
+static inline struct mem_table *table_load(struct vdev_mem *mem)
+{
+	/* Pairs with the release store in mem_insert(). */
+	return atomic_load_explicit(&mem->table, memory_order_acquire);
+}
+
+static int mem_insert(struct vdev_mem *mem, const struct vdev_mem_region *r)
+{
+	struct mem_table *old, *new;
+	unsigned int i, pos;
+	uint64_t end = r->gpa + r->size - 1;
+
+	if (!r->size || !r->hva || end < r->gpa) {
+		vdev_log(VDEV_LOG_ERR,
+			 "mem: bad region gpa %#llx size %#llx",
+			 (unsigned long long)r->gpa,
+			 (unsigned long long)r->size);
+		return -EINVAL;
+	}
+
+	pthread_mutex_lock(&mem->lock);
+	old = atomic_load_explicit(&mem->table, memory_order_relaxed);
+	if (old->nr >= VDEV_MEM_MAX_REGIONS) {
+		pthread_mutex_unlock(&mem->lock);
+		return -ENOSPC;
+	}
+	pos = old->nr;
+	for (i = 0; i < old->nr; i++) {
+		const struct vdev_mem_region *o = &old->regions[i];
+
+		if (r->gpa <= o->gpa + o->size - 1 && o->gpa <= end) {
+			pthread_mutex_unlock(&mem->lock);
+			vdev_log(VDEV_LOG_ERR,
+				 "mem: region %#llx+%#llx overlaps %#llx+%#llx",
+				 (unsigned long long)r->gpa,
+				 (unsigned long long)r->size,
+				 (unsigned long long)o->gpa,
+				 (unsigned long long)o->size);
+			return -EEXIST;
+		}
+		if (pos == old->nr && r->gpa < o->gpa)
+			pos = i;
+	}
+
+	new = table_alloc(old->nr + 1);
+	if (!new) {
+		pthread_mutex_unlock(&mem->lock);
+		return -ENOMEM;
+	}
+	memcpy(new->regions, old->regions, pos * sizeof(*r));
+	new->regions[pos] = *r;
+	memcpy(&new->regions[pos + 1], &old->regions[pos],
+	       (old->nr - pos) * sizeof(*r));
+	new->nr = old->nr + 1;
+	new->retired = old;
+	/* Pairs with the acquire load in table_load(). */
+	atomic_store_explicit(&mem->table, new, memory_order_release);
+	pthread_mutex_unlock(&mem->lock);
+	return 0;
+}
+
+int vdev_mem_add_region(struct vdev_mem *mem, uint64_t gpa, uint64_t size,
+			void *hva)
+{
+	struct vdev_mem_region r = {
+		.gpa = gpa, .size = size, .hva = hva, .fd = -1,
+	};
+
+	return mem_insert(mem, &r);
+}
+
+int vdev_mem_add_region_fd(struct vdev_mem *mem, uint64_t gpa, uint64_t size,
+			   int fd, uint64_t offset)
+{
+	struct vdev_mem_region r = {
+		.gpa = gpa, .size = size, .fd_offset = offset,
+	};
+	struct mem_mapping *m;
+	int ret;
+
+	if (!size || size > SIZE_MAX)
+		return -EINVAL;
+
+	r.hva = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		     (off_t)offset);
+	if (r.hva == MAP_FAILED) {
+		ret = -errno;
+		vdev_log(VDEV_LOG_ERR, "mem: mmap of fd %d failed: %d", fd,
+			 ret);
+		return ret;
+	}
+	r.fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (r.fd < 0) {
+		ret = -errno;
+		goto out_unmap;
+	}
+
+	/* Every mapping is a region, so mappings[] cannot overflow. */
+	ret = mem_insert(mem, &r);
+	if (ret)
+		goto out_close;
+
+	pthread_mutex_lock(&mem->lock);
+	m = &mem->mappings[mem->nr_mappings++];
+	m->hva = r.hva;
+	m->size = size;
+	m->fd = r.fd;
+	pthread_mutex_unlock(&mem->lock);
+	return 0;
+
+out_close:
+	close(r.fd);
+out_unmap:
+	munmap(r.hva, size);
+	return ret;
+}
+
+/* The region containing @gpa, or NULL. Binary search: regions are sorted. */
+static const struct vdev_mem_region *table_find(const struct mem_table *t,
+						uint64_t gpa)
+{
+	unsigned int lo = 0, hi = t->nr;
+
+	while (lo < hi) {
+		unsigned int mid = lo + (hi - lo) / 2;
+		const struct vdev_mem_region *r = &t->regions[mid];
+
+		if (gpa < r->gpa)
+			hi = mid;
+		else if (gpa - r->gpa >= r->size)
+			lo = mid + 1;
+		else
+			return r;
+	}
+	return NULL;
+}
+
+void *vdev_mem_translate_partial(struct vdev_mem *mem, uint64_t gpa,
+				 uint64_t len, uint64_t *avail)
+{
+	const struct vdev_mem_region *r;
+	uint64_t off, room;
+
+	if (gpa + len < gpa)
+		return NULL;
+	r = table_find(table_load(mem), gpa);
+	if (!r)
+		return NULL;
+	off = gpa - r->gpa;
+	room = r->size - off;
+	*avail = len < room ? len : room;
+	return (char *)r->hva + off;
+}
+
+void *vdev_mem_translate(struct vdev_mem *mem, uint64_t gpa, uint64_t len)
+{
+	uint64_t avail;
+	void *hva;
+
+	hva = vdev_mem_translate_partial(mem, gpa, len, &avail);
+	if (!hva || avail != len)
+		return NULL;
+	return hva;
+}
+
+unsigned int vdev_mem_nr_regions(struct vdev_mem *mem)
+{
+	return table_load(mem)->nr;
+}
+
+int vdev_mem_region_at(struct vdev_mem *mem, unsigned int i,
+		       struct vdev_mem_region *out)
+{
+	const struct mem_table *t = table_load(mem);
+
+	if (i >= t->nr)
+		return -ENOENT;
+	*out = t->regions[i];
+	return 0;
+}

@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Device worker threads.
+ *
+ * Each worker is one thread around one epoll instance. Besides the fds its
+ * device registers, it watches the device's kill eventfd (never drained:
+ * once written, every worker sees it until it exits) and pause eventfd
+ * (drained by vdev_device_resume()). Workers are stopped only by the kill
+ * eventfd and joined, never cancelled.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <vdev/device.h>
+#include <vdev/log.h>
+#include <vdev/worker.h>
+
+#include "compiler.h"
+#include "worker_priv.h"
+
+#define TAG_KILL	((uint64_t)-1)
+#define TAG_PAUSE	((uint64_t)-2)
+#define MAX_EVENTS	(VDEV_WORKER_MAX_FDS + 2)
+
+struct worker_fd {
+	int fd;
+	vdev_worker_fn fn;
+	void *data;
+	bool active;
+};
+
+struct vdev_worker {
+	struct vdev_worker *next;
+	struct vdev_device *dev;
+	pthread_t thread;
+	int epfd;
+	unsigned int flags;
+	char name[24];
+	unsigned int nr_fds;
+	struct worker_fd fds[VDEV_WORKER_MAX_FDS];
+};
+
+static int epoll_add(int epfd, int fd, uint32_t events, uint64_t tag)
+{
+	struct epoll_event ev = { .events = events, .data.u64 = tag };
+
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+int vdev_worker_create(struct vdev_device *dev, const char *suffix,
+		       unsigned int flags, struct vdev_worker **wp)
+{
+	struct vdev_worker *w;
+	int ret;
+
+	if (dev->kill_fd < 0 || dev->pause_fd < 0)
+		return -EINVAL;	/* only from the activate op */
+
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->dev = dev;
+	w->flags = flags;
+	snprintf(w->name, sizeof(w->name), "vdev-%.6s-%.3s", dev->name,
+		 suffix);
+
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (w->epfd < 0) {
+		ret = -errno;
+		goto out_free;
+	}
+	ret = epoll_add(w->epfd, dev->kill_fd, EPOLLIN, TAG_KILL);
+	if (ret)
+		goto out_close_epoll;
+	ret = epoll_add(w->epfd, dev->pause_fd, EPOLLIN, TAG_PAUSE);
+	if (ret)
+		goto out_close_epoll;
+
+	*wp = w;
+	return 0;
+
+out_close_epoll:
+	close(w->epfd);
+out_free:
+	free(w);
+	vdev_log(VDEV_LOG_ERR, "%s: cannot create worker: %d", dev->name, ret);
+	return ret;
+}
+
+void vdev_worker_destroy(struct vdev_worker *w)
+{
+	if (!w)
+		return;
+	close(w->epfd);
+	free(w);
+}
+
+static struct worker_fd *worker_find(struct vdev_worker *w, int fd)
+{
+	unsigned int i;
+
+	for (i = 0; i < w->nr_fds; i++)
+		if (w->fds[i].active && w->fds[i].fd == fd)
+			return &w->fds[i];
+	return NULL;
+}
+
+int vdev_worker_add_fd(struct vdev_worker *w, int fd, uint32_t events,
+		       vdev_worker_fn fn, void *data)
+{
+	struct worker_fd *wf;
+	int ret;
+
+	if (w->nr_fds >= VDEV_WORKER_MAX_FDS)
+		return -ENOSPC;
+	wf = &w->fds[w->nr_fds];
+	ret = epoll_add(w->epfd, fd, events, w->nr_fds);
+	if (ret)
+		return ret;
+	wf->fd = fd;
+	wf->fn = fn;
+	wf->data = data;
+	wf->active = true;
+	w->nr_fds++;
+	return 0;
+}
+
+int vdev_worker_mod_fd(struct vdev_worker *w, int fd, uint32_t events)
+{
+	struct worker_fd *wf = worker_find(w, fd);
+	struct epoll_event ev = { .events = events };
+
+	if (!wf)
+		return -ENOENT;
+	ev.data.u64 = wf - w->fds;
+	if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+int vdev_worker_del_fd(struct vdev_worker *w, int fd)
+{
+	struct worker_fd *wf = worker_find(w, fd);
+
+	if (!wf)
+		return -ENOENT;
+	wf->active = false;
+	if (epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL) < 0)
+		return -errno;
+	return 0;
+}
+
+struct vdev_device *vdev_worker_device(struct vdev_worker *w)
+{
+	return w->dev;
+}
+
+const char *vdev_worker_name(const struct vdev_worker *w)
+{
+	return w->name;
+}
+
+static void worker_dispatch(struct vdev_worker *w, const struct epoll_event *ev)
+{
+	struct worker_fd *wf;
+	int ret;
+
+	if (ev->data.u64 >= w->nr_fds)
+		return;
+	wf = &w->fds[ev->data.u64];
+	if (!wf->active)
+		return;
+	ret = wf->fn(w, ev->events, wf->data);
+	if (ret < 0 && wf->active) {
+		vdev_log(VDEV_LOG_DEBUG, "%s: fd %d stopped: %d", w->name,
+			 wf->fd, ret);
+		vdev_worker_del_fd(w, wf->fd);
+	}
+}
+
+static void *worker_thread(void *arg)
+{
+	struct vdev_worker *w = arg;
+	struct epoll_event evs[MAX_EVENTS];
+	int i, n;
+
+	for (;;) {
+		n = epoll_wait(w->epfd, evs, MAX_EVENTS, -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			vdev_log(VDEV_LOG_ERR, "%s: epoll_wait: %d", w->name,
+				 -errno);
+			break;
+		}
+		/* Kill first: nothing runs once the device is being reset. */
+		for (i = 0; i < n; i++)
+			if (evs[i].data.u64 == TAG_KILL)
+				goto out;
+		for (i = 0; i < n; i++)
+			if (evs[i].data.u64 == TAG_PAUSE)
+				vdev_device_park(w->dev);
+		for (i = 0; i < n; i++)
+			if (evs[i].data.u64 < TAG_PAUSE)
+				worker_dispatch(w, &evs[i]);
+	}
+out:
+	pthread_mutex_lock(&w->dev->park_lock);
+	w->dev->nr_running--;
+	pthread_cond_broadcast(&w->dev->park_cond);
+	pthread_mutex_unlock(&w->dev->park_lock);
+	return NULL;
+}
+
+int vdev_worker_start(struct vdev_worker *w)
+{
+	struct vdev_device *dev = w->dev;
+	int ret;
+
+	pthread_mutex_lock(&dev->park_lock);
+	dev->nr_running++;
+	pthread_mutex_unlock(&dev->park_lock);
+
+	ret = -pthread_create(&w->thread, NULL, worker_thread, w);
+	if (ret) {
+		pthread_mutex_lock(&dev->park_lock);
+		dev->nr_running--;
+		pthread_mutex_unlock(&dev->park_lock);
+		vdev_log(VDEV_LOG_ERR, "%s: cannot start thread: %d", w->name,
+			 ret);
+		vdev_worker_destroy(w);
+		return ret;
+	}
+	pthread_setname_np(w->thread, w->name);
+
+	pthread_mutex_lock(&dev->park_lock);
+	w->next = dev->workers;
+	dev->workers = w;
+	dev->nr_workers++;
+	pthread_mutex_unlock(&dev->park_lock);
+	return 0;
+}
+
+void vdev_workers_join_all(struct vdev_device *dev)
+{
+	struct vdev_worker *w, *next;
+	int ret;
+
+	pthread_mutex_lock(&dev->park_lock);
+	w = dev->workers;
+	dev->workers = NULL;
+	dev->nr_workers = 0;
+	pthread_mutex_unlock(&dev->park_lock);
+
+	for (; w; w = next) {
+		next = w->next;
+		ret = pthread_join(w->thread, NULL);
+		if (ret)
+			vdev_log(VDEV_LOG_ERR, "%s: join failed: %d", w->name,
+				 -ret);
+		vdev_worker_destroy(w);
+	}
+}
