@@ -1,0 +1,704 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Split virtqueue, device side (VIRTIO 1.2, section 2.7).
+ *
+ * The rings live in guest memory and the driver can change any byte of
+ * them at any time, so every shared field is read exactly once into a
+ * local (READ_ONCE) and checked before use. Nothing read from the rings
+ * is ever used as a host pointer or an index without a bounds check, and
+ * buffer addresses go through vdev_mem_translate_partial(), which never
+ * returns a pointer outside a registered region.
+ *
+ * Ordering (the driver's side is Linux drivers/virtio/virtio_ring.c):
+ *
+ *   driver                           device
+ *   write desc[], avail->ring[]      READ_ONCE(avail->idx)
+ *   wmb                              rmb (acquire)          [pop]
+ *   write avail->idx                 read avail->ring[], desc[]
+ *
+ *   device                           driver
+ *   write used->ring[]               READ_ONCE(used->idx)
+ *   wmb (release)         [flush]    rmb
+ *   write used->idx                  read used->ring[]
+ *
+ * and a full barrier on each side between publishing an index and
+ * reading the other side's event index / flags (notification
+ * suppression, section 2.7.7 and 2.7.10).
+ *
+ * A queue is used by one worker thread at a time; only @vq->broken is
+ * read from other threads.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+
+#include <vdev/device.h>
+#include <vdev/interrupt.h>
+#include <vdev/mem.h>
+#include <vdev/queue.h>
+
+#include "compiler.h"
+
+#ifndef __printf
+#define __printf(a, b)	__attribute__((format(printf, a, b)))
+#endif
+
+#ifndef __force
+#ifdef __CHECKER__
+#define __force __attribute__((force))
+#else
+#define __force
+#endif
+#endif
+
+/* Largest queue the split ring format allows (VIRTIO 1.2, 2.7). */
+#define VQ_MAX_SIZE	32768
+
+/*
+ * Little-endian accessors for the ring fields (VIRTIO 1.0 and later are
+ * little-endian; legacy devices are not supported).
+ */
+static inline uint16_t vq16(__virtio16 v)
+{
+	return le16toh((__force uint16_t)v);
+}
+
+static inline uint32_t vq32(__virtio32 v)
+{
+	return le32toh((__force uint32_t)v);
+}
+
+static inline uint64_t vq64(__virtio64 v)
+{
+	return le64toh((__force uint64_t)v);
+}
+
+static inline __virtio16 cpu_to_vq16(uint16_t v)
+{
+	return (__force __virtio16)htole16(v);
+}
+
+static inline __virtio32 cpu_to_vq32(uint32_t v)
+{
+	return (__force __virtio32)htole32(v);
+}
+
+/* &avail->ring[size]: used_event, written by the driver. */
+static inline __virtio16 *vq_used_event(const struct vdev_queue *vq)
+{
+	return &vq->avail->ring[vq->size];
+}
+
+/* &used->ring[size]: avail_event, written by the device. */
+static inline __virtio16 *vq_avail_event(const struct vdev_queue *vq)
+{
+	return (__virtio16 *)&vq->used->ring[vq->size];
+}
+
+static inline size_t vq_desc_bytes(uint16_t size)
+{
+	return (size_t)size * sizeof(struct vring_desc);
+}
+
+/* flags, idx, ring[size], used_event */
+static inline size_t vq_avail_bytes(uint16_t size)
+{
+	return sizeof(struct vring_avail) + ((size_t)size + 1) * sizeof(__virtio16);
+}
+
+/* flags, idx, ring[size], avail_event */
+static inline size_t vq_used_bytes(uint16_t size)
+{
+	return sizeof(struct vring_used) +
+	       (size_t)size * sizeof(struct vring_used_elem) + sizeof(__virtio16);
+}
+
+/*
+ * vq_fail() - the driver wrote something malformed: stop the queue
+ *
+ * The first caller marks the queue broken and the device
+ * DEVICE_NEEDS_RESET (which logs, rate-limited, and raises a config
+ * interrupt); later calls only return.
+ */
+static int __printf(3, 4)
+vq_fail(struct vdev_queue *vq, int err, const char *fmt, ...)
+{
+	char msg[160];
+	va_list ap;
+
+	if (atomic_exchange_explicit(&vq->broken, true, memory_order_relaxed))
+		return err;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	vdev_device_set_needs_reset(vq->dev, "queue %u: %s", vq->index, msg);
+	return err;
+}
+
+/* I/O virtual address to guest-physical, when there is an access platform. */
+static inline int vq_to_gpa(struct vdev_device *dev, uint64_t addr,
+			    uint64_t len, uint64_t *gpa)
+{
+	struct vdev_access_platform *ap = dev->access_platform;
+
+	if (!ap) {
+		*gpa = addr;
+		return 0;
+	}
+	return ap->ops->translate_gva(ap, addr, len, gpa);
+}
+
+/* Host pointer to a ring of @len bytes at @addr, checked at setup. */
+static void *vq_map_ring(struct vdev_queue *vq, struct vdev_device *dev,
+			 struct vdev_mem *mem, const char *what, uint64_t addr,
+			 size_t len, size_t align)
+{
+	uint64_t gpa;
+	void *p;
+
+	if (addr & (align - 1)) {
+		vdev_log(VDEV_LOG_ERR,
+			 "%s: queue %u: %s ring address 0x%llx not %zu-byte aligned",
+			 dev->name, vq->index, what, (unsigned long long)addr,
+			 align);
+		return NULL;
+	}
+	if (vq_to_gpa(dev, addr, len, &gpa)) {
+		vdev_log(VDEV_LOG_ERR,
+			 "%s: queue %u: %s ring at 0x%llx not mapped by the IOMMU",
+			 dev->name, vq->index, what, (unsigned long long)addr);
+		return NULL;
+	}
+	/* The whole ring must be one contiguous host mapping. */
+	p = vdev_mem_translate(mem, gpa, len);
+	if (!p) {
+		vdev_log(VDEV_LOG_ERR,
+			 "%s: queue %u: %s ring 0x%llx+%zu not inside one guest memory region",
+			 dev->name, vq->index, what, (unsigned long long)gpa,
+			 len);
+		return NULL;
+	}
+	if ((uintptr_t)p & (align - 1)) {
+		vdev_log(VDEV_LOG_ERR,
+			 "%s: queue %u: %s ring maps to a misaligned host address",
+			 dev->name, vq->index, what);
+		return NULL;
+	}
+	return p;
+}
+
+/**
+ * vdev_chain_init() - prepare a chain to receive iovecs
+ * @chain: the chain
+ * @iov: storage for @max_iov iovecs
+ * @max_iov: capacity; a chain needing more is treated as malformed
+ */
+void vdev_chain_init(struct vdev_chain *chain, struct iovec *iov,
+		     unsigned int max_iov)
+{
+	memset(chain, 0, sizeof(*chain));
+	chain->iov = iov;
+	chain->max_iov = iov ? max_iov : 0;
+}
+
+/**
+ * vdev_queue_init() - reset a queue to its power-on state
+ * @vq: the queue
+ * @index: its index
+ * @max_size: QueueNumMax
+ *
+ * For transports. Sets @size to @max_size, clears addresses and ready,
+ * and @kick_fd to -1.
+ */
+void vdev_queue_init(struct vdev_queue *vq, unsigned int index,
+		     uint16_t max_size)
+{
+	memset(vq, 0, sizeof(*vq));
+	vq->index = index;
+	vq->max_size = max_size;
+	vq->size = max_size;
+	vq->kick_fd = -1;
+	atomic_init(&vq->broken, false);
+	vq->rl = (struct vdev_ratelimit)VDEV_RATELIMIT_INIT(5000, 10);
+}
+
+/**
+ * vdev_queue_setup() - validate the transport's settings and map the rings
+ * @vq: the queue, configured by the transport
+ * @dev: owning device (for feature bits, access platform, error reporting)
+ * @mem: guest memory; a reference is taken
+ *
+ * Called by vdev_device_activate() for every ready queue. Checks that
+ * @vq->size is a power of two no larger than @vq->max_size, that each ring
+ * is aligned (descriptors 16, available 2, used 4) and lies entirely inside
+ * guest memory. A bad setting also marks the device DEVICE_NEEDS_RESET,
+ * since it was written by the driver.
+ *
+ * Return: 0, or -EINVAL (and a log message) for a bad setting.
+ */
+int vdev_queue_setup(struct vdev_queue *vq, struct vdev_device *dev,
+		     struct vdev_mem *mem)
+{
+	uint16_t size = vq->size;
+	struct vring_desc *desc;
+	struct vring_avail *avail;
+	struct vring_used *used;
+
+	vq->dev = dev;
+	if (!mem) {
+		vdev_log(VDEV_LOG_ERR, "%s: queue %u: no guest memory",
+			 dev->name, vq->index);
+		return -EINVAL;
+	}
+	if (!size || (size & (size - 1)) || size > vq->max_size ||
+	    size > VQ_MAX_SIZE) {
+		vdev_device_set_needs_reset(dev, "queue %u: bad size %u (max %u)",
+					    vq->index, size, vq->max_size);
+		return -EINVAL;
+	}
+
+	desc = vq_map_ring(vq, dev, mem, "descriptor", vq->desc_addr,
+			   vq_desc_bytes(size), VRING_DESC_ALIGN_SIZE);
+	avail = vq_map_ring(vq, dev, mem, "available", vq->avail_addr,
+			    vq_avail_bytes(size), VRING_AVAIL_ALIGN_SIZE);
+	used = vq_map_ring(vq, dev, mem, "used", vq->used_addr,
+			   vq_used_bytes(size), VRING_USED_ALIGN_SIZE);
+	if (!desc || !avail || !used) {
+		vdev_device_set_needs_reset(dev, "queue %u: bad ring address",
+					    vq->index);
+		return -EINVAL;
+	}
+
+	vq->mem = vdev_mem_get(mem);
+	vq->desc = desc;
+	vq->avail = avail;
+	vq->used = used;
+	vq->last_avail_idx = 0;
+	vq->avail_idx_shadow = 0;
+	vq->used_idx = 0;
+	vq->published_used = 0;
+	vq->signalled_used = 0;
+	vq->signalled_used_valid = false;
+	vq->event_idx = vdev_device_feature_acked(dev, VIRTIO_RING_F_EVENT_IDX);
+	vq->indirect = vdev_device_feature_acked(dev,
+						 VIRTIO_RING_F_INDIRECT_DESC);
+	atomic_store_explicit(&vq->broken, false, memory_order_relaxed);
+	return 0;
+}
+
+/**
+ * vdev_queue_teardown() - drop what vdev_queue_setup() took
+ * @vq: the queue
+ */
+void vdev_queue_teardown(struct vdev_queue *vq)
+{
+	vdev_mem_put(vq->mem);
+	vq->mem = NULL;
+	vq->desc = NULL;
+	vq->avail = NULL;
+	vq->used = NULL;
+}
+
+/*
+ * Add the guest range [@addr, @addr + @len) to @chain, one iovec per
+ * guest memory region it touches. Adjacent regions are fine; a gap or
+ * the end of guest memory is not.
+ */
+static int vq_map_buf(struct vdev_queue *vq, struct vdev_chain *chain,
+		      uint64_t addr, uint32_t len, unsigned int *nr)
+{
+	uint64_t gpa, avail;
+	void *p;
+
+	if (unlikely(vq_to_gpa(vq->dev, addr, len, &gpa)))
+		return vq_fail(vq, -EIO,
+			       "buffer 0x%llx+%u not mapped by the IOMMU",
+			       (unsigned long long)addr, len);
+	if (unlikely(gpa + len < gpa))
+		return vq_fail(vq, -EIO, "buffer 0x%llx+%u wraps",
+			       (unsigned long long)gpa, len);
+
+	while (len) {
+		p = vdev_mem_translate_partial(vq->mem, gpa, len, &avail);
+		if (unlikely(!p || !avail))
+			return vq_fail(vq, -EIO,
+				       "buffer 0x%llx+%u outside guest memory",
+				       (unsigned long long)gpa, len);
+		if (unlikely(*nr >= chain->max_iov))
+			return vq_fail(vq, -ENOSPC,
+				       "chain needs more than %u iovecs",
+				       chain->max_iov);
+		chain->iov[*nr].iov_base = p;
+		chain->iov[*nr].iov_len = avail;
+		(*nr)++;
+		gpa += avail;
+		len -= avail;
+	}
+	return 0;
+}
+
+/* Host pointer to an indirect table of @len bytes; NULL after vq_fail(). */
+static struct vring_desc *vq_map_indirect(struct vdev_queue *vq,
+					  uint64_t addr, uint32_t len)
+{
+	uint64_t gpa;
+	void *p;
+
+	if (unlikely(!len || len % sizeof(struct vring_desc))) {
+		vq_fail(vq, -EIO, "indirect table length %u", len);
+		return NULL;
+	}
+	if (unlikely(vq_to_gpa(vq->dev, addr, len, &gpa))) {
+		vq_fail(vq, -EIO, "indirect table 0x%llx not mapped by the IOMMU",
+			(unsigned long long)addr);
+		return NULL;
+	}
+	/*
+	 * The table is read in place, so it must lie in one region; Linux
+	 * allocates it with kmalloc, which never crosses a memory slot.
+	 */
+	p = vdev_mem_translate(vq->mem, gpa, len);
+	if (unlikely(!p || ((uintptr_t)p & (__alignof__(struct vring_desc) - 1)))) {
+		vq_fail(vq, -EIO, "indirect table 0x%llx+%u not in guest memory",
+			(unsigned long long)gpa, len);
+		return NULL;
+	}
+	return p;
+}
+
+/*
+ * Walk the chain starting at @head. Every descriptor is read once into
+ * locals; the total number of descriptors visited, indirect ones
+ * included, is bounded by the queue size, which also catches loops.
+ */
+static int vq_walk_chain(struct vdev_queue *vq, struct vdev_chain *chain,
+			 uint16_t head)
+{
+	const struct vring_desc *table = vq->desc;
+	unsigned int table_size = vq->size;
+	unsigned int count = 0, nr = 0;
+	uint64_t total = 0;
+	bool in_indirect = false;
+	uint16_t i = head;
+	int ret;
+
+	chain->head = head;
+	chain->nr_read = 0;
+	chain->nr_write = 0;
+	chain->read_len = 0;
+	chain->write_len = 0;
+
+	for (;;) {
+		uint64_t addr;
+		uint32_t len;
+		uint16_t flags, next;
+
+		if (unlikely(++count > vq->size))
+			return vq_fail(vq, -EIO,
+				       "chain at head %u longer than %u descriptors (loop?)",
+				       head, vq->size);
+		/* Pairs with the driver's writes before its avail->idx store. */
+		addr = vq64(READ_ONCE(table[i].addr));
+		len = vq32(READ_ONCE(table[i].len));
+		flags = vq16(READ_ONCE(table[i].flags));
+		next = vq16(READ_ONCE(table[i].next));
+
+		if (flags & VRING_DESC_F_INDIRECT) {
+			if (unlikely(!vq->indirect))
+				return vq_fail(vq, -EIO,
+					       "indirect descriptor, feature not negotiated");
+			if (unlikely(in_indirect))
+				return vq_fail(vq, -EIO, "nested indirect descriptor");
+			if (unlikely(flags & VRING_DESC_F_NEXT))
+				return vq_fail(vq, -EIO,
+					       "indirect descriptor with NEXT");
+			table = vq_map_indirect(vq, addr, len);
+			if (!table)
+				return -EIO;
+			table_size = len / sizeof(struct vring_desc);
+			in_indirect = true;
+			i = 0;
+			continue;
+		}
+
+		if (unlikely(!len))
+			return vq_fail(vq, -EIO,
+				       "zero-length descriptor in chain at head %u",
+				       head);
+		total += len;
+		if (unlikely(total > UINT32_MAX))
+			return vq_fail(vq, -EIO,
+				       "chain at head %u longer than 4 GiB", head);
+
+		if (flags & VRING_DESC_F_WRITE) {
+			ret = vq_map_buf(vq, chain, addr, len, &nr);
+			if (unlikely(ret))
+				return ret;
+			chain->write_len += len;
+		} else {
+			if (unlikely(chain->write_len))
+				return vq_fail(vq, -EIO,
+					       "readable descriptor after a writable one");
+			ret = vq_map_buf(vq, chain, addr, len, &nr);
+			if (unlikely(ret))
+				return ret;
+			chain->read_len += len;
+			chain->nr_read = nr;
+		}
+
+		if (!(flags & VRING_DESC_F_NEXT))
+			break;
+		if (unlikely(next >= table_size))
+			return vq_fail(vq, -EIO, "next %u out of range %u",
+				       next, table_size);
+		i = next;
+	}
+	chain->nr_write = nr - chain->nr_read;
+	return 0;
+}
+
+/*
+ * Refresh the shadow of avail->idx. Returns the number of chains
+ * available, or -EIO when the driver moved the index by more than the
+ * queue size.
+ */
+static int vq_fetch_avail(struct vdev_queue *vq)
+{
+	/* Pairs with the driver's wmb before it stores avail->idx. */
+	uint16_t idx = vq16(READ_ONCE(vq->avail->idx));
+	uint16_t n = idx - vq->last_avail_idx;
+
+	if (unlikely(n > vq->size))
+		return vq_fail(vq, -EIO,
+			       "avail idx %u moved %u past %u, queue size %u",
+			       idx, n, vq->last_avail_idx, vq->size);
+	vq->avail_idx_shadow = idx;
+	/* Ring entries and descriptors are read only after avail->idx. */
+	smp_rmb();
+	return n;
+}
+
+/**
+ * vdev_queue_pop() - take the next available descriptor chain
+ * @vq: the queue
+ * @chain: filled with the chain's iovecs (initialised by vdev_chain_init())
+ *
+ * avail->idx is read only when every chain seen at the last read has
+ * been taken, so a burst costs one read of the shared index.
+ *
+ * Return: 1 when a chain was taken, 0 when the ring is empty, -EIO when
+ * the driver's ring is malformed (the queue is stopped and the device
+ * marked DEVICE_NEEDS_RESET), -ENOSPC when @chain has too few iovecs (the
+ * chain is treated as malformed: the queue stops as for -EIO).
+ */
+int vdev_queue_pop(struct vdev_queue *vq, struct vdev_chain *chain)
+{
+	uint16_t head;
+	int ret;
+
+	if (unlikely(atomic_load_explicit(&vq->broken, memory_order_relaxed)))
+		return -EIO;
+
+	if (vq->last_avail_idx == vq->avail_idx_shadow) {
+		ret = vq_fetch_avail(vq);
+		if (ret <= 0)
+			return ret;
+	}
+
+	/* Ordered after the avail->idx read by vq_fetch_avail()'s smp_rmb(). */
+	head = vq16(READ_ONCE(vq->avail->ring[vq->last_avail_idx &
+					      (vq->size - 1)]));
+	if (unlikely(head >= vq->size))
+		return vq_fail(vq, -EIO, "head %u out of range %u", head,
+			       vq->size);
+
+	ret = vq_walk_chain(vq, chain, head);
+	if (unlikely(ret))
+		return ret;
+	vq->last_avail_idx++;
+	return 1;
+}
+
+/**
+ * vdev_queue_unpop() - give back the last @n chains taken by pop
+ * @vq: the queue
+ * @n: how many
+ *
+ * For a device that took buffers it cannot use yet (RX with too little
+ * room): they will be returned by the next vdev_queue_pop() again.
+ */
+void vdev_queue_unpop(struct vdev_queue *vq, unsigned int n)
+{
+	vq->last_avail_idx -= (uint16_t)n;
+}
+
+/**
+ * vdev_queue_push() - put a used element, not yet visible to the driver
+ * @vq: the queue
+ * @head: head index of the chain
+ * @len: bytes written into the chain's writable part
+ */
+void vdev_queue_push(struct vdev_queue *vq, uint16_t head, uint32_t len)
+{
+	struct vring_used_elem *e;
+
+	if (unlikely(atomic_load_explicit(&vq->broken, memory_order_relaxed)))
+		return;
+	e = &vq->used->ring[vq->used_idx & (vq->size - 1)];
+	WRITE_ONCE(e->id, cpu_to_vq32(head));
+	WRITE_ONCE(e->len, cpu_to_vq32(len));
+	vq->used_idx++;
+}
+
+/**
+ * vdev_queue_flush() - publish pushed elements (used->idx), with barrier
+ * @vq: the queue
+ */
+void vdev_queue_flush(struct vdev_queue *vq)
+{
+	if (vq->published_used == vq->used_idx)
+		return;
+	if (unlikely(atomic_load_explicit(&vq->broken, memory_order_relaxed)))
+		return;
+	/* Pairs with the driver's rmb after it reads used->idx. */
+	smp_wmb();
+	WRITE_ONCE(vq->used->idx, cpu_to_vq16(vq->used_idx));
+	vq->published_used = vq->used_idx;
+}
+
+/**
+ * vdev_queue_notify() - flush, and interrupt the driver if it wants one
+ * @vq: the queue
+ *
+ * Honours VRING_AVAIL_F_NO_INTERRUPT, or used_event with EVENT_IDX.
+ * Nothing is raised when no element was published since the last
+ * interrupt.
+ *
+ * Return: true when an interrupt was raised.
+ */
+bool vdev_queue_notify(struct vdev_queue *vq)
+{
+	uint16_t old, new;
+	bool need;
+
+	vdev_queue_flush(vq);
+	if (unlikely(atomic_load_explicit(&vq->broken, memory_order_relaxed)))
+		return false;
+
+	new = vq->published_used;
+	old = vq->signalled_used;
+	if (vq->signalled_used_valid && old == new)
+		return false;
+
+	/*
+	 * used->idx must be visible before we read the driver's event index
+	 * or flags; pairs with the driver's mb between writing used_event
+	 * (or clearing NO_INTERRUPT) and re-reading used->idx.
+	 */
+	smp_mb();
+	if (vq->event_idx) {
+		uint16_t event = vq16(READ_ONCE(*vq_used_event(vq)));
+
+		need = !vq->signalled_used_valid ||
+		       vring_need_event(event, new, old);
+	} else {
+		need = !(vq16(READ_ONCE(vq->avail->flags)) &
+			 VRING_AVAIL_F_NO_INTERRUPT);
+	}
+	vq->signalled_used = new;
+	vq->signalled_used_valid = true;
+	if (!need)
+		return false;
+	if (vq->dev && vq->dev->irq)
+		vdev_interrupt_trigger(vq->dev->irq, VDEV_IRQ_QUEUE, vq->index);
+	return true;
+}
+
+/**
+ * vdev_queue_disable_notify() - ask the driver not to kick
+ * @vq: the queue
+ *
+ * With EVENT_IDX this is free: the driver kicks once when it passes the
+ * avail_event written by the last vdev_queue_enable_notify(), and not
+ * again until the device writes a new one.
+ */
+void vdev_queue_disable_notify(struct vdev_queue *vq)
+{
+	uint16_t flags;
+
+	if (vq->event_idx ||
+	    atomic_load_explicit(&vq->broken, memory_order_relaxed))
+		return;
+	/* used->flags is written only by the device. */
+	flags = vq16(READ_ONCE(vq->used->flags));
+	if (!(flags & VRING_USED_F_NO_NOTIFY))
+		WRITE_ONCE(vq->used->flags,
+			   cpu_to_vq16(flags | VRING_USED_F_NO_NOTIFY));
+}
+
+/**
+ * vdev_queue_enable_notify() - ask the driver to kick on new buffers
+ * @vq: the queue
+ *
+ * A worker calls it before sleeping on the kick eventfd; with EVENT_IDX
+ * it is the only way the driver learns it should kick again.
+ *
+ * Return: true when buffers arrived meanwhile, so the caller must process
+ * them instead of sleeping (no kick will come for those).
+ */
+bool vdev_queue_enable_notify(struct vdev_queue *vq)
+{
+	uint16_t flags, idx;
+
+	if (unlikely(atomic_load_explicit(&vq->broken, memory_order_relaxed)))
+		return false;
+	if (vq->event_idx) {
+		WRITE_ONCE(*vq_avail_event(vq),
+			   cpu_to_vq16(vq->avail_idx_shadow));
+	} else {
+		flags = vq16(READ_ONCE(vq->used->flags));
+		if (flags & VRING_USED_F_NO_NOTIFY)
+			WRITE_ONCE(vq->used->flags,
+				   cpu_to_vq16(flags & ~VRING_USED_F_NO_NOTIFY));
+	}
+	/*
+	 * The event index (or flag) must be visible before we look at
+	 * avail->idx again; pairs with the driver's mb between storing
+	 * avail->idx and reading avail_event / used->flags.
+	 */
+	smp_mb();
+	idx = vq16(READ_ONCE(vq->avail->idx));
+	return idx != vq->last_avail_idx;
+}
+
+/**
+ * vdev_queue_has_avail() - are chains waiting?
+ * @vq: the queue
+ *
+ * Return: true when vdev_queue_pop() would return a chain or an error.
+ */
+bool vdev_queue_has_avail(struct vdev_queue *vq)
+{
+	if (unlikely(atomic_load_explicit(&vq->broken, memory_order_relaxed)))
+		return true;
+	if (vq->last_avail_idx != vq->avail_idx_shadow)
+		return true;
+	/* Pairs with the driver's wmb before it stores avail->idx. */
+	return vq16(READ_ONCE(vq->avail->idx)) != vq->last_avail_idx;
+}
+
+/**
+ * vdev_queue_is_broken() - has the driver broken this queue?
+ * @vq: the queue
+ *
+ * Return: true after malformed input was seen.
+ */
+bool vdev_queue_is_broken(const struct vdev_queue *vq)
+{
+	return atomic_load_explicit(&vq->broken, memory_order_relaxed);
+}
