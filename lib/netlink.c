@@ -1,0 +1,703 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Link and address configuration with libnl-3 / libnl-route-3.
+ *
+ * One NETLINK_ROUTE socket per call: no shared state, so every function
+ * is thread-safe, and each acts in the network namespace of the thread
+ * that calls it. The cost (a socket, a bind, a close: tens of
+ * microseconds) only matters on control paths, which is where these run.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <netlink/netlink.h>
+#include <netlink/msg.h>
+#include <netlink/attr.h>
+#include <netlink/route/link.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link/bridge.h>
+#include <netlink/route/link/veth.h>
+#include <linux/if_link.h>
+#include <linux/rtnetlink.h>
+#include <sys/socket.h>
+
+#include <vdev/log.h>
+#include <vdev/netlink.h>
+
+#include "netlink_internal.h"
+
+/* libnl folds kernel errnos into NLE_* codes; give callers an errno back. */
+static int nlerr_to_errno(int nlerr)
+{
+	switch (abs(nlerr)) {
+	case NLE_SUCCESS:	return 0;
+	case NLE_INTR:		return -EINTR;
+	case NLE_BAD_SOCK:	return -EBADF;
+	case NLE_AGAIN:		return -EAGAIN;
+	case NLE_NOMEM:		return -ENOMEM;
+	case NLE_EXIST:		return -EEXIST;
+	case NLE_INVAL:		return -EINVAL;
+	case NLE_RANGE:		return -ERANGE;
+	case NLE_MSGSIZE:	return -EMSGSIZE;
+	case NLE_OPNOTSUPP:	return -EOPNOTSUPP;
+	case NLE_AF_NOSUPPORT:	return -EAFNOSUPPORT;
+	case NLE_OBJ_NOTFOUND:	return -ENOENT;
+	case NLE_NOATTR:	return -ENODATA;
+	case NLE_MISSING_ATTR:	return -EINVAL;
+	case NLE_AF_MISMATCH:	return -EAFNOSUPPORT;
+	case NLE_PROTO_MISMATCH: return -EPROTONOSUPPORT;
+	case NLE_NOACCESS:	return -EACCES;
+	case NLE_PERM:		return -EPERM;
+	case NLE_NODEV:		return -ENODEV;
+	case NLE_BUSY:		return -EBUSY;
+	case NLE_NOADDR:	return -EADDRNOTAVAIL;
+	case NLE_IMMUTABLE:	return -EPERM;
+	default:		return -EIO;
+	}
+}
+
+/* Log libnl's message for @nlerr and return it as a negative errno. */
+static int nl_fail(int nlerr, const char *what, const char *ifname)
+{
+	vdev_log(VDEV_LOG_ERR, "netlink: %s %s: %s", what, ifname ? ifname : "",
+		 nl_geterror(nlerr));
+	return nlerr_to_errno(nlerr);
+}
+
+static int sock_open(struct nl_sock **skp, const char *what, const char *ifname)
+{
+	struct nl_sock *sk;
+	int err;
+
+	sk = nl_socket_alloc();
+	if (!sk) {
+		vdev_log(VDEV_LOG_ERR, "netlink: %s %s: out of memory", what,
+			 ifname ? ifname : "");
+		return -ENOMEM;
+	}
+	err = nl_connect(sk, NETLINK_ROUTE);
+	if (err < 0) {
+		nl_socket_free(sk);
+		return nl_fail(err, what, ifname);
+	}
+	*skp = sk;
+	return 0;
+}
+
+static void sock_close(struct nl_sock *sk)
+{
+	nl_socket_free(sk);
+}
+
+static bool ifname_ok(const char *ifname, const char *what)
+{
+	if (ifname && ifname[0] && strnlen(ifname, IFNAMSIZ) < IFNAMSIZ)
+		return true;
+	vdev_log(VDEV_LOG_ERR, "netlink: %s: bad interface name \"%.*s\"",
+		 what, IFNAMSIZ, ifname ? ifname : "(null)");
+	return false;
+}
+
+/*
+ * Fetch @ifname into *@linkp (rtnl_link_put() it) over @sk; a NULL @what
+ * fails quietly.
+ */
+static int link_get(struct nl_sock *sk, const char *ifname,
+		    struct rtnl_link **linkp, const char *what)
+{
+	int err;
+
+	err = rtnl_link_get_kernel(sk, 0, ifname, linkp);
+	if (err < 0)
+		return what ? nl_fail(err, what, ifname) : nlerr_to_errno(err);
+	return 0;
+}
+
+/* Apply @change to @ifname: the common body of the setters below. */
+static int link_change(const char *ifname, struct rtnl_link *change,
+		       const char *what)
+{
+	struct rtnl_link *orig;
+	struct nl_sock *sk;
+	int err;
+
+	err = sock_open(&sk, what, ifname);
+	if (err)
+		return err;
+	err = link_get(sk, ifname, &orig, what);
+	if (err)
+		goto out_close;
+	err = rtnl_link_change(sk, orig, change, 0);
+	if (err < 0)
+		err = nl_fail(err, what, ifname);
+	else
+		err = 0;
+	rtnl_link_put(orig);
+out_close:
+	sock_close(sk);
+	return err;
+}
+
+/**
+ * vdev_nl_ifindex() - look up an interface index by name
+ * @ifname: interface name
+ * @ifindex: set to the index on success
+ *
+ * Return: 0, -ENODEV when there is no such link, or another -errno.
+ */
+int vdev_nl_ifindex(const char *ifname, int *ifindex)
+{
+	struct vdev_nl_link_state st;
+	int err;
+
+	err = vdev_nl_link_state(ifname, &st);
+	if (!err)
+		*ifindex = st.ifindex;
+	return err;
+}
+
+/**
+ * vdev_nl_link_set_up() - set a link administratively up or down
+ * @ifname: interface name
+ * @up: true for up (IFF_UP), false for down
+ *
+ * Return: 0 or -errno.
+ */
+int vdev_nl_link_set_up(const char *ifname, bool up)
+{
+	struct rtnl_link *change;
+	int err;
+
+	if (!ifname_ok(ifname, "set link up/down"))
+		return -EINVAL;
+	change = rtnl_link_alloc();
+	if (!change)
+		return -ENOMEM;
+	if (up)
+		rtnl_link_set_flags(change, IFF_UP);
+	else
+		rtnl_link_unset_flags(change, IFF_UP);
+	err = link_change(ifname, change, up ? "set up" : "set down");
+	rtnl_link_put(change);
+	return err;
+}
+
+/**
+ * vdev_nl_link_set_mtu() - set a link's MTU
+ * @ifname: interface name
+ * @mtu: new MTU in bytes
+ *
+ * Return: 0, -EINVAL when the driver refuses @mtu, or another -errno.
+ */
+int vdev_nl_link_set_mtu(const char *ifname, unsigned int mtu)
+{
+	struct rtnl_link *change;
+	int err;
+
+	if (!ifname_ok(ifname, "set mtu"))
+		return -EINVAL;
+	change = rtnl_link_alloc();
+	if (!change)
+		return -ENOMEM;
+	rtnl_link_set_mtu(change, mtu);
+	err = link_change(ifname, change, "set mtu");
+	rtnl_link_put(change);
+	return err;
+}
+
+/**
+ * vdev_nl_link_set_mac() - set a link's Ethernet address
+ * @ifname: interface name
+ * @mac: the new address
+ *
+ * Return: 0 or -errno (-EADDRNOTAVAIL for a multicast address).
+ */
+int vdev_nl_link_set_mac(const char *ifname, const uint8_t mac[6])
+{
+	struct rtnl_link *change;
+	struct nl_addr *lladdr;
+	int err;
+
+	if (!ifname_ok(ifname, "set mac"))
+		return -EINVAL;
+	change = rtnl_link_alloc();
+	if (!change)
+		return -ENOMEM;
+	lladdr = nl_addr_build(AF_LLC, mac, 6);
+	if (!lladdr) {
+		err = -ENOMEM;
+		goto out_put_change;
+	}
+	rtnl_link_set_addr(change, lladdr);
+	err = link_change(ifname, change, "set mac");
+	nl_addr_put(lladdr);
+out_put_change:
+	rtnl_link_put(change);
+	return err;
+}
+
+/* Build an rtnl_addr for @ifname/@family/@addr/@prefixlen over @sk. */
+static int addr_build(struct nl_sock *sk, const char *ifname, int family,
+		      const void *addr, unsigned int prefixlen,
+		      struct rtnl_addr **rap, const char *what)
+{
+	struct rtnl_link *link;
+	struct rtnl_addr *ra = NULL;
+	struct nl_addr *local;
+	unsigned int len;
+	int err;
+
+	if (family == AF_INET) {
+		len = 4;
+	} else if (family == AF_INET6) {
+		len = 16;
+	} else {
+		vdev_log(VDEV_LOG_ERR, "netlink: %s %s: family %d is not AF_INET or AF_INET6",
+			 what, ifname, family);
+		return -EAFNOSUPPORT;
+	}
+	if (!addr || prefixlen > len * 8) {
+		vdev_log(VDEV_LOG_ERR, "netlink: %s %s: bad address or prefix length %u",
+			 what, ifname, prefixlen);
+		return -EINVAL;
+	}
+	err = link_get(sk, ifname, &link, what);
+	if (err)
+		return err;
+	err = -ENOMEM;
+	ra = rtnl_addr_alloc();
+	if (!ra)
+		goto out_put_link;
+	local = nl_addr_build(family, addr, len);
+	if (!local)
+		goto out_put_addr;
+	nl_addr_set_prefixlen(local, prefixlen);
+	rtnl_addr_set_ifindex(ra, rtnl_link_get_ifindex(link));
+	rtnl_addr_set_family(ra, family);
+	err = rtnl_addr_set_local(ra, local);
+	nl_addr_put(local);
+	if (err < 0) {
+		err = nl_fail(err, what, ifname);
+		goto out_put_addr;
+	}
+	rtnl_link_put(link);
+	*rap = ra;
+	return 0;
+
+out_put_addr:
+	rtnl_addr_put(ra);
+out_put_link:
+	rtnl_link_put(link);
+	return err;
+}
+
+static int addr_op(const char *ifname, int family, const void *addr,
+		   unsigned int prefixlen, bool add)
+{
+	const char *what = add ? "add address" : "delete address";
+	struct rtnl_addr *ra = NULL;
+	struct nl_sock *sk;
+	int err;
+
+	if (!ifname_ok(ifname, what))
+		return -EINVAL;
+	err = sock_open(&sk, what, ifname);
+	if (err)
+		return err;
+	err = addr_build(sk, ifname, family, addr, prefixlen, &ra, what);
+	if (err)
+		goto out_close;
+	if (add)
+		err = rtnl_addr_add(sk, ra, NLM_F_EXCL);
+	else
+		err = rtnl_addr_delete(sk, ra, 0);
+	if (err < 0)
+		err = nl_fail(err, what, ifname);
+	else
+		err = 0;
+	rtnl_addr_put(ra);
+out_close:
+	sock_close(sk);
+	return err;
+}
+
+/**
+ * vdev_nl_addr_add() - add an IP address to a link
+ * @ifname: interface name
+ * @family: AF_INET or AF_INET6
+ * @addr: a struct in_addr or struct in6_addr
+ * @prefixlen: prefix length (at most 32 or 128)
+ *
+ * Return: 0, -EEXIST when the address is already there, or -errno.
+ */
+int vdev_nl_addr_add(const char *ifname, int family, const void *addr,
+		     unsigned int prefixlen)
+{
+	return addr_op(ifname, family, addr, prefixlen, true);
+}
+
+/**
+ * vdev_nl_addr_del() - remove an IP address from a link
+ * @ifname: interface name
+ * @family: AF_INET or AF_INET6
+ * @addr: a struct in_addr or struct in6_addr
+ * @prefixlen: prefix length it was added with
+ *
+ * Return: 0, -EADDRNOTAVAIL when the link has no such address, or -errno.
+ */
+int vdev_nl_addr_del(const char *ifname, int family, const void *addr,
+		     unsigned int prefixlen)
+{
+	return addr_op(ifname, family, addr, prefixlen, false);
+}
+
+/* Create @link (a bridge or veth template) exclusively. */
+static int link_add(struct rtnl_link *link, const char *ifname,
+		    const char *what)
+{
+	struct nl_sock *sk;
+	int err;
+
+	err = sock_open(&sk, what, ifname);
+	if (err)
+		return err;
+	err = rtnl_link_add(sk, link, NLM_F_CREATE | NLM_F_EXCL);
+	if (err < 0)
+		err = nl_fail(err, what, ifname);
+	else
+		err = 0;
+	sock_close(sk);
+	return err;
+}
+
+/**
+ * vdev_nl_bridge_create() - create a Linux bridge
+ * @brname: name of the new bridge
+ *
+ * Return: 0, -EEXIST when a link of that name exists, or -errno.
+ */
+int vdev_nl_bridge_create(const char *brname)
+{
+	struct rtnl_link *link;
+	int err;
+
+	if (!ifname_ok(brname, "create bridge"))
+		return -EINVAL;
+	link = rtnl_link_bridge_alloc();
+	if (!link)
+		return -ENOMEM;
+	rtnl_link_set_name(link, brname);
+	err = link_add(link, brname, "create bridge");
+	rtnl_link_put(link);
+	return err;
+}
+
+/**
+ * vdev_nl_veth_create() - create a veth pair
+ * @name: name of one end
+ * @peer: name of the other end
+ *
+ * Both ends are created down in the calling thread's namespace.
+ *
+ * Return: 0, -EEXIST when either name is taken, or -errno.
+ */
+int vdev_nl_veth_create(const char *name, const char *peer)
+{
+	struct rtnl_link *link, *peer_link;
+	int err;
+
+	if (!ifname_ok(name, "create veth") || !ifname_ok(peer, "create veth"))
+		return -EINVAL;
+	link = rtnl_link_veth_alloc();
+	if (!link)
+		return -ENOMEM;
+	rtnl_link_set_name(link, name);
+	peer_link = rtnl_link_veth_get_peer(link);
+	rtnl_link_set_name(peer_link, peer);
+	rtnl_link_put(peer_link);
+	err = link_add(link, name, "create veth");
+	rtnl_link_put(link);
+	return err;
+}
+
+/**
+ * vdev_nl_link_delete() - delete a link (bridge, veth, TAP...)
+ * @ifname: interface name
+ *
+ * Return: 0, -ENODEV when there is no such link, or -errno.
+ */
+int vdev_nl_link_delete(const char *ifname)
+{
+	struct rtnl_link *link;
+	struct nl_sock *sk;
+	int err;
+
+	if (!ifname_ok(ifname, "delete link"))
+		return -EINVAL;
+	link = rtnl_link_alloc();
+	if (!link)
+		return -ENOMEM;
+	rtnl_link_set_name(link, ifname);
+	err = sock_open(&sk, "delete link", ifname);
+	if (err)
+		goto out_put_link;
+	err = rtnl_link_delete(sk, link);
+	if (err < 0)
+		err = nl_fail(err, "delete link", ifname);
+	else
+		err = 0;
+	sock_close(sk);
+out_put_link:
+	rtnl_link_put(link);
+	return err;
+}
+
+/**
+ * vdev_nl_link_enslave() - attach a link to a master, or release it
+ * @ifname: the port
+ * @master: the bridge (or bond), NULL to release @ifname from its master
+ *
+ * Return: 0 or -errno.
+ */
+int vdev_nl_link_enslave(const char *ifname, const char *master)
+{
+	const char *what = master ? "enslave" : "release";
+	struct rtnl_link *port, *br = NULL;
+	struct nl_sock *sk;
+	int err;
+
+	if (!ifname_ok(ifname, what) || (master && !ifname_ok(master, what)))
+		return -EINVAL;
+	err = sock_open(&sk, what, ifname);
+	if (err)
+		return err;
+	err = link_get(sk, ifname, &port, what);
+	if (err)
+		goto out_close;
+	if (master) {
+		err = link_get(sk, master, &br, what);
+		if (err)
+			goto out_put_port;
+		err = rtnl_link_enslave(sk, br, port);
+	} else {
+		err = rtnl_link_release(sk, port);
+	}
+	if (err < 0)
+		err = nl_fail(err, what, ifname);
+	else
+		err = 0;
+	if (br)
+		rtnl_link_put(br);
+out_put_port:
+	rtnl_link_put(port);
+out_close:
+	sock_close(sk);
+	return err;
+}
+
+/**
+ * vdev_nl_link_set_netns() - move a link into another network namespace
+ * @ifname: interface name in the calling thread's namespace
+ * @netns_fd: an open /proc/<pid>/ns/net (or /run/netns/<name>) fd; the
+ *            caller keeps it
+ *
+ * Return: 0 or -errno.
+ */
+int vdev_nl_link_set_netns(const char *ifname, int netns_fd)
+{
+	struct rtnl_link *change;
+	int err;
+
+	if (!ifname_ok(ifname, "move to netns"))
+		return -EINVAL;
+	if (netns_fd < 0) {
+		vdev_log(VDEV_LOG_ERR, "netlink: move %s to netns: bad fd %d",
+			 ifname, netns_fd);
+		return -EBADF;
+	}
+	change = rtnl_link_alloc();
+	if (!change)
+		return -ENOMEM;
+	rtnl_link_set_ns_fd(change, netns_fd);
+	err = link_change(ifname, change, "move to netns");
+	rtnl_link_put(change);
+	return err;
+}
+
+int __vdev_nl_link_state(const char *ifname, struct vdev_nl_link_state *st,
+			 bool quiet)
+{
+	const char *what = quiet ? NULL : "link state";
+	struct rtnl_link *link;
+	struct nl_addr *lladdr;
+	struct nl_sock *sk;
+	int err;
+
+	if (!ifname_ok(ifname, "link state"))
+		return -EINVAL;
+	err = sock_open(&sk, "link state", ifname);
+	if (err)
+		return err;
+	err = link_get(sk, ifname, &link, what);
+	if (err)
+		goto out_close;
+	memset(st, 0, sizeof(*st));
+	st->ifindex = rtnl_link_get_ifindex(link);
+	st->mtu = rtnl_link_get_mtu(link);
+	st->flags = rtnl_link_get_flags(link);
+	st->operstate = rtnl_link_get_operstate(link);
+	st->carrier = rtnl_link_get_carrier(link);
+	st->master = rtnl_link_get_master(link);
+	lladdr = rtnl_link_get_addr(link);
+	if (lladdr && nl_addr_get_len(lladdr) == sizeof(st->mac))
+		memcpy(st->mac, nl_addr_get_binary_addr(lladdr),
+		       sizeof(st->mac));
+	rtnl_link_put(link);
+out_close:
+	sock_close(sk);
+	return err;
+}
+
+/**
+ * vdev_nl_link_state() - read the state of a link
+ * @ifname: interface name
+ * @st: filled on success
+ *
+ * Return: 0, -ENODEV when there is no such link, or -errno.
+ */
+int vdev_nl_link_state(const char *ifname, struct vdev_nl_link_state *st)
+{
+	return __vdev_nl_link_state(ifname, st, false);
+}
+
+/**
+ * struct tun_info - what tun_info_parse() found in an RTM_NEWLINK reply
+ * @flags: IFF_* bits rebuilt from the IFLA_TUN_* attributes
+ * @kind_tun: IFLA_INFO_KIND was "tun"
+ * @have_data: IFLA_INFO_DATA was present
+ */
+struct tun_info {
+	unsigned int flags;
+	bool kind_tun;
+	bool have_data;
+};
+
+static int tun_info_parse(struct nl_msg *msg, void *arg)
+{
+	struct nlattr *tb[IFLA_MAX + 1], *li[IFLA_INFO_MAX + 1];
+	struct nlattr *td[IFLA_TUN_MAX + 1];
+	struct tun_info *info = arg;
+
+	if (nlmsg_parse(nlmsg_hdr(msg), sizeof(struct ifinfomsg), tb,
+			IFLA_MAX, NULL) < 0 || !tb[IFLA_LINKINFO])
+		return NL_OK;
+	if (nla_parse_nested(li, IFLA_INFO_MAX, tb[IFLA_LINKINFO], NULL) < 0 ||
+	    !li[IFLA_INFO_KIND] ||
+	    strcmp(nla_get_string(li[IFLA_INFO_KIND]), "tun"))
+		return NL_OK;
+	info->kind_tun = true;
+	if (!li[IFLA_INFO_DATA] ||
+	    nla_parse_nested(td, IFLA_TUN_MAX, li[IFLA_INFO_DATA], NULL) < 0)
+		return NL_OK;
+	info->have_data = true;
+	if (td[IFLA_TUN_TYPE])
+		info->flags |= nla_get_u8(td[IFLA_TUN_TYPE]) & TUN_TYPE_MASK;
+	if (td[IFLA_TUN_PI] && !nla_get_u8(td[IFLA_TUN_PI]))
+		info->flags |= IFF_NO_PI;
+	if (td[IFLA_TUN_VNET_HDR] && nla_get_u8(td[IFLA_TUN_VNET_HDR]))
+		info->flags |= IFF_VNET_HDR;
+	if (td[IFLA_TUN_PERSIST] && nla_get_u8(td[IFLA_TUN_PERSIST]))
+		info->flags |= IFF_PERSIST;
+	if (td[IFLA_TUN_MULTI_QUEUE] && nla_get_u8(td[IFLA_TUN_MULTI_QUEUE]))
+		info->flags |= IFF_MULTI_QUEUE;
+	return NL_OK;
+}
+
+static int tun_flags_sysfs(const char *ifname, unsigned int *flags)
+{
+	char path[64], buf[32];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/tun_flags", ifname);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		vdev_log(VDEV_LOG_ERR, "netlink: tun flags %s: %s: %s", ifname,
+			 path, strerror(errno));
+		return errno == ENOENT ? -EMEDIUMTYPE : -errno;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	*flags = strtoul(buf, NULL, 0);
+	return 0;
+}
+
+int __vdev_nl_tun_flags(const char *ifname, unsigned int *flags, bool quiet)
+{
+	struct tun_info info = { 0 };
+	struct nl_msg *msg;
+	struct nl_sock *sk;
+	int err;
+
+	if (!ifname_ok(ifname, "tun flags"))
+		return -EINVAL;
+	err = sock_open(&sk, "tun flags", ifname);
+	if (err)
+		return err;
+	/* A plain request/reply: the kernel's error comes back in place of
+	 * the reply, so no ACK to wait for afterwards.
+	 */
+	nl_socket_disable_auto_ack(sk);
+	err = nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM,
+				  tun_info_parse, &info);
+	if (err < 0)
+		goto out_fail;
+	err = rtnl_link_build_get_request(0, ifname, &msg);
+	if (err < 0)
+		goto out_fail;
+	err = nl_send_auto(sk, msg);
+	nlmsg_free(msg);
+	if (err < 0)
+		goto out_fail;
+	err = nl_recvmsgs_default(sk);
+	if (err < 0)
+		goto out_fail;
+	sock_close(sk);
+
+	if (!info.kind_tun) {
+		if (!quiet)
+			vdev_log(VDEV_LOG_ERR, "netlink: tun flags %s: not a TUN/TAP device",
+				 ifname);
+		return -EMEDIUMTYPE;
+	}
+	if (!info.have_data)
+		return tun_flags_sysfs(ifname, flags);
+	*flags = info.flags;
+	return 0;
+
+out_fail:
+	sock_close(sk);
+	return quiet ? nlerr_to_errno(err) : nl_fail(err, "tun flags", ifname);
+}
+
+/**
+ * vdev_nl_tun_flags() - read the flags of a TUN/TAP device
+ * @ifname: interface name
+ * @flags: set to the IFF_* flags of <linux/if_tun.h>
+ *
+ * Return: 0, -ENODEV when there is no such link, -EMEDIUMTYPE when the
+ * link is not a TUN/TAP device, or -errno.
+ */
+int vdev_nl_tun_flags(const char *ifname, unsigned int *flags)
+{
+	return __vdev_nl_tun_flags(ifname, flags, false);
+}

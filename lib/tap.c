@@ -1,0 +1,569 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * TAP backend: open a TAP by name or adopt a caller's fds, one fd per
+ * queue pair, and the few ioctls virtio-net needs on them.
+ *
+ * The queue mode of an existing TAP is read over netlink (the kernel's
+ * tun link info, see vdev_nl_tun_flags()) before TUNSETIFF, so that a
+ * multiqueue request on a single-queue TAP (and the reverse) fails with a
+ * message that says so, not with TUNSETIFF's bare EINVAL. Link queries go
+ * through netlink as well; the rest are tun ioctls: TUNGETFEATURES,
+ * TUNSETIFF, TUNGETIFF, TUNSETVNETHDRSZ, TUNSETOFFLOAD.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+
+/* after <net/if.h>: libc-compat.h then skips what glibc defined */
+#include <linux/if.h>
+#include <linux/if_tun.h>
+
+#include <vdev/log.h>
+#include <vdev/netlink.h>
+#include <vdev/tap.h>
+
+#include "compiler.h"
+#include "netlink_internal.h"
+
+/* The kernel's limit (MAX_TAP_QUEUES in include/linux/if_tap.h). */
+#define TAP_MAX_QUEUES		256
+
+#define TAP_FLAGS		(IFF_TAP | IFF_NO_PI | IFF_VNET_HDR)
+
+/* Every offload bit <linux/if_tun.h> defines; probed one by one at open. */
+static const unsigned int tap_offload_bits[] = {
+	TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, TUN_F_TSO_ECN, TUN_F_UFO,
+};
+
+/**
+ * struct vdev_tap - an open TAP
+ * @name: interface name, as TUNGETIFF reports it
+ * @offloads: TUN_F_* bits TUNSETOFFLOAD accepted at open
+ * @nr_queues: queue pairs, entries in @fds
+ * @fds: one fd per queue pair, all owned by this handle
+ */
+struct vdev_tap {
+	char name[IFNAMSIZ];
+	unsigned int offloads;
+	unsigned int nr_queues;
+	int fds[];
+};
+
+/* The kernel's dev_valid_name(), with a message. */
+static bool tap_name_ok(const char *name)
+{
+	size_t len = strnlen(name, IFNAMSIZ);
+	const char *p;
+
+	if (len == 0 || len >= IFNAMSIZ) {
+		vdev_log(VDEV_LOG_ERR,
+			 "tap: bad name \"%.*s\": must be 1 to %d characters",
+			 IFNAMSIZ, name, IFNAMSIZ - 1);
+		return false;
+	}
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		goto bad_char;
+	for (p = name; *p; p++)
+		if (*p == '/' || *p == ':' || *p == ' ' ||
+		    (*p >= '\t' && *p <= '\r'))
+			goto bad_char;
+	return true;
+
+bad_char:
+	vdev_log(VDEV_LOG_ERR,
+		 "tap: bad name \"%s\": no '/', ':', white space, \".\" or \"..\"",
+		 name);
+	return false;
+}
+
+/* Open /dev/net/tun: the fd is not attached to any TAP yet. */
+static int tun_open(void)
+{
+	int fd;
+
+	fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		int err = -errno;
+
+		vdev_log(VDEV_LOG_ERR, "tap: cannot open /dev/net/tun: %s%s",
+			 strerror(-err),
+			 err == -ENOENT ? " (is the tun module loaded?)" : "");
+		return err;
+	}
+	return fd;
+}
+
+static int tun_check_features(int fd, unsigned int want)
+{
+	unsigned int features;
+
+	if (ioctl(fd, TUNGETFEATURES, &features) < 0) {
+		int err = -errno;
+
+		vdev_log(VDEV_LOG_ERR, "tap: TUNGETFEATURES: %s",
+			 strerror(-err));
+		return err;
+	}
+	if ((features & want) != want) {
+		vdev_log(VDEV_LOG_ERR,
+			 "tap: the kernel's tun lacks flags %#x (has %#x, needs %#x)",
+			 want & ~features, features, want);
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+/*
+ * Refuse, before TUNSETIFF, to attach in the wrong queue mode to a TAP
+ * that exists. A missing TAP (or a name template) is left to TUNSETIFF.
+ */
+static int tap_check_existing(const char *name, bool mq)
+{
+	unsigned int flags;
+	int err;
+
+	if (strchr(name, '%'))
+		return 0;
+	err = __vdev_nl_tun_flags(name, &flags, true);
+	if (err == -ENODEV)
+		return 0;
+	if (err == -EMEDIUMTYPE) {
+		vdev_log(VDEV_LOG_ERR,
+			 "tap: %s exists and is not a TUN/TAP device", name);
+		return -EINVAL;
+	}
+	if (err)
+		return 0;	/* let TUNSETIFF decide and explain */
+	if ((flags & TUN_TYPE_MASK) != IFF_TAP) {
+		vdev_log(VDEV_LOG_ERR, "tap: %s is a TUN device, not a TAP",
+			 name);
+		return -EINVAL;
+	}
+	if (mq && !(flags & IFF_MULTI_QUEUE)) {
+		vdev_log(VDEV_LOG_ERR,
+			 "tap: %s is a single-queue TAP: cannot open it with several queue pairs (recreate it with multi_queue)",
+			 name);
+		return -EINVAL;
+	}
+	if (!mq && (flags & IFF_MULTI_QUEUE)) {
+		vdev_log(VDEV_LOG_ERR,
+			 "tap: %s is a multiqueue TAP: open it with more than one queue pair, or recreate it without multi_queue",
+			 name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* TUNSETIFF @fd to @name, explaining the errors a user can fix. */
+static int tun_set_iff(int fd, const char *name, unsigned int flags,
+		       char actual[IFNAMSIZ])
+{
+	struct ifreq ifr;
+	int err;
+
+	memset(&ifr, 0, sizeof(ifr));
+	strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+	ifr.ifr_flags = flags;
+	if (ioctl(fd, TUNSETIFF, &ifr) == 0) {
+		memcpy(actual, ifr.ifr_name, IFNAMSIZ);
+		actual[IFNAMSIZ - 1] = '\0';
+		return 0;
+	}
+	err = -errno;
+	switch (err) {
+	case -EBUSY:
+		vdev_log(VDEV_LOG_ERR,
+			 "tap: %s is busy (EBUSY): another fd still holds this TAP -- a process, a leaked dup, or a thread still blocked in read()/write() on a closed fd",
+			 name);
+		break;
+	case -EPERM:
+		vdev_log(VDEV_LOG_ERR,
+			 "tap: not permitted to %s %s (EPERM): needs CAP_NET_ADMIN, or the TAP belongs to another user or group",
+			 flags & IFF_MULTI_QUEUE ? "attach a queue to" : "open",
+			 name);
+		break;
+	case -EINVAL:
+		vdev_log(VDEV_LOG_ERR,
+			 "tap: TUNSETIFF %s refused (EINVAL): bad name, not a TAP, or queue mode (multi_queue) mismatch",
+			 name);
+		break;
+	default:
+		vdev_log(VDEV_LOG_ERR, "tap: TUNSETIFF %s: %s", name,
+			 strerror(-err));
+	}
+	return err;
+}
+
+static struct vdev_tap *tap_alloc(unsigned int nr_queues)
+{
+	struct vdev_tap *tap;
+	unsigned int i;
+
+	tap = calloc(1, sizeof(*tap) + nr_queues * sizeof(tap->fds[0]));
+	if (!tap)
+		return NULL;
+	tap->nr_queues = nr_queues;
+	for (i = 0; i < nr_queues; i++)
+		tap->fds[i] = -1;
+	return tap;
+}
+
+static int tap_open_name(struct vdev_tap *tap, const char *name)
+{
+	bool mq = tap->nr_queues > 1;
+	unsigned int flags = TAP_FLAGS | (mq ? IFF_MULTI_QUEUE : 0);
+	char actual[IFNAMSIZ];
+	unsigned int i;
+	int fd, err;
+
+	if (!tap_name_ok(name))
+		return -EINVAL;
+	fd = tun_open();
+	if (fd < 0)
+		return fd;
+	tap->fds[0] = fd;
+	err = tun_check_features(fd, flags);
+	if (err)
+		return err;
+	err = tap_check_existing(name, mq);
+	if (err)
+		return err;
+	err = tun_set_iff(fd, name, flags, tap->name);
+	if (err)
+		return err;
+	/* The other queues attach to the name the kernel chose. */
+	for (i = 1; i < tap->nr_queues; i++) {
+		fd = tun_open();
+		if (fd < 0)
+			return fd;
+		tap->fds[i] = fd;
+		err = tun_set_iff(fd, tap->name, flags, actual);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Check a dup'd caller fd: an attached TAP with the flags vdev needs. */
+static int tap_check_fd(struct vdev_tap *tap, unsigned int i, int caller_fd)
+{
+	int fd = tap->fds[i], fl;
+	struct ifreq ifr;
+
+	memset(&ifr, 0, sizeof(ifr));
+	if (ioctl(fd, TUNGETIFF, &ifr) < 0) {
+		vdev_log(VDEV_LOG_ERR,
+			 "tap: fd %d (queue %u) is not a TAP fd attached with TUNSETIFF: %s",
+			 caller_fd, i, strerror(errno));
+		return -EINVAL;
+	}
+	ifr.ifr_name[IFNAMSIZ - 1] = '\0';
+	if ((ifr.ifr_flags & (TUN_TYPE_MASK | IFF_NO_PI | IFF_VNET_HDR)) !=
+	    TAP_FLAGS) {
+		vdev_log(VDEV_LOG_ERR,
+			 "tap: fd %d (%s) has flags %#x: needs IFF_TAP | IFF_NO_PI | IFF_VNET_HDR",
+			 caller_fd, ifr.ifr_name, ifr.ifr_flags & 0xffff);
+		return -EINVAL;
+	}
+	if (tap->nr_queues > 1 && !(ifr.ifr_flags & IFF_MULTI_QUEUE)) {
+		vdev_log(VDEV_LOG_ERR,
+			 "tap: fd %d (%s) is not IFF_MULTI_QUEUE: cannot serve %u queue pairs",
+			 caller_fd, ifr.ifr_name, tap->nr_queues);
+		return -EINVAL;
+	}
+	if (i == 0) {
+		memcpy(tap->name, ifr.ifr_name, IFNAMSIZ);
+	} else if (strcmp(tap->name, ifr.ifr_name)) {
+		vdev_log(VDEV_LOG_ERR,
+			 "tap: fd %d is attached to %s, fd of queue 0 to %s",
+			 caller_fd, ifr.ifr_name, tap->name);
+		return -EINVAL;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+static int tap_adopt_fds(struct vdev_tap *tap, const int *fds)
+{
+	unsigned int i;
+	int err;
+
+	for (i = 0; i < tap->nr_queues; i++) {
+		tap->fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
+		if (tap->fds[i] < 0) {
+			err = -errno;
+			vdev_log(VDEV_LOG_ERR, "tap: cannot dup fd %d: %s",
+				 fds[i], strerror(-err));
+			return err;
+		}
+		err = tap_check_fd(tap, i, fds[i]);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Find the TUN_F_* bits the TAP accepts, then leave offloads off. */
+static void tap_probe_offloads(struct vdev_tap *tap)
+{
+	unsigned int i, bit, try;
+	int fd = tap->fds[0];
+
+	tap->offloads = 0;
+	for (i = 0; i < ARRAY_SIZE(tap_offload_bits); i++) {
+		bit = tap_offload_bits[i];
+		/* The kernel ignores every other bit without CSUM, and ECN
+		 * without TSO.
+		 */
+		try = TUN_F_CSUM | bit;
+		if (bit == TUN_F_TSO_ECN)
+			try |= TUN_F_TSO4;
+		if (ioctl(fd, TUNSETOFFLOAD, try) == 0)
+			tap->offloads |= bit;
+	}
+	ioctl(fd, TUNSETOFFLOAD, 0);
+}
+
+/**
+ * vdev_tap_open() - open a TAP by name or adopt caller-supplied fds
+ * @cfg: what to open
+ * @tapp: set to the new handle on success
+ *
+ * Return: 0 or -errno, with a message through vdev_log().
+ */
+int vdev_tap_open(const struct vdev_tap_config *cfg, struct vdev_tap **tapp)
+{
+	unsigned int nr_queues;
+	struct vdev_tap *tap;
+	int err;
+
+	if (!cfg || !tapp || !cfg->name == !cfg->fds) {
+		vdev_log(VDEV_LOG_ERR, "tap: give a TAP name or fds, not %s",
+			 cfg && cfg->name ? "both" : "neither");
+		return -EINVAL;
+	}
+	nr_queues = cfg->nr_queues;
+	if (!nr_queues)
+		nr_queues = cfg->fds ? cfg->nr_fds : 1;
+	if (!nr_queues || nr_queues > TAP_MAX_QUEUES ||
+	    (cfg->fds && cfg->nr_fds != nr_queues)) {
+		vdev_log(VDEV_LOG_ERR,
+			 "tap: %u queue pairs with %u fds: need 1 to %d pairs, one fd each",
+			 nr_queues, cfg->nr_fds, TAP_MAX_QUEUES);
+		return -EINVAL;
+	}
+	tap = tap_alloc(nr_queues);
+	if (!tap)
+		return -ENOMEM;
+	if (cfg->fds)
+		err = tap_adopt_fds(tap, cfg->fds);
+	else
+		err = tap_open_name(tap, cfg->name);
+	if (err)
+		goto out_close_tap;
+	tap_probe_offloads(tap);
+	*tapp = tap;
+	return 0;
+
+out_close_tap:
+	vdev_tap_close(tap);
+	return err;
+}
+
+/**
+ * vdev_tap_close() - close every fd the handle opened or dup'd, free it
+ * @tap: handle, may be NULL
+ */
+void vdev_tap_close(struct vdev_tap *tap)
+{
+	unsigned int i;
+
+	if (!tap)
+		return;
+	for (i = 0; i < tap->nr_queues; i++)
+		if (tap->fds[i] >= 0)
+			close(tap->fds[i]);
+	free(tap);
+}
+
+/**
+ * vdev_tap_fd() - the fd of one queue pair
+ * @tap: handle
+ * @queue: queue pair index
+ *
+ * Return: the fd (owned by @tap), or -EINVAL when @queue is out of range.
+ */
+int vdev_tap_fd(const struct vdev_tap *tap, unsigned int queue)
+{
+	if (queue >= tap->nr_queues)
+		return -EINVAL;
+	return tap->fds[queue];
+}
+
+/**
+ * vdev_tap_nr_queues() - number of queue pairs (and fds)
+ * @tap: handle
+ *
+ * Return: at least 1.
+ */
+unsigned int vdev_tap_nr_queues(const struct vdev_tap *tap)
+{
+	return tap->nr_queues;
+}
+
+/**
+ * vdev_tap_name() - the TAP's interface name, as the kernel reports it
+ * @tap: handle
+ *
+ * Return: a string owned by @tap.
+ */
+const char *vdev_tap_name(const struct vdev_tap *tap)
+{
+	return tap->name;
+}
+
+/**
+ * vdev_tap_ifindex() - the TAP's interface index (netlink)
+ * @tap: handle
+ *
+ * Return: the index (> 0), or -errno (-ENODEV once the TAP is deleted).
+ */
+int vdev_tap_ifindex(const struct vdev_tap *tap)
+{
+	struct vdev_nl_link_state st;
+	int err;
+
+	err = __vdev_nl_link_state(tap->name, &st, true);
+	return err ? err : st.ifindex;
+}
+
+static int tap_ioctl_all(struct vdev_tap *tap, unsigned long req,
+			 unsigned long arg, const char *what)
+{
+	unsigned int i;
+	int err;
+
+	for (i = 0; i < tap->nr_queues; i++) {
+		if (ioctl(tap->fds[i], req, arg) < 0) {
+			err = -errno;
+			vdev_log(VDEV_LOG_ERR, "tap: %s %s(%#lx) on queue %u: %s",
+				 tap->name, what, arg, i, strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+/**
+ * vdev_tap_set_vnet_hdr_size() - TUNSETVNETHDRSZ on every fd
+ * @tap: handle
+ * @size: virtio-net header size
+ *
+ * Return: 0 or -errno (-EINVAL for a size the kernel refuses).
+ */
+int vdev_tap_set_vnet_hdr_size(struct vdev_tap *tap, int size)
+{
+	unsigned int i;
+	int err;
+
+	for (i = 0; i < tap->nr_queues; i++) {
+		if (ioctl(tap->fds[i], TUNSETVNETHDRSZ, &size) < 0) {
+			err = -errno;
+			vdev_log(VDEV_LOG_ERR,
+				 "tap: %s TUNSETVNETHDRSZ(%d) on queue %u: %s",
+				 tap->name, size, i, strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+/**
+ * vdev_tap_set_offload() - TUNSETOFFLOAD on every fd
+ * @tap: handle
+ * @tun_f: TUN_F_* bits the guest accepts
+ *
+ * Return: 0, -EOPNOTSUPP for a bit the TAP does not support, or -errno.
+ */
+int vdev_tap_set_offload(struct vdev_tap *tap, unsigned int tun_f)
+{
+	if (!vdev_tap_offload_supported(tap, tun_f)) {
+		vdev_log(VDEV_LOG_ERR,
+			 "tap: %s cannot offload %#x (supports %#x)",
+			 tap->name, tun_f & ~tap->offloads, tap->offloads);
+		return -EOPNOTSUPP;
+	}
+	return tap_ioctl_all(tap, TUNSETOFFLOAD, tun_f, "TUNSETOFFLOAD");
+}
+
+/**
+ * vdev_tap_offload_supported() - can the TAP take these offloads?
+ * @tap: handle
+ * @tun_f: TUN_F_* bits
+ *
+ * Return: true when every bit of @tun_f is supported.
+ */
+bool vdev_tap_offload_supported(struct vdev_tap *tap, unsigned int tun_f)
+{
+	return !(tun_f & ~tap->offloads);
+}
+
+/**
+ * vdev_tap_get_mtu() - the TAP's MTU (netlink)
+ * @tap: handle
+ * @mtu: set on success
+ *
+ * Return: 0 or -errno.
+ */
+int vdev_tap_get_mtu(struct vdev_tap *tap, unsigned int *mtu)
+{
+	struct vdev_nl_link_state st;
+	int err;
+
+	err = vdev_nl_link_state(tap->name, &st);
+	if (!err)
+		*mtu = st.mtu;
+	return err;
+}
+
+/**
+ * vdev_tap_get_mac() - the TAP's own (host side) MAC address (netlink)
+ * @tap: handle
+ * @mac: set on success
+ *
+ * Return: 0 or -errno.
+ */
+int vdev_tap_get_mac(struct vdev_tap *tap, uint8_t mac[6])
+{
+	struct vdev_nl_link_state st;
+	int err;
+
+	err = vdev_nl_link_state(tap->name, &st);
+	if (!err)
+		memcpy(mac, st.mac, sizeof(st.mac));
+	return err;
+}
+
+/**
+ * vdev_tap_carrier_ok() - is the link up? (netlink)
+ * @tap: handle
+ *
+ * Return: true when the TAP is administratively up, has a carrier and its
+ * operstate is UP or UNKNOWN; false otherwise, or when it is gone.
+ */
+bool vdev_tap_carrier_ok(struct vdev_tap *tap)
+{
+	struct vdev_nl_link_state st;
+
+	if (__vdev_nl_link_state(tap->name, &st, true))
+		return false;
+	/* tun reports IF_OPER_UNKNOWN while it has a carrier */
+	return (st.flags & IFF_UP) && st.carrier &&
+	       (st.operstate == IF_OPER_UP || st.operstate == IF_OPER_UNKNOWN);
+}
