@@ -47,7 +47,7 @@ else ifeq ($(VARIANT),asan)
 VFLAGS		:= -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 		   -fno-sanitize-recover=all
 else ifeq ($(VARIANT),tsan)
-VFLAGS		:= -O1 -fno-omit-frame-pointer -fsanitize=thread
+VFLAGS		:= -O1 -fno-omit-frame-pointer -fsanitize=thread -Wno-tsan
 else ifeq ($(VARIANT),fault)
 VFLAGS		:= -O2 -DVDEV_FAULT_INJECTION
 else
@@ -110,7 +110,7 @@ KVM_TESTS	:=
 TEST_HELPERS	:= selftests/vdev_test.h
 include $(sort $(wildcard selftests/*/tests.mk))
 
-KSFT_CFLAGS	:= -I$(KSFT) -Iselftests
+KSFT_CFLAGS	:= -I$(KSFT) -Iselftests -Wno-sign-compare
 TEST_BINS	= $(addprefix $(B)/,$(HOST_TESTS))
 
 $(B)/selftests/%: selftests/%.c $(LIB_A) $(TEST_HELPERS)

@@ -38,7 +38,7 @@ struct mem_mapping {
 struct vdev_mem {
 	atomic_uint refs;
 	pthread_mutex_t lock;		/* serialises writers */
-	_Atomic(struct mem_table *) table;
+	struct mem_table *table;	/* published with release */
 	unsigned int nr_mappings;
 	struct mem_mapping mappings[VDEV_MEM_MAX_REGIONS];
 };
@@ -64,7 +64,7 @@ int vdev_mem_create(struct vdev_mem **memp)
 	}
 	refcount_set(&mem->refs, 1);
 	pthread_mutex_init(&mem->lock, NULL);
-	atomic_init(&mem->table, t);
+	mem->table = t;
 	*memp = mem;
 	return 0;
 }
@@ -83,7 +83,7 @@ void vdev_mem_put(struct vdev_mem *mem)
 	if (!mem || !refcount_dec_and_test(&mem->refs))
 		return;
 
-	for (t = atomic_load(&mem->table); t; t = next) {
+	for (t = mem->table; t; t = next) {
 		next = t->retired;
 		free(t);
 	}
@@ -98,7 +98,7 @@ void vdev_mem_put(struct vdev_mem *mem)
 static inline struct mem_table *table_load(struct vdev_mem *mem)
 {
 	/* Pairs with the release store in mem_insert(). */
-	return atomic_load_explicit(&mem->table, memory_order_acquire);
+	return __atomic_load_n(&mem->table, __ATOMIC_ACQUIRE);
 }
 
 static int mem_insert(struct vdev_mem *mem, const struct vdev_mem_region *r)
@@ -116,7 +116,7 @@ static int mem_insert(struct vdev_mem *mem, const struct vdev_mem_region *r)
 	}
 
 	pthread_mutex_lock(&mem->lock);
-	old = atomic_load_explicit(&mem->table, memory_order_relaxed);
+	old = mem->table;
 	if (old->nr >= VDEV_MEM_MAX_REGIONS) {
 		pthread_mutex_unlock(&mem->lock);
 		return -ENOSPC;
@@ -151,7 +151,7 @@ static int mem_insert(struct vdev_mem *mem, const struct vdev_mem_region *r)
 	new->nr = old->nr + 1;
 	new->retired = old;
 	/* Pairs with the acquire load in table_load(). */
-	atomic_store_explicit(&mem->table, new, memory_order_release);
+	__atomic_store_n(&mem->table, new, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&mem->lock);
 	return 0;
 }

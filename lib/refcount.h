@@ -22,19 +22,18 @@ static inline void refcount_inc(atomic_uint *r)
 	unsigned int old = atomic_fetch_add_explicit(r, 1, memory_order_relaxed);
 
 	if (old == 0 || old == UINT_MAX)
-		vdev_log(VDEV_LOG_ERR, "refcount_inc on %s object",
+		vdev_log(VDEV_LOG_ERR, "%s on %s object", __func__,
 			 old ? "saturated" : "freed");
 }
 
 /* True when the count dropped to zero: the caller frees. */
 static inline bool refcount_dec_and_test(atomic_uint *r)
 {
-	unsigned int old = atomic_fetch_sub_explicit(r, 1, memory_order_release);
+	/* Release our writes; the final put also acquires everyone's. */
+	unsigned int old = atomic_fetch_sub_explicit(r, 1, memory_order_acq_rel);
 
-	if (old == 1) {
-		atomic_thread_fence(memory_order_acquire);
+	if (old == 1)
 		return true;
-	}
 	if (old == 0)
 		vdev_log(VDEV_LOG_ERR, "refcount underflow");
 	return false;

@@ -451,8 +451,8 @@ void vdev_device_shutdown(struct vdev_device *dev);
  * Sets DEVICE_NEEDS_RESET and raises a config interrupt. Safe from any
  * worker.
  */
-void vdev_device_set_needs_reset(struct vdev_device *dev, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+__vdev_printf(2, 3)
+void vdev_device_set_needs_reset(struct vdev_device *dev, const char *fmt, ...);
 
 /**
  * vdev_device_needs_reset() - is DEVICE_NEEDS_RESET set?

@@ -9,6 +9,13 @@
 #include <stdarg.h>
 #include <stdbool.h>
 
+/*
+ * printf-style format checking for vdev's variadic functions (the
+ * kernel's __printf, under a name that cannot clash with a VMM's own).
+ */
+#define __vdev_printf(a, b) \
+	__attribute__ ((__format__(printf, a, b)))
+
 enum vdev_log_level {
 	VDEV_LOG_ERR = 3,
 	VDEV_LOG_WARN = 4,
@@ -38,8 +45,7 @@ void vdev_log_set_level(enum vdev_log_level level);
  * @level: severity
  * @fmt: printf format
  */
-void vdev_log(enum vdev_log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void vdev_log(enum vdev_log_level level, const char *fmt, ...) __vdev_printf(2, 3);
 
 /**
  * struct vdev_ratelimit - at most @burst messages every @interval_ms

@@ -13,6 +13,7 @@
 #define _VDEV_WORKER_H
 
 #include <stdint.h>
+#include <sys/epoll.h>
 
 struct vdev_device;
 struct vdev_worker;

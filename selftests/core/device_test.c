@@ -1,0 +1,685 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Core device model: feature negotiation, config bounds, activate, reset,
+ * pause/resume, memory hot-add, refcounting, access platform. A minimal
+ * device type ("tdev") echoes every chain it is given: one worker per
+ * queue pops chains and returns them used.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/virtio_config.h>
+#include <linux/virtio_ids.h>
+#include <linux/virtio_ring.h>
+
+#include <vdev/vdev.h>
+
+#include "kselftest_harness.h"
+#include "vdev_test.h"
+
+#define NQ		2
+#define QSZ		16
+#define RAM_GPA		0x100000ULL
+#define RAM_SIZE	(1 << 20)
+#define HOT_GPA		0x40000000ULL
+#define BUF_OFF		0x10000
+
+/* ---- the test device ---- */
+
+struct tdev {
+	struct vdev_device dev;
+	uint8_t config[8];
+	atomic_uint processed;
+	atomic_uint released;
+	struct vdev_chain chain[NQ];
+	struct iovec iov[NQ][QSZ];
+};
+
+static const uint16_t tdev_sizes[NQ] = { QSZ, QSZ };
+
+static struct tdev *to_tdev(struct vdev_device *dev)
+{
+	return container_of(dev, struct tdev, dev);
+}
+
+static void tdev_read_config(struct vdev_device *dev, uint64_t off, void *data,
+			     unsigned int len)
+{
+	struct tdev *t = to_tdev(dev);
+
+	vdev_config_read_from(t->config, sizeof(t->config), off, data, len);
+}
+
+static int tdev_kick(struct vdev_worker *w, uint32_t events, void *data)
+{
+	struct vdev_queue *vq = data;
+	struct tdev *t = to_tdev(vq->dev);
+	struct vdev_chain *c = &t->chain[vq->index];
+	uint64_t v;
+	int ret;
+
+	if (read(vq->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return -errno;
+	while ((ret = vdev_queue_pop(vq, c)) > 0) {
+		vdev_queue_push(vq, c->head, c->write_len);
+		atomic_fetch_add(&t->processed, 1);
+	}
+	vdev_queue_notify(vq);
+	return ret;
+}
+
+static int tdev_activate(struct vdev_device *dev, struct vdev_queue **queues,
+			 unsigned int nr)
+{
+	struct tdev *t = to_tdev(dev);
+	struct vdev_worker *w;
+	char sfx[12];
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < nr; i++) {
+		vdev_chain_init(&t->chain[i], t->iov[i], QSZ);
+		snprintf(sfx, sizeof(sfx), "q%u", i);
+		ret = vdev_worker_create(dev, sfx, 0, &w);
+		if (ret)
+			return ret;
+		ret = vdev_worker_add_fd(w, queues[i]->kick_fd, EPOLLIN,
+					 tdev_kick, queues[i]);
+		if (ret) {
+			vdev_worker_destroy(w);
+			return ret;
+		}
+		ret = vdev_worker_start(w);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static void tdev_release(struct vdev_device *dev)
+{
+	struct tdev *t = to_tdev(dev);
+
+	atomic_fetch_add(&t->released, 1);
+}
+
+static const struct vdev_device_ops tdev_ops = {
+	.name = "tdev",
+	.read_config = tdev_read_config,
+	.activate = tdev_activate,
+	.release = tdev_release,
+};
+
+#define TDEV_FEATURES ((1ULL << VIRTIO_F_VERSION_1) | \
+		       (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | \
+		       (1ULL << VIRTIO_RING_F_EVENT_IDX))
+
+static int tdev_init(struct tdev *t, unsigned int min_queues)
+{
+	struct vdev_device_info info = {
+		.name = "tdev",
+		.type = VIRTIO_ID_RNG,
+		.features = TDEV_FEATURES,
+		.queue_sizes = tdev_sizes,
+		.nr_queues = NQ,
+		.min_queues = min_queues,
+	};
+
+	memset(t, 0, sizeof(*t));
+	memcpy(t->config, "VDEVCFG", 8);
+	return vdev_device_init(&t->dev, &tdev_ops, &info);
+}
+
+/* ---- a minimal driver: one-descriptor chains, rings at fixed places ---- */
+
+struct ring {
+	struct vring_desc *desc;
+	struct vring_avail *avail;
+	struct vring_used *used;
+	uint16_t avail_idx;
+	uint64_t base;		/* gpa of the ring block */
+};
+
+struct guest {
+	void *ram;
+	int memfd;
+	struct vdev_mem *mem;
+	struct ring ring[NQ];
+	struct vdev_queue q[NQ];
+	struct vdev_queue *qp[NQ];
+	int kick[NQ];
+	int irqfd;
+	struct vdev_interrupt *irq;
+};
+
+static void *gpa_ptr(struct guest *g, uint64_t gpa)
+{
+	return (char *)g->ram + (gpa - RAM_GPA);
+}
+
+static int guest_init(struct guest *g)
+{
+	unsigned int i;
+	int ret;
+
+	memset(g, 0, sizeof(*g));
+	g->memfd = memfd_create("guest", MFD_CLOEXEC);
+	if (g->memfd < 0 || ftruncate(g->memfd, RAM_SIZE))
+		return -errno;
+	g->ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      g->memfd, 0);
+	if (g->ram == MAP_FAILED)
+		return -errno;
+	ret = vdev_mem_create(&g->mem);
+	if (ret)
+		return ret;
+	ret = vdev_mem_add_region(g->mem, RAM_GPA, RAM_SIZE, g->ram);
+	if (ret)
+		return ret;
+	g->irqfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ret = vdev_interrupt_eventfd_create(g->irqfd, &g->irq);
+	if (ret)
+		return ret;
+	for (i = 0; i < NQ; i++) {
+		struct ring *r = &g->ring[i];
+
+		r->base = RAM_GPA + i * 0x4000;
+		r->desc = gpa_ptr(g, r->base);
+		r->avail = gpa_ptr(g, r->base + 0x1000);
+		r->used = gpa_ptr(g, r->base + 0x2000);
+		g->kick[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		g->qp[i] = &g->q[i];
+	}
+	return 0;
+}
+
+/* Program the queues as a transport would; @delta shifts the addresses. */
+static void guest_setup_queues(struct guest *g, uint64_t delta)
+{
+	unsigned int i;
+
+	for (i = 0; i < NQ; i++) {
+		struct ring *r = &g->ring[i];
+
+		memset(gpa_ptr(g, r->base), 0, 0x4000);
+		r->avail_idx = 0;
+		vdev_queue_init(&g->q[i], i, QSZ);
+		g->q[i].desc_addr = r->base + delta;
+		g->q[i].avail_addr = r->base + 0x1000 + delta;
+		g->q[i].used_addr = r->base + 0x2000 + delta;
+		g->q[i].kick_fd = g->kick[i];
+		g->q[i].ready = true;
+	}
+}
+
+static void guest_fini(struct guest *g)
+{
+	unsigned int i;
+
+	vdev_interrupt_put(g->irq);
+	close(g->irqfd);
+	for (i = 0; i < NQ; i++)
+		close(g->kick[i]);
+	vdev_mem_put(g->mem);
+	munmap(g->ram, RAM_SIZE);
+	close(g->memfd);
+}
+
+/* Add one writable buffer at @gpa to queue @qi and kick. */
+static void guest_add_buf(struct guest *g, unsigned int qi, uint64_t gpa,
+			  uint32_t len)
+{
+	struct ring *r = &g->ring[qi];
+	uint16_t slot = r->avail_idx % QSZ;
+	uint64_t one = 1;
+
+	r->desc[slot].addr = gpa;
+	r->desc[slot].len = len;
+	r->desc[slot].flags = VRING_DESC_F_WRITE;
+	r->desc[slot].next = 0;
+	r->avail->ring[slot] = slot;
+	__atomic_store_n(&r->avail->idx, ++r->avail_idx, __ATOMIC_RELEASE);
+	if (write(g->kick[qi], &one, sizeof(one)) < 0)
+		abort();
+}
+
+static uint16_t guest_used_idx(struct guest *g, unsigned int qi)
+{
+	return __atomic_load_n(&g->ring[qi].used->idx, __ATOMIC_ACQUIRE);
+}
+
+/* Wait until queue @qi has @n used entries; false after 5 s. */
+static bool guest_wait_used(struct guest *g, unsigned int qi, uint16_t n)
+{
+	int i;
+
+	for (i = 0; i < 50000; i++) {
+		if (guest_used_idx(g, qi) == n)
+			return true;
+		usleep(100);
+	}
+	return false;
+}
+
+/* ---- feature negotiation and config space ---- */
+
+TEST(features_masked_and_refused)
+{
+	struct tdev t;
+
+	ASSERT_EQ(0, tdev_init(&t, 1));
+	EXPECT_EQ(TDEV_FEATURES, vdev_device_features(&t.dev));
+	EXPECT_EQ(VIRTIO_ID_RNG, vdev_device_type(&t.dev));
+
+	vdev_device_ack_features(&t.dev, 1ULL << VIRTIO_F_VERSION_1);
+	EXPECT_TRUE(vdev_device_features_ok(&t.dev));
+	EXPECT_TRUE(vdev_device_feature_acked(&t.dev, VIRTIO_F_VERSION_1));
+
+	/* VIRTIO_F_ACCESS_PLATFORM was never offered. */
+	vdev_device_ack_features(&t.dev, (1ULL << VIRTIO_F_ACCESS_PLATFORM) |
+				 (1ULL << VIRTIO_RING_F_EVENT_IDX));
+	EXPECT_FALSE(vdev_device_features_ok(&t.dev));
+	EXPECT_FALSE(vdev_device_feature_acked(&t.dev,
+					       VIRTIO_F_ACCESS_PLATFORM));
+	EXPECT_TRUE(vdev_device_feature_acked(&t.dev, VIRTIO_RING_F_EVENT_IDX));
+	EXPECT_EQ((1ULL << VIRTIO_F_VERSION_1) |
+		  (1ULL << VIRTIO_RING_F_EVENT_IDX),
+		  vdev_device_acked_features(&t.dev));
+
+	/* Reset forgets both the acked bits and the refusal. */
+	EXPECT_EQ(NULL, vdev_device_reset(&t.dev));
+	EXPECT_TRUE(vdev_device_features_ok(&t.dev));
+	EXPECT_EQ(0, vdev_device_acked_features(&t.dev));
+	vdev_device_put(&t.dev);
+	EXPECT_EQ(1, t.released);
+}
+
+TEST(config_read_bounds)
+{
+	uint8_t buf[16];
+	struct tdev t;
+
+	ASSERT_EQ(0, tdev_init(&t, 1));
+	memset(buf, 0xaa, sizeof(buf));
+	vdev_device_read_config(&t.dev, 0, buf, 8);
+	EXPECT_EQ(0, memcmp(buf, "VDEVCFG", 8));
+
+	/* Straddling the end: the tail reads as zero. */
+	memset(buf, 0xaa, sizeof(buf));
+	vdev_device_read_config(&t.dev, 4, buf, 8);
+	EXPECT_EQ(0, memcmp(buf, "CFG\0\0\0\0\0", 8));
+
+	/* Entirely past the end, and an offset that would wrap. */
+	memset(buf, 0xaa, sizeof(buf));
+	vdev_device_read_config(&t.dev, 0x100, buf, 16);
+	EXPECT_EQ(0, buf[0] | buf[7] | buf[15]);
+	memset(buf, 0xaa, sizeof(buf));
+	vdev_device_read_config(&t.dev, UINT64_MAX - 2, buf, 8);
+	EXPECT_EQ(0, buf[0] | buf[7]);
+
+	/* No write_config op: ignored, no crash. */
+	vdev_device_write_config(&t.dev, 0, buf, 4);
+	vdev_device_read_config(&t.dev, 0, buf, 4);
+	EXPECT_EQ(0, memcmp(buf, "VDEV", 4));
+	vdev_device_put(&t.dev);
+}
+
+TEST(init_rejects_bad_info)
+{
+	struct vdev_device_info info = {
+		.queue_sizes = tdev_sizes, .nr_queues = NQ, .min_queues = 3,
+	};
+	struct vdev_device dev;
+
+	EXPECT_EQ(-EINVAL, vdev_device_init(&dev, &tdev_ops, &info));
+	info.min_queues = 1;
+	info.nr_queues = 0;
+	EXPECT_EQ(-EINVAL, vdev_device_init(&dev, &tdev_ops, &info));
+}
+
+/* ---- activate, reset, pause ---- */
+
+FIXTURE(dev)
+{
+	struct tdev t;
+	struct guest g;
+	int fds0, tasks0;
+};
+
+FIXTURE_SETUP(dev)
+{
+	ASSERT_EQ(0, guest_init(&self->g));
+	ASSERT_EQ(0, tdev_init(&self->t, NQ));
+	vdev_test_warm_up();
+	self->fds0 = vdev_test_count_fds();
+	self->tasks0 = vdev_test_count_tasks();
+}
+
+FIXTURE_TEARDOWN(dev)
+{
+	vdev_device_put(&self->t.dev);
+	EXPECT_EQ(1, self->t.released);
+	EXPECT_EQ(0, vdev_test_count_threads_named("vdev-"));
+	guest_fini(&self->g);
+}
+
+static int activate(struct guest *g, struct tdev *t, unsigned int nr)
+{
+	guest_setup_queues(g, 0);
+	vdev_device_ack_features(&t->dev, 1ULL << VIRTIO_F_VERSION_1);
+	return vdev_device_activate(&t->dev, g->mem, g->irq, g->qp, nr);
+}
+
+TEST_F(dev, too_few_queues)
+{
+	EXPECT_EQ(-EINVAL, activate(&self->g, &self->t, 1));
+	EXPECT_FALSE(vdev_device_is_active(&self->t.dev));
+	EXPECT_EQ(0, vdev_test_count_threads_named("vdev-"));
+	EXPECT_EQ(self->fds0, vdev_test_count_fds());
+	EXPECT_EQ(self->tasks0, vdev_test_count_tasks());
+}
+
+TEST_F(dev, activate_twice_busy)
+{
+	ASSERT_EQ(0, activate(&self->g, &self->t, NQ));
+	EXPECT_EQ(-EBUSY, vdev_device_activate(&self->t.dev, self->g.mem,
+					       self->g.irq, self->g.qp, NQ));
+	EXPECT_EQ(self->g.irq, vdev_device_reset(&self->t.dev));
+	vdev_interrupt_put(self->g.irq);
+	vdev_interrupt_get(self->g.irq);
+}
+
+TEST_F(dev, workers_named_and_joined)
+{
+	ASSERT_EQ(0, activate(&self->g, &self->t, NQ));
+	EXPECT_EQ(NQ, vdev_test_count_threads_named("vdev-tdev-q"));
+	guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 64);
+	guest_add_buf(&self->g, 1, RAM_GPA + BUF_OFF, 64);
+	EXPECT_TRUE(guest_wait_used(&self->g, 0, 1));
+	EXPECT_TRUE(guest_wait_used(&self->g, 1, 1));
+	EXPECT_EQ(64, self->g.ring[0].used->ring[0].len);
+
+	/* Reset returns the interrupt and no worker survives it. */
+	EXPECT_EQ(self->g.irq, vdev_device_reset(&self->t.dev));
+	vdev_interrupt_put(self->g.irq);
+	vdev_interrupt_get(self->g.irq);
+	EXPECT_EQ(0, vdev_test_count_threads_named("vdev-"));
+	EXPECT_EQ(self->fds0, vdev_test_count_fds());
+	EXPECT_EQ(self->tasks0, vdev_test_count_tasks());
+}
+
+TEST_F(dev, activate_reset_10000)
+{
+	struct vdev_interrupt *irq;
+	int i;
+
+	for (i = 0; i < 10000; i++) {
+		ASSERT_EQ(0, activate(&self->g, &self->t, NQ));
+		if (i % 100 == 0) {
+			guest_add_buf(&self->g, i % NQ, RAM_GPA + BUF_OFF, 8);
+			ASSERT_TRUE(guest_wait_used(&self->g, i % NQ, 1));
+		}
+		irq = vdev_device_reset(&self->t.dev);
+		ASSERT_EQ(self->g.irq, irq);
+		vdev_interrupt_put(irq);
+		vdev_interrupt_get(irq);
+	}
+	EXPECT_EQ(0, vdev_test_count_threads_named("vdev-"));
+	EXPECT_EQ(self->fds0, vdev_test_count_fds());
+	EXPECT_EQ(self->tasks0, vdev_test_count_tasks());
+}
+
+struct load {
+	struct guest *g;
+	atomic_bool stop;
+	atomic_uint added;
+};
+
+/* Keep queue 0 supplied with buffers, as fast as the device uses them. */
+static void *load_thread(void *arg)
+{
+	struct load *l = arg;
+	struct guest *g = l->g;
+
+	while (!atomic_load(&l->stop)) {
+		uint16_t inflight = g->ring[0].avail_idx - guest_used_idx(g, 0);
+
+		if (inflight < QSZ) {
+			guest_add_buf(g, 0, RAM_GPA + BUF_OFF, 32);
+			atomic_fetch_add(&l->added, 1);
+		} else {
+			sched_yield();
+		}
+	}
+	return NULL;
+}
+
+TEST_F(dev, pause_resume_under_load)
+{
+	struct load l = { .g = &self->g };
+	unsigned int before, round;
+	pthread_t th;
+
+	ASSERT_EQ(0, activate(&self->g, &self->t, NQ));
+	ASSERT_EQ(0, pthread_create(&th, NULL, load_thread, &l));
+
+	for (round = 0; round < 20; round++) {
+		while (atomic_load(&self->t.processed) < (round + 1) * 50)
+			usleep(100);
+		ASSERT_EQ(0, vdev_device_pause(&self->t.dev));
+		EXPECT_TRUE(vdev_device_is_paused(&self->t.dev));
+		before = atomic_load(&self->t.processed);
+		usleep(20000);	/* the driver keeps kicking meanwhile */
+		EXPECT_EQ(before, atomic_load(&self->t.processed));
+		ASSERT_EQ(0, vdev_device_resume(&self->t.dev));
+	}
+	/* Reset while paused must unpark and join. */
+	ASSERT_EQ(0, vdev_device_pause(&self->t.dev));
+	vdev_interrupt_put(vdev_device_reset(&self->t.dev));
+	vdev_interrupt_get(self->g.irq);
+	atomic_store(&l.stop, true);
+	pthread_join(th, NULL);
+	EXPECT_EQ(0, vdev_test_count_threads_named("vdev-"));
+	EXPECT_EQ(self->fds0, vdev_test_count_fds());
+	EXPECT_EQ(self->tasks0, vdev_test_count_tasks());
+}
+
+TEST_F(dev, pause_inactive_is_noop)
+{
+	EXPECT_EQ(0, vdev_device_pause(&self->t.dev));
+	EXPECT_FALSE(vdev_device_is_paused(&self->t.dev));
+	EXPECT_EQ(0, vdev_device_resume(&self->t.dev));
+}
+
+/* Guest RAM hot-added while the workers run: buffers there get used. */
+TEST_F(dev, memory_hot_add_under_load)
+{
+	struct load l = { .g = &self->g };
+	void *hot[8];
+	unsigned int i;
+	uint16_t used;
+	pthread_t th;
+
+	ASSERT_EQ(0, activate(&self->g, &self->t, NQ));
+	ASSERT_EQ(0, pthread_create(&th, NULL, load_thread, &l));
+	for (i = 0; i < 8; i++) {
+		struct vdev_mem_region r;
+
+		hot[i] = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		ASSERT_NE(MAP_FAILED, hot[i]);
+		ASSERT_EQ(0, vdev_mem_add_region(self->g.mem,
+						 HOT_GPA + i * 0x10000, 4096,
+						 hot[i]));
+		ASSERT_EQ(0, vdev_mem_region_at(self->g.mem, i + 1, &r));
+		EXPECT_EQ(0, vdev_device_add_memory_region(&self->t.dev, &r));
+
+		/* A buffer in the new region, on the other queue. */
+		used = guest_used_idx(&self->g, 1);
+		guest_add_buf(&self->g, 1, HOT_GPA + i * 0x10000, 4096);
+		EXPECT_TRUE(guest_wait_used(&self->g, 1, used + 1));
+		EXPECT_FALSE(vdev_device_needs_reset(&self->t.dev));
+	}
+	EXPECT_EQ(9, vdev_mem_nr_regions(self->g.mem));
+	EXPECT_EQ(-EEXIST, vdev_mem_add_region(self->g.mem, HOT_GPA + 100,
+					       4096, hot[0]));
+	atomic_store(&l.stop, true);
+	pthread_join(th, NULL);
+	EXPECT_GT(atomic_load(&l.added), 0);
+	vdev_interrupt_put(vdev_device_reset(&self->t.dev));
+	vdev_interrupt_get(self->g.irq);
+	for (i = 0; i < 8; i++)
+		munmap(hot[i], 4096);
+}
+
+/* A buffer outside guest RAM: NEEDS_RESET, config interrupt, other queue ok */
+TEST_F(dev, needs_reset_isolated)
+{
+	uint64_t v = 0;
+
+	ASSERT_EQ(0, activate(&self->g, &self->t, NQ));
+	/* Drain interrupts raised so far. */
+	while (read(self->g.irqfd, &v, sizeof(v)) > 0)
+		;
+	guest_add_buf(&self->g, 0, 0x1000, 64);	/* below RAM_GPA: a gap */
+	usleep(50000);
+	EXPECT_TRUE(vdev_device_needs_reset(&self->t.dev));
+	EXPECT_EQ(0, guest_used_idx(&self->g, 0));
+	EXPECT_EQ(8, read(self->g.irqfd, &v, sizeof(v)));
+	EXPECT_GE(v, 1);
+
+	/* The other queue of the same device keeps working. */
+	guest_add_buf(&self->g, 1, RAM_GPA + BUF_OFF, 16);
+	EXPECT_TRUE(guest_wait_used(&self->g, 1, 1));
+
+	/* Reset clears DEVICE_NEEDS_RESET; the device can be used again. */
+	vdev_interrupt_put(vdev_device_reset(&self->t.dev));
+	vdev_interrupt_get(self->g.irq);
+	EXPECT_FALSE(vdev_device_needs_reset(&self->t.dev));
+	ASSERT_EQ(0, activate(&self->g, &self->t, NQ));
+	guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 16);
+	EXPECT_TRUE(guest_wait_used(&self->g, 0, 1));
+	vdev_interrupt_put(vdev_device_reset(&self->t.dev));
+	vdev_interrupt_get(self->g.irq);
+}
+
+/* ---- access platform: addresses are IOVAs = GPA + IOVA_OFF ---- */
+
+#define IOVA_OFF 0x800000000ULL
+
+struct tap_ap {
+	struct vdev_access_platform ap;
+	atomic_uint calls;
+	atomic_uint released;
+};
+
+static int ap_gva(struct vdev_access_platform *ap, uint64_t gva, uint64_t size,
+		  uint64_t *gpa)
+{
+	struct tap_ap *t = container_of(ap, struct tap_ap, ap);
+
+	atomic_fetch_add(&t->calls, 1);
+	if (gva < IOVA_OFF)
+		return -EFAULT;
+	*gpa = gva - IOVA_OFF;
+	return 0;
+}
+
+static int ap_gpa(struct vdev_access_platform *ap, uint64_t gpa, uint64_t size,
+		  uint64_t *gva)
+{
+	*gva = gpa + IOVA_OFF;
+	return 0;
+}
+
+static void ap_release(struct vdev_access_platform *ap)
+{
+	atomic_fetch_add(&container_of(ap, struct tap_ap, ap)->released, 1);
+}
+
+static const struct vdev_access_platform_ops ap_ops = {
+	.translate_gva = ap_gva,
+	.translate_gpa = ap_gpa,
+	.release = ap_release,
+};
+
+TEST_F(dev, access_platform_translates)
+{
+	/* Static: the device drops its reference at the fixture's teardown. */
+	static struct tap_ap ap;
+
+	vdev_access_platform_init(&ap.ap, &ap_ops);
+	ASSERT_EQ(0, vdev_device_set_access_platform(&self->t.dev, &ap.ap));
+	vdev_access_platform_put(&ap.ap);	/* the device holds one */
+	EXPECT_FALSE(vdev_device_features(&self->t.dev) &
+		     (1ULL << VIRTIO_RING_F_INDIRECT_DESC));
+
+	guest_setup_queues(&self->g, IOVA_OFF);
+	vdev_device_ack_features(&self->t.dev, 1ULL << VIRTIO_F_VERSION_1);
+	ASSERT_EQ(0, vdev_device_activate(&self->t.dev, self->g.mem,
+					  self->g.irq, self->g.qp, NQ));
+	EXPECT_EQ(-EBUSY, vdev_device_set_access_platform(&self->t.dev,
+							  &ap.ap));
+	guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF + IOVA_OFF, 64);
+	EXPECT_TRUE(guest_wait_used(&self->g, 0, 1));
+	EXPECT_FALSE(vdev_device_needs_reset(&self->t.dev));
+	EXPECT_GT(atomic_load(&ap.calls), 3);
+
+	/* An untranslatable (raw GPA) buffer address is a driver error. */
+	guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 64);
+	usleep(50000);
+	EXPECT_TRUE(vdev_device_needs_reset(&self->t.dev));
+	vdev_interrupt_put(vdev_device_reset(&self->t.dev));
+	vdev_interrupt_get(self->g.irq);
+	EXPECT_EQ(0, atomic_load(&ap.released));
+}
+
+/* ---- refcounting ---- */
+
+TEST(refcount_last_put_releases)
+{
+	struct tdev t;
+
+	ASSERT_EQ(0, tdev_init(&t, 1));
+	EXPECT_EQ(&t.dev, vdev_device_get(&t.dev));
+	vdev_device_put(&t.dev);
+	EXPECT_EQ(0, t.released);
+	vdev_device_put(&t.dev);
+	EXPECT_EQ(1, t.released);
+}
+
+TEST(mem_translate_bounds)
+{
+	static char a[4096], b[4096];
+	struct vdev_mem *mem;
+	uint64_t avail;
+
+	ASSERT_EQ(0, vdev_mem_create(&mem));
+	ASSERT_EQ(0, vdev_mem_add_region(mem, 0x1000, 4096, a));
+	ASSERT_EQ(0, vdev_mem_add_region(mem, 0x2000, 4096, b)); /* adjacent */
+	EXPECT_EQ(-EINVAL, vdev_mem_add_region(mem, UINT64_MAX - 10, 4096, a));
+	EXPECT_EQ(-EINVAL, vdev_mem_add_region(mem, 0x9000, 0, a));
+	EXPECT_EQ(-EEXIST, vdev_mem_add_region(mem, 0x1800, 16, a));
+
+	EXPECT_EQ((void *)a, vdev_mem_translate(mem, 0x1000, 4096));
+	EXPECT_EQ((void *)(b + 16), vdev_mem_translate(mem, 0x2010, 16));
+	EXPECT_EQ(NULL, vdev_mem_translate(mem, 0x1ff0, 32)); /* spans two */
+	EXPECT_EQ((void *)(a + 0xff0), vdev_mem_translate_partial(mem, 0x1ff0, 32,
+							&avail));
+	EXPECT_EQ(16, avail);
+	EXPECT_EQ(NULL, vdev_mem_translate(mem, 0x3000, 1));	/* past end */
+	EXPECT_EQ(NULL, vdev_mem_translate(mem, 0xfff, 2));	/* gap */
+	EXPECT_EQ(NULL, vdev_mem_translate(mem, 0x1000, UINT64_MAX)); /* wrap */
+	EXPECT_EQ(NULL, vdev_mem_translate_partial(mem, UINT64_MAX, 2,
+						   &avail));
+	vdev_mem_put(mem);
+}
+
+TEST_HARNESS_MAIN

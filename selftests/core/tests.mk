@@ -1,0 +1,6 @@
+# SPDX-License-Identifier: GPL-2.0
+HOST_TESTS += selftests/core/device_test
+THREADED_TESTS += selftests/core/device_test
+HOST_TESTS += selftests/core/queue_test
+TEST_HELPERS += selftests/vq_driver.h
+CFLAGS_queue_test := -Wno-missing-prototypes

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers shared by vdev's selftests: resource counting for leak checks.
+ */
+#ifndef _VDEV_TEST_H
+#define _VDEV_TEST_H
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <stddef.h>
+#include <unistd.h>
+
+#ifndef container_of
+#define container_of(ptr, type, member) \
+	((type *)((char *)(ptr) - offsetof(type, member)))
+#endif
+
+/* Entries in a /proc/self directory, without "." and "..". */
+static inline int vdev_test_count_dir(const char *path)
+{
+	struct dirent *de;
+	DIR *d = opendir(path);
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - (strcmp(path, "/proc/self/fd") == 0); /* opendir's own fd */
+}
+
+/* Open file descriptors of this process. */
+static inline int vdev_test_count_fds(void)
+{
+	return vdev_test_count_dir("/proc/self/fd");
+}
+
+/* Threads of this process. */
+static inline int vdev_test_count_tasks(void)
+{
+	return vdev_test_count_dir("/proc/self/task");
+}
+
+static inline void *vdev_test_nop(void *arg)
+{
+	return arg;
+}
+
+/*
+ * Call before taking a baseline of fd and task counts: sanitizer runtimes
+ * (TSan) start a helper thread with the process's first pthread_create(),
+ * which would otherwise look like a leaked thread.
+ */
+static inline void vdev_test_warm_up(void)
+{
+	pthread_t t;
+
+	if (!pthread_create(&t, NULL, vdev_test_nop, NULL))
+		pthread_join(t, NULL);
+}
+
+/* Threads whose name starts with @prefix (e.g. "vdev-"). */
+static inline int vdev_test_count_threads_named(const char *prefix)
+{
+	char path[300], comm[32];
+	struct dirent *de;
+	DIR *d = opendir("/proc/self/task");
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		FILE *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
+			 de->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof(comm), f) &&
+		    !strncmp(comm, prefix, strlen(prefix)))
+			n++;
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+#endif /* _VDEV_TEST_H */
