@@ -13,8 +13,8 @@
  * printf-style format checking for vdev's variadic functions (the
  * kernel's __printf, under a name that cannot clash with a VMM's own).
  */
-#define __vdev_printf(a, b) \
-	__attribute__ ((__format__(printf, a, b)))
+#define __vdev_format __format__
+#define __vdev_printf(a, b) __attribute__((__vdev_format(printf, a, b)))
 
 enum vdev_log_level {
 	VDEV_LOG_ERR = 3,
