@@ -91,7 +91,8 @@ static int tun_open(void)
 
 		vdev_log(VDEV_LOG_ERR, "tap: cannot open /dev/net/tun: %s%s",
 			 strerror(-err),
-			 err == -ENOENT ? " (is the tun module loaded?)" : "");
+			 err == -ENOENT ? " (is the tun module loaded?)" :
+			 err == -EACCES ? " (needs read-write access to it)" : "");
 		return err;
 	}
 	return fd;

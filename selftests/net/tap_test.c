@@ -1,0 +1,468 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vdev_tap: open by name (new and existing TAPs, name templates), caller
+ * fds, multiqueue, queue mode mismatches, EBUSY, bad names, EPERM,
+ * offloads, vnet header size and the netlink-backed link queries. Each
+ * test runs in its own network namespace.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include <linux/capability.h>
+
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
+#include <linux/virtio_net.h>
+
+#include <vdev/netlink.h>
+#include <vdev/tap.h>
+
+#include "kselftest_harness.h"
+#include "vdev_test.h"
+#include "net_test.h"
+
+#define TAP	"vtap0"
+
+FIXTURE(tap) {
+	struct vdev_tap *tap;
+	int fds[4];
+	unsigned int nr_fds;
+};
+
+FIXTURE_SETUP(tap)
+{
+	int err;
+
+	err = nt_enter_netns();
+	if (err == -EPERM)
+		SKIP(return, "no CAP_SYS_ADMIN for a network namespace");
+	ASSERT_EQ(0, err);
+	nt_log_capture();
+}
+
+FIXTURE_TEARDOWN(tap)
+{
+	unsigned int i;
+
+	vdev_tap_close(self->tap);
+	for (i = 0; i < self->nr_fds; i++)
+		close(self->fds[i]);
+	/* The namespace, and every link in it, goes with this process. */
+}
+
+/* fd is O_NONBLOCK and FD_CLOEXEC and attached to @name with @flags. */
+static void check_fd(struct __test_metadata *_metadata, int fd,
+		     const char *name, unsigned int flags)
+{
+	char ifname[IFNAMSIZ];
+	char buf[64];
+
+	ASSERT_LE(0, fd);
+	EXPECT_TRUE(fcntl(fd, F_GETFL) & O_NONBLOCK);
+	EXPECT_TRUE(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	EXPECT_EQ(flags, nt_tap_fd_flags(fd, ifname) &
+		  (TUN_TYPE_MASK | IFF_NO_PI | IFF_VNET_HDR | IFF_MULTI_QUEUE));
+	EXPECT_STREQ(name, ifname);
+	/* Non-blocking: an empty TAP answers at once. */
+	EXPECT_EQ(-1, read(fd, buf, sizeof(buf)));
+	EXPECT_EQ(EAGAIN, errno);
+}
+
+TEST_F(tap, open_by_name_creates)
+{
+	struct vdev_tap_config cfg = { .name = TAP };
+	unsigned int flags;
+	int ifindex;
+
+	ASSERT_EQ(-ENODEV, vdev_nl_ifindex(TAP, &ifindex));
+	ASSERT_EQ(0, vdev_tap_open(&cfg, &self->tap));
+	EXPECT_EQ(1, vdev_tap_nr_queues(self->tap));
+	EXPECT_STREQ(TAP, vdev_tap_name(self->tap));
+	check_fd(_metadata, vdev_tap_fd(self->tap, 0), TAP, NT_TAP_FLAGS);
+	EXPECT_EQ(-EINVAL, vdev_tap_fd(self->tap, 1));
+
+	ASSERT_EQ(0, vdev_nl_ifindex(TAP, &ifindex));
+	EXPECT_LT(0, ifindex);
+	EXPECT_EQ(ifindex, vdev_tap_ifindex(self->tap));
+	ASSERT_EQ(0, vdev_nl_tun_flags(TAP, &flags));
+	EXPECT_EQ(NT_TAP_FLAGS, flags);
+
+	/* Not persistent: gone with its last fd. */
+	vdev_tap_close(self->tap);
+	self->tap = NULL;
+	EXPECT_EQ(-ENODEV, vdev_nl_ifindex(TAP, &ifindex));
+}
+
+TEST_F(tap, open_by_template)
+{
+	struct vdev_tap_config cfg = { .name = "vt%d" };
+
+	ASSERT_EQ(0, vdev_tap_open(&cfg, &self->tap));
+	EXPECT_STREQ("vt0", vdev_tap_name(self->tap));
+	EXPECT_LT(0, vdev_tap_ifindex(self->tap));
+}
+
+TEST_F(tap, open_existing)
+{
+	struct vdev_tap_config cfg = { .name = TAP };
+	int ifindex, again;
+
+	ASSERT_EQ(0, nt_tap_create(TAP, false));
+	ASSERT_EQ(0, vdev_nl_ifindex(TAP, &ifindex));
+	ASSERT_EQ(0, vdev_tap_open(&cfg, &self->tap));
+	EXPECT_EQ(ifindex, vdev_tap_ifindex(self->tap));
+	check_fd(_metadata, vdev_tap_fd(self->tap, 0), TAP, NT_TAP_FLAGS);
+	vdev_tap_close(self->tap);
+	self->tap = NULL;
+	/* Persistent: still there, and reopens at once. */
+	ASSERT_EQ(0, vdev_nl_ifindex(TAP, &again));
+	EXPECT_EQ(ifindex, again);
+	ASSERT_EQ(0, vdev_tap_open(&cfg, &self->tap));
+}
+
+TEST_F(tap, caller_fds_survive)
+{
+	struct vdev_tap_config cfg = { .fds = self->fds, .nr_fds = 1 };
+	int ifindex;
+
+	self->fds[0] = nt_tap_attach(TAP, NT_TAP_FLAGS);
+	ASSERT_LE(0, self->fds[0]);
+	self->nr_fds = 1;
+
+	ASSERT_EQ(0, vdev_tap_open(&cfg, &self->tap));
+	EXPECT_EQ(1, vdev_tap_nr_queues(self->tap));
+	EXPECT_STREQ(TAP, vdev_tap_name(self->tap));
+	EXPECT_NE(self->fds[0], vdev_tap_fd(self->tap, 0));
+	check_fd(_metadata, vdev_tap_fd(self->tap, 0), TAP, NT_TAP_FLAGS);
+
+	vdev_tap_close(self->tap);
+	self->tap = NULL;
+	/* The caller's fd is still open and still holds the TAP. */
+	EXPECT_LE(0, fcntl(self->fds[0], F_GETFD));
+	EXPECT_EQ(NT_TAP_FLAGS, nt_tap_fd_flags(self->fds[0], NULL) &
+		  (TUN_TYPE_MASK | IFF_NO_PI | IFF_VNET_HDR));
+	EXPECT_EQ(0, vdev_nl_ifindex(TAP, &ifindex));
+	/* ...and can be adopted again (a VM reboot). */
+	ASSERT_EQ(0, vdev_tap_open(&cfg, &self->tap));
+}
+
+TEST_F(tap, caller_fds_multiqueue)
+{
+	struct vdev_tap_config cfg = { .fds = self->fds, .nr_fds = 4 };
+	int fds_before;
+	unsigned int i;
+
+	for (i = 0; i < 4; i++) {
+		self->fds[i] = nt_tap_attach(TAP, NT_TAP_FLAGS |
+					     IFF_MULTI_QUEUE);
+		ASSERT_LE(0, self->fds[i]);
+		self->nr_fds++;
+	}
+	fds_before = vdev_test_count_fds();
+	ASSERT_EQ(0, vdev_tap_open(&cfg, &self->tap));
+	EXPECT_EQ(4, vdev_tap_nr_queues(self->tap));
+	EXPECT_EQ(fds_before + 4, vdev_test_count_fds());
+	for (i = 0; i < 4; i++)
+		check_fd(_metadata, vdev_tap_fd(self->tap, i), TAP,
+			 NT_TAP_FLAGS | IFF_MULTI_QUEUE);
+	vdev_tap_close(self->tap);
+	self->tap = NULL;
+	EXPECT_EQ(fds_before, vdev_test_count_fds());
+	for (i = 0; i < 4; i++)
+		EXPECT_LE(0, nt_tap_fd_flags(self->fds[i], NULL));
+}
+
+TEST_F(tap, caller_fd_refused)
+{
+	struct vdev_tap_config cfg = { .fds = self->fds, .nr_fds = 1 };
+	int fds_before;
+
+	/* Not a TAP at all. */
+	ASSERT_EQ(0, pipe(self->fds));
+	self->nr_fds = 2;
+	fds_before = vdev_test_count_fds();
+	EXPECT_EQ(-EINVAL, vdev_tap_open(&cfg, &self->tap));
+	EXPECT_TRUE(nt_log_has("not a TAP fd"));
+	EXPECT_EQ(fds_before, vdev_test_count_fds());
+	EXPECT_LE(0, fcntl(self->fds[0], F_GETFD));
+	close(self->fds[0]);
+	close(self->fds[1]);
+	self->nr_fds = 0;
+
+	/* A TAP without IFF_VNET_HDR. */
+	self->fds[0] = nt_tap_attach(TAP, IFF_TAP | IFF_NO_PI);
+	ASSERT_LE(0, self->fds[0]);
+	self->nr_fds = 1;
+	EXPECT_EQ(-EINVAL, vdev_tap_open(&cfg, &self->tap));
+	EXPECT_TRUE(nt_log_has("IFF_VNET_HDR"));
+
+	/* Two pairs asked, one fd given; name and fds both given. */
+	cfg.nr_queues = 2;
+	EXPECT_EQ(-EINVAL, vdev_tap_open(&cfg, &self->tap));
+	cfg.nr_queues = 1;
+	cfg.name = TAP;
+	EXPECT_EQ(-EINVAL, vdev_tap_open(&cfg, &self->tap));
+	EXPECT_EQ(NULL, self->tap);
+}
+
+TEST_F(tap, multiqueue_4)
+{
+	struct vdev_tap_config cfg = { .name = TAP, .nr_queues = 4 };
+	int fds_before = vdev_test_count_fds();
+	unsigned int i, j, flags;
+
+	ASSERT_EQ(0, vdev_tap_open(&cfg, &self->tap));
+	ASSERT_EQ(4, vdev_tap_nr_queues(self->tap));
+	EXPECT_EQ(fds_before + 4, vdev_test_count_fds());
+	for (i = 0; i < 4; i++) {
+		check_fd(_metadata, vdev_tap_fd(self->tap, i), TAP,
+			 NT_TAP_FLAGS | IFF_MULTI_QUEUE);
+		for (j = 0; j < i; j++)
+			EXPECT_NE(vdev_tap_fd(self->tap, j),
+				  vdev_tap_fd(self->tap, i));
+	}
+	EXPECT_EQ(-EINVAL, vdev_tap_fd(self->tap, 4));
+	ASSERT_EQ(0, vdev_nl_tun_flags(TAP, &flags));
+	EXPECT_EQ(NT_TAP_FLAGS | IFF_MULTI_QUEUE, flags);
+	vdev_tap_close(self->tap);
+	self->tap = NULL;
+	EXPECT_EQ(fds_before, vdev_test_count_fds());
+}
+
+TEST_F(tap, refuse_mq_on_sq)
+{
+	struct vdev_tap_config cfg = { .name = TAP, .nr_queues = 2 };
+	int fds_before;
+
+	ASSERT_EQ(0, nt_tap_create(TAP, false));
+	fds_before = vdev_test_count_fds();
+	EXPECT_EQ(-EINVAL, vdev_tap_open(&cfg, &self->tap));
+	EXPECT_TRUE(nt_log_has("vtap0 is a single-queue TAP"));
+	EXPECT_EQ(fds_before, vdev_test_count_fds());
+	cfg.nr_queues = 1;
+	ASSERT_EQ(0, vdev_tap_open(&cfg, &self->tap));
+}
+
+TEST_F(tap, refuse_sq_on_mq)
+{
+	struct vdev_tap_config cfg = { .name = TAP, .nr_queues = 1 };
+
+	ASSERT_EQ(0, nt_tap_create(TAP, true));
+	EXPECT_EQ(-EINVAL, vdev_tap_open(&cfg, &self->tap));
+	EXPECT_TRUE(nt_log_has("vtap0 is a multiqueue TAP"));
+	cfg.nr_queues = 2;
+	ASSERT_EQ(0, vdev_tap_open(&cfg, &self->tap));
+}
+
+TEST_F(tap, refuse_non_tap)
+{
+	struct vdev_tap_config cfg = { .name = "vveth0" };
+
+	ASSERT_EQ(0, vdev_nl_veth_create("vveth0", "vveth1"));
+	EXPECT_EQ(-EINVAL, vdev_tap_open(&cfg, &self->tap));
+	EXPECT_TRUE(nt_log_has("not a TUN/TAP device"));
+
+	self->fds[0] = nt_tap_attach("vtun0", IFF_TUN | IFF_NO_PI);
+	ASSERT_LE(0, self->fds[0]);
+	self->nr_fds = 1;
+	cfg.name = "vtun0";
+	EXPECT_EQ(-EINVAL, vdev_tap_open(&cfg, &self->tap));
+	EXPECT_TRUE(nt_log_has("vtun0 is a TUN device"));
+}
+
+TEST_F(tap, ebusy_when_held)
+{
+	struct vdev_tap_config cfg = { .name = TAP };
+	int fds_before;
+
+	self->fds[0] = nt_tap_attach(TAP, NT_TAP_FLAGS);
+	ASSERT_LE(0, self->fds[0]);
+	self->nr_fds = 1;
+	fds_before = vdev_test_count_fds();
+
+	EXPECT_EQ(-EBUSY, vdev_tap_open(&cfg, &self->tap));
+	EXPECT_TRUE(nt_log_has("vtap0 is busy"));
+	EXPECT_TRUE(nt_log_has("another fd still holds"));
+	EXPECT_EQ(fds_before, vdev_test_count_fds());
+
+	/* Released: opens at once. */
+	close(self->fds[0]);
+	self->nr_fds = 0;
+	ASSERT_EQ(0, vdev_tap_open(&cfg, &self->tap));
+}
+
+TEST_F(tap, bad_names)
+{
+	static const char *const bad[] = {
+		"", "0123456789abcdef", "a/b", "a:b", "a b", "a\tb", ".", "..",
+	};
+	struct vdev_tap_config cfg = { 0 };
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		cfg.name = bad[i];
+		nt_last_log[0] = '\0';
+		EXPECT_EQ(-EINVAL, vdev_tap_open(&cfg, &self->tap))
+			TH_LOG("name \"%s\"", bad[i]);
+		EXPECT_TRUE(nt_log_has("bad name"));
+	}
+	EXPECT_TRUE(nt_log_has("no '/'"));
+	cfg.name = bad[1];
+	vdev_tap_open(&cfg, &self->tap);
+	EXPECT_TRUE(nt_log_has("1 to 15 characters"));
+	/* Neither name nor fds. */
+	cfg.name = NULL;
+	EXPECT_EQ(-EINVAL, vdev_tap_open(&cfg, &self->tap));
+	cfg.name = TAP;
+	cfg.nr_queues = 100000;
+	EXPECT_EQ(-EINVAL, vdev_tap_open(&cfg, &self->tap));
+	EXPECT_EQ(NULL, self->tap);
+}
+
+TEST_F(tap, eperm_without_cap_net_admin)
+{
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct __user_cap_header_struct hdr = {
+			.version = _LINUX_CAPABILITY_VERSION_3,
+		};
+		struct __user_cap_data_struct data[2];
+		struct vdev_tap_config cfg = { .name = TAP };
+		struct vdev_tap *tap = NULL;
+		int err;
+
+		/* Still root (so /dev/net/tun opens), minus CAP_NET_ADMIN. */
+		if (syscall(SYS_capget, &hdr, data))
+			_exit(2);
+		data[0].effective &= ~(1u << CAP_NET_ADMIN);
+		if (syscall(SYS_capset, &hdr, data))
+			_exit(3);
+		err = vdev_tap_open(&cfg, &tap);
+		_exit(err == -EPERM && !tap &&
+		      nt_log_has("not permitted to open vtap0") ? 0 : 1);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+}
+
+/* Legacy ethtool get (ETHTOOL_GTSO, ETHTOOL_GTXCSUM...) on @ifname. */
+static int ethtool_get(const char *ifname, __u32 cmd)
+{
+	struct ethtool_value ev = { .cmd = cmd };
+	struct ifreq ifr;
+	int sk, ret;
+
+	sk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sk < 0)
+		return -errno;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ifr.ifr_data = (void *)&ev;
+	ret = ioctl(sk, SIOCETHTOOL, &ifr) ? -errno : (int)ev.data;
+	close(sk);
+	return ret;
+}
+
+TEST_F(tap, offloads)
+{
+	struct vdev_tap_config cfg = { .name = TAP, .nr_queues = 2 };
+	unsigned int tso = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+
+	ASSERT_EQ(0, vdev_tap_open(&cfg, &self->tap));
+	EXPECT_TRUE(vdev_tap_offload_supported(self->tap, 0));
+	EXPECT_TRUE(vdev_tap_offload_supported(self->tap, TUN_F_CSUM));
+	EXPECT_TRUE(vdev_tap_offload_supported(self->tap, tso));
+	EXPECT_TRUE(vdev_tap_offload_supported(self->tap,
+					       tso | TUN_F_TSO_ECN));
+	EXPECT_FALSE(vdev_tap_offload_supported(self->tap, 1u << 30));
+
+	/* The probe left offloads off. */
+	EXPECT_EQ(0, ethtool_get(TAP, ETHTOOL_GTSO));
+	EXPECT_EQ(0, ethtool_get(TAP, ETHTOOL_GTXCSUM));
+
+	ASSERT_EQ(0, vdev_tap_set_offload(self->tap, tso));
+	EXPECT_EQ(1, ethtool_get(TAP, ETHTOOL_GTSO));
+	EXPECT_EQ(1, ethtool_get(TAP, ETHTOOL_GTXCSUM));
+	ASSERT_EQ(0, vdev_tap_set_offload(self->tap, TUN_F_CSUM));
+	EXPECT_EQ(0, ethtool_get(TAP, ETHTOOL_GTSO));
+	EXPECT_EQ(1, ethtool_get(TAP, ETHTOOL_GTXCSUM));
+	ASSERT_EQ(0, vdev_tap_set_offload(self->tap, 0));
+	EXPECT_EQ(0, ethtool_get(TAP, ETHTOOL_GTXCSUM));
+
+	EXPECT_EQ(-EOPNOTSUPP, vdev_tap_set_offload(self->tap, 1u << 30));
+	EXPECT_TRUE(nt_log_has("cannot offload"));
+}
+
+TEST_F(tap, vnet_hdr_size)
+{
+	struct vdev_tap_config cfg = { .name = TAP, .nr_queues = 2 };
+	int mrg = sizeof(struct virtio_net_hdr_mrg_rxbuf);
+	unsigned int i;
+	int sz;
+
+	ASSERT_EQ(0, vdev_tap_open(&cfg, &self->tap));
+	ASSERT_EQ(0, vdev_tap_set_vnet_hdr_size(self->tap, mrg));
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(0, ioctl(vdev_tap_fd(self->tap, i), TUNGETVNETHDRSZ,
+				   &sz));
+		EXPECT_EQ(12, sz);
+	}
+	ASSERT_EQ(0, vdev_tap_set_vnet_hdr_size(self->tap,
+			sizeof(struct virtio_net_hdr)));
+	ASSERT_EQ(0, ioctl(vdev_tap_fd(self->tap, 1), TUNGETVNETHDRSZ, &sz));
+	EXPECT_EQ(10, sz);
+	/* Smaller than a virtio_net_hdr: the kernel refuses it. */
+	EXPECT_EQ(-EINVAL, vdev_tap_set_vnet_hdr_size(self->tap, 4));
+	EXPECT_TRUE(nt_log_has("TUNSETVNETHDRSZ(4)"));
+}
+
+TEST_F(tap, link_queries)
+{
+	static const uint8_t mac[6] = { 0x02, 0x11, 0x22, 0x33, 0x44, 0x55 };
+	struct vdev_tap_config cfg = { .name = TAP };
+	unsigned int mtu;
+	uint8_t got[6];
+	int i;
+
+	ASSERT_EQ(0, vdev_tap_open(&cfg, &self->tap));
+	ASSERT_EQ(0, vdev_tap_get_mtu(self->tap, &mtu));
+	EXPECT_EQ(1500, mtu);
+	ASSERT_EQ(0, vdev_nl_link_set_mtu(TAP, 9000));
+	ASSERT_EQ(0, vdev_tap_get_mtu(self->tap, &mtu));
+	EXPECT_EQ(9000, mtu);
+
+	ASSERT_EQ(0, vdev_nl_link_set_mac(TAP, mac));
+	ASSERT_EQ(0, vdev_tap_get_mac(self->tap, got));
+	EXPECT_EQ(0, memcmp(mac, got, 6));
+
+	EXPECT_FALSE(vdev_tap_carrier_ok(self->tap));
+	ASSERT_EQ(0, vdev_nl_link_set_up(TAP, true));
+	/* operstate is updated by the kernel's linkwatch: allow 2 s */
+	for (i = 0; i < 200 && !vdev_tap_carrier_ok(self->tap); i++)
+		usleep(10000);
+	EXPECT_TRUE(vdev_tap_carrier_ok(self->tap));
+	ASSERT_EQ(0, vdev_nl_link_set_up(TAP, false));
+	EXPECT_FALSE(vdev_tap_carrier_ok(self->tap));
+
+	/* Deleted under the handle: queries fail, nothing crashes. */
+	ASSERT_EQ(0, vdev_nl_link_delete(TAP));
+	EXPECT_FALSE(vdev_tap_carrier_ok(self->tap));
+	EXPECT_EQ(-ENODEV, vdev_tap_ifindex(self->tap));
+	EXPECT_EQ(-ENODEV, vdev_tap_get_mtu(self->tap, &mtu));
+	EXPECT_EQ(-1, write(vdev_tap_fd(self->tap, 0), got, sizeof(got)));
+}
+
+TEST_HARNESS_MAIN
