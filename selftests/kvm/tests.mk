@@ -1,0 +1,21 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# KVM selftests: kselftest programs (ksft_* API) that create KVM VMs with the
+# kernel's KVM selftest library, built from linux-source-6.1 into
+# build/kvm/libkvm.a by selftests/kvm/extra.mk. They are built in the plain
+# variant only and run by 'make kvm-tests' (part of 'make check'): directly
+# when /dev/kvm can create a vCPU, otherwise inside QEMU through
+# scripts/vmtest.
+#
+# To add a test: write selftests/kvm/<name>_test.c and append it below.
+# Each test links build/libvdev.a + build/kvm/libkvm.a + libnl; a test that
+# does not use vdev may say so with KVM_NOVDEV_TESTS (then it builds before
+# the library exists). Per-test LDLIBS_<name> / CFLAGS_<name> work as for
+# host tests.
+#
+#   KVM_TESTS        run, must pass (a skip fails unless VDEV_ALLOW_KVM_SKIP=1)
+#   KVM_XFAIL_TESTS  built from build/fault (VARIANT=fault) and run with
+#                    KVM_XFAIL_ENV in their environment: must fail
+#   KVM_NOVDEV_TESTS subset of the above that does not link libvdev
+KVM_TESTS += selftests/kvm/smoke_test
+KVM_NOVDEV_TESTS += selftests/kvm/smoke_test
