@@ -43,10 +43,6 @@
 
 #include "compiler.h"
 
-#ifndef __printf
-#define __printf(a, b)	__attribute__((format(printf, a, b)))
-#endif
-
 #ifndef __force
 #ifdef __CHECKER__
 #define __force __attribute__((force))
@@ -59,32 +55,45 @@
 #define VQ_MAX_SIZE	32768
 
 /*
- * Little-endian accessors for the ring fields (VIRTIO 1.0 and later are
- * little-endian; legacy devices are not supported).
+ * Single accesses to ring fields, converted from little-endian (VIRTIO 1.0
+ * and later; legacy devices are not supported). The __force casts drop
+ * sparse's __virtio types for the atomic builtins behind READ_ONCE().
  */
-static inline uint16_t vq16(__virtio16 v)
+static inline uint16_t vq_load16(const __virtio16 *p)
 {
-	return le16toh((__force uint16_t)v);
+	return le16toh(READ_ONCE(*(__force const uint16_t *)p));
 }
 
-static inline uint32_t vq32(__virtio32 v)
+static inline uint16_t vq_load16_acquire(const __virtio16 *p)
 {
-	return le32toh((__force uint32_t)v);
+	/* Pairs with the other side's release of the same index. */
+	return le16toh(smp_load_acquire((__force const uint16_t *)p));
 }
 
-static inline uint64_t vq64(__virtio64 v)
+static inline uint32_t vq_load32(const __virtio32 *p)
 {
-	return le64toh((__force uint64_t)v);
+	return le32toh(READ_ONCE(*(__force const uint32_t *)p));
 }
 
-static inline __virtio16 cpu_to_vq16(uint16_t v)
+static inline uint64_t vq_load64(const __virtio64 *p)
 {
-	return (__force __virtio16)htole16(v);
+	return le64toh(READ_ONCE(*(__force const uint64_t *)p));
 }
 
-static inline __virtio32 cpu_to_vq32(uint32_t v)
+static inline void vq_store16(__virtio16 *p, uint16_t v)
 {
-	return (__force __virtio32)htole32(v);
+	WRITE_ONCE(*(__force uint16_t *)p, htole16(v));
+}
+
+static inline void vq_store16_release(__virtio16 *p, uint16_t v)
+{
+	/* Pairs with the other side's acquire of the same index. */
+	smp_store_release((__force uint16_t *)p, htole16(v));
+}
+
+static inline void vq_store32(__virtio32 *p, uint32_t v)
+{
+	WRITE_ONCE(*(__force uint32_t *)p, htole32(v));
 }
 
 /* &avail->ring[size]: used_event, written by the driver. */
@@ -124,8 +133,7 @@ static inline size_t vq_used_bytes(uint16_t size)
  * DEVICE_NEEDS_RESET (which logs, rate-limited, and raises a config
  * interrupt); later calls only return.
  */
-static int __printf(3, 4)
-vq_fail(struct vdev_queue *vq, int err, const char *fmt, ...)
+static int vq_fail(struct vdev_queue *vq, int err, const char *fmt, ...)
 {
 	char msg[160];
 	va_list ap;
@@ -403,10 +411,10 @@ static int vq_walk_chain(struct vdev_queue *vq, struct vdev_chain *chain,
 				       "chain at head %u longer than %u descriptors (loop?)",
 				       head, vq->size);
 		/* Pairs with the driver's writes before its avail->idx store. */
-		addr = vq64(READ_ONCE(table[i].addr));
-		len = vq32(READ_ONCE(table[i].len));
-		flags = vq16(READ_ONCE(table[i].flags));
-		next = vq16(READ_ONCE(table[i].next));
+		addr = vq_load64(&table[i].addr);
+		len = vq_load32(&table[i].len);
+		flags = vq_load16(&table[i].flags);
+		next = vq_load16(&table[i].next);
 
 		if (flags & VRING_DESC_F_INDIRECT) {
 			if (unlikely(!vq->indirect))
@@ -469,8 +477,11 @@ static int vq_walk_chain(struct vdev_queue *vq, struct vdev_chain *chain,
  */
 static int vq_fetch_avail(struct vdev_queue *vq)
 {
-	/* Pairs with the driver's wmb before it stores avail->idx. */
-	uint16_t idx = vq16(READ_ONCE(vq->avail->idx));
+	/*
+	 * Pairs with the driver's wmb before it stores avail->idx: ring
+	 * entries and descriptors are read only after this acquire.
+	 */
+	uint16_t idx = vq_load16_acquire(&vq->avail->idx);
 	uint16_t n = idx - vq->last_avail_idx;
 
 	if (unlikely(n > vq->size))
@@ -478,8 +489,6 @@ static int vq_fetch_avail(struct vdev_queue *vq)
 			       "avail idx %u moved %u past %u, queue size %u",
 			       idx, n, vq->last_avail_idx, vq->size);
 	vq->avail_idx_shadow = idx;
-	/* Ring entries and descriptors are read only after avail->idx. */
-	smp_rmb();
 	return n;
 }
 
@@ -510,9 +519,9 @@ int vdev_queue_pop(struct vdev_queue *vq, struct vdev_chain *chain)
 			return ret;
 	}
 
-	/* Ordered after the avail->idx read by vq_fetch_avail()'s smp_rmb(). */
-	head = vq16(READ_ONCE(vq->avail->ring[vq->last_avail_idx &
-					      (vq->size - 1)]));
+	/* Ordered after the acquire of avail->idx in vq_fetch_avail(). */
+	head = vq_load16(&vq->avail->ring[vq->last_avail_idx &
+					     (vq->size - 1)]);
 	if (unlikely(head >= vq->size))
 		return vq_fail(vq, -EIO, "head %u out of range %u", head,
 			       vq->size);
@@ -550,8 +559,8 @@ void vdev_queue_push(struct vdev_queue *vq, uint16_t head, uint32_t len)
 	if (unlikely(atomic_load_explicit(&vq->broken, memory_order_relaxed)))
 		return;
 	e = &vq->used->ring[vq->used_idx & (vq->size - 1)];
-	WRITE_ONCE(e->id, cpu_to_vq32(head));
-	WRITE_ONCE(e->len, cpu_to_vq32(len));
+	vq_store32(&e->id, head);
+	vq_store32(&e->len, len);
 	vq->used_idx++;
 }
 
@@ -566,8 +575,7 @@ void vdev_queue_flush(struct vdev_queue *vq)
 	if (unlikely(atomic_load_explicit(&vq->broken, memory_order_relaxed)))
 		return;
 	/* Pairs with the driver's rmb after it reads used->idx. */
-	smp_wmb();
-	WRITE_ONCE(vq->used->idx, cpu_to_vq16(vq->used_idx));
+	vq_store16_release(&vq->used->idx, vq->used_idx);
 	vq->published_used = vq->used_idx;
 }
 
@@ -590,9 +598,10 @@ bool vdev_queue_notify(struct vdev_queue *vq)
 	if (unlikely(atomic_load_explicit(&vq->broken, memory_order_relaxed)))
 		return false;
 
+	/* signalled_used starts at 0: nothing published, nothing to say. */
 	new = vq->published_used;
 	old = vq->signalled_used;
-	if (vq->signalled_used_valid && old == new)
+	if (old == new)
 		return false;
 
 	/*
@@ -602,12 +611,12 @@ bool vdev_queue_notify(struct vdev_queue *vq)
 	 */
 	smp_mb();
 	if (vq->event_idx) {
-		uint16_t event = vq16(READ_ONCE(*vq_used_event(vq)));
+		uint16_t event = vq_load16(vq_used_event(vq));
 
 		need = !vq->signalled_used_valid ||
 		       vring_need_event(event, new, old);
 	} else {
-		need = !(vq16(READ_ONCE(vq->avail->flags)) &
+		need = !(vq_load16(&vq->avail->flags) &
 			 VRING_AVAIL_F_NO_INTERRUPT);
 	}
 	vq->signalled_used = new;
@@ -635,10 +644,9 @@ void vdev_queue_disable_notify(struct vdev_queue *vq)
 	    atomic_load_explicit(&vq->broken, memory_order_relaxed))
 		return;
 	/* used->flags is written only by the device. */
-	flags = vq16(READ_ONCE(vq->used->flags));
+	flags = vq_load16(&vq->used->flags);
 	if (!(flags & VRING_USED_F_NO_NOTIFY))
-		WRITE_ONCE(vq->used->flags,
-			   cpu_to_vq16(flags | VRING_USED_F_NO_NOTIFY));
+		vq_store16(&vq->used->flags, flags | VRING_USED_F_NO_NOTIFY);
 }
 
 /**
@@ -658,13 +666,12 @@ bool vdev_queue_enable_notify(struct vdev_queue *vq)
 	if (unlikely(atomic_load_explicit(&vq->broken, memory_order_relaxed)))
 		return false;
 	if (vq->event_idx) {
-		WRITE_ONCE(*vq_avail_event(vq),
-			   cpu_to_vq16(vq->avail_idx_shadow));
+		vq_store16(vq_avail_event(vq), vq->avail_idx_shadow);
 	} else {
-		flags = vq16(READ_ONCE(vq->used->flags));
+		flags = vq_load16(&vq->used->flags);
 		if (flags & VRING_USED_F_NO_NOTIFY)
-			WRITE_ONCE(vq->used->flags,
-				   cpu_to_vq16(flags & ~VRING_USED_F_NO_NOTIFY));
+			vq_store16(&vq->used->flags,
+				   flags & ~VRING_USED_F_NO_NOTIFY);
 	}
 	/*
 	 * The event index (or flag) must be visible before we look at
@@ -672,7 +679,7 @@ bool vdev_queue_enable_notify(struct vdev_queue *vq)
 	 * avail->idx and reading avail_event / used->flags.
 	 */
 	smp_mb();
-	idx = vq16(READ_ONCE(vq->avail->idx));
+	idx = vq_load16(&vq->avail->idx);
 	return idx != vq->last_avail_idx;
 }
 
@@ -689,7 +696,7 @@ bool vdev_queue_has_avail(struct vdev_queue *vq)
 	if (vq->last_avail_idx != vq->avail_idx_shadow)
 		return true;
 	/* Pairs with the driver's wmb before it stores avail->idx. */
-	return vq16(READ_ONCE(vq->avail->idx)) != vq->last_avail_idx;
+	return vq_load16(&vq->avail->idx) != vq->last_avail_idx;
 }
 
 /**

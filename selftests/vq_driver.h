@@ -1,0 +1,500 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Test-side virtio driver: the guest half of a split virtqueue, over
+ * memfd-backed guest memory, so that every device path runs without KVM.
+ *
+ *   struct vq_guest   guest RAM: up to VQ_GUEST_MAX_REGIONS memfd regions
+ *                     at chosen guest-physical addresses (gaps allowed),
+ *                     each mapped between two PROT_NONE guard pages so a
+ *                     device touching a byte outside guest RAM faults even
+ *                     without ASan; a bump allocator hands out GPAs.
+ *   struct vq_driver  one queue: ring layout (GPAs and the driver's own
+ *                     pointers), descriptor free list, add/kick/get_used
+ *                     in the style of Linux drivers/virtio/virtio_ring.c,
+ *                     plus raw pokes to write malformed rings.
+ *
+ * Memory ordering follows Linux's driver side; the device side it pairs
+ * with is lib/queue.c.
+ */
+#ifndef _VDEV_VQ_DRIVER_H
+#define _VDEV_VQ_DRIVER_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <linux/virtio_ring.h>
+
+#include <vdev/mem.h>
+#include <vdev/queue.h>
+
+#include "compiler.h"
+
+#define VQ_GUEST_MAX_REGIONS	8
+#define VQ_PAGE			4096UL
+
+/*
+ * Single accesses and barriers from lib/compiler.h: ring indices are
+ * published with release and read with acquire (so that ThreadSanitizer
+ * sees the pairing), event indices are ordered with a full barrier.
+ */
+#define VQ_READ(x)	READ_ONCE(x)
+#define VQ_WRITE(x, v)	WRITE_ONCE(x, v)
+
+/**
+ * struct vq_guest_region - one memfd-backed range of guest RAM
+ * @gpa: guest-physical base
+ * @size: bytes (a multiple of VQ_PAGE)
+ * @hva: the test's mapping of the range
+ * @map: start of the reservation, one guard page below @hva
+ * @map_len: @size plus both guard pages
+ * @fd: the memfd
+ * @next: bump allocator: next free offset
+ */
+struct vq_guest_region {
+	uint64_t gpa;
+	uint64_t size;
+	uint8_t *hva;
+	void *map;
+	size_t map_len;
+	int fd;
+	uint64_t next;
+};
+
+/**
+ * struct vq_guest - guest memory shared by the test driver and vdev
+ * @mem: the vdev map, one reference owned here
+ * @nr: regions in @r
+ * @r: the regions, in the order added
+ */
+struct vq_guest {
+	struct vdev_mem *mem;
+	unsigned int nr;
+	struct vq_guest_region r[VQ_GUEST_MAX_REGIONS];
+};
+
+static inline int vq_guest_init(struct vq_guest *g)
+{
+	memset(g, 0, sizeof(*g));
+	return vdev_mem_create(&g->mem);
+}
+
+/*
+ * Add @size bytes of guest RAM at @gpa. With @via_fd the region is given
+ * to vdev as an fd (vdev_mem_add_region_fd(), vdev maps it itself);
+ * otherwise vdev gets the test's own guarded mapping.
+ */
+static inline int vq_guest_add(struct vq_guest *g, uint64_t gpa,
+			       uint64_t size, bool via_fd)
+{
+	struct vq_guest_region *r;
+	int ret;
+
+	if (g->nr == VQ_GUEST_MAX_REGIONS || !size || size % VQ_PAGE)
+		return -EINVAL;
+	r = &g->r[g->nr];
+	r->fd = memfd_create("vq-guest", MFD_CLOEXEC);
+	if (r->fd < 0)
+		return -errno;
+	if (ftruncate(r->fd, size)) {
+		ret = -errno;
+		goto out_close;
+	}
+	r->map_len = size + 2 * VQ_PAGE;
+	r->map = mmap(NULL, r->map_len, PROT_NONE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (r->map == MAP_FAILED) {
+		ret = -errno;
+		goto out_close;
+	}
+	r->hva = mmap((uint8_t *)r->map + VQ_PAGE, size,
+		      PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, r->fd, 0);
+	if (r->hva == MAP_FAILED) {
+		ret = -errno;
+		goto out_unmap;
+	}
+	if (via_fd)
+		ret = vdev_mem_add_region_fd(g->mem, gpa, size, r->fd, 0);
+	else
+		ret = vdev_mem_add_region(g->mem, gpa, size, r->hva);
+	if (ret)
+		goto out_unmap;
+	r->gpa = gpa;
+	r->size = size;
+	r->next = 0;
+	g->nr++;
+	return 0;
+
+out_unmap:
+	munmap(r->map, r->map_len);
+out_close:
+	close(r->fd);
+	return ret;
+}
+
+/* Drop vdev's reference first: its fd mappings must go before ours. */
+static inline void vq_guest_destroy(struct vq_guest *g)
+{
+	unsigned int i;
+
+	vdev_mem_put(g->mem);
+	g->mem = NULL;
+	for (i = 0; i < g->nr; i++) {
+		munmap(g->r[i].map, g->r[i].map_len);
+		close(g->r[i].fd);
+	}
+	g->nr = 0;
+}
+
+/* Test-side pointer for [@gpa, @gpa + @len), or NULL outside guest RAM. */
+static inline void *vq_guest_ptr(struct vq_guest *g, uint64_t gpa,
+				 uint64_t len)
+{
+	unsigned int i;
+
+	for (i = 0; i < g->nr; i++) {
+		struct vq_guest_region *r = &g->r[i];
+
+		if (gpa >= r->gpa && gpa - r->gpa <= r->size &&
+		    len <= r->size - (gpa - r->gpa))
+			return r->hva + (gpa - r->gpa);
+	}
+	return NULL;
+}
+
+/* Allocate @len bytes aligned to @align from region @i; 0 when full. */
+static inline uint64_t vq_guest_alloc(struct vq_guest *g, unsigned int i,
+				      uint64_t len, uint64_t align)
+{
+	struct vq_guest_region *r = &g->r[i];
+	uint64_t off = (r->next + align - 1) & ~(align - 1);
+
+	if (i >= g->nr || off > r->size || len > r->size - off)
+		return 0;
+	r->next = off + len;
+	return r->gpa + off;
+}
+
+/* Allocate the last @len bytes of region @i (for buffers at its end). */
+static inline uint64_t vq_guest_alloc_tail(struct vq_guest *g, unsigned int i,
+					   uint64_t len)
+{
+	struct vq_guest_region *r = &g->r[i];
+
+	if (i >= g->nr || len > r->size - r->next)
+		return 0;
+	return r->gpa + r->size - len;
+}
+
+/**
+ * struct vq_buf - one driver buffer (guest-physical)
+ * @gpa: address
+ * @len: length
+ */
+struct vq_buf {
+	uint64_t gpa;
+	uint32_t len;
+};
+
+/**
+ * struct vq_driver - the driver's half of one split virtqueue
+ * @g: guest memory the rings live in
+ * @size: queue size
+ * @event_idx: VIRTIO_RING_F_EVENT_IDX negotiated
+ * @desc_gpa: descriptor table address
+ * @avail_gpa: available ring address
+ * @used_gpa: used ring address
+ * @desc: descriptor table (test mapping)
+ * @avail: available ring
+ * @used: used ring
+ * @avail_idx: driver's shadow of avail->idx (published by vq_driver_kick*)
+ * @published: avail->idx as last written
+ * @last_used: next used entry to read
+ * @free_head: first free descriptor (free list through desc[].next)
+ * @num_free: free descriptors
+ * @chain_len: descriptors used by the chain at each head
+ * @indir_gpa: per-head indirect tables of @indir_max entries, or 0
+ * @indir_max: entries per indirect table
+ */
+struct vq_driver {
+	struct vq_guest *g;
+	uint16_t size;
+	bool event_idx;
+	uint64_t desc_gpa;
+	uint64_t avail_gpa;
+	uint64_t used_gpa;
+	struct vring_desc *desc;
+	struct vring_avail *avail;
+	struct vring_used *used;
+	uint16_t avail_idx;
+	uint16_t published;
+	uint16_t last_used;
+	uint16_t free_head;
+	uint16_t num_free;
+	uint16_t *chain_len;
+	uint64_t indir_gpa;
+	unsigned int indir_max;
+};
+
+static inline void vq_driver_reset_free(struct vq_driver *d)
+{
+	unsigned int i;
+
+	for (i = 0; i < d->size; i++)
+		d->desc[i].next = (uint16_t)(i + 1);
+	d->free_head = 0;
+	d->num_free = d->size;
+}
+
+/*
+ * Lay out a queue of @size entries in region @region of @g (rings
+ * zeroed, each at the alignment the device checks), with room for
+ * per-head indirect tables of @indir_max entries (0: none).
+ */
+static inline int vq_driver_init(struct vq_driver *d, struct vq_guest *g,
+				 unsigned int region, uint16_t size,
+				 bool event_idx, unsigned int indir_max)
+{
+	memset(d, 0, sizeof(*d));
+	d->g = g;
+	d->size = size;
+	d->event_idx = event_idx;
+	d->desc_gpa = vq_guest_alloc(g, region, 16ULL * size, 16);
+	d->avail_gpa = vq_guest_alloc(g, region, 6 + 2ULL * size, 2);
+	d->used_gpa = vq_guest_alloc(g, region, 6 + 8ULL * size, 4);
+	if (!d->desc_gpa || !d->avail_gpa || !d->used_gpa)
+		return -ENOMEM;
+	if (indir_max) {
+		d->indir_max = indir_max;
+		d->indir_gpa = vq_guest_alloc(g, region,
+					      16ULL * indir_max * size, 16);
+		if (!d->indir_gpa)
+			return -ENOMEM;
+	}
+	d->desc = vq_guest_ptr(g, d->desc_gpa, 16ULL * size);
+	d->avail = vq_guest_ptr(g, d->avail_gpa, 6 + 2ULL * size);
+	d->used = vq_guest_ptr(g, d->used_gpa, 6 + 8ULL * size);
+	memset(d->desc, 0, 16ULL * size);
+	memset(d->avail, 0, 6 + 2ULL * size);
+	memset(d->used, 0, 6 + 8ULL * size);
+	d->chain_len = calloc(size, sizeof(*d->chain_len));
+	if (!d->chain_len)
+		return -ENOMEM;
+	vq_driver_reset_free(d);
+	return 0;
+}
+
+static inline void vq_driver_destroy(struct vq_driver *d)
+{
+	free(d->chain_len);
+	d->chain_len = NULL;
+}
+
+/* Fill the transport's view of queue @index (what a driver writes). */
+static inline void vq_driver_bind(struct vq_driver *d, struct vdev_queue *vq,
+				  unsigned int index, uint16_t max_size)
+{
+	vdev_queue_init(vq, index, max_size);
+	vq->size = d->size;
+	vq->desc_addr = d->desc_gpa;
+	vq->avail_addr = d->avail_gpa;
+	vq->used_addr = d->used_gpa;
+	vq->ready = true;
+}
+
+/* Put @head in the next avail slot; visible at the next publish. */
+static inline void vq_driver_avail_raw(struct vq_driver *d, uint16_t head)
+{
+	VQ_WRITE(d->avail->ring[d->avail_idx & (d->size - 1)], head);
+	d->avail_idx++;
+}
+
+/* Write descriptor @i as given, checks none: for malformed rings. */
+static inline void vq_driver_desc_raw(struct vq_driver *d, uint16_t i,
+				      uint64_t addr, uint32_t len,
+				      uint16_t flags, uint16_t next)
+{
+	struct vring_desc *desc = &d->desc[i & (d->size - 1)];
+
+	desc->addr = addr;
+	desc->len = len;
+	desc->flags = flags;
+	desc->next = next;
+}
+
+/* Write avail->idx directly, e.g. to jump past the queue size. */
+static inline void vq_driver_set_avail_idx(struct vq_driver *d, uint16_t idx)
+{
+	/* Pairs with the device's acquire of avail->idx. */
+	smp_store_release(&d->avail->idx, idx);
+	d->avail_idx = idx;
+	d->published = idx;
+}
+
+/* Indirect table for @head (test pointer and GPA). */
+static inline struct vring_desc *vq_driver_indirect(struct vq_driver *d,
+						    uint16_t head,
+						    uint64_t *gpa)
+{
+	*gpa = d->indir_gpa + 16ULL * d->indir_max * head;
+	return vq_guest_ptr(d->g, *gpa, 16ULL * d->indir_max);
+}
+
+/*
+ * Add a chain of @nout readable then @nin writable buffers; with
+ * @indirect as one descriptor pointing to a table. Not visible to the
+ * device before vq_driver_publish() / vq_driver_kick_prepare().
+ *
+ * Return: the head, or -ENOSPC.
+ */
+static inline int vq_driver_add(struct vq_driver *d, const struct vq_buf *out,
+				unsigned int nout, const struct vq_buf *in,
+				unsigned int nin, bool indirect)
+{
+	unsigned int n = nout + nin, i, need = indirect ? 1 : n;
+	uint16_t head = d->free_head, idx = head, last = head;
+	struct vring_desc *t;
+	uint64_t tgpa;
+
+	if (!n || d->num_free < need ||
+	    (indirect && (!d->indir_gpa || n > d->indir_max)))
+		return -ENOSPC;
+
+	if (indirect) {
+		t = vq_driver_indirect(d, head, &tgpa);
+		for (i = 0; i < n; i++) {
+			const struct vq_buf *b = i < nout ? &out[i] :
+							    &in[i - nout];
+
+			t[i].addr = b->gpa;
+			t[i].len = b->len;
+			t[i].flags = (i >= nout ? VRING_DESC_F_WRITE : 0) |
+				     (i + 1 < n ? VRING_DESC_F_NEXT : 0);
+			t[i].next = (uint16_t)(i + 1);
+		}
+		d->free_head = d->desc[head].next;
+		d->desc[head].addr = tgpa;
+		d->desc[head].len = 16 * n;
+		d->desc[head].flags = VRING_DESC_F_INDIRECT;
+	} else {
+		for (i = 0; i < n; i++) {
+			const struct vq_buf *b = i < nout ? &out[i] :
+							    &in[i - nout];
+
+			d->desc[idx].addr = b->gpa;
+			d->desc[idx].len = b->len;
+			d->desc[idx].flags = (i >= nout ? VRING_DESC_F_WRITE : 0) |
+					     VRING_DESC_F_NEXT;
+			last = idx;
+			idx = d->desc[idx].next;
+		}
+		d->desc[last].flags &= ~VRING_DESC_F_NEXT;
+		d->free_head = idx;
+	}
+	d->num_free -= need;
+	d->chain_len[head] = need;
+	vq_driver_avail_raw(d, head);
+	return head;
+}
+
+/* Make added chains visible: avail->idx after the ring entries. */
+static inline void vq_driver_publish(struct vq_driver *d)
+{
+	/* Pairs with the device's acquire of avail->idx. */
+	smp_store_release(&d->avail->idx, d->avail_idx);
+}
+
+/* Publish; return true when the device wants a kick (virtqueue_kick_prepare). */
+static inline bool vq_driver_kick_prepare(struct vq_driver *d)
+{
+	uint16_t old = d->published, new = d->avail_idx;
+
+	vq_driver_publish(d);
+	d->published = new;
+	/* Pairs with the device's mb between writing avail_event and
+	 * re-reading avail->idx.
+	 */
+	smp_mb();
+	if (d->event_idx)
+		return vring_need_event(VQ_READ(*(uint16_t *)&d->used->ring[d->size]),
+					new, old);
+	return !(VQ_READ(d->used->flags) & VRING_USED_F_NO_NOTIFY);
+}
+
+/*
+ * Take the next used element: returns its head and sets *@len, or -1
+ * when none. Frees the chain's descriptors.
+ */
+static inline int vq_driver_get_used(struct vq_driver *d, uint32_t *len)
+{
+	uint16_t head, n, i;
+	struct vring_used_elem *e;
+
+	/* Pairs with the device's release of used->idx. */
+	if (smp_load_acquire(&d->used->idx) == d->last_used)
+		return -1;
+	e = &d->used->ring[d->last_used & (d->size - 1)];
+	head = (uint16_t)VQ_READ(e->id);
+	if (len)
+		*len = VQ_READ(e->len);
+	d->last_used++;
+	if (head >= d->size)
+		return -2;
+	n = d->chain_len[head];
+	for (i = head; n > 1; n--)
+		i = d->desc[i].next;
+	d->desc[i].next = d->free_head;
+	d->free_head = head;
+	d->num_free += d->chain_len[head];
+	d->chain_len[head] = 0;
+	return head;
+}
+
+/* Used entries the device published and the driver has not read. */
+static inline uint16_t vq_driver_used_pending(struct vq_driver *d)
+{
+	return (uint16_t)(VQ_READ(d->used->idx) - d->last_used);
+}
+
+/*
+ * Ask for an interrupt after the next used entry (virtqueue_enable_cb):
+ * used_event = last_used with EVENT_IDX, else clear NO_INTERRUPT.
+ * Return: true when entries are already pending.
+ */
+static inline bool vq_driver_enable_cb(struct vq_driver *d)
+{
+	if (d->event_idx)
+		VQ_WRITE(d->avail->ring[d->size], d->last_used);
+	else
+		VQ_WRITE(d->avail->flags, 0);
+	/* Pairs with the device's mb between used->idx and used_event. */
+	smp_mb();
+	return vq_driver_used_pending(d) != 0;
+}
+
+/* No interrupts wanted (virtqueue_disable_cb). */
+static inline void vq_driver_disable_cb(struct vq_driver *d)
+{
+	if (!d->event_idx)
+		VQ_WRITE(d->avail->flags, VRING_AVAIL_F_NO_INTERRUPT);
+}
+
+/* With EVENT_IDX: interrupt only once used->idx passes @event. */
+static inline void vq_driver_set_used_event(struct vq_driver *d,
+					    uint16_t event)
+{
+	VQ_WRITE(d->avail->ring[d->size], event);
+	/* Pairs with the device's mb between used->idx and used_event. */
+	smp_mb();
+}
+
+/* avail_event as written by the device. */
+static inline uint16_t vq_driver_avail_event(struct vq_driver *d)
+{
+	return VQ_READ(*(uint16_t *)&d->used->ring[d->size]);
+}
+
+#endif /* _VDEV_VQ_DRIVER_H */
