@@ -112,7 +112,7 @@ TEST_HELPERS	:= selftests/vdev_test.h
 XFAIL_ENV	:= VDEV_FAULT=leak-ctrl-worker
 include $(sort $(wildcard selftests/*/tests.mk))
 
-KSFT_CFLAGS	:= -I$(KSFT) -Iselftests -Wno-sign-compare
+KSFT_CFLAGS	:= -I$(KSFT) -Iselftests -Wno-sign-compare -Wno-missing-prototypes
 TEST_BINS	= $(addprefix $(B)/,$(HOST_TESTS))
 
 $(B)/selftests/%: selftests/%.c $(LIB_A) $(TEST_HELPERS)
