@@ -481,7 +481,7 @@ int vdev_nl_link_enslave(const char *ifname, const char *master)
 	if (err)
 		goto out_close;
 	if (master) {
-		err = link_get(sk, master, &br, what);
+		err = link_get(sk, master, &br, "enslave: master");
 		if (err)
 			goto out_put_port;
 		err = rtnl_link_enslave(sk, br, port);
