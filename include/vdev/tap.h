@@ -32,7 +32,8 @@ struct vdev_tap;
  * @fds: caller-supplied TAP fds, one per queue pair; they are dup'd and
  *       the caller keeps (and eventually closes) its own. Note that
  *       O_NONBLOCK is a property of the open file, so the caller's fds
- *       become non-blocking too.
+ *       become non-blocking too, and the offload probe at open leaves
+ *       the TAP's offloads off (TUNSETOFFLOAD 0).
  * @nr_fds: entries in @fds
  * @nr_queues: queue pairs; more than one opens the TAP with
  *             IFF_MULTI_QUEUE, one fd per pair; 0 means 1 (or @nr_fds)

@@ -131,8 +131,9 @@ TEST_F(tap, open_existing)
 TEST_F(tap, caller_fds_survive)
 {
 	struct vdev_tap_config cfg = { .fds = self->fds, .nr_fds = 1 };
-	int ifindex;
+	int ifindex, fd;
 
+	ASSERT_EQ(0, nt_tap_create(TAP, false));
 	self->fds[0] = nt_tap_attach(TAP, NT_TAP_FLAGS);
 	ASSERT_LE(0, self->fds[0]);
 	self->nr_fds = 1;
@@ -150,8 +151,19 @@ TEST_F(tap, caller_fds_survive)
 	EXPECT_EQ(NT_TAP_FLAGS, nt_tap_fd_flags(self->fds[0], NULL) &
 		  (TUN_TYPE_MASK | IFF_NO_PI | IFF_VNET_HDR));
 	EXPECT_EQ(0, vdev_nl_ifindex(TAP, &ifindex));
+	EXPECT_EQ(-EBUSY, nt_tap_attach(TAP, NT_TAP_FLAGS));
 	/* ...and can be adopted again (a VM reboot). */
 	ASSERT_EQ(0, vdev_tap_open(&cfg, &self->tap));
+	vdev_tap_close(self->tap);
+	self->tap = NULL;
+
+	/* Once the caller closes its own fd, nothing holds the TAP. */
+	close(self->fds[0]);
+	self->nr_fds = 0;
+	fd = nt_tap_attach(TAP, NT_TAP_FLAGS);
+	EXPECT_LE(0, fd);
+	if (fd >= 0)
+		close(fd);
 }
 
 TEST_F(tap, caller_fds_multiqueue)
