@@ -1,0 +1,752 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * virtio-mmio transport, modern (version 2) register layout, VIRTIO 1.2
+ * section 4.2.2. See Documentation/mmio.rst.
+ *
+ * Locking: mmio->lock serialises every register access that reads or
+ * changes transport state (several vCPU threads may exit on the same
+ * device), including activate and reset of the device, which run with it
+ * held. Device workers never take it: they only raise interrupts, which
+ * touch InterruptStatus and ConfigGeneration (atomics) and write the
+ * irq eventfd.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <linux/virtio_config.h>
+#include <linux/virtio_mmio.h>
+
+#include <vdev/device.h>
+#include <vdev/interrupt.h>
+#include <vdev/log.h>
+#include <vdev/mem.h>
+#include <vdev/mmio.h>
+#include <vdev/queue.h>
+
+#include "compiler.h"
+#include "refcount.h"
+
+/*
+ * struct mmio_queue - transport state of one queue
+ * @vq: the queue given to the device at DRIVER_OK
+ * @notify_fd: eventfd signalled by QueueNotify, for the queue's lifetime
+ * @stopped: reset through QueueReset while the device runs; the device
+ *           no longer touches the rings, QueueReady reads 0
+ */
+struct mmio_queue {
+	struct vdev_queue vq;
+	int notify_fd;
+	bool stopped;
+};
+
+/*
+ * struct vdev_mmio - one virtio-mmio register window
+ * @irq: interrupt object handed to the device; its last put frees all
+ * @lock: serialises register accesses (see the top of the file)
+ * @dev: the device (one reference)
+ * @mem: guest memory (one reference)
+ * @irq_fd: the dup'd interrupt eventfd
+ * @isr: InterruptStatus (VIRTIO_MMIO_INT_*)
+ * @generation: ConfigGeneration
+ * @status: Status as written by the driver (without NEEDS_RESET)
+ * @activate_failed: DRIVER_OK could not start the device: NEEDS_RESET
+ * @dev_features_sel: DeviceFeaturesSel
+ * @drv_features_sel: DriverFeaturesSel
+ * @drv_features: DriverFeatures, both halves, acked at FEATURES_OK
+ * @features_invalid: a feature bit past 63 was written
+ * @queue_sel: QueueSel
+ * @shm_sel: SHMSel
+ * @nr_queues: entries in @queues
+ * @queues: per-queue state
+ * @active: scratch array of ready queues given to vdev_device_activate()
+ * @rl: rate limit of the transport's warnings
+ */
+struct vdev_mmio {
+	struct vdev_interrupt irq;
+	pthread_mutex_t lock;
+	struct vdev_device *dev;
+	struct vdev_mem *mem;
+	int irq_fd;
+	atomic_uint isr;
+	atomic_uint generation;
+	uint32_t status;
+	bool activate_failed;
+	uint32_t dev_features_sel;
+	uint32_t drv_features_sel;
+	uint64_t drv_features;
+	bool features_invalid;
+	uint32_t queue_sel;
+	uint32_t shm_sel;
+	unsigned int nr_queues;
+	struct mmio_queue *queues;
+	struct vdev_queue **active;
+	struct vdev_ratelimit rl;
+};
+
+#define mmio_warn(m, fmt, ...)						\
+	do {								\
+		if (vdev_ratelimit_ok(&(m)->rl))			\
+			vdev_log(VDEV_LOG_WARN, "%s: mmio: " fmt,	\
+				 (m)->dev->name, ##__VA_ARGS__);	\
+	} while (0)
+
+static struct vdev_mmio *irq_to_mmio(struct vdev_interrupt *irq)
+{
+	return container_of(irq, struct vdev_mmio, irq);
+}
+
+/* ---- interrupts (struct vdev_interrupt, called from device workers) ---- */
+
+static int mmio_irq_trigger(struct vdev_interrupt *irq,
+			    enum vdev_irq_type type, unsigned int queue)
+{
+	struct vdev_mmio *m = irq_to_mmio(irq);
+	uint64_t one = 1;
+
+	if (type == VDEV_IRQ_CONFIG) {
+		/* The config space (or the status) changed. */
+		atomic_fetch_add(&m->generation, 1);
+		atomic_fetch_or(&m->isr, VIRTIO_MMIO_INT_CONFIG);
+	} else {
+		atomic_fetch_or(&m->isr, VIRTIO_MMIO_INT_VRING);
+	}
+	/* InterruptStatus is set before the guest can take the interrupt. */
+	if (write(m->irq_fd, &one, sizeof(one)) != sizeof(one)) {
+		/* EAGAIN: the counter is saturated, an interrupt is pending */
+		if (errno != EAGAIN)
+			return -errno;
+	}
+	return 0;
+}
+
+static int mmio_irq_notifier(struct vdev_interrupt *irq,
+			     enum vdev_irq_type type, unsigned int queue)
+{
+	/* InterruptStatus must be set too: no direct notifier. */
+	return -ENOENT;
+}
+
+static void mmio_free(struct vdev_mmio *m)
+{
+	unsigned int i;
+
+	for (i = 0; i < m->nr_queues; i++)
+		if (m->queues[i].notify_fd >= 0)
+			close(m->queues[i].notify_fd);
+	if (m->irq_fd >= 0)
+		close(m->irq_fd);
+	pthread_mutex_destroy(&m->lock);
+	free(m->active);
+	free(m->queues);
+	free(m);
+}
+
+static void mmio_irq_release(struct vdev_interrupt *irq)
+{
+	mmio_free(irq_to_mmio(irq));
+}
+
+static const struct vdev_interrupt_ops mmio_irq_ops = {
+	.trigger = mmio_irq_trigger,
+	.notifier = mmio_irq_notifier,
+	.release = mmio_irq_release,
+};
+
+/* ---- queues ---- */
+
+static void drain_eventfd(int fd)
+{
+	uint64_t v;
+
+	/* Non-blocking: EAGAIN once empty. */
+	while (read(fd, &v, sizeof(v)) == sizeof(v))
+		;
+}
+
+/* Power-on state of queue @i (device not active). */
+static void mmio_queue_init(struct vdev_mmio *m, unsigned int i)
+{
+	const uint16_t *sizes;
+	struct mmio_queue *q = &m->queues[i];
+
+	vdev_device_queue_max_sizes(m->dev, &sizes);
+	vdev_queue_init(&q->vq, i, sizes[i]);
+	q->vq.kick_fd = q->notify_fd;
+	q->stopped = false;
+}
+
+static struct mmio_queue *mmio_sel_queue(struct vdev_mmio *m)
+{
+	return m->queue_sel < m->nr_queues ? &m->queues[m->queue_sel] : NULL;
+}
+
+/*
+ * May the driver change the selected queue's settings? Only before
+ * DRIVER_OK and while the queue is not ready (VIRTIO 1.2, 4.2.3.2).
+ */
+static struct mmio_queue *mmio_queue_writable(struct vdev_mmio *m,
+					      const char *reg)
+{
+	struct mmio_queue *q = mmio_sel_queue(m);
+
+	if (!q) {
+		mmio_warn(m, "%s write to absent queue %u", reg, m->queue_sel);
+		return NULL;
+	}
+	if (q->stopped)		/* being re-enabled: see mmio_queue_ready() */
+		return NULL;
+	if (m->status & VIRTIO_CONFIG_S_DRIVER_OK) {
+		mmio_warn(m, "%s write after DRIVER_OK ignored", reg);
+		return NULL;
+	}
+	if (q->vq.ready) {
+		mmio_warn(m, "%s write to ready queue %u ignored", reg,
+			  m->queue_sel);
+		return NULL;
+	}
+	return q;
+}
+
+static void set_low(uint64_t *v, uint32_t lo)
+{
+	*v = (*v & ~0xffffffffULL) | lo;
+}
+
+static void set_high(uint64_t *v, uint32_t hi)
+{
+	*v = (*v & 0xffffffffULL) | ((uint64_t)hi << 32);
+}
+
+/* Something the driver cannot undo without a reset: DEVICE_NEEDS_RESET. */
+static void mmio_needs_reset(struct vdev_mmio *m)
+{
+	if (m->activate_failed)
+		return;
+	m->activate_failed = true;
+	mmio_irq_trigger(&m->irq, VDEV_IRQ_CONFIG, 0);
+}
+
+static void mmio_queue_ready(struct vdev_mmio *m, uint32_t val)
+{
+	struct mmio_queue *q = mmio_sel_queue(m);
+
+	if (!q) {
+		mmio_warn(m, "QueueReady write to absent queue %u",
+			  m->queue_sel);
+		return;
+	}
+	if (q->stopped) {
+		/*
+		 * Re-enabling a queue reset with QueueReset: the device cannot
+		 * restart a single queue, so it asks for a full reset.
+		 */
+		if (val) {
+			mmio_warn(m, "queue %u cannot be re-enabled without a device reset",
+				  m->queue_sel);
+			mmio_needs_reset(m);
+		}
+		return;
+	}
+	if (m->status & VIRTIO_CONFIG_S_DRIVER_OK) {
+		mmio_warn(m, "QueueReady write after DRIVER_OK ignored");
+		return;
+	}
+	q->vq.ready = val & 1;
+}
+
+/*
+ * QueueReset=1 (VIRTIO_F_RING_RESET). Before DRIVER_OK the queue goes back
+ * to its power-on state. While the device runs, its workers are parked,
+ * the queue is stopped (the device no longer touches its rings; pop
+ * returns -EIO without DEVICE_NEEDS_RESET) and the workers resume: the
+ * reset completes within the write, so QueueReset always reads 0.
+ */
+static void mmio_queue_reset(struct vdev_mmio *m, uint32_t val)
+{
+	struct mmio_queue *q = mmio_sel_queue(m);
+
+	if (!vdev_device_feature_acked(m->dev, VIRTIO_F_RING_RESET)) {
+		mmio_warn(m, "QueueReset without VIRTIO_F_RING_RESET ignored");
+		return;
+	}
+	if (!q || !(val & 1))
+		return;
+	if (!(m->status & VIRTIO_CONFIG_S_DRIVER_OK) ||
+	    !vdev_device_is_active(m->dev)) {
+		mmio_queue_init(m, m->queue_sel);
+		return;
+	}
+	if (q->stopped || !q->vq.ready)
+		return;
+	vdev_device_pause(m->dev);
+	atomic_store(&q->vq.broken, true);
+	vdev_device_resume(m->dev);
+	q->stopped = true;
+}
+
+static void mmio_queue_notify(struct vdev_mmio *m, uint32_t val)
+{
+	unsigned int i = val;
+	uint64_t one = 1;
+
+	/* VIRTIO_F_NOTIFICATION_DATA is not supported: the value is the index. */
+	if (i >= m->nr_queues) {
+		mmio_warn(m, "QueueNotify for absent queue %u", i);
+		return;
+	}
+	if (write(m->queues[i].notify_fd, &one, sizeof(one)) != sizeof(one) &&
+	    errno != EAGAIN)
+		mmio_warn(m, "queue %u notify: %d", i, -errno);
+}
+
+/* ---- status: feature negotiation, activate, reset ---- */
+
+/* Status 0. Called with m->lock. */
+static void mmio_reset(struct vdev_mmio *m)
+{
+	unsigned int i;
+
+	/* Joins every worker; the device gives back its interrupt ref. */
+	vdev_interrupt_put(vdev_device_reset(m->dev));
+
+	m->status = 0;
+	m->activate_failed = false;
+	m->dev_features_sel = 0;
+	m->drv_features_sel = 0;
+	m->drv_features = 0;
+	m->features_invalid = false;
+	m->queue_sel = 0;
+	m->shm_sel = 0;
+	for (i = 0; i < m->nr_queues; i++) {
+		mmio_queue_init(m, i);
+		drain_eventfd(m->queues[i].notify_fd);
+	}
+	atomic_store(&m->isr, 0);
+}
+
+/* FEATURES_OK: ack what the driver wrote; may the bit be set? */
+static bool mmio_features_ok(struct vdev_mmio *m)
+{
+	struct vdev_device *dev = m->dev;
+
+	vdev_device_ack_features(dev, m->drv_features & 0xffffffffULL);
+	vdev_device_ack_features(dev, m->drv_features & ~0xffffffffULL);
+	if (m->features_invalid || !vdev_device_features_ok(dev)) {
+		mmio_warn(m, "FEATURES_OK refused: features %#llx not offered",
+			  (unsigned long long)m->drv_features);
+		return false;
+	}
+	if (!vdev_device_feature_acked(dev, VIRTIO_F_VERSION_1)) {
+		mmio_warn(m, "FEATURES_OK refused: VIRTIO_F_VERSION_1 not acked");
+		return false;
+	}
+	return true;
+}
+
+/* DRIVER_OK: start the device on the ready queues, in index order. */
+static int mmio_activate(struct vdev_mmio *m)
+{
+	unsigned int i, n = 0;
+	int ret;
+
+	for (i = 0; i < m->nr_queues; i++)
+		if (m->queues[i].vq.ready)
+			m->active[n++] = &m->queues[i].vq;
+	ret = vdev_device_activate(m->dev, m->mem, &m->irq, m->active, n);
+	if (ret) {
+		mmio_warn(m, "DRIVER_OK: device not started: %d", ret);
+		mmio_needs_reset(m);
+	}
+	return ret;
+}
+
+static void mmio_write_status(struct vdev_mmio *m, uint32_t val)
+{
+	uint32_t set;
+
+	if (!val) {
+		mmio_reset(m);
+		return;
+	}
+	val &= ~VIRTIO_CONFIG_S_NEEDS_RESET;	/* the device's bit */
+	if (m->status & ~val) {
+		mmio_warn(m, "Status %#x clears bits of %#x: ignored", val,
+			  m->status);
+		return;
+	}
+	set = val & ~m->status;
+
+	if ((set & VIRTIO_CONFIG_S_FEATURES_OK) && !mmio_features_ok(m))
+		val &= ~VIRTIO_CONFIG_S_FEATURES_OK;
+
+	if (set & VIRTIO_CONFIG_S_DRIVER_OK) {
+		if (!(val & VIRTIO_CONFIG_S_FEATURES_OK)) {
+			mmio_warn(m, "DRIVER_OK without FEATURES_OK ignored");
+			val &= ~VIRTIO_CONFIG_S_DRIVER_OK;
+		} else if (m->activate_failed || mmio_activate(m)) {
+			val &= ~VIRTIO_CONFIG_S_DRIVER_OK;
+		}
+	}
+	m->status = val;
+}
+
+static void mmio_write_driver_features(struct vdev_mmio *m, uint32_t val)
+{
+	if (m->status & VIRTIO_CONFIG_S_FEATURES_OK) {
+		mmio_warn(m, "DriverFeatures write after FEATURES_OK ignored");
+		return;
+	}
+	switch (m->drv_features_sel) {
+	case 0:
+		set_low(&m->drv_features, val);
+		break;
+	case 1:
+		set_high(&m->drv_features, val);
+		break;
+	default:
+		/* Bits past 63 were never offered. */
+		if (val)
+			m->features_invalid = true;
+		break;
+	}
+}
+
+/* ---- shared memory regions ---- */
+
+static uint64_t mmio_shm(struct vdev_mmio *m, bool base)
+{
+	struct vdev_shm_list list;
+	unsigned int i;
+
+	if (vdev_device_get_shm_regions(m->dev, &list))
+		return UINT64_MAX;
+	for (i = 0; i < list.nr_regions; i++) {
+		const struct vdev_shm_region *r = &list.regions[i];
+
+		if (r->id == m->shm_sel)
+			return base ? list.addr + r->offset : r->len;
+	}
+	/* No such region: both read as -1 (VIRTIO 1.2, 4.2.2). */
+	return UINT64_MAX;
+}
+
+/* ---- register dispatch ---- */
+
+static uint32_t mmio_read_reg(struct vdev_mmio *m, uint64_t offset)
+{
+	struct mmio_queue *q = mmio_sel_queue(m);
+	const uint16_t *sizes;
+	uint64_t v;
+
+	switch (offset) {
+	case VIRTIO_MMIO_MAGIC_VALUE:
+		return VDEV_MMIO_MAGIC;
+	case VIRTIO_MMIO_VERSION:
+		return VDEV_MMIO_VERSION;
+	case VIRTIO_MMIO_DEVICE_ID:
+		return vdev_device_type(m->dev);
+	case VIRTIO_MMIO_VENDOR_ID:
+		return VDEV_MMIO_VENDOR_ID;
+	case VIRTIO_MMIO_DEVICE_FEATURES:
+		v = vdev_device_features(m->dev);
+		if (m->dev_features_sel == 0)
+			return (uint32_t)v;
+		if (m->dev_features_sel == 1)
+			return (uint32_t)(v >> 32);
+		return 0;
+	case VIRTIO_MMIO_QUEUE_NUM_MAX:
+		if (!q)
+			return 0;
+		vdev_device_queue_max_sizes(m->dev, &sizes);
+		return sizes[m->queue_sel];
+	case VIRTIO_MMIO_QUEUE_READY:
+		return q && q->vq.ready && !q->stopped;
+	case VIRTIO_MMIO_INTERRUPT_STATUS:
+		return atomic_load(&m->isr);
+	case VIRTIO_MMIO_STATUS:
+		v = m->status;
+		if (m->activate_failed || vdev_device_needs_reset(m->dev))
+			v |= VIRTIO_CONFIG_S_NEEDS_RESET;
+		return (uint32_t)v;
+	case VIRTIO_MMIO_SHM_LEN_LOW:
+		return (uint32_t)mmio_shm(m, false);
+	case VIRTIO_MMIO_SHM_LEN_HIGH:
+		return (uint32_t)(mmio_shm(m, false) >> 32);
+	case VIRTIO_MMIO_SHM_BASE_LOW:
+		return (uint32_t)mmio_shm(m, true);
+	case VIRTIO_MMIO_SHM_BASE_HIGH:
+		return (uint32_t)(mmio_shm(m, true) >> 32);
+	case VDEV_MMIO_QUEUE_RESET:
+		/* A queue reset completes within the write. */
+		return 0;
+	case VIRTIO_MMIO_CONFIG_GENERATION:
+		return atomic_load(&m->generation);
+	default:
+		mmio_warn(m, "read of register %#llx ignored",
+			  (unsigned long long)offset);
+		return 0;
+	}
+}
+
+static void mmio_write_reg(struct vdev_mmio *m, uint64_t offset, uint32_t val)
+{
+	struct mmio_queue *q;
+
+	switch (offset) {
+	case VIRTIO_MMIO_DEVICE_FEATURES_SEL:
+		m->dev_features_sel = val;
+		break;
+	case VIRTIO_MMIO_DRIVER_FEATURES:
+		mmio_write_driver_features(m, val);
+		break;
+	case VIRTIO_MMIO_DRIVER_FEATURES_SEL:
+		m->drv_features_sel = val;
+		break;
+	case VIRTIO_MMIO_QUEUE_SEL:
+		m->queue_sel = val;
+		break;
+	case VIRTIO_MMIO_QUEUE_NUM:
+		q = mmio_queue_writable(m, "QueueNum");
+		/* Too large for any queue: activate will refuse size 0. */
+		if (q)
+			q->vq.size = val > UINT16_MAX ? 0 : val;
+		break;
+	case VIRTIO_MMIO_QUEUE_READY:
+		mmio_queue_ready(m, val);
+		break;
+	case VIRTIO_MMIO_QUEUE_NOTIFY:
+		mmio_queue_notify(m, val);
+		break;
+	case VIRTIO_MMIO_INTERRUPT_ACK:
+		atomic_fetch_and(&m->isr, ~val);
+		break;
+	case VIRTIO_MMIO_STATUS:
+		mmio_write_status(m, val);
+		break;
+	case VIRTIO_MMIO_QUEUE_DESC_LOW:
+		q = mmio_queue_writable(m, "QueueDescLow");
+		if (q)
+			set_low(&q->vq.desc_addr, val);
+		break;
+	case VIRTIO_MMIO_QUEUE_DESC_HIGH:
+		q = mmio_queue_writable(m, "QueueDescHigh");
+		if (q)
+			set_high(&q->vq.desc_addr, val);
+		break;
+	case VIRTIO_MMIO_QUEUE_AVAIL_LOW:
+		q = mmio_queue_writable(m, "QueueDriverLow");
+		if (q)
+			set_low(&q->vq.avail_addr, val);
+		break;
+	case VIRTIO_MMIO_QUEUE_AVAIL_HIGH:
+		q = mmio_queue_writable(m, "QueueDriverHigh");
+		if (q)
+			set_high(&q->vq.avail_addr, val);
+		break;
+	case VIRTIO_MMIO_QUEUE_USED_LOW:
+		q = mmio_queue_writable(m, "QueueDeviceLow");
+		if (q)
+			set_low(&q->vq.used_addr, val);
+		break;
+	case VIRTIO_MMIO_QUEUE_USED_HIGH:
+		q = mmio_queue_writable(m, "QueueDeviceHigh");
+		if (q)
+			set_high(&q->vq.used_addr, val);
+		break;
+	case VIRTIO_MMIO_SHM_SEL:
+		m->shm_sel = val;
+		break;
+	case VDEV_MMIO_QUEUE_RESET:
+		mmio_queue_reset(m, val);
+		break;
+	default:
+		/* Read-only and legacy (version 1) registers included. */
+		mmio_warn(m, "write of %#x to register %#llx ignored", val,
+			  (unsigned long long)offset);
+		break;
+	}
+}
+
+/* Config space accesses: 1, 2, 4 or 8 bytes, inside the window. */
+static bool mmio_config_access_ok(struct vdev_mmio *m, uint64_t offset,
+				  unsigned int len)
+{
+	if (len != 1 && len != 2 && len != 4 && len != 8) {
+		mmio_warn(m, "config access of %u bytes ignored", len);
+		return false;
+	}
+	if (offset > VDEV_MMIO_SIZE - len) {
+		mmio_warn(m, "config access at %#llx outside the window",
+			  (unsigned long long)offset);
+		return false;
+	}
+	return true;
+}
+
+/* Register accesses: 4 bytes, aligned (VIRTIO 1.2, 4.2.2.2). */
+static bool mmio_reg_access_ok(struct vdev_mmio *m, uint64_t offset,
+			       unsigned int len)
+{
+	if (len != 4 || (offset & 3)) {
+		mmio_warn(m, "register access of %u bytes at %#llx ignored",
+			  len, (unsigned long long)offset);
+		return false;
+	}
+	return true;
+}
+
+void vdev_mmio_read(struct vdev_mmio *mmio, uint64_t offset, void *data,
+		    unsigned int len)
+{
+	uint32_t v;
+
+	if (!len)
+		return;
+	memset(data, 0, len);
+	if (offset >= VIRTIO_MMIO_CONFIG) {
+		if (!mmio_config_access_ok(mmio, offset, len))
+			return;
+		pthread_mutex_lock(&mmio->lock);
+		vdev_device_read_config(mmio->dev, offset - VIRTIO_MMIO_CONFIG,
+					data, len);
+		pthread_mutex_unlock(&mmio->lock);
+		return;
+	}
+	if (!mmio_reg_access_ok(mmio, offset, len))
+		return;
+	pthread_mutex_lock(&mmio->lock);
+	v = htole32(mmio_read_reg(mmio, offset));
+	pthread_mutex_unlock(&mmio->lock);
+	memcpy(data, &v, sizeof(v));
+}
+
+void vdev_mmio_write(struct vdev_mmio *mmio, uint64_t offset, const void *data,
+		     unsigned int len)
+{
+	uint32_t v;
+
+	if (!len)
+		return;
+	if (offset >= VIRTIO_MMIO_CONFIG) {
+		if (!mmio_config_access_ok(mmio, offset, len))
+			return;
+		pthread_mutex_lock(&mmio->lock);
+		vdev_device_write_config(mmio->dev, offset - VIRTIO_MMIO_CONFIG,
+					 data, len);
+		/* The driver changed the config space. */
+		atomic_fetch_add(&mmio->generation, 1);
+		pthread_mutex_unlock(&mmio->lock);
+		return;
+	}
+	if (!mmio_reg_access_ok(mmio, offset, len))
+		return;
+	memcpy(&v, data, sizeof(v));
+	pthread_mutex_lock(&mmio->lock);
+	mmio_write_reg(mmio, offset, le32toh(v));
+	pthread_mutex_unlock(&mmio->lock);
+}
+
+/* ---- lifetime ---- */
+
+int vdev_mmio_create(struct vdev_device *dev, struct vdev_mem *mem,
+		     int irq_eventfd, struct vdev_mmio **mmiop)
+{
+	const uint16_t *sizes;
+	struct vdev_mmio *m;
+	unsigned int i, nr;
+	int ret;
+
+	if (!dev || !mem || !mmiop)
+		return -EINVAL;
+	nr = vdev_device_queue_max_sizes(dev, &sizes);
+	if (!nr) {
+		vdev_log(VDEV_LOG_ERR, "%s: mmio: device has no queues",
+			 dev->name);
+		return -EINVAL;
+	}
+
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->irq_fd = -1;
+	m->nr_queues = nr;
+	m->dev = dev;
+	m->rl = (struct vdev_ratelimit)VDEV_RATELIMIT_INIT(5000, 10);
+	pthread_mutex_init(&m->lock, NULL);
+	atomic_init(&m->isr, 0);
+	atomic_init(&m->generation, 0);
+	vdev_interrupt_init(&m->irq, &mmio_irq_ops);
+
+	m->queues = calloc(nr, sizeof(*m->queues));
+	m->active = calloc(nr, sizeof(*m->active));
+	if (!m->queues || !m->active) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	for (i = 0; i < nr; i++)
+		m->queues[i].notify_fd = -1;
+
+	m->irq_fd = fcntl(irq_eventfd, F_DUPFD_CLOEXEC, 0);
+	if (m->irq_fd < 0) {
+		ret = -errno;
+		vdev_log(VDEV_LOG_ERR, "%s: mmio: cannot dup irq eventfd %d: %d",
+			 dev->name, irq_eventfd, ret);
+		goto out_free;
+	}
+	for (i = 0; i < nr; i++) {
+		m->queues[i].notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (m->queues[i].notify_fd < 0) {
+			ret = -errno;
+			vdev_log(VDEV_LOG_ERR,
+				 "%s: mmio: cannot create notify eventfd: %d",
+				 dev->name, ret);
+			goto out_free;
+		}
+		mmio_queue_init(m, i);
+	}
+
+	m->dev = vdev_device_get(dev);
+	m->mem = vdev_mem_get(mem);
+	*mmiop = m;
+	return 0;
+
+out_free:
+	mmio_free(m);
+	return ret;
+}
+
+int vdev_mmio_queue_notify_fd(struct vdev_mmio *mmio, unsigned int queue)
+{
+	if (queue >= mmio->nr_queues)
+		return -EINVAL;
+	return mmio->queues[queue].notify_fd;
+}
+
+int vdev_mmio_irq_fd(struct vdev_mmio *mmio)
+{
+	return mmio->irq_fd;
+}
+
+unsigned int vdev_mmio_nr_queues(struct vdev_mmio *mmio)
+{
+	return mmio->nr_queues;
+}
+
+void vdev_mmio_destroy(struct vdev_mmio *mmio)
+{
+	if (!mmio)
+		return;
+	pthread_mutex_lock(&mmio->lock);
+	mmio_reset(mmio);
+	pthread_mutex_unlock(&mmio->lock);
+	vdev_device_put(mmio->dev);
+	vdev_mem_put(mmio->mem);
+	/* The last reference: the device gave its own back at reset. */
+	vdev_interrupt_put(&mmio->irq);
+}
