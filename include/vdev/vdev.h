@@ -14,5 +14,7 @@
 #include <vdev/queue.h>
 #include <vdev/worker.h>
 #include <vdev/device.h>
+#include <vdev/mmio.h>
+#include <vdev/kvm.h>
 
 #endif /* _VDEV_VDEV_H */
