@@ -14,6 +14,9 @@
 #include <vdev/queue.h>
 #include <vdev/worker.h>
 #include <vdev/device.h>
+#include <vdev/netlink.h>
+#include <vdev/tap.h>
+#include <vdev/net.h>
 #include <vdev/mmio.h>
 #include <vdev/kvm.h>
 

@@ -1,0 +1,1332 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * virtio-net over a TAP (VIRTIO 1.2, section 5.1).
+ *
+ * Data path: one worker per queue pair drives the pair's non-blocking TAP
+ * fd with epoll only (never a blocking read or write, see <vdev/tap.h>).
+ * TX writes each chain (virtio-net header + frame) with one writev()
+ * straight from the guest iovecs. RX reads each frame with one readv()
+ * straight into guest buffers; with VIRTIO_NET_F_MRG_RXBUF the iovecs of
+ * several chains are handed to one readv() and the chains the frame did
+ * not need are given back with vdev_queue_unpop(). A frame larger than
+ * the buffers the guest offers lands, past them, in a per-queue scratch
+ * buffer and waits there for more buffers: a frame read from the TAP is
+ * never dropped for lack of room. While the guest has no RX buffers the
+ * TAP is not polled for EPOLLIN until the guest kicks the RX queue.
+ *
+ * Every batch of chains ends with a single vdev_queue_notify().
+ *
+ * fd lifetime (Documentation/net.rst): the TAP fds belong to the device
+ * from create to release. Reset joins the workers (core) before the
+ * device's reset op runs; release closes the fds after the last reset, so
+ * when vdev_device_put() returns no thread and no fd of the device holds
+ * the TAP.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+#include <sys/timerfd.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+#include <net/if.h>
+
+#include <linux/if_ether.h>
+#include <linux/if_tun.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ids.h>
+#include <linux/virtio_net.h>
+#include <linux/virtio_ring.h>
+
+#include <vdev/device.h>
+#include <vdev/log.h>
+#include <vdev/net.h>
+#include <vdev/queue.h>
+#include <vdev/tap.h>
+#include <vdev/worker.h>
+
+#include "compiler.h"
+
+#define NET_DEFAULT_QSIZE	256
+#define NET_MAX_QSIZE		32768
+#define NET_MAX_GSO_FRAME	65536	/* frame limit for TX and GSO RX */
+#define NET_VLAN_HLEN		4
+#define NET_MAX_IOV		IOV_MAX	/* per TX chain, and per readv() */
+#define NET_RX_POOL_IOV		(2 * IOV_MAX)
+#define NET_RX_MAX_CHAINS	256
+#define NET_BATCH		256	/* frames per wakeup before epoll */
+#define NET_LINK_POLL_NS	500000000L
+#define NET_CTRL_MAX_CMD	4096
+
+/* struct virtio_net_hdr_v1 / _mrg_rxbuf, and the legacy header. */
+#define NET_HDR_LEN		sizeof(struct virtio_net_hdr_v1)
+#define NET_HDR_LEGACY_LEN	sizeof(struct virtio_net_hdr)
+#define NET_SCRATCH_LEN		(NET_MAX_GSO_FRAME + NET_VLAN_HLEN + \
+				 ETH_HLEN + NET_HDR_LEN)
+
+enum net_stat {
+	NET_RX_BYTES,
+	NET_RX_FRAMES,
+	NET_RX_DROPS,
+	NET_RX_ERRORS,
+	NET_TX_BYTES,
+	NET_TX_FRAMES,
+	NET_TX_DROPS,
+	NET_TX_ERRORS,
+	NET_NR_STATS,
+};
+
+static const char *const net_stat_names[NET_NR_STATS] = {
+	"rx_bytes", "rx_frames", "rx_drops", "rx_errors",
+	"tx_bytes", "tx_frames", "tx_drops", "tx_errors",
+};
+
+struct vdev_net;
+
+/**
+ * struct net_pair - one queue pair and its TAP fd
+ * @net: the device
+ * @index: pair index
+ * @tap_fd: the pair's TAP fd (owned by @net->tap)
+ * @rxq: receive queue, NULL when not set up
+ * @txq: transmit queue, NULL when not set up
+ * @w: the pair's worker
+ * @tap_events: events currently watched on @tap_fd
+ * @rx_wait: no RX buffers: EPOLLIN is off until an RX kick
+ * @tx_wait: the TAP pushed back (EAGAIN): waiting for EPOLLOUT
+ * @tap_gone: the TAP was deleted; the fd is out of epoll
+ * @txc: chain for TX
+ * @tx_iov: its iovecs
+ * @rxc: RX chains popped and not yet used, FIFO from @rx_first
+ * @rx_first: first unused chain in @rxc
+ * @rx_nr: chains in @rxc (used ones included)
+ * @rx_pool: iovec storage for @rxc, in pop order
+ * @rx_pool_used: entries of @rx_pool taken
+ * @scratch: frame bytes the guest had no room for
+ * @pend_len: length of the frame waiting in @scratch, 0 for none
+ * @stats: counters, written only by the pair's worker
+ * @names: counter names ("rx_bytes_q0"...)
+ */
+struct net_pair {
+	struct vdev_net *net;
+	unsigned int index;
+	int tap_fd;
+	struct vdev_queue *rxq;
+	struct vdev_queue *txq;
+	struct vdev_worker *w;
+	uint32_t tap_events;
+	bool rx_wait;
+	bool tx_wait;
+	bool tap_gone;
+
+	struct vdev_chain txc;
+	struct iovec *tx_iov;
+
+	struct vdev_chain rxc[NET_RX_MAX_CHAINS];
+	unsigned int rx_first;
+	unsigned int rx_nr;
+	struct iovec *rx_pool;
+	unsigned int rx_pool_used;
+	uint8_t *scratch;
+	size_t pend_len;
+
+	_Atomic uint64_t stats[NET_NR_STATS];
+	char names[NET_NR_STATS][24];
+};
+
+/**
+ * struct vdev_net - a virtio-net device
+ * @dev: common device state
+ * @tap: the TAP backend; its fds live as long as the device
+ * @nr_pairs: queue pairs (max_virtqueue_pairs)
+ * @queue_sizes: maximum size of each queue
+ * @cfg_lock: protects @config against workers and the transport
+ * @config: config space
+ * @tun_offloads: TUN_F_* the TAP can do
+ * @hdr_len: negotiated virtio-net header size
+ * @mrg_rxbuf: VIRTIO_NET_F_MRG_RXBUF acked
+ * @rx_cap: largest frame (with header) a driver's buffers must take
+ * @active_pairs: pairs enabled by the driver (MQ_VQ_PAIRS_SET)
+ * @ctrlq: control queue, or NULL
+ * @ctrl_chain: chain for @ctrlq
+ * @ctrl_iov: its iovecs
+ * @timer_fd: link poll timer of the control worker, or -1
+ * @pairs: the queue pairs
+ */
+struct vdev_net {
+	struct vdev_device dev;
+	struct vdev_tap *tap;
+	unsigned int nr_pairs;
+	uint16_t *queue_sizes;
+
+	pthread_mutex_t cfg_lock;
+	struct virtio_net_config config;
+
+	unsigned int tun_offloads;
+	unsigned int hdr_len;
+	bool mrg_rxbuf;
+	size_t rx_cap;
+	_Atomic unsigned int active_pairs;
+
+	struct vdev_queue *ctrlq;
+	struct vdev_chain ctrl_chain;
+	struct iovec ctrl_iov[64];
+	int timer_fd;
+
+	struct net_pair pairs[];
+};
+
+static struct vdev_net *to_net(struct vdev_device *dev)
+{
+	return container_of(dev, struct vdev_net, dev);
+}
+
+static inline void stat_add(struct net_pair *p, enum net_stat s, uint64_t v)
+{
+	/* Single writer (the pair's worker): no locked instruction needed. */
+	atomic_store_explicit(&p->stats[s],
+			      atomic_load_explicit(&p->stats[s],
+						   memory_order_relaxed) + v,
+			      memory_order_relaxed);
+}
+
+/* ---- link state ---- */
+
+static bool net_link_get(struct vdev_net *n)
+{
+	bool up;
+
+	pthread_mutex_lock(&n->cfg_lock);
+	up = le16toh(n->config.status) & VIRTIO_NET_S_LINK_UP;
+	pthread_mutex_unlock(&n->cfg_lock);
+	return up;
+}
+
+/* Set the link bit; a change raises a config interrupt. */
+static void net_link_set(struct vdev_net *n, bool up)
+{
+	uint16_t old, new;
+
+	pthread_mutex_lock(&n->cfg_lock);
+	old = le16toh(n->config.status);
+	new = up ? old | VIRTIO_NET_S_LINK_UP : old & ~VIRTIO_NET_S_LINK_UP;
+	n->config.status = htole16(new);
+	pthread_mutex_unlock(&n->cfg_lock);
+	if (old != new) {
+		vdev_log(VDEV_LOG_INFO, "%s: link %s", n->dev.name,
+			 up ? "up" : "down");
+		vdev_device_config_changed(&n->dev);
+	}
+}
+
+/* ---- TAP fd in the pair's epoll set ---- */
+
+static void pair_tap_events(struct net_pair *p, uint32_t events)
+{
+	if (p->tap_gone || p->tap_events == events)
+		return;
+	if (vdev_worker_mod_fd(p->w, p->tap_fd, events) == 0)
+		p->tap_events = events;
+}
+
+/*
+ * The TAP failed under us. EBADFD (and ENODEV, EPIPE): it was deleted,
+ * so its fd leaves epoll for good (it would report EPOLLERR forever).
+ * EIO: the link is down. Either way the guest sees link down.
+ */
+static bool pair_tap_error(struct net_pair *p, int err, const char *op)
+{
+	struct vdev_net *n = p->net;
+
+	if (err != EBADFD && err != ENODEV && err != EPIPE && err != EIO &&
+	    err != ENXIO)
+		return false;
+	if (vdev_ratelimit_ok(&n->dev.rl))
+		vdev_log(VDEV_LOG_WARN, "%s: %s on TAP %s queue %u: %s",
+			 n->dev.name, op, vdev_tap_name(n->tap), p->index,
+			 strerror(err));
+	if (err != EIO && !p->tap_gone) {
+		vdev_worker_del_fd(p->w, p->tap_fd);
+		p->tap_gone = true;
+	}
+	net_link_set(n, false);
+	return true;
+}
+
+/* ---- TX ---- */
+
+/* Send chains until the ring is empty or the TAP pushes back. */
+static int tx_process(struct net_pair *p)
+{
+	struct vdev_net *n = p->net;
+	struct vdev_queue *vq = p->txq;
+	struct vdev_chain *c = &p->txc;
+	unsigned int budget = 4 * NET_BATCH;
+	bool again;
+	int ret;
+
+	do {
+		vdev_queue_disable_notify(vq);
+		while (budget && (ret = vdev_queue_pop(vq, c)) > 0) {
+			ssize_t len;
+
+			budget--;
+			if (unlikely(c->nr_write)) {
+				vdev_queue_push(vq, c->head, 0);
+				vdev_queue_notify(vq);
+				vdev_device_set_needs_reset(&n->dev,
+					"tx queue %u: write-only descriptor",
+					vq->index);
+				return -EIO;
+			}
+			if (unlikely(c->read_len > NET_MAX_GSO_FRAME +
+				     n->hdr_len ||
+				     c->read_len < n->hdr_len + ETH_HLEN)) {
+				stat_add(p, NET_TX_DROPS, 1);
+				vdev_queue_push(vq, c->head, 0);
+				continue;
+			}
+			if (unlikely(p->tap_gone)) {
+				stat_add(p, NET_TX_DROPS, 1);
+				stat_add(p, NET_TX_ERRORS, 1);
+				vdev_queue_push(vq, c->head, 0);
+				continue;
+			}
+			len = writev(p->tap_fd, c->iov, c->nr_read);
+			if (likely(len >= 0)) {
+				stat_add(p, NET_TX_FRAMES, 1);
+				stat_add(p, NET_TX_BYTES, len - n->hdr_len);
+				vdev_queue_push(vq, c->head, 0);
+				continue;
+			}
+			if (errno == EAGAIN || errno == ENOBUFS) {
+				/* Back off: retry this chain on EPOLLOUT. */
+				vdev_queue_unpop(vq, 1);
+				p->tx_wait = true;
+				pair_tap_events(p, p->tap_events | EPOLLOUT);
+				vdev_queue_notify(vq);
+				return 0;
+			}
+			stat_add(p, NET_TX_DROPS, 1);
+			stat_add(p, NET_TX_ERRORS, 1);
+			pair_tap_error(p, errno, "write");
+			vdev_queue_push(vq, c->head, 0);
+		}
+		if (ret < 0) {
+			vdev_queue_notify(vq);
+			return ret;
+		}
+		vdev_queue_notify(vq);
+		if (!budget) {
+			/* Let RX run; come back through our own kick. */
+			uint64_t one = 1;
+
+			if (write(vq->kick_fd, &one, sizeof(one)) < 0)
+				vdev_log(VDEV_LOG_DEBUG, "%s: tx self-kick: %d",
+					 n->dev.name, -errno);
+			return 0;
+		}
+		again = vdev_queue_enable_notify(vq);
+	} while (again);
+	return 0;
+}
+
+static int tx_kick(struct vdev_worker *w, uint32_t events, void *data)
+{
+	struct net_pair *p = data;
+	uint64_t v;
+
+	if (read(p->txq->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return -errno;
+	if (p->tx_wait)
+		return 0;	/* EPOLLOUT will resume us */
+	return tx_process(p);
+}
+
+/* ---- RX ---- */
+
+/* Write num_buffers (offset 10 of the v1 header) into @c's iovecs. */
+static void rx_set_num_buffers(struct vdev_chain *c, uint16_t num)
+{
+	uint8_t b[2] = { num & 0xff, num >> 8 };
+	size_t off = offsetof(struct virtio_net_hdr_v1, num_buffers);
+	unsigned int i, k = 0;
+
+	for (i = c->nr_read; i < c->nr_read + c->nr_write && k < 2; i++) {
+		size_t len = c->iov[i].iov_len;
+
+		while (off < len && k < 2)
+			((uint8_t *)c->iov[i].iov_base)[off++] = b[k++];
+		off -= len > off ? off : len;
+	}
+}
+
+/* Give back every popped chain not yet used. */
+static void rx_unpop_all(struct net_pair *p)
+{
+	if (p->rx_nr > p->rx_first)
+		vdev_queue_unpop(p->rxq, p->rx_nr - p->rx_first);
+	p->rx_first = 0;
+	p->rx_nr = 0;
+	p->rx_pool_used = 0;
+}
+
+/* Move the unused chains (and their iovecs) to the front of the pool. */
+static void rx_compact(struct net_pair *p)
+{
+	unsigned int i, base, n = p->rx_nr - p->rx_first;
+
+	if (!p->rx_first)
+		return;
+	if (!n) {
+		p->rx_first = p->rx_nr = p->rx_pool_used = 0;
+		return;
+	}
+	base = p->rxc[p->rx_first].iov - p->rx_pool;
+	memmove(p->rx_pool, p->rx_pool + base,
+		(p->rx_pool_used - base) * sizeof(*p->rx_pool));
+	for (i = 0; i < n; i++) {
+		p->rxc[i] = p->rxc[p->rx_first + i];
+		p->rxc[i].iov -= base;
+	}
+	p->rx_first = 0;
+	p->rx_nr = n;
+	p->rx_pool_used -= base;
+}
+
+/*
+ * Pop chains until the unused ones hold @want bytes or the ring is
+ * empty. Returns the bytes the unused chains hold, or -errno.
+ */
+static ssize_t rx_fill(struct net_pair *p, size_t want)
+{
+	struct vdev_net *n = p->net;
+	size_t have = 0;
+	unsigned int i;
+	int ret;
+
+	for (i = p->rx_first; i < p->rx_nr; i++)
+		have += p->rxc[i].write_len;
+	if (have >= want)
+		return have;
+	if (p->rx_nr == NET_RX_MAX_CHAINS ||
+	    NET_RX_POOL_IOV - p->rx_pool_used < NET_MAX_IOV)
+		rx_compact(p);
+
+	while (have < want && p->rx_nr < NET_RX_MAX_CHAINS &&
+	       NET_RX_POOL_IOV - p->rx_pool_used >= NET_MAX_IOV) {
+		struct vdev_chain *c = &p->rxc[p->rx_nr];
+
+		vdev_chain_init(c, p->rx_pool + p->rx_pool_used, NET_MAX_IOV);
+		ret = vdev_queue_pop(p->rxq, c);
+		if (ret < 0)
+			return ret;
+		if (!ret)
+			break;
+		if (unlikely(c->nr_read || c->write_len < n->hdr_len)) {
+			/*
+			 * Unusable: return it empty and count it, but only
+			 * once no popped chain precedes it, so that unpop
+			 * keeps giving back exactly the unused tail.
+			 */
+			if (p->rx_first != p->rx_nr) {
+				vdev_queue_unpop(p->rxq, 1);
+				break;
+			}
+			stat_add(p, NET_RX_ERRORS, 1);
+			vdev_queue_push(p->rxq, c->head, 0);
+			continue;
+		}
+		p->rx_pool_used += c->nr_write;
+		p->rx_nr++;
+		have += c->write_len;
+		if (!n->mrg_rxbuf)
+			break;
+	}
+	return have;
+}
+
+/* Push chains from rx_first covering @len bytes; returns how many. */
+static unsigned int rx_push(struct net_pair *p, size_t len)
+{
+	struct vdev_chain *first = &p->rxc[p->rx_first];
+	unsigned int k = 0;
+
+	while (len && p->rx_first < p->rx_nr) {
+		struct vdev_chain *c = &p->rxc[p->rx_first++];
+		size_t l = len < c->write_len ? len : c->write_len;
+
+		len -= l;
+		k++;
+		if (k == 1)
+			continue;
+		vdev_queue_push(p->rxq, c->head, l);
+	}
+	/* Visible to the driver only at the next flush. */
+	rx_set_num_buffers(first, k);
+	return k;
+}
+
+/* Copy @len bytes of @src into the unused chains' iovecs. */
+static void rx_copy_in(struct net_pair *p, const uint8_t *src, size_t len)
+{
+	unsigned int i, j;
+
+	for (i = p->rx_first; i < p->rx_nr && len; i++) {
+		struct vdev_chain *c = &p->rxc[i];
+
+		for (j = 0; j < c->nr_write && len; j++) {
+			size_t l = c->iov[j].iov_len;
+
+			if (l > len)
+				l = len;
+			memcpy(c->iov[j].iov_base, src, l);
+			src += l;
+			len -= l;
+		}
+	}
+}
+
+/*
+ * Return the frame of @len bytes in the unused chains: push them with
+ * their lengths (the first one last, once num_buffers is written), and
+ * count it.
+ */
+static void rx_complete(struct net_pair *p, size_t len)
+{
+	struct vdev_chain *first = &p->rxc[p->rx_first];
+	uint16_t head = first->head;
+	uint32_t flen = len < first->write_len ? len : first->write_len;
+
+	/*
+	 * Used ring order: the kernel driver reads num_buffers from the
+	 * first buffer's header, and takes the following ones in order, so
+	 * the first chain must be published first.
+	 */
+	vdev_queue_push(p->rxq, head, flen);
+	rx_push(p, len);
+	stat_add(p, NET_RX_FRAMES, 1);
+	stat_add(p, NET_RX_BYTES, len - p->net->hdr_len);
+}
+
+/* Deliver the frame waiting in the scratch buffer; false: no room yet. */
+static int rx_deliver_pending(struct net_pair *p)
+{
+	ssize_t have = rx_fill(p, p->pend_len);
+
+	if (have < 0)
+		return have;
+	if ((size_t)have < p->pend_len)
+		return 0;
+	rx_copy_in(p, p->scratch, p->pend_len);
+	rx_complete(p, p->pend_len);
+	p->pend_len = 0;
+	return 1;
+}
+
+/* The guest gave no room: sleep until it kicks the RX queue. */
+static bool rx_wait_for_buffers(struct net_pair *p)
+{
+	struct vdev_queue *vq = p->rxq;
+
+	rx_unpop_all(p);
+	vdev_queue_enable_notify(vq);
+	/* New buffers since the last look? (mb in enable_notify) */
+	if (le16toh(READ_ONCE(vq->avail->idx)) != vq->avail_idx_shadow) {
+		vdev_queue_disable_notify(vq);
+		return false;
+	}
+	p->rx_wait = true;
+	pair_tap_events(p, p->tap_events & ~EPOLLIN);
+	return true;
+}
+
+/*
+ * Read frames from the TAP into guest buffers until the TAP is empty,
+ * the guest has no more room, or the batch is done.
+ */
+static int rx_process(struct net_pair *p)
+{
+	struct vdev_net *n = p->net;
+	struct iovec *iov;
+	unsigned int frames = 0, cnt, i;
+	size_t room, off;
+	struct iovec saved;
+	ssize_t have, len;
+	int ret = 0;
+
+	while (frames < NET_BATCH) {
+		if (p->pend_len) {
+			ret = rx_deliver_pending(p);
+			if (ret < 0)
+				break;
+			if (!ret) {
+				if (rx_wait_for_buffers(p))
+					break;
+				continue;
+			}
+			frames++;
+			continue;
+		}
+		if (p->tap_gone)
+			break;
+		have = rx_fill(p, n->rx_cap);
+		if (have < 0) {
+			ret = have;
+			break;
+		}
+		if (!have) {
+			if (rx_wait_for_buffers(p))
+				break;
+			continue;
+		}
+		/* One readv over every unused chain, scratch past them. */
+		iov = p->rxc[p->rx_first].iov;
+		cnt = p->rx_pool + p->rx_pool_used - iov;
+		if (cnt > NET_MAX_IOV - 1)
+			cnt = NET_MAX_IOV - 1;
+		for (room = 0, i = 0; i < cnt; i++)
+			room += iov[i].iov_len;
+		saved = iov[cnt];
+		iov[cnt].iov_base = p->scratch;
+		iov[cnt].iov_len = NET_SCRATCH_LEN;
+		len = readv(p->tap_fd, iov, cnt + 1);
+		iov[cnt] = saved;
+		if (len < 0) {
+			int err = errno;
+
+			if (err == EAGAIN)
+				break;
+			if (pair_tap_error(p, err, "read"))
+				break;
+			/* The kernel dropped the frame (EFAULT, EINVAL). */
+			stat_add(p, NET_RX_DROPS, 1);
+			stat_add(p, NET_RX_ERRORS, 1);
+			continue;
+		}
+		frames++;
+		if (likely((size_t)len <= room)) {
+			rx_complete(p, len);
+			continue;
+		}
+		if (!n->mrg_rxbuf || (size_t)len > NET_SCRATCH_LEN) {
+			/* A driver's buffer too small for the frame. */
+			stat_add(p, NET_RX_DROPS, 1);
+			continue;
+		}
+		/*
+		 * Not enough room: keep the whole frame in the scratch
+		 * buffer (the guest part copied back) until the guest adds
+		 * buffers. Rare: the guest is nearly out of buffers.
+		 */
+		memmove(p->scratch + room, p->scratch, len - room);
+		for (off = 0, i = 0; i < cnt && off < room; i++) {
+			memcpy(p->scratch + off, iov[i].iov_base,
+			       iov[i].iov_len);
+			off += iov[i].iov_len;
+		}
+		rx_unpop_all(p);
+		p->pend_len = len;
+	}
+	/* Chains popped but not used go back; one interrupt per batch. */
+	if (!p->rx_wait)
+		rx_unpop_all(p);
+	vdev_queue_notify(p->rxq);
+	return ret < 0 ? ret : 0;
+}
+
+/* The RX queue is broken: stop reading the TAP for good (until reset). */
+static int rx_stop(struct net_pair *p, int err)
+{
+	p->rx_wait = true;
+	pair_tap_events(p, p->tap_events & ~EPOLLIN);
+	return err;
+}
+
+static int rx_kick(struct vdev_worker *w, uint32_t events, void *data)
+{
+	struct net_pair *p = data;
+	uint64_t v;
+	int ret;
+
+	if (read(p->rxq->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return -errno;
+	if (vdev_queue_is_broken(p->rxq))
+		return rx_stop(p, -EIO);
+	if (!p->rx_wait)
+		return 0;
+	p->rx_wait = false;
+	vdev_queue_disable_notify(p->rxq);
+	pair_tap_events(p, p->tap_events | EPOLLIN);
+	ret = rx_process(p);
+	return ret < 0 ? rx_stop(p, ret) : 0;
+}
+
+static int tap_event(struct vdev_worker *w, uint32_t events, void *data)
+{
+	struct net_pair *p = data;
+	int ret = 0;
+
+	if (p->tx_wait && (events & (EPOLLOUT | EPOLLERR))) {
+		p->tx_wait = false;
+		pair_tap_events(p, p->tap_events & ~EPOLLOUT);
+		ret = tx_process(p);
+		if (ret < 0)
+			return 0;	/* the TX queue is dead, not the TAP */
+	}
+	if (p->rxq && !p->rx_wait && (events & (EPOLLIN | EPOLLERR)) &&
+	    rx_process(p) < 0)
+		rx_stop(p, -EIO);
+	if (p->tap_gone)
+		return 0;	/* already removed */
+	if ((events & (EPOLLERR | EPOLLHUP)) && !(events & EPOLLIN)) {
+		pair_tap_error(p, EBADFD, "poll");
+		return 0;
+	}
+	return 0;
+}
+
+/* ---- control queue ---- */
+
+static unsigned int net_guest_to_tun(uint64_t guest)
+{
+	unsigned int tun_f = 0;
+
+	if (guest & (1ULL << VIRTIO_NET_F_GUEST_CSUM))
+		tun_f |= TUN_F_CSUM;
+	if (guest & (1ULL << VIRTIO_NET_F_GUEST_TSO4))
+		tun_f |= TUN_F_TSO4;
+	if (guest & (1ULL << VIRTIO_NET_F_GUEST_TSO6))
+		tun_f |= TUN_F_TSO6;
+	if (guest & (1ULL << VIRTIO_NET_F_GUEST_ECN))
+		tun_f |= TUN_F_TSO_ECN;
+	if (guest & (1ULL << VIRTIO_NET_F_GUEST_UFO))
+		tun_f |= TUN_F_UFO;
+	/* TSO without checksum offload is meaningless to tun. */
+	if (!(tun_f & TUN_F_CSUM))
+		tun_f = 0;
+	return tun_f;
+}
+
+#define NET_GUEST_OFFLOADS ((1ULL << VIRTIO_NET_F_GUEST_CSUM) | \
+			    (1ULL << VIRTIO_NET_F_GUEST_TSO4) | \
+			    (1ULL << VIRTIO_NET_F_GUEST_TSO6) | \
+			    (1ULL << VIRTIO_NET_F_GUEST_ECN) | \
+			    (1ULL << VIRTIO_NET_F_GUEST_UFO))
+
+/* Attach the TAP queues of pairs below @pairs, detach the others. */
+static void net_steer(struct vdev_net *n, unsigned int pairs)
+{
+	unsigned int i;
+
+	if (vdev_tap_nr_queues(n->tap) < 2)
+		return;
+	for (i = 1; i < n->nr_pairs; i++) {
+		struct ifreq ifr;
+
+		memset(&ifr, 0, sizeof(ifr));
+		ifr.ifr_flags = i < pairs ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE;
+		/* EINVAL: already in that state. */
+		if (ioctl(n->pairs[i].tap_fd, TUNSETQUEUE, &ifr) &&
+		    errno != EINVAL)
+			vdev_log(VDEV_LOG_WARN, "%s: TUNSETQUEUE %u: %s",
+				 n->dev.name, i, strerror(errno));
+	}
+}
+
+static uint8_t ctrl_mq(struct vdev_net *n, uint8_t cmd, const uint8_t *d,
+		       size_t len)
+{
+	uint16_t pairs;
+
+	if (cmd != VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET || len != 2 ||
+	    !vdev_device_feature_acked(&n->dev, VIRTIO_NET_F_MQ))
+		return VIRTIO_NET_ERR;
+	pairs = d[0] | (d[1] << 8);
+	if (pairs < VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MIN || pairs > n->nr_pairs) {
+		if (vdev_ratelimit_ok(&n->dev.rl))
+			vdev_log(VDEV_LOG_WARN,
+				 "%s: MQ_VQ_PAIRS_SET %u outside 1..%u",
+				 n->dev.name, pairs, n->nr_pairs);
+		return VIRTIO_NET_ERR;
+	}
+	net_steer(n, pairs);
+	atomic_store(&n->active_pairs, pairs);
+	return VIRTIO_NET_OK;
+}
+
+static uint8_t ctrl_offloads(struct vdev_net *n, uint8_t cmd,
+			     const uint8_t *d, size_t len)
+{
+	uint64_t acked = vdev_device_acked_features(&n->dev);
+	uint64_t v = 0;
+	unsigned int i;
+
+	if (cmd != VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET || len != 8)
+		return VIRTIO_NET_ERR;
+	for (i = 0; i < 8; i++)
+		v |= (uint64_t)d[i] << (8 * i);
+	if (v & ~(acked & NET_GUEST_OFFLOADS))
+		return VIRTIO_NET_ERR;
+	return vdev_tap_set_offload(n->tap, net_guest_to_tun(v)) ?
+	       VIRTIO_NET_ERR : VIRTIO_NET_OK;
+}
+
+/* MAC table: two tables of { le32 entries; u8 macs[entries][6]; }. */
+static uint8_t ctrl_mac(struct vdev_net *n, uint8_t cmd, const uint8_t *d,
+			size_t len)
+{
+	size_t off = 0;
+	uint32_t e;
+	int t;
+
+	if (cmd == VIRTIO_NET_CTRL_MAC_ADDR_SET)
+		return len == ETH_ALEN ? VIRTIO_NET_OK : VIRTIO_NET_ERR;
+	if (cmd != VIRTIO_NET_CTRL_MAC_TABLE_SET)
+		return VIRTIO_NET_ERR;
+	for (t = 0; t < 2; t++) {
+		if (len - off < 4)
+			return VIRTIO_NET_ERR;
+		e = d[off] | d[off + 1] << 8 | d[off + 2] << 16 |
+		    (uint32_t)d[off + 3] << 24;
+		off += 4;
+		if (e > (len - off) / ETH_ALEN)
+			return VIRTIO_NET_ERR;
+		off += (size_t)e * ETH_ALEN;
+	}
+	/* Documented no-op: the TAP sees every frame anyway. */
+	return off == len ? VIRTIO_NET_OK : VIRTIO_NET_ERR;
+}
+
+static uint8_t ctrl_command(struct vdev_net *n, const uint8_t *buf,
+			    size_t len)
+{
+	uint8_t class = buf[0], cmd = buf[1];
+
+	buf += 2;
+	len -= 2;
+	switch (class) {
+	case VIRTIO_NET_CTRL_MQ:
+		return ctrl_mq(n, cmd, buf, len);
+	case VIRTIO_NET_CTRL_GUEST_OFFLOADS:
+		return ctrl_offloads(n, cmd, buf, len);
+	case VIRTIO_NET_CTRL_RX:
+		/* Documented no-op: promiscuous and all-multi always. */
+		return cmd <= VIRTIO_NET_CTRL_RX_NOBCAST && len == 1 ?
+		       VIRTIO_NET_OK : VIRTIO_NET_ERR;
+	case VIRTIO_NET_CTRL_MAC:
+		return ctrl_mac(n, cmd, buf, len);
+	default:
+		return VIRTIO_NET_ERR;
+	}
+}
+
+static int ctrl_kick(struct vdev_worker *w, uint32_t events, void *data)
+{
+	struct vdev_net *n = data;
+	struct vdev_queue *vq = n->ctrlq;
+	struct vdev_chain *c = &n->ctrl_chain;
+	uint8_t buf[NET_CTRL_MAX_CMD];
+	uint64_t v;
+	int ret;
+
+	if (read(vq->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return -errno;
+	while ((ret = vdev_queue_pop(vq, c)) > 0) {
+		uint8_t ack = VIRTIO_NET_ERR;
+		size_t len = 0;
+		unsigned int i;
+
+		for (i = 0; i < c->nr_read && len < sizeof(buf); i++) {
+			size_t l = c->iov[i].iov_len;
+
+			if (l > sizeof(buf) - len)
+				l = sizeof(buf) - len;
+			memcpy(buf + len, c->iov[i].iov_base, l);
+			len += l;
+		}
+		if (c->read_len >= 2 && c->read_len <= sizeof(buf))
+			ack = ctrl_command(n, buf, len);
+		if (!c->nr_write) {
+			/* Nowhere to answer: return it anyway, never hang. */
+			if (vdev_ratelimit_ok(&n->dev.rl))
+				vdev_log(VDEV_LOG_WARN,
+					 "%s: control command without ack byte",
+					 n->dev.name);
+			vdev_queue_push(vq, c->head, 0);
+			continue;
+		}
+		*(uint8_t *)c->iov[c->nr_read].iov_base = ack;
+		vdev_queue_push(vq, c->head, 1);
+	}
+	vdev_queue_notify(vq);
+	return ret;
+}
+
+/* Poll the TAP's carrier: netlink has no cheaper push we can use here. */
+static int link_timer(struct vdev_worker *w, uint32_t events, void *data)
+{
+	struct vdev_net *n = data;
+	uint64_t v;
+
+	if (read(n->timer_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return -errno;
+	net_link_set(n, vdev_tap_carrier_ok(n->tap));
+	return 0;
+}
+
+/* ---- device ops ---- */
+
+static void net_read_config(struct vdev_device *dev, uint64_t offset,
+			    void *data, unsigned int len)
+{
+	struct vdev_net *n = to_net(dev);
+
+	pthread_mutex_lock(&n->cfg_lock);
+	vdev_config_read_from(&n->config, sizeof(n->config), offset, data,
+			      len);
+	pthread_mutex_unlock(&n->cfg_lock);
+}
+
+static void net_write_config(struct vdev_device *dev, uint64_t offset,
+			     const void *data, unsigned int len)
+{
+	/* Read-only for VIRTIO 1.x drivers (mac is read-only too). */
+	if (vdev_ratelimit_ok(&dev->rl))
+		vdev_log(VDEV_LOG_WARN, "%s: config write at %llu ignored",
+			 dev->name, (unsigned long long)offset);
+}
+
+static int net_start_pair(struct vdev_net *n, struct net_pair *p)
+{
+	struct vdev_device *dev = &n->dev;
+	char sfx[8];
+	int ret;
+
+	snprintf(sfx, sizeof(sfx), "q%u", p->index);
+	ret = vdev_worker_create(dev, sfx, 0, &p->w);
+	if (ret)
+		return ret;
+	p->tap_events = EPOLLIN;
+	ret = vdev_worker_add_fd(p->w, p->rxq->kick_fd, EPOLLIN, rx_kick, p);
+	if (!ret)
+		ret = vdev_worker_add_fd(p->w, p->txq->kick_fd, EPOLLIN,
+					 tx_kick, p);
+	if (!ret)
+		ret = vdev_worker_add_fd(p->w, p->tap_fd, p->tap_events,
+					 tap_event, p);
+	if (ret) {
+		vdev_worker_destroy(p->w);
+		p->w = NULL;
+		return ret;
+	}
+	return vdev_worker_start(p->w);
+}
+
+static int net_start_ctrl(struct vdev_net *n)
+{
+	struct itimerspec its = {
+		.it_interval.tv_nsec = NET_LINK_POLL_NS,
+		.it_value.tv_nsec = NET_LINK_POLL_NS,
+	};
+	struct vdev_worker *w;
+	int ret;
+
+	n->timer_fd = timerfd_create(CLOCK_MONOTONIC,
+				     TFD_NONBLOCK | TFD_CLOEXEC);
+	if (n->timer_fd < 0)
+		return -errno;
+	timerfd_settime(n->timer_fd, 0, &its, NULL);
+	ret = vdev_worker_create(&n->dev, "ctl", VDEV_WORKER_CTRL, &w);
+	if (ret)
+		return ret;
+	ret = vdev_worker_add_fd(w, n->timer_fd, EPOLLIN, link_timer, n);
+	if (!ret && n->ctrlq) {
+		vdev_chain_init(&n->ctrl_chain, n->ctrl_iov,
+				ARRAY_SIZE(n->ctrl_iov));
+		ret = vdev_worker_add_fd(w, n->ctrlq->kick_fd, EPOLLIN,
+					 ctrl_kick, n);
+	}
+	if (ret) {
+		vdev_worker_destroy(w);
+		return ret;
+	}
+	return vdev_worker_start(w);
+}
+
+static int net_activate(struct vdev_device *dev, struct vdev_queue **queues,
+			unsigned int nr_queues)
+{
+	struct vdev_net *n = to_net(dev);
+	bool mq = vdev_device_feature_acked(dev, VIRTIO_NET_F_MQ);
+	uint64_t acked = vdev_device_acked_features(dev);
+	unsigned int ctrl_index = mq ? 2 * n->nr_pairs : 2;
+	unsigned int i, pairs = 0;
+	int ret;
+
+	n->ctrlq = NULL;
+	for (i = 0; i < nr_queues; i++) {
+		struct vdev_queue *vq = queues[i];
+
+		if (vdev_device_feature_acked(dev, VIRTIO_NET_F_CTRL_VQ) &&
+		    vq->index == ctrl_index) {
+			n->ctrlq = vq;
+			continue;
+		}
+		if (vq->index >= 2 * n->nr_pairs) {
+			vdev_log(VDEV_LOG_ERR, "%s: no queue %u", dev->name,
+				 vq->index);
+			return -EINVAL;
+		}
+		if (vq->index & 1)
+			n->pairs[vq->index / 2].txq = vq;
+		else
+			n->pairs[vq->index / 2].rxq = vq;
+	}
+
+	n->mrg_rxbuf = acked & (1ULL << VIRTIO_NET_F_MRG_RXBUF);
+	n->hdr_len = (n->mrg_rxbuf || (acked & (1ULL << VIRTIO_F_VERSION_1))) ?
+		     NET_HDR_LEN : NET_HDR_LEGACY_LEN;
+	n->rx_cap = n->hdr_len + ETH_HLEN + NET_VLAN_HLEN +
+		    ((acked & (NET_GUEST_OFFLOADS &
+			       ~(1ULL << VIRTIO_NET_F_GUEST_CSUM))) ?
+		     NET_MAX_GSO_FRAME : le16toh(n->config.mtu));
+	ret = vdev_tap_set_vnet_hdr_size(n->tap, n->hdr_len);
+	if (ret)
+		return ret;
+	ret = vdev_tap_set_offload(n->tap, net_guest_to_tun(acked));
+	if (ret)
+		return ret;
+
+	for (i = 0; i < n->nr_pairs; i++) {
+		struct net_pair *p = &n->pairs[i];
+
+		p->rx_wait = p->tx_wait = p->tap_gone = false;
+		p->rx_first = p->rx_nr = p->rx_pool_used = 0;
+		p->pend_len = 0;
+		if (!p->rxq || !p->txq) {
+			p->rxq = p->txq = NULL;
+			continue;
+		}
+		vdev_chain_init(&p->txc, p->tx_iov, NET_MAX_IOV);
+		pairs++;
+	}
+	if (!pairs || !n->pairs[0].rxq) {
+		vdev_log(VDEV_LOG_ERR, "%s: queue pair 0 not ready", dev->name);
+		return -EINVAL;
+	}
+	atomic_store(&n->active_pairs, 1);
+	net_steer(n, mq ? 1 : n->nr_pairs);
+	net_link_set(n, vdev_tap_carrier_ok(n->tap));
+
+	for (i = 0; i < n->nr_pairs; i++) {
+		if (!n->pairs[i].rxq)
+			continue;
+		ret = net_start_pair(n, &n->pairs[i]);
+		if (ret)
+			goto out_timer;
+	}
+	ret = net_start_ctrl(n);
+	if (!ret)
+		return 0;
+out_timer:
+	/* The core stops the workers already started. */
+	if (n->timer_fd >= 0)
+		close(n->timer_fd);
+	n->timer_fd = -1;
+	return ret;
+}
+
+#ifdef VDEV_FAULT_INJECTION
+/*
+ * Test-only model of cloud-hypervisor issue 4868: the control-queue
+ * worker is not joined on destroy and still holds a TAP fd for a while
+ * after the device is gone. The "leaked worker" is a detached thread that
+ * owns a dup of the TAP fd and nothing of the device, so it cannot touch
+ * freed memory; it closes the dup and exits after NET_FAULT_HOLD_MS.
+ */
+#define NET_FAULT_HOLD_MS	200
+
+static void *net_fault_leaked_ctl(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	struct timespec ts = {
+		.tv_sec = NET_FAULT_HOLD_MS / 1000,
+		.tv_nsec = (NET_FAULT_HOLD_MS % 1000) * 1000000L,
+	};
+
+	pthread_setname_np(pthread_self(), "vdev-leak-ctl");
+	nanosleep(&ts, NULL);
+	close(fd);
+	return NULL;
+}
+
+static void net_fault_leak_ctrl_worker(struct vdev_net *n)
+{
+	const char *f = getenv("VDEV_FAULT");
+	pthread_attr_t attr;
+	pthread_t t;
+	int fd;
+
+	if (!f || strcmp(f, "leak-ctrl-worker"))
+		return;
+	fd = fcntl(vdev_tap_fd(n->tap, 0), F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, net_fault_leaked_ctl,
+			   (void *)(intptr_t)fd))
+		close(fd);
+	pthread_attr_destroy(&attr);
+	vdev_log(VDEV_LOG_WARN, "%s: FAULT leak-ctrl-worker: TAP fd held",
+		 n->dev.name);
+}
+#else
+static inline void net_fault_leak_ctrl_worker(struct vdev_net *n)
+{
+}
+#endif
+
+/* Every worker has been joined (core): drop per-activation state. */
+static void net_reset(struct vdev_device *dev)
+{
+	struct vdev_net *n = to_net(dev);
+	unsigned int i;
+
+	if (n->timer_fd >= 0)
+		close(n->timer_fd);
+	n->timer_fd = -1;
+	n->ctrlq = NULL;
+	for (i = 0; i < n->nr_pairs; i++) {
+		struct net_pair *p = &n->pairs[i];
+
+		p->w = NULL;
+		p->rxq = p->txq = NULL;
+		p->rx_first = p->rx_nr = p->rx_pool_used = 0;
+		p->pend_len = 0;
+	}
+	/* Next activation starts with every TAP queue attached. */
+	net_steer(n, n->nr_pairs);
+	atomic_store(&n->active_pairs, 1);
+}
+
+static unsigned int net_counters(struct vdev_device *dev,
+				 struct vdev_counter *counters,
+				 unsigned int max)
+{
+	struct vdev_net *n = to_net(dev);
+	unsigned int i, s, k = 0;
+
+	for (i = 0; i < n->nr_pairs; i++)
+		for (s = 0; s < NET_NR_STATS && k < max; s++, k++) {
+			counters[k].name = n->pairs[i].names[s];
+			counters[k].value = atomic_load_explicit(
+				&n->pairs[i].stats[s], memory_order_relaxed);
+		}
+	return k;
+}
+
+static void net_free(struct vdev_net *n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n->nr_pairs; i++) {
+		free(n->pairs[i].tx_iov);
+		free(n->pairs[i].rx_pool);
+		free(n->pairs[i].scratch);
+	}
+	free(n->queue_sizes);
+	pthread_mutex_destroy(&n->cfg_lock);
+	free(n);
+}
+
+/* Called last: every worker was joined by the final reset. */
+static void net_release(struct vdev_device *dev)
+{
+	struct vdev_net *n = to_net(dev);
+
+	net_fault_leak_ctrl_worker(n);
+	vdev_tap_close(n->tap);
+	net_free(n);
+}
+
+static const struct vdev_device_ops net_ops = {
+	.name = "net",
+	.read_config = net_read_config,
+	.write_config = net_write_config,
+	.activate = net_activate,
+	.reset = net_reset,
+	.counters = net_counters,
+	.release = net_release,
+};
+
+static uint64_t net_features(struct vdev_net *n)
+{
+	uint64_t f = (1ULL << VIRTIO_F_VERSION_1) |
+		     (1ULL << VIRTIO_RING_F_INDIRECT_DESC) |
+		     (1ULL << VIRTIO_RING_F_EVENT_IDX) |
+		     (1ULL << VIRTIO_NET_F_MAC) |
+		     (1ULL << VIRTIO_NET_F_STATUS) |
+		     (1ULL << VIRTIO_NET_F_MTU) |
+		     (1ULL << VIRTIO_NET_F_MRG_RXBUF) |
+		     (1ULL << VIRTIO_NET_F_CTRL_VQ) |
+		     (1ULL << VIRTIO_NET_F_CTRL_GUEST_OFFLOADS) |
+		     /* tun accepts any offload in the header we write. */
+		     (1ULL << VIRTIO_NET_F_CSUM) |
+		     (1ULL << VIRTIO_NET_F_HOST_TSO4) |
+		     (1ULL << VIRTIO_NET_F_HOST_TSO6) |
+		     (1ULL << VIRTIO_NET_F_HOST_ECN);
+
+	if (n->nr_pairs > 1)
+		f |= 1ULL << VIRTIO_NET_F_MQ;
+	/* What the TAP hands us is bounded by what it can be told. */
+	if (vdev_tap_offload_supported(n->tap, TUN_F_CSUM)) {
+		f |= 1ULL << VIRTIO_NET_F_GUEST_CSUM;
+		if (vdev_tap_offload_supported(n->tap, TUN_F_CSUM | TUN_F_TSO4))
+			f |= 1ULL << VIRTIO_NET_F_GUEST_TSO4;
+		if (vdev_tap_offload_supported(n->tap, TUN_F_CSUM | TUN_F_TSO6))
+			f |= 1ULL << VIRTIO_NET_F_GUEST_TSO6;
+		if (vdev_tap_offload_supported(n->tap, TUN_F_CSUM |
+					       TUN_F_TSO4 | TUN_F_TSO_ECN))
+			f |= 1ULL << VIRTIO_NET_F_GUEST_ECN;
+	}
+	return f;
+}
+
+static int net_pair_init(struct vdev_net *n, unsigned int i)
+{
+	struct net_pair *p = &n->pairs[i];
+	unsigned int s;
+
+	p->net = n;
+	p->index = i;
+	p->tap_fd = vdev_tap_fd(n->tap, i);
+	p->tx_iov = calloc(NET_MAX_IOV, sizeof(*p->tx_iov));
+	p->rx_pool = calloc(NET_RX_POOL_IOV + 1, sizeof(*p->rx_pool));
+	p->scratch = malloc(NET_SCRATCH_LEN);
+	if (!p->tx_iov || !p->rx_pool || !p->scratch)
+		return -ENOMEM;
+	for (s = 0; s < NET_NR_STATS; s++)
+		snprintf(p->names[s], sizeof(p->names[s]), "%s_q%u",
+			 net_stat_names[s], i);
+	return 0;
+}
+
+static _Atomic unsigned int net_instances;
+
+int vdev_net_create(const struct vdev_net_config *cfg,
+		    struct vdev_device **devp)
+{
+	struct vdev_tap_config tcfg = { 0 };
+	struct vdev_device_info info = { 0 };
+	static const uint8_t zero_mac[ETH_ALEN];
+	unsigned int pairs, qsize, mtu, i;
+	struct vdev_net *n;
+	char name[VDEV_NAME_MAX];
+	int ret;
+
+	if (!cfg || !devp || (!cfg->tap_name && !cfg->num_tap_fds)) {
+		vdev_log(VDEV_LOG_ERR, "net: need a TAP name or TAP fds");
+		return -EINVAL;
+	}
+	pairs = cfg->queue_pairs ? cfg->queue_pairs :
+		(cfg->num_tap_fds ? cfg->num_tap_fds : 1);
+	qsize = cfg->queue_size ? cfg->queue_size : NET_DEFAULT_QSIZE;
+	if (pairs > VDEV_NET_MAX_QUEUE_PAIRS ||
+	    (!cfg->tap_name && cfg->num_tap_fds != pairs)) {
+		vdev_log(VDEV_LOG_ERR, "net: %u queue pairs (%u TAP fds)",
+			 pairs, cfg->num_tap_fds);
+		return -EINVAL;
+	}
+	if (qsize > NET_MAX_QSIZE || (qsize & (qsize - 1))) {
+		vdev_log(VDEV_LOG_ERR, "net: queue size %u", qsize);
+		return -EINVAL;
+	}
+
+	n = calloc(1, sizeof(*n) + pairs * sizeof(n->pairs[0]));
+	if (!n)
+		return -ENOMEM;
+	n->nr_pairs = pairs;
+	n->timer_fd = -1;
+	pthread_mutex_init(&n->cfg_lock, NULL);
+	n->queue_sizes = calloc(2 * pairs + 1, sizeof(*n->queue_sizes));
+	if (!n->queue_sizes) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	for (i = 0; i < 2 * pairs + 1; i++)
+		n->queue_sizes[i] = qsize;
+
+	tcfg.name = cfg->tap_name;
+	tcfg.fds = cfg->tap_name ? NULL : cfg->tap_fds;
+	tcfg.nr_fds = cfg->tap_name ? 0 : cfg->num_tap_fds;
+	tcfg.nr_queues = pairs;
+	ret = vdev_tap_open(&tcfg, &n->tap);
+	if (ret)
+		goto out_free;
+	n->tun_offloads = 0;
+	for (i = 0; i < pairs; i++) {
+		ret = net_pair_init(n, i);
+		if (ret)
+			goto out_close_tap;
+	}
+
+	mtu = cfg->mtu;
+	if (!mtu && vdev_tap_get_mtu(n->tap, &mtu))
+		mtu = ETH_DATA_LEN;
+	if (mtu < ETH_MIN_MTU || mtu > 65535) {
+		vdev_log(VDEV_LOG_ERR, "net: MTU %u", mtu);
+		ret = -EINVAL;
+		goto out_close_tap;
+	}
+	memcpy(n->config.mac, cfg->mac, ETH_ALEN);
+	if (!memcmp(cfg->mac, zero_mac, ETH_ALEN)) {
+		if (getrandom(n->config.mac, ETH_ALEN, 0) != ETH_ALEN)
+			n->config.mac[5] = (uint8_t)getpid();
+		n->config.mac[0] &= 0xfe;	/* unicast */
+		n->config.mac[0] |= 0x02;	/* locally administered */
+	}
+	n->config.max_virtqueue_pairs = htole16(pairs);
+	n->config.mtu = htole16(mtu);
+	n->config.speed = htole32(-1);		/* SPEED_UNKNOWN */
+	n->config.duplex = 0xff;		/* DUPLEX_UNKNOWN */
+
+	snprintf(name, sizeof(name), "net%u",
+		 atomic_fetch_add(&net_instances, 1) % 100);
+	info.name = name;
+	info.type = VIRTIO_ID_NET;
+	info.features = net_features(n);
+	info.queue_sizes = n->queue_sizes;
+	info.nr_queues = 2 * pairs + 1;
+	info.min_queues = 2;
+	ret = vdev_device_init(&n->dev, &net_ops, &info);
+	if (ret)
+		goto out_close_tap;
+	*devp = &n->dev;
+	return 0;
+
+out_close_tap:
+	vdev_tap_close(n->tap);
+out_free:
+	net_free(n);
+	return ret;
+}
+
+unsigned int vdev_net_active_pairs(struct vdev_device *dev)
+{
+	return atomic_load(&to_net(dev)->active_pairs);
+}
+
+bool vdev_net_link_up(struct vdev_device *dev)
+{
+	return net_link_get(to_net(dev));
+}
