@@ -19,3 +19,7 @@
 #   KVM_NOVDEV_TESTS subset of the above that does not link libvdev
 KVM_TESTS += selftests/kvm/smoke_test
 KVM_NOVDEV_TESTS += selftests/kvm/smoke_test
+
+# virtio-net over virtio-mmio in a KVM guest (selftests/kvm/virtio_guest.h
+# is the guest driver, vnet_host.h the host side); Documentation/kvm-tests.rst.
+KVM_TESTS += selftests/kvm/vnet_probe_test

@@ -1,0 +1,616 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Guest side of vdev's KVM selftests: a small virtio-mmio (version 2)
+ * virtio-net driver that runs as KVM selftest guest code.
+ *
+ * Everything here executes inside the VM, at the ELF link addresses of the
+ * test binary (built -fno-PIE, linked -no-pie): no libc apart from the KVM
+ * library's string_override.c (memcpy, memset, memcmp), a 20 KiB stack,
+ * ucalls (GUEST_SYNC, GUEST_ASSERT) to talk to the host.
+ *
+ * Guest-physical layout (set up by vnet_host.h, identity-mapped):
+ *
+ *   VG_MMIO_GPA     the device's virtio-mmio window: no memory slot backs
+ *                   it, so accesses exit as KVM_EXIT_MMIO, except
+ *                   QueueNotify writes, which hit a KVM_IOEVENTFD
+ *   VG_DMA_GPA      VG_DMA_PAGES of RAM in their own memory slot, the only
+ *                   RAM the device is given (struct vdev_mem): rings and
+ *                   buffers live here, so guest pointer == GPA
+ *   VG_IOAPIC_GPA   in-kernel IOAPIC; pin VG_IRQ_PIN carries the device's
+ *                   irqfd (KVM's default routing: GSI n == IOAPIC pin n)
+ *   APIC_DEFAULT_GPA the local APIC (xAPIC mode)
+ *
+ * The interrupt handler (VG_IRQ_VECTOR, installed with
+ * vm_install_exception_handler()) reads InterruptStatus, acknowledges it,
+ * counts it in vg_irq and sends the EOI. Waits use "sti; hlt" (the STI
+ * shadow makes the check-then-sleep race free) unless the driver polls.
+ */
+#ifndef _VDEV_VIRTIO_GUEST_H
+#define _VDEV_VIRTIO_GUEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <linux/if_ether.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ids.h>
+#include <linux/virtio_mmio.h>
+#include <linux/virtio_net.h>
+#include <linux/virtio_ring.h>
+
+#include "apic.h"
+#include "kvm_util.h"
+#include "processor.h"
+#include "ucall_common.h"
+
+#define VG_MMIO_GPA		0xd0000000ULL
+#define VG_MMIO_SIZE		0x1000ULL
+#define VG_DMA_GPA		0x40000000ULL
+#define VG_DMA_PAGES		256
+#define VG_DMA_SIZE		((uint64_t)VG_DMA_PAGES * 4096)
+#define VG_DMA_SLOT		10
+#define VG_IOAPIC_GPA		0xfec00000ULL
+#define VG_IRQ_PIN		20
+#define VG_IRQ_VECTOR		0x40
+
+/* A guest-physical address just past the device's RAM: never valid. */
+#define VG_BAD_GPA		0x80000000ULL
+
+/* IOAPIC registers (Intel 82093AA): select at +0, data window at +0x10. */
+#define VG_IOAPIC_IOREGSEL	0x00
+#define VG_IOAPIC_IOWIN		0x10
+#define VG_IOAPIC_REDTBL(pin)	(0x10 + 2 * (pin))
+#define VG_IOAPIC_MASKED	(1u << 16)
+#define VG_IOAPIC_LEVEL		(1u << 15)
+
+/* "virt", as Linux's virtio_mmio.c spells the magic value. */
+#define VG_MMIO_MAGIC		('v' | 'i' << 8 | 'r' << 16 | 't' << 24)
+
+#define VG_QMAX			64	/* ring entries the driver uses */
+#define VG_BUF_SIZE		2048	/* one frame + virtio_net_hdr_v1 */
+#define VG_HDR_LEN		sizeof(struct virtio_net_hdr_v1)
+#define VG_RX			0
+#define VG_TX			1
+#define VG_CTRL			2	/* one queue pair, no VIRTIO_NET_F_MQ */
+#define VG_NR_VQS		3
+
+/* Frames the tests exchange: local experimental EtherType, then this. */
+#define VG_ETHERTYPE		ETH_P_802_EX1
+#define VG_FRAME_MAGIC		0x76646576U	/* "vdev" */
+#define VG_FRAME_LEN		64
+
+/* DMA region layout, in pages: three ring pages per queue, then data. */
+#define VG_PG(n)		(VG_DMA_GPA + (uint64_t)(n) * 4096)
+#define VG_RING_PG(q, part)	VG_PG(3 * (q) + (part))
+#define VG_CTRL_BUF		VG_PG(9)
+#define VG_SCRATCH		VG_PG(10)	/* 6 pages for hostile rings */
+#define VG_RX_BUFS		VG_PG(16)
+#define VG_TX_BUFS		(VG_RX_BUFS + VG_QMAX * VG_BUF_SIZE)
+#define VG_DMA_END		(VG_TX_BUFS + VG_QMAX * VG_BUF_SIZE)
+
+_Static_assert(VG_DMA_END <= VG_DMA_GPA + VG_DMA_SIZE, "DMA region");
+
+/* Driver flags. */
+#define VG_F_POLL		(1u << 0)	/* wait by polling, no interrupts */
+#define VG_F_CTRL		(1u << 1)	/* set up the control queue */
+
+/**
+ * struct vg_irq_stats - what the interrupt handler saw
+ * @irqs: interrupts taken
+ * @vring: of those, with VIRTIO_MMIO_INT_VRING in InterruptStatus
+ * @config: of those, with VIRTIO_MMIO_INT_CONFIG
+ * @spurious: with InterruptStatus zero
+ */
+struct vg_irq_stats {
+	uint64_t irqs;
+	uint64_t vring;
+	uint64_t config;
+	uint64_t spurious;
+};
+
+/* Guest copy; the host reads it with sync_global_from_guest(). */
+static volatile struct vg_irq_stats vg_irq;
+
+/**
+ * struct vg_vq - the driver's half of one split virtqueue
+ * @index: queue index
+ * @num: entries (a power of two, at most VG_QMAX)
+ * @avail_idx: next avail->idx the driver will publish
+ * @last_used: next used ring entry the driver will consume
+ * @nr_free: descriptors not in flight
+ * @free: their ids (a stack)
+ * @desc: descriptor table (guest pointer == GPA)
+ * @avail: driver ring
+ * @used: device ring
+ * @bufs: @num buffers of VG_BUF_SIZE bytes, buffer i for descriptor i
+ */
+struct vg_vq {
+	unsigned int index;
+	uint16_t num;
+	uint16_t avail_idx;
+	uint16_t last_used;
+	uint16_t nr_free;
+	uint16_t free[VG_QMAX];
+	struct vring_desc *desc;
+	struct vring_avail *avail;
+	struct vring_used *used;
+	uint8_t *bufs;
+};
+
+/**
+ * struct vg_net - the driver's state for the one virtio-net device
+ * @flags: VG_F_*
+ * @features: negotiated feature bits
+ * @mac: the device's MAC (config space)
+ * @vq: RX, TX and (with VG_F_CTRL) control queue
+ * @rx_frames: test frames received (VG_ETHERTYPE)
+ * @rx_other: other frames received (IPv6 noise, ...)
+ * @rx_last_seq: sequence number of the last test frame received
+ * @tx_done: TX buffers the device returned
+ */
+struct vg_net {
+	unsigned int flags;
+	uint64_t features;
+	uint8_t mac[ETH_ALEN];
+	struct vg_vq vq[VG_NR_VQS];
+	uint64_t rx_frames;
+	uint64_t rx_other;
+	uint32_t rx_last_seq;
+	uint64_t tx_done;
+};
+
+/* ---- barriers and register access ---------------------------------- */
+
+#define vg_barrier()	__asm__ __volatile__("" : : : "memory")
+/* x86: stores are not reordered with stores, loads not with loads. */
+#define vg_wmb()	vg_barrier()
+#define vg_rmb()	vg_barrier()
+#define vg_mb()		__atomic_thread_fence(__ATOMIC_SEQ_CST)
+
+static inline uint32_t vg_readl(unsigned int off)
+{
+	return *(volatile uint32_t *)(VG_MMIO_GPA + off);
+}
+
+static inline void vg_writel(unsigned int off, uint32_t val)
+{
+	*(volatile uint32_t *)(VG_MMIO_GPA + off) = val;
+}
+
+static inline uint8_t vg_readb(unsigned int off)
+{
+	return *(volatile uint8_t *)(VG_MMIO_GPA + off);
+}
+
+static inline uint32_t vg_status(void)
+{
+	return vg_readl(VIRTIO_MMIO_STATUS);
+}
+
+static inline void vg_set_status(uint32_t bits)
+{
+	vg_writel(VIRTIO_MMIO_STATUS, vg_status() | bits);
+}
+
+/* ---- interrupts ------------------------------------------------------- */
+
+static inline void vg_ioapic_write(uint32_t reg, uint32_t val)
+{
+	*(volatile uint32_t *)(VG_IOAPIC_GPA + VG_IOAPIC_IOREGSEL) = reg;
+	*(volatile uint32_t *)(VG_IOAPIC_GPA + VG_IOAPIC_IOWIN) = val;
+}
+
+/* The device's interrupt handler (installed by the host side). */
+static inline void vg_isr(struct ex_regs *regs)
+{
+	uint32_t isr = vg_readl(VIRTIO_MMIO_INTERRUPT_STATUS);
+
+	if (isr)
+		vg_writel(VIRTIO_MMIO_INTERRUPT_ACK, isr);
+	vg_irq.irqs++;
+	if (isr & VIRTIO_MMIO_INT_VRING)
+		vg_irq.vring++;
+	if (isr & VIRTIO_MMIO_INT_CONFIG)
+		vg_irq.config++;
+	if (!isr)
+		vg_irq.spurious++;
+	xapic_write_reg(APIC_EOI, 0);
+}
+
+/*
+ * Local APIC on, IOAPIC pin VG_IRQ_PIN -> VG_IRQ_VECTOR on APIC 0, edge
+ * triggered (an irqfd write is one edge). Interrupts stay masked (IF=0)
+ * outside vg_wait_irq().
+ */
+static inline void vg_irq_setup(void)
+{
+	__asm__ __volatile__("cli");
+	xapic_enable();
+	vg_ioapic_write(VG_IOAPIC_REDTBL(VG_IRQ_PIN) + 1, 0); /* APIC id 0 */
+	vg_ioapic_write(VG_IOAPIC_REDTBL(VG_IRQ_PIN), VG_IRQ_VECTOR);
+}
+
+/* Sleep until the next interrupt; the handler has run on return. */
+static inline void vg_wait_irq(void)
+{
+	__asm__ __volatile__("sti; hlt; cli" : : : "memory");
+}
+
+/* ---- virtqueues ------------------------------------------------------- */
+
+static inline void vg_vq_init(struct vg_vq *vq, unsigned int index,
+			      uint16_t num, uint64_t bufs)
+{
+	unsigned int i;
+
+	vq->index = index;
+	vq->num = num;
+	vq->avail_idx = 0;
+	vq->last_used = 0;
+	vq->desc = (struct vring_desc *)VG_RING_PG(index, 0);
+	vq->avail = (struct vring_avail *)VG_RING_PG(index, 1);
+	vq->used = (struct vring_used *)VG_RING_PG(index, 2);
+	vq->bufs = (uint8_t *)bufs;
+	memset(vq->desc, 0, 4096);
+	memset(vq->avail, 0, 4096);
+	memset(vq->used, 0, 4096);
+	vq->nr_free = num;
+	for (i = 0; i < num; i++)
+		vq->free[i] = num - 1 - i;
+}
+
+/* Queue registers of VIRTIO 1.2, 4.2.3.2. Returns false on a refusal. */
+static inline bool vg_vq_setup(struct vg_vq *vq)
+{
+	uint32_t max;
+
+	vg_writel(VIRTIO_MMIO_QUEUE_SEL, vq->index);
+	if (vg_readl(VIRTIO_MMIO_QUEUE_READY))
+		return false;
+	max = vg_readl(VIRTIO_MMIO_QUEUE_NUM_MAX);
+	if (!max)
+		return false;
+	if (vq->num > max)
+		vq->num = max;	/* a power of two, as max must be */
+	vg_writel(VIRTIO_MMIO_QUEUE_NUM, vq->num);
+	vg_writel(VIRTIO_MMIO_QUEUE_DESC_LOW, (uint64_t)vq->desc);
+	vg_writel(VIRTIO_MMIO_QUEUE_DESC_HIGH, (uint64_t)vq->desc >> 32);
+	vg_writel(VIRTIO_MMIO_QUEUE_AVAIL_LOW, (uint64_t)vq->avail);
+	vg_writel(VIRTIO_MMIO_QUEUE_AVAIL_HIGH, (uint64_t)vq->avail >> 32);
+	vg_writel(VIRTIO_MMIO_QUEUE_USED_LOW, (uint64_t)vq->used);
+	vg_writel(VIRTIO_MMIO_QUEUE_USED_HIGH, (uint64_t)vq->used >> 32);
+	vg_writel(VIRTIO_MMIO_QUEUE_READY, 1);
+	return vg_readl(VIRTIO_MMIO_QUEUE_READY) == 1;
+}
+
+/* Make descriptor @id (buffer @id, @len bytes) available. */
+static inline void vg_vq_add(struct vg_vq *vq, uint16_t id, uint32_t len,
+			     bool device_writes)
+{
+	struct vring_desc *d = &vq->desc[id];
+
+	d->addr = (uint64_t)(vq->bufs + (uint64_t)id * VG_BUF_SIZE);
+	d->len = len;
+	d->flags = device_writes ? VRING_DESC_F_WRITE : 0;
+	d->next = 0;
+	vq->avail->ring[vq->avail_idx & (vq->num - 1)] = id;
+	vg_wmb();	/* ring entry before the index (device: rmb) */
+	vq->avail_idx++;
+	*(volatile uint16_t *)&vq->avail->idx = vq->avail_idx;
+}
+
+/* Doorbell: a QueueNotify write, caught by the queue's ioeventfd. */
+static inline void vg_vq_kick(struct vg_vq *vq)
+{
+	vg_mb();	/* avail->idx before the doorbell */
+	vg_writel(VIRTIO_MMIO_QUEUE_NOTIFY, vq->index);
+}
+
+/* Next used element, or false. */
+static inline bool vg_vq_get_used(struct vg_vq *vq, uint16_t *id,
+				  uint32_t *len)
+{
+	struct vring_used_elem *e;
+	uint16_t used_idx;
+
+	used_idx = *(volatile uint16_t *)&vq->used->idx;
+	if (used_idx == vq->last_used)
+		return false;
+	vg_rmb();	/* index before the element (device: wmb) */
+	e = &vq->used->ring[vq->last_used & (vq->num - 1)];
+	*id = e->id;
+	*len = e->len;
+	vq->last_used++;
+	return true;
+}
+
+static inline bool vg_vq_has_used(struct vg_vq *vq)
+{
+	return *(volatile uint16_t *)&vq->used->idx != vq->last_used;
+}
+
+/* ---- device initialisation (VIRTIO 1.2, 3.1.1 and 4.2.3.1) ---------- */
+
+/* Status 0, then wait for it to read back 0 (4.2.3.1.1). */
+static inline void vg_reset(void)
+{
+	vg_writel(VIRTIO_MMIO_STATUS, 0);
+	while (vg_status())
+		;
+}
+
+static inline uint64_t vg_device_features(void)
+{
+	uint64_t f;
+
+	vg_writel(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+	f = (uint64_t)vg_readl(VIRTIO_MMIO_DEVICE_FEATURES) << 32;
+	vg_writel(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+	return f | vg_readl(VIRTIO_MMIO_DEVICE_FEATURES);
+}
+
+static inline void vg_write_features(uint64_t f)
+{
+	vg_writel(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+	vg_writel(VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)f);
+	vg_writel(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	vg_writel(VIRTIO_MMIO_DRIVER_FEATURES, f >> 32);
+}
+
+/*
+ * Probe: magic, version 2, a network device. Returns 0 or the 1-based
+ * number of the check that failed.
+ */
+static inline int vg_probe(void)
+{
+	if (vg_readl(VIRTIO_MMIO_MAGIC_VALUE) != VG_MMIO_MAGIC)
+		return 1;
+	if (vg_readl(VIRTIO_MMIO_VERSION) != 2)
+		return 2;
+	if (vg_readl(VIRTIO_MMIO_DEVICE_ID) != VIRTIO_ID_NET)
+		return 3;
+	return 0;
+}
+
+/*
+ * Reset, ACKNOWLEDGE, DRIVER, write @features, set FEATURES_OK and read it
+ * back. Returns true when the device kept FEATURES_OK.
+ */
+static inline bool vg_negotiate(uint64_t features)
+{
+	vg_reset();
+	vg_set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	vg_set_status(VIRTIO_CONFIG_S_DRIVER);
+	vg_write_features(features);
+	vg_set_status(VIRTIO_CONFIG_S_FEATURES_OK);
+	return vg_status() & VIRTIO_CONFIG_S_FEATURES_OK;
+}
+
+static inline void vg_read_mac(uint8_t mac[ETH_ALEN])
+{
+	unsigned int i;
+
+	for (i = 0; i < ETH_ALEN; i++)
+		mac[i] = vg_readb(VIRTIO_MMIO_CONFIG +
+				  offsetof(struct virtio_net_config, mac) + i);
+}
+
+/* Post every RX buffer. */
+static inline void vg_rx_fill(struct vg_net *n)
+{
+	struct vg_vq *rx = &n->vq[VG_RX];
+
+	while (rx->nr_free)
+		vg_vq_add(rx, rx->free[--rx->nr_free], VG_BUF_SIZE, true);
+	vg_vq_kick(rx);
+}
+
+/*
+ * The whole driver init: probe, negotiate @want & offered (plus
+ * VIRTIO_F_VERSION_1, required), set the queues up, post RX buffers,
+ * DRIVER_OK. Returns 0, or a code naming the step that failed.
+ */
+static inline int vg_net_init(struct vg_net *n, uint64_t want,
+			      unsigned int flags)
+{
+	unsigned int q, nr_vqs = 2;
+	int ret;
+
+	memset(n, 0, sizeof(*n));
+	n->flags = flags;
+	ret = vg_probe();
+	if (ret)
+		return ret;
+	n->features = (vg_device_features() & want) |
+		      (1ULL << VIRTIO_F_VERSION_1);
+	if (flags & VG_F_CTRL) {
+		n->features |= 1ULL << VIRTIO_NET_F_CTRL_VQ;
+		nr_vqs = 3;
+	}
+	if (!vg_negotiate(n->features))
+		return 10;
+	if (n->features & (1ULL << VIRTIO_NET_F_MAC))
+		vg_read_mac(n->mac);
+
+	vg_vq_init(&n->vq[VG_RX], VG_RX, VG_QMAX, VG_RX_BUFS);
+	vg_vq_init(&n->vq[VG_TX], VG_TX, VG_QMAX, VG_TX_BUFS);
+	vg_vq_init(&n->vq[VG_CTRL], VG_CTRL, 4, VG_CTRL_BUF);
+	for (q = 0; q < nr_vqs; q++)
+		if (!vg_vq_setup(&n->vq[q]))
+			return 20 + q;
+	vg_set_status(VIRTIO_CONFIG_S_DRIVER_OK);
+	if (vg_status() & (VIRTIO_CONFIG_S_NEEDS_RESET |
+			   VIRTIO_CONFIG_S_FAILED))
+		return 30;
+	vg_rx_fill(n);
+	return 0;
+}
+
+/* ---- traffic ---------------------------------------------------------- */
+
+/* Take back completed TX buffers. Returns how many. */
+static inline unsigned int vg_tx_reclaim(struct vg_net *n)
+{
+	struct vg_vq *tx = &n->vq[VG_TX];
+	unsigned int done = 0;
+	uint32_t len;
+	uint16_t id;
+
+	while (vg_vq_get_used(tx, &id, &len)) {
+		GUEST_ASSERT_1(id < tx->num, id);
+		tx->free[tx->nr_free++] = id;
+		done++;
+	}
+	n->tx_done += done;
+	return done;
+}
+
+/*
+ * Queue one test frame to @dst carrying @seq, and kick. Returns false
+ * when every TX descriptor is in flight.
+ */
+static inline bool vg_tx_frame(struct vg_net *n, const uint8_t *dst,
+			       uint32_t seq)
+{
+	struct vg_vq *tx = &n->vq[VG_TX];
+	struct virtio_net_hdr_v1 *hdr;
+	struct ethhdr *eth;
+	uint32_t *payload;
+	uint16_t id;
+
+	if (!tx->nr_free && !vg_tx_reclaim(n))
+		return false;
+	id = tx->free[--tx->nr_free];
+	hdr = (void *)(tx->bufs + (uint64_t)id * VG_BUF_SIZE);
+	memset(hdr, 0, VG_HDR_LEN + VG_FRAME_LEN);
+	eth = (void *)(hdr + 1);
+	memcpy(eth->h_dest, dst, ETH_ALEN);
+	memcpy(eth->h_source, n->mac, ETH_ALEN);
+	eth->h_proto = __builtin_bswap16(VG_ETHERTYPE);
+	payload = (uint32_t *)(eth + 1);
+	payload[0] = VG_FRAME_MAGIC;
+	payload[1] = seq;
+	vg_vq_add(tx, id, VG_HDR_LEN + VG_FRAME_LEN, false);
+	vg_vq_kick(tx);
+	return true;
+}
+
+/* Consume received frames, repost their buffers. Returns test frames. */
+static inline unsigned int vg_rx_poll(struct vg_net *n)
+{
+	struct vg_vq *rx = &n->vq[VG_RX];
+	unsigned int got = 0, reposted = 0;
+	struct ethhdr *eth;
+	uint32_t len, *payload;
+	uint16_t id;
+
+	while (vg_vq_get_used(rx, &id, &len)) {
+		GUEST_ASSERT_1(id < rx->num, id);
+		eth = (void *)(rx->bufs + (uint64_t)id * VG_BUF_SIZE +
+			       VG_HDR_LEN);
+		payload = (uint32_t *)(eth + 1);
+		if (len >= VG_HDR_LEN + sizeof(*eth) + 8 &&
+		    eth->h_proto == __builtin_bswap16(VG_ETHERTYPE) &&
+		    payload[0] == VG_FRAME_MAGIC) {
+			n->rx_last_seq = payload[1];
+			got++;
+		} else {
+			n->rx_other++;
+		}
+		vg_vq_add(rx, id, VG_BUF_SIZE, true);
+		reposted++;
+	}
+	if (reposted)
+		vg_vq_kick(rx);
+	n->rx_frames += got;
+	return got;
+}
+
+/*
+ * Wait until @nr test frames have arrived in all (counting from
+ * n->rx_frames == 0) and every TX buffer is back: with interrupts
+ * (hlt) or, with VG_F_POLL, by polling.
+ */
+static inline void vg_wait_rx(struct vg_net *n, uint64_t nr)
+{
+	for (;;) {
+		vg_rx_poll(n);
+		if (n->rx_frames >= nr)
+			return;
+		if (n->flags & VG_F_POLL)
+			__asm__ __volatile__("pause");
+		else if (!vg_vq_has_used(&n->vq[VG_RX]))
+			vg_wait_irq();
+	}
+}
+
+static inline void vg_wait_tx_idle(struct vg_net *n)
+{
+	struct vg_vq *tx = &n->vq[VG_TX];
+
+	for (;;) {
+		vg_tx_reclaim(n);
+		if (tx->nr_free == tx->num)
+			return;
+		if (n->flags & VG_F_POLL)
+			__asm__ __volatile__("pause");
+		else if (!vg_vq_has_used(tx))
+			vg_wait_irq();
+	}
+}
+
+/* Send @nr frames to @dst, numbered from @seq, waiting for room. */
+static inline void vg_tx_frames(struct vg_net *n, const uint8_t *dst,
+				uint32_t seq, unsigned int nr)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr; i++) {
+		while (!vg_tx_frame(n, dst, seq + i)) {
+			if (n->flags & VG_F_POLL)
+				__asm__ __volatile__("pause");
+			else if (!vg_vq_has_used(&n->vq[VG_TX]))
+				vg_wait_irq();
+		}
+	}
+}
+
+/*
+ * One control command (VIRTIO 1.2, 5.1.6.5) of @len data bytes, waited
+ * for by polling. Returns the device's ack (VIRTIO_NET_OK, ...), or -1
+ * when there is no control queue.
+ */
+static inline int vg_ctrl_cmd(struct vg_net *n, uint8_t class, uint8_t cmd,
+			      const void *data, uint32_t len)
+{
+	struct vg_vq *cq = &n->vq[VG_CTRL];
+	struct virtio_net_ctrl_hdr *hdr = (void *)cq->bufs;
+	uint8_t *payload = cq->bufs + 64, *ack = cq->bufs + 128;
+	uint32_t used_len;
+	uint16_t id, head;
+
+	if (!(n->flags & VG_F_CTRL) || len > 64)
+		return -1;
+	hdr->class = class;
+	hdr->cmd = cmd;
+	memcpy(payload, data, len);
+	*ack = 0xff;
+	cq->desc[0] = (struct vring_desc){ (uint64_t)hdr, sizeof(*hdr),
+					   VRING_DESC_F_NEXT, 1 };
+	cq->desc[1] = (struct vring_desc){ (uint64_t)payload, len,
+					   VRING_DESC_F_NEXT, 2 };
+	cq->desc[2] = (struct vring_desc){ (uint64_t)ack, 1,
+					   VRING_DESC_F_WRITE, 0 };
+	head = 0;
+	cq->avail->ring[cq->avail_idx & (cq->num - 1)] = head;
+	vg_wmb();
+	cq->avail_idx++;
+	*(volatile uint16_t *)&cq->avail->idx = cq->avail_idx;
+	vg_vq_kick(cq);
+	while (!vg_vq_get_used(cq, &id, &used_len))
+		__asm__ __volatile__("pause");
+	return *(volatile uint8_t *)ack;
+}
+
+#endif /* _VDEV_VIRTIO_GUEST_H */

@@ -1,0 +1,471 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Host side of vdev's KVM virtio-net selftests (and of tools/vdev-demo.c):
+ *
+ *   struct vh_net   the network around the TAP, built with vdev's netlink
+ *                   helpers in a fresh network namespace: a persistent TAP
+ *                   and a veth end enslaved to a bridge, the veth peer in
+ *                   a second fresh namespace with an AF_PACKET socket that
+ *                   sends frames to the guest and receives the guest's
+ *   struct vh_vm    one KVM VM (6.1 KVM selftest library) with the guest
+ *                   layout of virtio_guest.h, a virtio-net device on the
+ *                   TAP behind a virtio-mmio transport, QueueNotify through
+ *                   KVM_IOEVENTFD and the interrupt through KVM_IRQFD on
+ *                   IOAPIC pin VG_IRQ_PIN (vdev_kvm_attach()); vh_run() forwards KVM_EXIT_MMIO
+ *                   to vdev_mmio_read/write() until the next ucall
+ *
+ * Fatal set-up errors end the test through the KVM library's TEST_ASSERT
+ * (the program fails); what a test measures is returned to it.
+ */
+#ifndef _VDEV_VNET_HOST_H
+#define _VDEV_VNET_HOST_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <linux/if_tun.h>
+#include <linux/kvm.h>
+
+#include <vdev/device.h>
+#include <vdev/kvm.h>
+#include <vdev/mem.h>
+#include <vdev/mmio.h>
+#include <vdev/net.h>
+#include <vdev/netlink.h>
+
+#include "kselftest.h"
+#include "kvm_util.h"
+#include "processor.h"
+#include "test_util.h"
+#include "virtio_guest.h"
+#include "vdev_test.h"
+
+#define VH_TAP		"vdevtap0"
+#define VH_BRIDGE	"vdevbr0"
+#define VH_VETH		"vdevveth0"
+#define VH_VETH_PEER	"vdevveth1"
+
+/* The guest's MAC: locally administered, unicast. */
+static const uint8_t vh_guest_mac[ETH_ALEN] = { 0x52, 0x54, 0x00, 0x12,
+						 0x34, 0x56 };
+
+/**
+ * struct vh_net - the TAP's network
+ * @host_ns: network namespace of the TAP and the bridge (ours)
+ * @peer_ns: namespace of the veth peer
+ * @pkt_fd: AF_PACKET socket on the veth peer, in @peer_ns
+ * @peer_mac: the veth peer's MAC
+ */
+struct vh_net {
+	int host_ns;
+	int peer_ns;
+	int pkt_fd;
+	uint8_t peer_mac[ETH_ALEN];
+};
+
+/**
+ * struct vh_vm - a VM with one virtio-net device
+ * @vm: the KVM library's VM
+ * @vcpu: its only vCPU
+ * @mem: guest RAM the device sees (the DMA slot)
+ * @dev: the virtio-net device
+ * @mmio: its transport
+ * @irq_fd: the interrupt eventfd (an irqfd on GSI VG_IRQ_PIN)
+ * @kvm: KVM_IOEVENTFD per queue + KVM_IRQFD (vdev_kvm_attach())
+ * @mmio_exits: KVM_EXIT_MMIO exits forwarded to the transport
+ */
+struct vh_vm {
+	struct kvm_vm *vm;
+	struct kvm_vcpu *vcpu;
+	struct vdev_mem *mem;
+	struct vdev_device *dev;
+	struct vdev_mmio *mmio;
+	int irq_fd;
+	struct vdev_kvm *kvm;
+	uint64_t mmio_exits;
+};
+
+/* ---- watchdog --------------------------------------------------------- */
+
+static const char *vh_phase = "start";
+
+static void vh_alarm(int sig)
+{
+	static const char msg[] = "Bail out! timeout in phase: ";
+
+	if (write(STDOUT_FILENO, msg, sizeof(msg) - 1) < 0 ||
+	    write(STDOUT_FILENO, vh_phase, strlen(vh_phase)) < 0 ||
+	    write(STDOUT_FILENO, "\n", 1) < 0)
+		_exit(KSFT_FAIL);
+	_exit(KSFT_FAIL);
+}
+
+/*
+ * Name what the test does now and give it @seconds: a guest that never
+ * gets its interrupt sleeps in HLT forever, so a stuck test ends here,
+ * loudly, with the phase it was in.
+ */
+static inline void vh_deadline(const char *phase, unsigned int seconds)
+{
+	vh_phase = phase;
+	signal(SIGALRM, vh_alarm);
+	alarm(seconds);
+}
+
+static inline double vh_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* ---- network ---------------------------------------------------------- */
+
+/* Best effort: no IPv6 (router solicitations, MLD) on links made later. */
+static inline void vh_no_ipv6(void)
+{
+	static const char *const knobs[] = {
+		"/proc/sys/net/ipv6/conf/default/disable_ipv6",
+		"/proc/sys/net/ipv6/conf/all/disable_ipv6",
+	};
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(knobs); i++) {
+		int fd = open(knobs[i], O_WRONLY | O_CLOEXEC);
+
+		if (fd < 0)
+			continue;
+		if (write(fd, "1", 1) < 0)
+			perror(knobs[i]);
+		close(fd);
+	}
+}
+
+/* A persistent TAP (what "ip tuntap add" does): it outlives every VM. */
+static inline int vh_tap_create_persistent(const char *name)
+{
+	struct ifreq ifr;
+	int fd, err = 0;
+
+	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	if (ioctl(fd, TUNSETIFF, &ifr) || ioctl(fd, TUNSETPERSIST, 1))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+#define VH_CHECK(expr) do {						\
+	int __r = (expr);						\
+	TEST_ASSERT(!__r, "%s: %s", #expr, strerror(-__r));		\
+} while (0)
+
+/*
+ * Move this process into a fresh network namespace and build:
+ *   VH_TAP (persistent) + VH_VETH  --enslaved-->  VH_BRIDGE
+ *   VH_VETH_PEER in another fresh namespace, with an AF_PACKET socket.
+ * Call before any thread exists.
+ */
+static inline void vh_net_setup(struct vh_net *net)
+{
+	struct vdev_nl_link_state st;
+	struct sockaddr_ll sll;
+
+	TEST_ASSERT(!unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET): %s",
+		    strerror(errno));
+	vh_no_ipv6();
+	net->host_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	TEST_ASSERT(net->host_ns >= 0, "open host netns");
+	TEST_ASSERT(!unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET) peer");
+	vh_no_ipv6();
+	net->peer_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	TEST_ASSERT(net->peer_ns >= 0, "open peer netns");
+	VH_CHECK(vdev_nl_link_set_up("lo", true));
+	TEST_ASSERT(!setns(net->host_ns, CLONE_NEWNET), "setns host");
+
+	VH_CHECK(vdev_nl_link_set_up("lo", true));
+	VH_CHECK(vdev_nl_bridge_create(VH_BRIDGE));
+	VH_CHECK(vh_tap_create_persistent(VH_TAP));
+	VH_CHECK(vdev_nl_link_enslave(VH_TAP, VH_BRIDGE));
+	VH_CHECK(vdev_nl_veth_create(VH_VETH, VH_VETH_PEER));
+	VH_CHECK(vdev_nl_link_enslave(VH_VETH, VH_BRIDGE));
+	VH_CHECK(vdev_nl_link_set_netns(VH_VETH_PEER, net->peer_ns));
+	VH_CHECK(vdev_nl_link_set_up(VH_TAP, true));
+	VH_CHECK(vdev_nl_link_set_up(VH_VETH, true));
+	VH_CHECK(vdev_nl_link_set_up(VH_BRIDGE, true));
+
+	/* The peer's side: link up, a packet socket bound to it. */
+	TEST_ASSERT(!setns(net->peer_ns, CLONE_NEWNET), "setns peer");
+	VH_CHECK(vdev_nl_link_set_up(VH_VETH_PEER, true));
+	VH_CHECK(vdev_nl_link_state(VH_VETH_PEER, &st));
+	memcpy(net->peer_mac, st.mac, ETH_ALEN);
+	net->pkt_fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			     htons(VG_ETHERTYPE));
+	TEST_ASSERT(net->pkt_fd >= 0, "AF_PACKET socket: %s", strerror(errno));
+	memset(&sll, 0, sizeof(sll));
+	sll.sll_family = AF_PACKET;
+	sll.sll_protocol = htons(VG_ETHERTYPE);
+	sll.sll_ifindex = st.ifindex;
+	TEST_ASSERT(!bind(net->pkt_fd, (struct sockaddr *)&sll, sizeof(sll)),
+		    "bind AF_PACKET: %s", strerror(errno));
+	TEST_ASSERT(!setns(net->host_ns, CLONE_NEWNET), "setns host");
+}
+
+static inline void vh_net_teardown(struct vh_net *net)
+{
+	int fd;
+
+	close(net->pkt_fd);
+	/* Drop the persistent TAP (the namespaces die with their fds). */
+	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		struct ifreq ifr;
+
+		memset(&ifr, 0, sizeof(ifr));
+		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", VH_TAP);
+		ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+		if (!ioctl(fd, TUNSETIFF, &ifr))
+			ioctl(fd, TUNSETPERSIST, 0);
+		close(fd);
+	}
+	vdev_nl_link_delete(VH_BRIDGE);
+	close(net->peer_ns);
+	close(net->host_ns);
+}
+
+/* The peer sends @nr test frames to the guest, numbered from @seq. */
+static inline unsigned int vh_peer_send(struct vh_net *net, uint32_t seq,
+					unsigned int nr)
+{
+	uint8_t frame[VG_FRAME_LEN];
+	struct ethhdr *eth = (void *)frame;
+	uint32_t *payload = (uint32_t *)(eth + 1);
+	unsigned int i, sent = 0;
+
+	memset(frame, 0, sizeof(frame));
+	memcpy(eth->h_dest, vh_guest_mac, ETH_ALEN);
+	memcpy(eth->h_source, net->peer_mac, ETH_ALEN);
+	eth->h_proto = htons(VG_ETHERTYPE);
+	payload[0] = VG_FRAME_MAGIC;
+	for (i = 0; i < nr; i++) {
+		payload[1] = seq + i;
+		if (send(net->pkt_fd, frame, sizeof(frame), 0) ==
+		    sizeof(frame))
+			sent++;
+	}
+	return sent;
+}
+
+/*
+ * Receive the guest's test frames at the peer until @want arrived or
+ * @timeout_ms passed without one. Returns how many arrived; *@last_seq is
+ * the sequence number of the last.
+ */
+static inline unsigned int vh_peer_recv(struct vh_net *net, unsigned int want,
+					int timeout_ms, uint32_t *last_seq)
+{
+	struct pollfd pfd = { .fd = net->pkt_fd, .events = POLLIN };
+	uint8_t frame[2048];
+	unsigned int got = 0;
+
+	while (got < want) {
+		struct sockaddr_ll sll;
+		socklen_t sl = sizeof(sll);
+		struct ethhdr *eth = (void *)frame;
+		uint32_t *payload = (uint32_t *)(eth + 1);
+		ssize_t n;
+
+		n = recvfrom(net->pkt_fd, frame, sizeof(frame), 0,
+			     (struct sockaddr *)&sll, &sl);
+		if (n < 0) {
+			if (errno != EAGAIN || poll(&pfd, 1, timeout_ms) <= 0)
+				break;
+			continue;
+		}
+		if (sll.sll_pkttype == PACKET_OUTGOING ||
+		    n < (ssize_t)(sizeof(*eth) + 8) ||
+		    memcmp(eth->h_source, vh_guest_mac, ETH_ALEN) ||
+		    payload[0] != VG_FRAME_MAGIC)
+			continue;
+		if (last_seq)
+			*last_seq = payload[1];
+		got++;
+	}
+	return got;
+}
+
+/* Throw away whatever the peer's socket holds. */
+static inline void vh_peer_drain(struct vh_net *net)
+{
+	uint8_t frame[2048];
+
+	while (recv(net->pkt_fd, frame, sizeof(frame), MSG_DONTWAIT) > 0)
+		;
+}
+
+/* ---- VM + device ------------------------------------------------------ */
+
+/*
+ * A VM running @guest_code, with the guest layout of virtio_guest.h and
+ * the interrupt handler installed. No device yet: see vh_dev_attach().
+ */
+static inline void vh_vm_create(struct vh_vm *h, void *guest_code)
+{
+	memset(h, 0, sizeof(*h));
+	h->irq_fd = -1;
+	h->vm = vm_create_with_one_vcpu(&h->vcpu, guest_code);
+	vm_userspace_mem_region_add(h->vm, VM_MEM_SRC_ANONYMOUS, VG_DMA_GPA,
+				    VG_DMA_SLOT, VG_DMA_PAGES, 0);
+	virt_map(h->vm, VG_DMA_GPA, VG_DMA_GPA, VG_DMA_PAGES);
+	/* Page tables only: no memory slot backs these. */
+	virt_map(h->vm, VG_MMIO_GPA, VG_MMIO_GPA, 1);
+	virt_map(h->vm, VG_IOAPIC_GPA, VG_IOAPIC_GPA, 1);
+	virt_map(h->vm, APIC_DEFAULT_GPA, APIC_DEFAULT_GPA, 1);
+	vm_init_descriptor_tables(h->vm);
+	vcpu_init_descriptor_tables(h->vcpu);
+	vm_install_exception_handler(h->vm, VG_IRQ_VECTOR, vg_isr);
+}
+
+/*
+ * Create the virtio-net device on VH_TAP, its transport, and wire both to
+ * KVM. Returns 0, or vdev_net_create()'s -errno (-EBUSY: the TAP is still
+ * held by someone) with nothing left behind; other failures are fatal.
+ * *@open_s, when given, gets vdev_net_create()'s duration (TAP reopen).
+ */
+static inline int vh_dev_attach(struct vh_vm *h, double *open_s)
+{
+	struct vdev_net_config cfg = {
+		.tap_name = VH_TAP,
+		.queue_pairs = 1,
+		.queue_size = 256,
+	};
+	double t0;
+	int ret;
+
+	memcpy(cfg.mac, vh_guest_mac, ETH_ALEN);
+	VH_CHECK(vdev_mem_create(&h->mem));
+	VH_CHECK(vdev_mem_add_region(h->mem, VG_DMA_GPA, VG_DMA_SIZE,
+				     addr_gpa2hva(h->vm, VG_DMA_GPA)));
+	t0 = vh_now();
+	ret = vdev_net_create(&cfg, &h->dev);
+	if (open_s)
+		*open_s = vh_now() - t0;
+	if (ret) {
+		vdev_mem_put(h->mem);
+		h->mem = NULL;
+		h->dev = NULL;
+		return ret;
+	}
+	h->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	TEST_ASSERT(h->irq_fd >= 0, "eventfd: %s", strerror(errno));
+	VH_CHECK(vdev_mmio_create(h->dev, h->mem, h->irq_fd, &h->mmio));
+	VH_CHECK(vdev_kvm_attach(h->vm->fd, h->mmio, VG_MMIO_GPA, VG_IRQ_PIN,
+				 &h->kvm));
+	return 0;
+}
+
+/* Undo vh_dev_attach(): when it returns, the TAP is free again. */
+static inline void vh_dev_detach(struct vh_vm *h)
+{
+	if (!h->mmio)
+		return;
+	vdev_kvm_detach(h->kvm);
+	vdev_mmio_destroy(h->mmio);
+	vdev_device_put(h->dev);
+	vdev_mem_put(h->mem);
+	close(h->irq_fd);
+	h->mmio = NULL;
+	h->dev = NULL;
+	h->mem = NULL;
+	h->irq_fd = -1;
+	h->kvm = NULL;
+}
+
+static inline void vh_vm_destroy(struct vh_vm *h)
+{
+	vh_dev_detach(h);
+	kvm_vm_free(h->vm);
+	h->vm = NULL;
+}
+
+/*
+ * Run the vCPU until its next ucall, forwarding MMIO exits in the
+ * device's window to the transport. A guest assertion, an unexpected exit
+ * or an access outside the window fails the test.
+ */
+static inline uint64_t vh_run(struct vh_vm *h, struct ucall *uc)
+{
+	for (;;) {
+		struct kvm_run *run;
+		uint64_t cmd, off;
+
+		vcpu_run(h->vcpu);
+		run = h->vcpu->run;
+		if (run->exit_reason == KVM_EXIT_MMIO) {
+			off = run->mmio.phys_addr - VG_MMIO_GPA;
+			TEST_ASSERT(run->mmio.phys_addr >= VG_MMIO_GPA &&
+				    off + run->mmio.len <= VG_MMIO_SIZE,
+				    "MMIO %s at 0x%llx outside the device",
+				    run->mmio.is_write ? "write" : "read",
+				    run->mmio.phys_addr);
+			if (run->mmio.is_write)
+				vdev_mmio_write(h->mmio, off, run->mmio.data,
+						run->mmio.len);
+			else
+				vdev_mmio_read(h->mmio, off, run->mmio.data,
+					       run->mmio.len);
+			h->mmio_exits++;
+			continue;
+		}
+		cmd = get_ucall(h->vcpu, uc);
+		if (cmd == UCALL_ABORT)
+			REPORT_GUEST_ASSERT_2(*uc, "values: 0x%lx 0x%lx");
+		TEST_ASSERT(cmd != UCALL_NONE, "unexpected exit %u (%s)",
+			    run->exit_reason, exit_reason_str(run->exit_reason));
+		return cmd;
+	}
+}
+
+/* Run to the next GUEST_SYNC and check its value; returns uc.args[1]. */
+static inline uint64_t vh_run_sync(struct vh_vm *h, uint64_t stage)
+{
+	struct ucall uc;
+	uint64_t cmd = vh_run(h, &uc);
+
+	TEST_ASSERT(cmd == UCALL_SYNC, "ucall %lu where GUEST_SYNC(%lu) was due",
+		    cmd, stage);
+	TEST_ASSERT(uc.args[1] == stage, "GUEST_SYNC(%lu) where %lu was due",
+		    uc.args[1], stage);
+	return uc.args[1];
+}
+
+static inline void vh_run_done(struct vh_vm *h)
+{
+	struct ucall uc;
+	uint64_t cmd = vh_run(h, &uc);
+
+	TEST_ASSERT(cmd == UCALL_DONE, "ucall %lu where GUEST_DONE was due",
+		    cmd);
+}
+
+#endif /* _VDEV_VNET_HOST_H */
