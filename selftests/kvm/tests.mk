@@ -23,3 +23,4 @@ KVM_NOVDEV_TESTS += selftests/kvm/smoke_test
 # virtio-net over virtio-mmio in a KVM guest (selftests/kvm/virtio_guest.h
 # is the guest driver, vnet_host.h the host side); Documentation/kvm-tests.rst.
 KVM_TESTS += selftests/kvm/vnet_probe_test
+KVM_TESTS += selftests/kvm/vnet_traffic_test

@@ -110,7 +110,7 @@ struct vg_irq_stats {
 };
 
 /* Guest copy; the host reads it with sync_global_from_guest(). */
-static volatile struct vg_irq_stats vg_irq;
+static struct vg_irq_stats vg_irq;
 
 /**
  * struct vg_vq - the driver's half of one split virtqueue

@@ -88,6 +88,7 @@ struct vh_net {
  * @irq_fd: the interrupt eventfd (an irqfd on GSI VG_IRQ_PIN)
  * @kvm: KVM_IOEVENTFD per queue + KVM_IRQFD (vdev_kvm_attach())
  * @mmio_exits: KVM_EXIT_MMIO exits forwarded to the transport
+ * @notify_exits: of those, QueueNotify writes (the ioeventfds missed)
  */
 struct vh_vm {
 	struct kvm_vm *vm;
@@ -98,6 +99,7 @@ struct vh_vm {
 	int irq_fd;
 	struct vdev_kvm *kvm;
 	uint64_t mmio_exits;
+	uint64_t notify_exits;
 };
 
 /* ---- watchdog --------------------------------------------------------- */
@@ -435,6 +437,8 @@ static inline uint64_t vh_run(struct vh_vm *h, struct ucall *uc)
 				vdev_mmio_read(h->mmio, off, run->mmio.data,
 					       run->mmio.len);
 			h->mmio_exits++;
+			if (off == VIRTIO_MMIO_QUEUE_NOTIFY)
+				h->notify_exits++;
 			continue;
 		}
 		cmd = get_ucall(h->vcpu, uc);
