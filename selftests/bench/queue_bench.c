@@ -1,0 +1,456 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Split virtqueue throughput: vdev's device side against the test driver
+ * (selftests/vq_driver.h), on two threads pinned to different CPUs.
+ *
+ * The work per transfer is that of the kernel's tools/virtio/vringh_test
+ * --parallel: the driver posts a 4-byte buffer as a chain of 1 to 4
+ * descriptors, alternately device-readable and device-writable; the
+ * device copies the 4 bytes out of (or into) the chain and returns it.
+ * Kicks and interrupts are eventfds (ioeventfd/irqfd in a VMM; vringh_test
+ * uses pipes), suppressed by EVENT_IDX or by the ring flags. The ring has
+ * 256 entries, as in vringh_test.
+ *
+ *   queue_bench [-n TRANSFERS] [-b BATCH] [--vringh PATH [-m VRINGH_TRANSFERS]]
+ *
+ * prints ns per transfer for 1..4 descriptors per chain with and without
+ * EVENT_IDX, then the mixed vringh_test pattern with EVENT_IDX; with
+ * --vringh it also runs "PATH --parallel --eventidx" (10M transfers, a
+ * copy patched to pin its two processes to different CPUs) and prints the
+ * ratio vringh ns / vdev ns (above 1.0: vdev is faster). Nothing here
+ * passes or fails on time.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <sched.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+
+#include <vdev/device.h>
+#include <vdev/interrupt.h>
+#include <vdev/log.h>
+#include <vdev/mem.h>
+#include <vdev/queue.h>
+
+#include "vq_driver.h"
+
+#define RING		256
+#define GUEST_GPA	0x100000ULL
+#define GUEST_SIZE	(4UL << 20)
+#define VRINGH_XFERS	10000000UL
+
+struct bench {
+	struct vq_guest g;
+	struct vq_driver d;
+	struct vdev_device dev;
+	struct vdev_queue q;
+	struct vdev_queue *qp;
+	struct vdev_interrupt *irq;
+	int kick_fd;
+	int irq_fd;
+	uint64_t data;			/* RING + 1 4-byte buffers */
+	unsigned long xfers;
+	unsigned int batch;		/* publish used->idx every @batch */
+	int ndesc;			/* 1..4, or 0: vringh_test's mix */
+	bool event_idx;
+	int cpu_dev, cpu_drv;
+	unsigned long kicks, irqs, dev_sleeps;
+};
+
+static const uint16_t bench_sizes[] = { RING };
+
+static int bench_activate(struct vdev_device *dev, struct vdev_queue **queues,
+			  unsigned int nr_queues)
+{
+	return 0;
+}
+
+static void bench_release(struct vdev_device *dev)
+{
+}
+
+static const struct vdev_device_ops bench_ops = {
+	.name = "bench",
+	.activate = bench_activate,
+	.release = bench_release,
+};
+
+static void die(const char *what, int err)
+{
+	fprintf(stderr, "queue_bench: %s: %s\n", what, strerror(err));
+	exit(1);
+}
+
+static void pin(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set))
+		die("sched_setaffinity", errno);
+}
+
+static double now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static void efd_wait(int fd)
+{
+	uint64_t v;
+
+	if (read(fd, &v, sizeof(v)) != sizeof(v))
+		die("eventfd read", errno);
+}
+
+static void efd_signal(int fd)
+{
+	uint64_t one = 1;
+
+	if (write(fd, &one, sizeof(one)) != sizeof(one))
+		die("eventfd write", errno);
+}
+
+/* Copy 4 bytes out of / into a chain, as vringh_iov_pull/push. */
+static uint32_t device_copy(struct vdev_chain *c, uint8_t buf[4])
+{
+	bool out = c->nr_read;	/* driver-to-device buffer */
+	unsigned int i = out ? 0 : c->nr_read;
+	unsigned int end = out ? c->nr_read : c->nr_read + c->nr_write;
+	uint32_t done = 0;
+
+	for (; i < end && done < 4; i++) {
+		size_t n = c->iov[i].iov_len;
+
+		if (n > 4 - done)
+			n = 4 - done;
+		if (out)
+			memcpy(buf + done, c->iov[i].iov_base, n);
+		else
+			memcpy(c->iov[i].iov_base, buf + done, n);
+		done += n;
+	}
+	return out ? 0 : done;
+}
+
+static void *device_thread(void *arg)
+{
+	struct bench *b = arg;
+	struct iovec iov[8];
+	struct vdev_chain chain;
+	unsigned long done = 0;
+	unsigned int pending = 0;
+	uint8_t buf[4] = { 0 };
+	int ret;
+
+	pin(b->cpu_dev);
+	vdev_chain_init(&chain, iov, 8);
+	while (done < b->xfers) {
+		vdev_queue_disable_notify(&b->q);
+		while ((ret = vdev_queue_pop(&b->q, &chain)) == 1) {
+			vdev_queue_push(&b->q, chain.head,
+					device_copy(&chain, buf));
+			done++;
+			/*
+			 * Publish in bounded batches: one used->idx store
+			 * and one event check per batch, yet the driver
+			 * sees completions while it is still adding.
+			 */
+			if (++pending == b->batch) {
+				vdev_queue_notify(&b->q);
+				pending = 0;
+			}
+		}
+		pending = 0;
+		if (ret < 0)
+			die("vdev_queue_pop", -ret);
+		vdev_queue_notify(&b->q);
+		if (done >= b->xfers)
+			break;
+		if (vdev_queue_enable_notify(&b->q))
+			continue;
+		efd_wait(b->kick_fd);
+		b->dev_sleeps++;
+	}
+	vdev_queue_notify(&b->q);
+	return NULL;
+}
+
+/* The chain for transfer @x: vringh_test's sg patterns, or @ndesc pieces. */
+static unsigned int make_chain(struct bench *b, unsigned long x,
+			       struct vq_buf *v)
+{
+	uint64_t gpa = b->data + 4 * (x % (RING + 1));
+	static const uint8_t split[4][4] = {
+		{ 1, 2, 1, 0 }, { 1, 3, 0, 0 }, { 4, 0, 0, 0 }, { 1, 1, 1, 1 },
+	};
+	static const uint8_t even[5][4] = {
+		{ 0 }, { 4 }, { 2, 2 }, { 1, 1, 2 }, { 1, 1, 1, 1 },
+	};
+	const uint8_t *lens;
+	unsigned int n = 0, off = 0;
+
+	/* vringh_test: (xfers / sizeof(int)) % 4 picks 3, 2, 1, 4 pieces. */
+	lens = b->ndesc ? even[b->ndesc] : split[(x / 4) % 4];
+	while (n < 4 && lens[n]) {
+		v[n].gpa = gpa + off;
+		v[n].len = lens[n];
+		off += lens[n];
+		n++;
+	}
+	return n;
+}
+
+/* virtqueue_enable_cb_delayed(): interrupt after 3/4 of what is out. */
+static bool driver_enable_cb_delayed(struct vq_driver *d)
+{
+	uint16_t out = d->avail_idx - d->last_used;
+
+	if (d->event_idx) {
+		vq_driver_set_used_event(d, d->last_used + out * 3 / 4);
+		return vq_driver_used_pending(d) <= out * 3 / 4;
+	}
+	return !vq_driver_enable_cb(d);
+}
+
+static void driver_run(struct bench *b)
+{
+	unsigned long x = 0, finished = 0;
+	struct vq_buf v[4];
+
+	pin(b->cpu_drv);
+	while (x < b->xfers) {
+		unsigned int n;
+		int head;
+
+		while (vq_driver_get_used(&b->d, NULL) >= 0)
+			finished++;
+		n = make_chain(b, x, v);
+		if (x % 2 == 0)
+			head = vq_driver_add(&b->d, v, n, NULL, 0, false);
+		else
+			head = vq_driver_add(&b->d, NULL, 0, v, n, false);
+		if (head == -ENOSPC) {
+			if (!driver_enable_cb_delayed(&b->d))
+				continue;
+			efd_wait(b->irq_fd);
+			b->irqs++;
+			vq_driver_disable_cb(&b->d);
+			continue;
+		}
+		x++;
+		if (vq_driver_kick_prepare(&b->d)) {
+			efd_signal(b->kick_fd);
+			b->kicks++;
+		}
+	}
+	while (finished < x) {
+		if (vq_driver_get_used(&b->d, NULL) >= 0) {
+			finished++;
+			continue;
+		}
+		if (!vq_driver_enable_cb(&b->d))
+			efd_wait(b->irq_fd);
+		vq_driver_disable_cb(&b->d);
+	}
+}
+
+static double run_one(int cpu_dev, int cpu_drv, unsigned long xfers,
+		      unsigned int batch, int ndesc, bool event_idx,
+		      struct bench *out)
+{
+	const struct vdev_device_info info = {
+		.name = "bench0",
+		.type = 1,
+		.features = 1ULL << VIRTIO_RING_F_EVENT_IDX,
+		.queue_sizes = bench_sizes,
+		.nr_queues = 1,
+		.min_queues = 1,
+	};
+	struct bench *b = calloc(1, sizeof(*b));
+	pthread_t dev_thread;
+	double t0, t1;
+	int ret;
+
+	if (!b)
+		die("calloc", ENOMEM);
+	b->xfers = xfers;
+	b->batch = batch;
+	b->ndesc = ndesc;
+	b->event_idx = event_idx;
+	b->cpu_dev = cpu_dev;
+	b->cpu_drv = cpu_drv;
+	b->kick_fd = eventfd(0, EFD_CLOEXEC);
+	b->irq_fd = eventfd(0, EFD_CLOEXEC);
+	if (b->kick_fd < 0 || b->irq_fd < 0)
+		die("eventfd", errno);
+	ret = vq_guest_init(&b->g);
+	if (!ret)
+		ret = vq_guest_add(&b->g, GUEST_GPA, GUEST_SIZE, true);
+	if (!ret)
+		ret = vq_driver_init(&b->d, &b->g, 0, RING, event_idx, 0);
+	if (ret)
+		die("guest memory", -ret);
+	b->data = vq_guest_alloc(&b->g, 0, 4 * (RING + 1), 64);
+	ret = vdev_device_init(&b->dev, &bench_ops, &info);
+	if (!ret)
+		ret = vdev_interrupt_eventfd_create(b->irq_fd, &b->irq);
+	if (ret)
+		die("device", -ret);
+	vq_driver_bind(&b->d, &b->q, 0, RING);
+	b->q.kick_fd = b->kick_fd;
+	b->qp = &b->q;
+	if (event_idx)
+		vdev_device_ack_features(&b->dev,
+					 1ULL << VIRTIO_RING_F_EVENT_IDX);
+	ret = vdev_device_activate(&b->dev, b->g.mem, b->irq, &b->qp, 1);
+	if (ret)
+		die("activate", -ret);
+	vq_driver_disable_cb(&b->d);
+
+	t0 = now_ns();
+	ret = pthread_create(&dev_thread, NULL, device_thread, b);
+	if (ret)
+		die("pthread_create", ret);
+	driver_run(b);
+	pthread_join(dev_thread, NULL);
+	t1 = now_ns();
+
+	vdev_interrupt_put(vdev_device_reset(&b->dev));
+	vdev_interrupt_put(b->irq);
+	vdev_device_put(&b->dev);
+	vq_driver_destroy(&b->d);
+	vq_guest_destroy(&b->g);
+	close(b->kick_fd);
+	close(b->irq_fd);
+	*out = *b;
+	free(b);
+	return (t1 - t0) / xfers;
+}
+
+/* Wall-clock ns per transfer of "vringh_test --parallel --eventidx". */
+static double run_vringh(const char *path, unsigned long xfers)
+{
+	char *const argv[] = { (char *)path, "--parallel", "--eventidx", NULL };
+	double t0, t1;
+	int status;
+	pid_t pid;
+
+	t0 = now_ns();
+	if (posix_spawn(&pid, path, NULL, NULL, argv, environ))
+		die("posix_spawn vringh_test", errno);
+	if (waitpid(pid, &status, 0) < 0)
+		die("waitpid", errno);
+	t1 = now_ns();
+	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+		fprintf(stderr, "queue_bench: vringh_test failed (status %d)\n",
+			status);
+		return 0;
+	}
+	return (t1 - t0) / xfers;
+}
+
+static void find_cpus(int *first, int *last)
+{
+	cpu_set_t set;
+	int i;
+
+	*first = -1;
+	*last = -1;
+	if (sched_getaffinity(0, sizeof(set), &set))
+		die("sched_getaffinity", errno);
+	for (i = 0; i < CPU_SETSIZE; i++) {
+		if (!CPU_ISSET(i, &set))
+			continue;
+		if (*first < 0)
+			*first = i;
+		*last = i;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "vringh", required_argument, NULL, 'v' },
+		{ "transfers", required_argument, NULL, 'n' },
+		{ "vringh-transfers", required_argument, NULL, 'm' },
+		{ "batch", required_argument, NULL, 'b' },
+		{ NULL, 0, NULL, 0 },
+	};
+	unsigned long xfers = 2000000, vxfers = VRINGH_XFERS;
+	unsigned int batch = 32;
+	const char *vringh = NULL;
+	int cpu_a, cpu_b, c, ndesc, ev;
+	double ns, mixed, vns;
+	struct bench r;
+
+	while ((c = getopt_long(argc, argv, "v:n:m:b:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'v':
+			vringh = optarg;
+			break;
+		case 'n':
+			xfers = strtoul(optarg, NULL, 0);
+			break;
+		case 'm':
+			vxfers = strtoul(optarg, NULL, 0);
+			break;
+		case 'b':
+			batch = strtoul(optarg, NULL, 0);
+			break;
+		default:
+			fprintf(stderr,
+				"usage: %s [-n N] [-b BATCH] [--vringh PATH [-m N]]\n",
+				argv[0]);
+			return 2;
+		}
+	}
+	vdev_log_set_level(VDEV_LOG_ERR);
+	find_cpus(&cpu_a, &cpu_b);
+	printf("# queue_bench: device on CPU %d, driver on CPU %d, ring %d, ",
+	       cpu_a, cpu_b, RING);
+	printf("used->idx published every %u chains%s\n", batch,
+	       cpu_a == cpu_b ? " (one CPU only: not a fair comparison)" : "");
+
+	printf("# %-9s %-9s %12s %10s %10s %10s\n", "desc/chain", "event_idx",
+	       "transfers", "ns/xfer", "kicks", "irqs");
+	for (ev = 1; ev >= 0; ev--) {
+		for (ndesc = 1; ndesc <= 4; ndesc++) {
+			ns = run_one(cpu_a, cpu_b, xfers, batch, ndesc, ev, &r);
+			printf("  %-10d %-9s %12lu %10.1f %10lu %10lu\n", ndesc,
+			       ev ? "yes" : "no", xfers, ns, r.kicks, r.irqs);
+			fflush(stdout);
+		}
+	}
+
+	mixed = run_one(cpu_a, cpu_b, vxfers, batch, 0, true, &r);
+	printf("  %-10s %-9s %12lu %10.1f %10lu %10lu\n", "1-4 mix", "yes",
+	       vxfers, mixed, r.kicks, r.irqs);
+	fflush(stdout);
+	if (!vringh)
+		return 0;
+
+	printf("# vringh: %s --parallel --eventidx (%lu transfers)\n", vringh,
+	       vxfers);
+	fflush(stdout);
+	vns = run_vringh(vringh, vxfers);
+	if (vns <= 0)
+		return 1;
+	printf("# vringh %.1f ns/transfer, vdev %.1f ns/transfer\n", vns, mixed);
+	printf("# ratio vringh/vdev = %.2f (>= 1.0: vdev at least as fast; goal >= 1.0)\n",
+	       vns / mixed);
+	return 0;
+}

@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * libFuzzer target: split virtqueue setup and guest memory contents.
+ *
+ * The input chooses the queue size, the negotiated ring features, the
+ * three ring addresses and a short program of device operations; the rest
+ * is copied into guest memory, so descriptors, avail ring and indirect
+ * tables are all fuzzer-controlled. Guest memory is three heap buffers
+ * (ASan redzones around each) registered as regions:
+ *
+ *   R0 0x01000..0x05000, R1 0x05000..0x06000 (adjacent), gap,
+ *   R2 0x10000..0x12000
+ *
+ * Every iovec vdev returns is read or written in full, so an iovec that
+ * strays outside a region is an ASan report. A malformed ring must stop
+ * the queue: pop then returns -EIO forever and DEVICE_NEEDS_RESET is set.
+ *
+ * Input layout (little-endian):
+ *   0  u16 queue size          2  u8 features (bit 0 EVENT_IDX,
+ *   3  u8 iovec capacity - 1         bit 1 INDIRECT_DESC)
+ *   4  u16 desc address / 2    6  u16 avail address / 2
+ *   8  u16 used address / 2    10 u8 ops[16]
+ *   26 guest memory image (R0, R1, R2 in order)
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/virtio_ring.h>
+
+#include <vdev/device.h>
+#include <vdev/log.h>
+#include <vdev/mem.h>
+#include <vdev/queue.h>
+
+#include "compiler.h"
+
+#define NR_OPS		16
+#define HDR_LEN		(10 + NR_OPS)
+#define MAX_IOV		256
+
+struct fuzz_region {
+	uint64_t gpa;
+	size_t size;
+	uint8_t *buf;
+};
+
+static struct fuzz_region regions[] = {
+	{ 0x01000, 0x4000, NULL },
+	{ 0x05000, 0x1000, NULL },
+	{ 0x10000, 0x2000, NULL },
+};
+
+static struct vdev_mem *mem;
+
+static const uint16_t fuzz_sizes[] = { 32768 };
+
+static int fuzz_activate(struct vdev_device *dev, struct vdev_queue **queues,
+			 unsigned int nr_queues)
+{
+	return 0;
+}
+
+static void fuzz_release(struct vdev_device *dev)
+{
+}
+
+static const struct vdev_device_ops fuzz_ops = {
+	.name = "fz",
+	.activate = fuzz_activate,
+	.release = fuzz_release,
+};
+
+static void quiet_log(enum vdev_log_level level, const char *msg)
+{
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	unsigned int i;
+
+	if (!getenv("QUEUE_FUZZ_VERBOSE"))
+		vdev_log_set_handler(quiet_log);
+	if (vdev_mem_create(&mem))
+		abort();
+	for (i = 0; i < ARRAY_SIZE(regions); i++) {
+		regions[i].buf = aligned_alloc(4096, regions[i].size);
+		if (!regions[i].buf ||
+		    vdev_mem_add_region(mem, regions[i].gpa, regions[i].size,
+					regions[i].buf))
+			abort();
+	}
+	return 0;
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	return p[0] | (uint16_t)p[1] << 8;
+}
+
+/*
+ * Use every byte of a chain the way a device would: the sum of what was
+ * read is what gets written, so no access can be optimised away.
+ */
+static uint32_t touch_chain(const struct vdev_chain *c)
+{
+	uint8_t sum = 0;
+	unsigned int i;
+	size_t j;
+
+	for (i = 0; i < c->nr_read; i++)
+		for (j = 0; j < c->iov[i].iov_len; j++)
+			sum += ((const uint8_t *)c->iov[i].iov_base)[j];
+	for (; i < c->nr_read + c->nr_write; i++)
+		memset(c->iov[i].iov_base, sum, c->iov[i].iov_len);
+	return c->write_len;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const struct vdev_device_info info = {
+		.name = "fz0",
+		.type = 1,
+		.features = (1ULL << VIRTIO_RING_F_EVENT_IDX) |
+			    (1ULL << VIRTIO_RING_F_INDIRECT_DESC),
+		.queue_sizes = fuzz_sizes,
+		.nr_queues = 1,
+		.min_queues = 1,
+	};
+	static struct iovec iov[MAX_IOV];
+	struct vdev_device dev;
+	struct vdev_chain chain;
+	struct vdev_queue q;
+	const uint8_t *img;
+	unsigned int i, k, held = 0;
+	size_t left;
+	uint64_t features = 0;
+
+	if (size < HDR_LEN)
+		return -1;
+
+	img = data + HDR_LEN;
+	left = size - HDR_LEN;
+	for (i = 0; i < ARRAY_SIZE(regions); i++) {
+		size_t n = left < regions[i].size ? left : regions[i].size;
+
+		memcpy(regions[i].buf, img, n);
+		memset(regions[i].buf + n, 0, regions[i].size - n);
+		img += n;
+		left -= n;
+	}
+
+	if (vdev_device_init(&dev, &fuzz_ops, &info))
+		abort();
+	if (data[2] & 1)
+		features |= 1ULL << VIRTIO_RING_F_EVENT_IDX;
+	if (data[2] & 2)
+		features |= 1ULL << VIRTIO_RING_F_INDIRECT_DESC;
+	vdev_device_ack_features(&dev, features);
+
+	vdev_queue_init(&q, 0, fuzz_sizes[0]);
+	q.size = get16(data);
+	q.desc_addr = 2ULL * get16(data + 4);
+	q.avail_addr = 2ULL * get16(data + 6);
+	q.used_addr = 2ULL * get16(data + 8);
+	q.ready = true;
+	vdev_chain_init(&chain, iov, 1 + data[3]);
+
+	if (vdev_queue_setup(&q, &dev, mem)) {
+		if (!vdev_device_needs_reset(&dev))
+			abort();
+		goto out;
+	}
+
+	for (k = 0; k < NR_OPS; k++) {
+		uint8_t op = data[10 + k];
+		int ret;
+
+		switch (op & 3) {
+		case 0:
+			for (i = 0; i <= op >> 2; i++) {
+				ret = vdev_queue_pop(&q, &chain);
+				if (ret < 0) {
+					if (!vdev_queue_is_broken(&q) ||
+					    !vdev_device_needs_reset(&dev) ||
+					    vdev_queue_pop(&q, &chain) != -EIO)
+						abort();
+					break;
+				}
+				if (ret == 0)
+					break;
+				vdev_queue_push(&q, chain.head,
+						touch_chain(&chain));
+			}
+			break;
+		case 1:
+			vdev_queue_notify(&q);
+			break;
+		case 2:
+			if (op & 4)
+				vdev_queue_disable_notify(&q);
+			else
+				vdev_queue_enable_notify(&q);
+			vdev_queue_has_avail(&q);
+			break;
+		case 3:
+			/* Take one chain, hold it, and give it back. */
+			ret = vdev_queue_pop(&q, &chain);
+			if (ret == 1) {
+				touch_chain(&chain);
+				held++;
+				vdev_queue_unpop(&q, held);
+				held = 0;
+			}
+			break;
+		}
+	}
+	vdev_queue_notify(&q);
+	vdev_queue_teardown(&q);
+out:
+	vdev_device_put(&dev);
+	return 0;
+}
