@@ -4,3 +4,5 @@ THREADED_TESTS += selftests/core/device_test
 HOST_TESTS += selftests/core/queue_test
 TEST_HELPERS += selftests/vq_driver.h
 CFLAGS_queue_test := -Wno-missing-prototypes
+HOST_TESTS += selftests/core/mmio_test
+THREADED_TESTS += selftests/core/mmio_test
