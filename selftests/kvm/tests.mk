@@ -24,3 +24,4 @@ KVM_NOVDEV_TESTS += selftests/kvm/smoke_test
 # is the guest driver, vnet_host.h the host side); Documentation/kvm-tests.rst.
 KVM_TESTS += selftests/kvm/vnet_probe_test
 KVM_TESTS += selftests/kvm/vnet_traffic_test
+KVM_TESTS += selftests/kvm/vnet_reset_test
