@@ -9,11 +9,19 @@
 # to one), runs both and prints the per-transfer ratio. Informational:
 # nothing here fails on time.
 #
-# Knobs: QUEUE_BENCH_XFERS (per 1..4-descriptor run, default 2000000).
+# Both benchmarks run under SCHED_FIFO (chrt -f 10) when allowed, so that
+# other load on the machine does not delay their wake-ups; the policy is
+# printed. QBENCH_RT=0 runs them as ordinary tasks.
+#
+# Knobs: QUEUE_BENCH_XFERS (per 1..4-descriptor run, default 2000000),
+# QBENCH_RT (1).
 
 QBENCH_OUT	:= build/bench
 QBENCH_BIN	:= $(QBENCH_OUT)/queue_bench
 QBENCH_XFERS	?= $(or $(QUEUE_BENCH_XFERS),2000000)
+QBENCH_RT	?= 1
+QBENCH_CHRT	= $(if $(filter 1,$(QBENCH_RT)),$(shell chrt -f 10 true \
+		  2>/dev/null && echo chrt -f 10))
 VRINGH_DIR	:= $(QBENCH_OUT)/vringh
 VRINGH_BIN	:= $(VRINGH_DIR)/tools/virtio/vringh_test
 KSRC_TAR	?= /usr/src/linux-source-6.1.tar.xz
@@ -65,4 +73,4 @@ $(VRINGH_BIN): $(VRINGH_DIR)/.src
 	$(MAKE) -C $(VRINGH_DIR)/tools/virtio MAKEFLAGS= vringh_test
 
 bench-queue: $(QBENCH_BIN) $(VRINGH_BIN)
-	$(QBENCH_BIN) -n $(QBENCH_XFERS) --vringh $(VRINGH_BIN)
+	$(QBENCH_CHRT) $(QBENCH_BIN) -n $(QBENCH_XFERS) --vringh $(VRINGH_BIN)

@@ -17,8 +17,9 @@
  * EVENT_IDX, then the mixed vringh_test pattern with EVENT_IDX; with
  * --vringh it also runs "PATH --parallel --eventidx" (10M transfers, a
  * copy patched to pin its two processes to different CPUs) and prints the
- * ratio vringh ns / vdev ns (above 1.0: vdev is faster). Nothing here
- * passes or fails on time.
+ * ratio vringh ns / vdev ns (above 1.0: vdev is faster). vringh_test
+ * inherits this process's scheduling policy (make bench runs both under
+ * SCHED_FIFO when allowed). Nothing here passes or fails on time.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -422,7 +423,9 @@ int main(int argc, char **argv)
 	find_cpus(&cpu_a, &cpu_b);
 	printf("# queue_bench: device on CPU %d, driver on CPU %d, ring %d, ",
 	       cpu_a, cpu_b, RING);
-	printf("used->idx published every %u chains%s\n", batch,
+	printf("used->idx published every %u chains, %s%s\n", batch,
+	       sched_getscheduler(0) == SCHED_FIFO ? "SCHED_FIFO" :
+						      "SCHED_OTHER",
 	       cpu_a == cpu_b ? " (one CPU only: not a fair comparison)" : "");
 
 	printf("# %-9s %-9s %12s %10s %10s %10s\n", "desc/chain", "event_idx",
