@@ -19,8 +19,8 @@ FUZZ_CFLAGS	:= -std=gnu11 -g -O1 -Wall -Wno-unused-parameter \
 		   -fno-omit-frame-pointer -D_GNU_SOURCE -pthread \
 		   -Iinclude -Ilib -fsanitize=fuzzer,address,undefined \
 		   -fno-sanitize-recover=all
-FUZZ_LIB_OBJS	:= $(addprefix $(FUZZ_OUT)/lib/,core.o log.o mem.o \
-		   interrupt.o queue.o worker.o)
+FUZZ_LIB_OBJS	:= $(addprefix $(FUZZ_OUT)/lib/,$(vdev-y))
+FUZZ_LIB_A	:= $(FUZZ_OUT)/libvdev-fuzz.a
 FUZZ_BIN	:= $(FUZZ_OUT)/queue_fuzz
 FUZZ_RUN	= mkdir -p $(FUZZ_OUT)/corpus && \
 		  $(FUZZ_BIN) -timeout=10 -rss_limit_mb=2048 -max_len=32768 \
@@ -32,12 +32,17 @@ FUZZ_RUN	= mkdir -p $(FUZZ_OUT)/corpus && \
 # The library objects only: no -fsanitize=fuzzer main() in them.
 $(FUZZ_OUT)/lib/%.o: lib/%.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(filter-out -fsanitize=fuzzer%,$(FUZZ_CFLAGS)) \
+	$(FUZZ_CC) $(filter-out -fsanitize=fuzzer%,$(FUZZ_CFLAGS)) $(NL_CFLAGS) \
 		-fsanitize=fuzzer-no-link,address,undefined -MMD -MP -c -o $@ $<
 
-$(FUZZ_BIN): selftests/fuzz/queue_fuzz.c $(FUZZ_LIB_OBJS)
+# An archive, so that only the objects the target needs are linked.
+$(FUZZ_LIB_A): $(FUZZ_LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_BIN): selftests/fuzz/queue_fuzz.c $(FUZZ_LIB_A)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_A) $(NL_LIBS)
 
 fuzz-bin: $(FUZZ_BIN)
 
