@@ -6,7 +6,8 @@
  * Locking: mmio->lock serialises every register access that reads or
  * changes transport state (several vCPU threads may exit on the same
  * device), including activate and reset of the device, which run with it
- * held. Device workers never take it: they only raise interrupts, which
+ * held. QueueNotify does not take it: it only writes an eventfd that
+ * lives as long as the transport. Device workers never take it: they only raise interrupts, which
  * touch InterruptStatus and ConfigGeneration (atomics) and write the
  * irq eventfd.
  */
@@ -290,6 +291,7 @@ static void mmio_queue_reset(struct vdev_mmio *m, uint32_t val)
 	q->stopped = true;
 }
 
+/* QueueNotify, called without m->lock. */
 static void mmio_queue_notify(struct vdev_mmio *m, uint32_t val)
 {
 	unsigned int i = val;
@@ -297,12 +299,17 @@ static void mmio_queue_notify(struct vdev_mmio *m, uint32_t val)
 
 	/* VIRTIO_F_NOTIFICATION_DATA is not supported: the value is the index. */
 	if (i >= m->nr_queues) {
+		/* Rare: take the lock only for the rate limiter. */
+		pthread_mutex_lock(&m->lock);
 		mmio_warn(m, "QueueNotify for absent queue %u", i);
+		pthread_mutex_unlock(&m->lock);
 		return;
 	}
+	/* EAGAIN: the counter is saturated, the worker will see it anyway. */
 	if (write(m->queues[i].notify_fd, &one, sizeof(one)) != sizeof(one) &&
 	    errno != EAGAIN)
-		mmio_warn(m, "queue %u notify: %d", i, -errno);
+		vdev_log(VDEV_LOG_DEBUG, "%s: mmio: queue %u notify: %d",
+			 m->dev->name, i, -errno);
 }
 
 /* ---- status: feature negotiation, activate, reset ---- */
@@ -520,9 +527,6 @@ static void mmio_write_reg(struct vdev_mmio *m, uint64_t offset, uint32_t val)
 	case VIRTIO_MMIO_QUEUE_READY:
 		mmio_queue_ready(m, val);
 		break;
-	case VIRTIO_MMIO_QUEUE_NOTIFY:
-		mmio_queue_notify(m, val);
-		break;
 	case VIRTIO_MMIO_INTERRUPT_ACK:
 		atomic_fetch_and(&m->isr, ~val);
 		break;
@@ -647,6 +651,11 @@ void vdev_mmio_write(struct vdev_mmio *mmio, uint64_t offset, const void *data,
 	if (!mmio_reg_access_ok(mmio, offset, len))
 		return;
 	memcpy(&v, data, sizeof(v));
+	/* The hot path without ioeventfd: the notify fds never change. */
+	if (offset == VIRTIO_MMIO_QUEUE_NOTIFY) {
+		mmio_queue_notify(mmio, le32toh(v));
+		return;
+	}
 	pthread_mutex_lock(&mmio->lock);
 	mmio_write_reg(mmio, offset, le32toh(v));
 	pthread_mutex_unlock(&mmio->lock);

@@ -955,7 +955,7 @@ struct vcpu_load {
 	atomic_uint reads;
 };
 
-/* A second vCPU: reads registers and config, acks interrupts. */
+/* A second vCPU: reads registers and config, acks interrupts, kicks. */
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu_load *l = arg;
@@ -968,6 +968,9 @@ static void *vcpu_thread(void *arg)
 		wr(l->m, VIRTIO_MMIO_INTERRUPT_ACK,
 		   rd(l->m, VIRTIO_MMIO_INTERRUPT_STATUS));
 		vdev_mmio_read(l->m, VIRTIO_MMIO_CONFIG, &v8, 8);
+		/* Spurious and absent-queue notifications: harmless. */
+		wr(l->m, VIRTIO_MMIO_QUEUE_NOTIFY, 1);
+		wr(l->m, VIRTIO_MMIO_QUEUE_NOTIFY, NQ + 1);
 		atomic_fetch_add(&l->reads, 1);
 	}
 	return NULL;
