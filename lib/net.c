@@ -840,6 +840,7 @@ static int ctrl_kick(struct vdev_worker *w, uint32_t events, void *data)
 
 	if (read(vq->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		return -errno;
+again:
 	while ((ret = vdev_queue_pop(vq, c)) > 0) {
 		uint8_t ack = VIRTIO_NET_ERR;
 		size_t len = 0;
@@ -868,6 +869,8 @@ static int ctrl_kick(struct vdev_worker *w, uint32_t events, void *data)
 		vdev_queue_push(vq, c->head, 1);
 	}
 	vdev_queue_notify(vq);
+	if (!ret && vdev_queue_enable_notify(vq))
+		goto again;
 	return ret;
 }
 
@@ -920,7 +923,7 @@ static int net_start_pair(struct vdev_net *n, struct net_pair *p)
 	if (!ret)
 		ret = vdev_worker_add_fd(p->w, p->txq->kick_fd, EPOLLIN,
 					 tx_kick, p);
-	if (!ret)
+	if (!ret && !p->tap_gone)
 		ret = vdev_worker_add_fd(p->w, p->tap_fd, p->tap_events,
 					 tap_event, p);
 	if (ret) {
@@ -970,6 +973,7 @@ static int net_activate(struct vdev_device *dev, struct vdev_queue **queues,
 	uint64_t acked = vdev_device_acked_features(dev);
 	unsigned int ctrl_index = mq ? 2 * n->nr_pairs : 2;
 	unsigned int i, pairs = 0;
+	bool gone = false;
 	int ret;
 
 	n->ctrlq = NULL;
@@ -999,17 +1003,20 @@ static int net_activate(struct vdev_device *dev, struct vdev_queue **queues,
 		    ((acked & (NET_GUEST_OFFLOADS &
 			       ~(1ULL << VIRTIO_NET_F_GUEST_CSUM))) ?
 		     NET_MAX_GSO_FRAME : le16toh(n->config.mtu));
+	/* A deleted TAP: activate anyway, link down, frames dropped. */
 	ret = vdev_tap_set_vnet_hdr_size(n->tap, n->hdr_len);
-	if (ret)
-		return ret;
-	ret = vdev_tap_set_offload(n->tap, net_guest_to_tun(acked));
-	if (ret)
+	if (!ret)
+		ret = vdev_tap_set_offload(n->tap, net_guest_to_tun(acked));
+	if (ret == -EBADFD || ret == -ENODEV)
+		gone = true;
+	else if (ret)
 		return ret;
 
 	for (i = 0; i < n->nr_pairs; i++) {
 		struct net_pair *p = &n->pairs[i];
 
-		p->rx_wait = p->tx_wait = p->tap_gone = false;
+		p->rx_wait = p->tx_wait = false;
+		p->tap_gone = gone;
 		p->rx_first = p->rx_nr = p->rx_pool_used = 0;
 		p->pend_len = 0;
 		if (!p->rxq || !p->txq) {
@@ -1024,8 +1031,8 @@ static int net_activate(struct vdev_device *dev, struct vdev_queue **queues,
 		return -EINVAL;
 	}
 	atomic_store(&n->active_pairs, 1);
-	net_steer(n, mq ? 1 : n->nr_pairs);
-	net_link_set(n, vdev_tap_carrier_ok(n->tap));
+	net_steer(n, 1);
+	net_link_set(n, !gone && vdev_tap_carrier_ok(n->tap));
 
 	for (i = 0; i < n->nr_pairs; i++) {
 		if (!n->pairs[i].rxq)

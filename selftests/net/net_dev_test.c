@@ -1,0 +1,712 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * virtio-net data path, control queue, multiqueue, reset under traffic
+ * and TAP deletion. Each test runs in its own network namespace:
+ * driver <-> vdev-net <-> TAP --br0-- vp0 <-> vp1 (AF_PACKET peer).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/ip.h>
+#include <netinet/tcp.h>
+#include <netinet/udp.h>
+
+#include "net_dev.h"
+#include "kselftest_harness.h"
+
+#define TAP	"vt0"
+#define BIGPAY	(65536 - 14 - 20 - 20)	/* TCP payload of a 64 KiB frame */
+
+static uint8_t fbuf[128 * 1024];
+static uint8_t rbuf[128 * 1024];
+
+static uint16_t csum_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+static uint32_t csum_add(uint32_t sum, const void *p, size_t len)
+{
+	const uint8_t *b = p;
+	size_t i;
+
+	for (i = 0; i + 1 < len; i += 2)
+		sum += (b[i] << 8) | b[i + 1];
+	if (len & 1)
+		sum += b[len - 1] << 8;
+	return sum;
+}
+
+/*
+ * Ethernet + IPv4 + TCP (or UDP) frame with @pay payload bytes. For TCP
+ * the checksum field holds the pseudo-header sum (CHECKSUM_PARTIAL).
+ * Returns the frame length.
+ */
+static size_t ip_frame(uint8_t *f, const uint8_t src[6], int proto,
+		       uint16_t sport, size_t pay)
+{
+	struct iphdr ipb, *ip = &ipb;
+	size_t l4 = proto == IPPROTO_TCP ? 20 : 8, i;
+	uint32_t ph;
+
+	memset(f, 0xff, 6);
+	memcpy(f + 6, src, 6);
+	f[12] = 0x08;
+	f[13] = 0x00;
+	memset(ip, 0, 20);
+	ip->version = 4;
+	ip->ihl = 5;
+	ip->ttl = 64;
+	ip->protocol = proto;
+	ip->tot_len = htons(20 + l4 + pay);
+	ip->saddr = htonl(0x0a000001);
+	ip->daddr = htonl(0x0a000002);
+	ip->check = htons(~csum_fold(csum_add(0, ip, 20)) & 0xffff);
+	memcpy(f + 14, ip, 20);
+	for (i = 0; i < pay; i++)
+		f[14 + 20 + l4 + i] = (uint8_t)(i * 7);
+	ph = csum_add(0, &ip->saddr, 8) + proto + l4 + pay;
+	if (proto == IPPROTO_TCP) {
+		struct tcphdr tb, *t = &tb;
+
+		memset(t, 0, 20);
+		t->source = htons(sport);
+		t->dest = htons(80);
+		t->seq = htonl(1);
+		t->doff = 5;
+		t->ack = 1;
+		t->window = htons(65535);
+		t->check = htons(csum_fold(ph));
+		memcpy(f + 34, t, 20);
+	} else {
+		struct udphdr ub, *u = &ub;
+
+		u->source = htons(sport);
+		u->dest = htons(9);
+		u->len = htons(8 + pay);
+		u->check = 0;
+		memcpy(f + 34, u, 8);
+	}
+	return 14 + 20 + l4 + pay;
+}
+
+FIXTURE(net)
+{
+	struct nd nd;
+	int peer;
+};
+
+/* Device with @pairs queue pairs on TAP, peer socket; in a new netns. */
+static int nd_setup_all(struct nd *nd, int *peer, unsigned int pairs)
+{
+	int ret;
+
+	*peer = -1;
+	nd_init(nd);
+	ret = nd_netns();
+	if (!ret)
+		ret = nd_create(nd, TAP, pairs);
+	if (!ret)
+		ret = nd_guest(nd);
+	if (!ret)
+		ret = nd_plug_tap(TAP);
+	if (!ret) {
+		*peer = nd_peer_socket(false);
+		if (*peer < 0)
+			ret = *peer;
+	}
+	return ret;
+}
+
+static void nd_teardown_all(struct nd *nd, int peer)
+{
+	if (nd->dev)
+		nd_destroy(nd);
+	nd_guest_fini(nd);
+	if (peer >= 0)
+		close(peer);
+}
+
+FIXTURE_SETUP(net)
+{
+	ASSERT_EQ(0, nd_setup_all(&self->nd, &self->peer, 1));
+}
+
+FIXTURE_TEARDOWN(net)
+{
+	nd_teardown_all(&self->nd, self->peer);
+	EXPECT_EQ(0, vdev_test_count_threads_named("vdev-net"));
+}
+
+/* Two pairs (MQ offered), and four. */
+FIXTURE(mq)
+{
+	struct nd nd;
+	int peer;
+};
+
+FIXTURE_VARIANT(mq)
+{
+	unsigned int pairs;
+};
+
+FIXTURE_VARIANT_ADD(mq, two)
+{
+	.pairs = 2,
+};
+
+FIXTURE_VARIANT_ADD(mq, four)
+{
+	.pairs = 4,
+};
+
+FIXTURE_SETUP(mq)
+{
+	ASSERT_EQ(0, nd_setup_all(&self->nd, &self->peer, variant->pairs));
+}
+
+FIXTURE_TEARDOWN(mq)
+{
+	nd_teardown_all(&self->nd, self->peer);
+	EXPECT_EQ(0, vdev_test_count_threads_named("vdev-net"));
+}
+
+/* Frames from the driver reach the peer, 60 bytes to MTU size. */
+TEST_F(net, tx_to_peer)
+{
+	static const size_t sizes[] = { 60, 64, 128, 1000, 1514 };
+	unsigned int i, n = 50, got = 0;
+	ssize_t len;
+
+	ASSERT_EQ(0, nd_activate(&self->nd, 1, ND_F_BASE | ND_F_MRG));
+	EXPECT_TRUE(vdev_net_link_up(self->nd.dev));
+	for (i = 0; i < n; i++) {
+		nd_frame(fbuf, sizes[i % 5], self->nd.mac, i);
+		ASSERT_LE(0, nd_tx_add(&self->nd, 1, NULL, fbuf,
+				       sizes[i % 5]));
+	}
+	nd_kick(&self->nd, 1);
+	while (got < n && (len = nd_peer_recv(self->peer, rbuf, sizeof(rbuf),
+					       2000)) > 0) {
+		EXPECT_EQ(sizes[got % 5], (size_t)len);
+		EXPECT_EQ(got, nd_frame_check(rbuf, len));
+		got++;
+	}
+	EXPECT_EQ(n, got);
+	EXPECT_TRUE(nd_tx_drain(&self->nd, 1, 1000));
+	EXPECT_EQ(n, nd_counter(&self->nd, "tx_frames"));
+	EXPECT_EQ(0, nd_counter(&self->nd, "tx_drops"));
+}
+
+/* Frames from the peer reach the driver, with and without MRG_RXBUF. */
+TEST_F(net, rx_from_peer)
+{
+	static const size_t sizes[] = { 60, 64, 128, 1000, 1514 };
+	struct virtio_net_hdr_v1 hdr;
+	unsigned int i, pass, nb, n = 40;
+	ssize_t len;
+
+	for (pass = 0; pass < 2; pass++) {
+		uint64_t f = ND_F_BASE | (pass ? 0 : ND_F_MRG);
+
+		ASSERT_EQ(0, nd_activate(&self->nd, 1, f));
+		ASSERT_EQ(128, nd_rx_fill(&self->nd, 0, 128, ND_RXBUF));
+		for (i = 0; i < n; i++) {
+			nd_frame(fbuf, sizes[i % 5], self->nd.mac, i);
+			fbuf[6] = 0x02;	/* not the device's own MAC */
+			ASSERT_EQ((ssize_t)sizes[i % 5],
+				  send(self->peer, fbuf, sizes[i % 5], 0));
+		}
+		for (i = 0; i < n; i++) {
+			len = nd_rx_wait(&self->nd, 0, rbuf, sizeof(rbuf),
+					 &hdr, &nb, 2000);
+			/* Skip stray non-test frames. */
+			if (len > 0 && nd_frame_check(rbuf, len) == -1) {
+				i--;
+				continue;
+			}
+			ASSERT_EQ((ssize_t)sizes[i % 5], len);
+			EXPECT_EQ(i, nd_frame_check(rbuf, len));
+			EXPECT_EQ(1, nb);
+		}
+		nd_reset(&self->nd);
+	}
+	EXPECT_LE(2 * n, nd_counter(&self->nd, "rx_frames"));
+}
+
+/* MRG_RXBUF: an MTU-size frame spans several small buffers. */
+TEST_F(net, mrg_rx_spans_buffers)
+{
+	struct virtio_net_hdr_v1 hdr;
+	unsigned int nb = 0, i;
+	ssize_t len;
+
+	ASSERT_EQ(0, nd_activate(&self->nd, 1, ND_F_BASE | ND_F_MRG));
+	ASSERT_EQ(200, nd_rx_fill(&self->nd, 0, 200, 256));
+	for (i = 0; i < 10; i++) {
+		nd_frame(fbuf, 1514, self->nd.mac, i);
+		fbuf[6] = 0x02;
+		ASSERT_EQ(1514, send(self->peer, fbuf, 1514, 0));
+	}
+	for (i = 0; i < 10; i++) {
+		len = nd_rx_wait(&self->nd, 0, rbuf, sizeof(rbuf), &hdr, &nb,
+				 2000);
+		if (len > 0 && nd_frame_check(rbuf, len) == -1) {
+			i--;
+			continue;
+		}
+		ASSERT_EQ(1514, len);
+		EXPECT_EQ(i, nd_frame_check(rbuf, len));
+		/* 12 + 1514 bytes in 256-byte buffers */
+		EXPECT_EQ((ND_HDR + 1514 + 255) / 256, nb);
+	}
+}
+
+/*
+ * The guest runs out of buffers mid-frame and has none for a while: the
+ * device must neither spin nor drop what the TAP holds.
+ */
+TEST_F(net, rx_no_buffers_waits)
+{
+	struct virtio_net_hdr_v1 hdr;
+	unsigned int i, nb, got = 0;
+	uint64_t cpu0, cpu1;
+	ssize_t len;
+
+	ASSERT_EQ(0, nd_activate(&self->nd, 1, ND_F_BASE | ND_F_MRG));
+	/* Room for half a frame only. */
+	ASSERT_EQ(3, nd_rx_fill(&self->nd, 0, 3, 256));
+	for (i = 0; i < 20; i++) {
+		nd_frame(fbuf, 1514, self->nd.mac, i);
+		fbuf[6] = 0x02;
+		ASSERT_EQ(1514, send(self->peer, fbuf, 1514, 0));
+	}
+	usleep(50000);
+	cpu0 = nd_threads_cpu_ns("vdev-net");
+	usleep(300000);
+	cpu1 = nd_threads_cpu_ns("vdev-net");
+	EXPECT_GT(30000000ULL, cpu1 - cpu0);	/* < 10% of 300 ms */
+
+	/* Buffers arrive: every frame is delivered, in order. */
+	ASSERT_LT(0, nd_rx_fill(&self->nd, 0, ND_QSZ, 256));
+	while (got < 20) {
+		len = nd_rx_wait(&self->nd, 0, rbuf, sizeof(rbuf), &hdr, &nb,
+				 2000);
+		ASSERT_LT(0, len);
+		nd_rx_fill(&self->nd, 0, ND_QSZ, 256);
+		if (nd_frame_check(rbuf, len) == -1)
+			continue;
+		EXPECT_EQ(1514, len);
+		EXPECT_EQ(got, nd_frame_check(rbuf, len));
+		got++;
+	}
+	EXPECT_EQ(0, nd_counter(&self->nd, "rx_drops"));
+}
+
+/* A 64 KiB TSO frame with its GSO header goes out as one send. */
+TEST_F(net, tso_tx_64k)
+{
+	struct virtio_net_hdr_v1 hdr = { 0 };
+	size_t flen, total = 0;
+	ssize_t len;
+
+	ASSERT_EQ(0, nd_activate(&self->nd, 1, ND_F_BASE | ND_F_MRG |
+				 ND_F_HOST_TSO));
+	flen = ip_frame(fbuf, self->nd.mac, IPPROTO_TCP, 1234, BIGPAY);
+	ASSERT_EQ(65536, flen);
+	hdr.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	hdr.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+	hdr.hdr_len = htole16(54);
+	hdr.gso_size = htole16(1448);
+	hdr.csum_start = htole16(34);
+	hdr.csum_offset = htole16(16);
+	ASSERT_LE(0, nd_tx_add(&self->nd, 1, &hdr, fbuf, flen));
+	nd_kick(&self->nd, 1);
+	ASSERT_TRUE(nd_tx_drain(&self->nd, 1, 2000));
+	EXPECT_EQ(1, nd_counter(&self->nd, "tx_frames"));
+	EXPECT_EQ(0, nd_counter(&self->nd, "tx_errors"));
+	/* The peer sees it whole or segmented: count TCP payload. */
+	while (total < BIGPAY) {
+		uint64_t end = nd_now_ns() + 2000000000ULL;
+
+		len = -1;
+		while (nd_now_ns() < end) {
+			len = recv(self->peer, rbuf, sizeof(rbuf), 0);
+			if (len >= 54 && rbuf[12] == 0x08 && rbuf[23] == 6)
+				break;
+			if (len < 0)
+				usleep(100);
+		}
+		ASSERT_LE(54, len);
+		total += len - 54;
+	}
+	EXPECT_EQ(BIGPAY, total);
+}
+
+/* Oversize TX frames are dropped and counted; the device goes on. */
+TEST_F(net, tx_oversize_dropped)
+{
+	size_t big = 65536 + 100;
+
+	ASSERT_EQ(0, nd_activate(&self->nd, 1, ND_F_BASE));
+	memset(fbuf, 0x11, big);
+	ASSERT_LE(0, nd_tx_add(&self->nd, 1, NULL, fbuf, big));
+	nd_frame(fbuf, 100, self->nd.mac, 7);
+	ASSERT_LE(0, nd_tx_add(&self->nd, 1, NULL, fbuf, 100));
+	nd_kick(&self->nd, 1);
+	ASSERT_TRUE(nd_tx_drain(&self->nd, 1, 2000));
+	EXPECT_EQ(1, nd_counter(&self->nd, "tx_drops"));
+	EXPECT_EQ(1, nd_counter(&self->nd, "tx_frames"));
+	EXPECT_EQ(100, nd_peer_recv(self->peer, rbuf, sizeof(rbuf), 2000));
+	EXPECT_FALSE(vdev_device_needs_reset(self->nd.dev));
+}
+
+/* A write-only descriptor in a TX chain is a driver error. */
+TEST_F(net, tx_write_only_needs_reset)
+{
+	struct vq_driver *d = &self->nd.drv[1];
+	struct vq_buf out = { self->nd.buf[1], 100 };
+	struct vq_buf in = { self->nd.buf[1] + 4096, 100 };
+	uint64_t end;
+
+	ASSERT_EQ(0, nd_activate(&self->nd, 1, ND_F_BASE));
+	ASSERT_LE(0, vq_driver_add(d, &out, 1, &in, 1, false));
+	nd_kick(&self->nd, 1);
+	end = nd_now_ns() + 2000000000ULL;
+	while (!vdev_device_needs_reset(self->nd.dev) && nd_now_ns() < end)
+		usleep(100);
+	EXPECT_TRUE(vdev_device_needs_reset(self->nd.dev));
+	nd_reset(&self->nd);
+	EXPECT_FALSE(vdev_device_needs_reset(self->nd.dev));
+	ASSERT_EQ(0, nd_activate(&self->nd, 1, ND_F_BASE));
+}
+
+/* ---- peer -> driver GSO, needs a vnet-header socket on the peer ---- */
+
+TEST_F(net, gso_rx_64k_mergeable)
+{
+	struct virtio_net_hdr vh = { 0 }, *p;
+	struct virtio_net_hdr_v1 hdr;
+	unsigned int nb = 0;
+	int vs;
+	size_t flen;
+	ssize_t len;
+
+	ASSERT_EQ(0, nd_activate(&self->nd, 1, ND_F_BASE | ND_F_MRG |
+				 ND_F_GUEST_TSO));
+	if (getenv("ND_DEBUG"))
+		system("for i in vt0 vp0 vp1 br0; do echo $i; ethtool -k $i | grep -E 'tcp-segm|^tx-check|scatter'; done");
+	ASSERT_EQ(ND_QSZ, nd_rx_fill(&self->nd, 0, ND_QSZ, ND_RXBUF));
+	vs = nd_peer_socket(true);
+	ASSERT_LE(0, vs);
+	flen = ip_frame(fbuf + sizeof(vh), (const uint8_t *)"\x02\0\0\0\0\x09",
+			IPPROTO_TCP, 4321, BIGPAY);
+	vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	vh.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+	vh.hdr_len = 54;
+	vh.gso_size = 1448;
+	vh.csum_start = 34;
+	vh.csum_offset = 16;
+	p = (struct virtio_net_hdr *)fbuf;
+	*p = vh;
+	ASSERT_EQ((ssize_t)(flen + sizeof(vh)),
+		  send(vs, fbuf, flen + sizeof(vh), 0));
+	close(vs);
+	do {
+		len = nd_rx_wait(&self->nd, 0, rbuf, sizeof(rbuf), &hdr, &nb,
+				 2000);
+		ASSERT_LT(0, len);
+	} while (rbuf[12] != 0x08 || rbuf[23] != 6);
+	EXPECT_EQ(65536, len);
+	EXPECT_EQ(VIRTIO_NET_HDR_GSO_TCPV4, hdr.gso_type);
+	EXPECT_EQ((ND_HDR + 65536 + ND_RXBUF - 1) / ND_RXBUF, nb);
+	EXPECT_EQ(0, memcmp(rbuf + 54, fbuf + sizeof(vh) + 54, BIGPAY));
+}
+
+/* ---- control queue (MQ offered) ---- */
+
+TEST_F(mq, ctrl_commands)
+{
+	struct nd *nd = &self->nd;
+	uint8_t mac_tables[4 + 4 + 6] = { 0, 0, 0, 0, 1, 0, 0, 0,
+					  0x01, 0, 0x5e, 0, 0, 1 };
+	uint64_t off = htole64((1ULL << VIRTIO_NET_F_GUEST_CSUM) |
+			       (1ULL << VIRTIO_NET_F_GUEST_TSO4));
+	uint64_t bad_off = htole64(1ULL << VIRTIO_NET_F_GUEST_UFO);
+	unsigned int max = variant->pairs;
+	uint16_t pairs;
+	uint8_t on = 1;
+
+	ASSERT_EQ(0, nd_activate(nd, max, ND_F_BASE | ND_F_MRG | ND_F_CTRL |
+				 ND_F_MQ | ND_F_GUEST_TSO));
+	EXPECT_EQ(1, vdev_net_active_pairs(nd->dev));
+	pairs = htole16(max);
+	EXPECT_EQ(VIRTIO_NET_OK, nd_ctrl(nd, VIRTIO_NET_CTRL_MQ,
+					 VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET,
+					 &pairs, 2));
+	EXPECT_EQ(max, vdev_net_active_pairs(nd->dev));
+	pairs = htole16(max + 1);	/* above max_virtqueue_pairs */
+	EXPECT_EQ(VIRTIO_NET_ERR, nd_ctrl(nd, VIRTIO_NET_CTRL_MQ,
+					  VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET,
+					  &pairs, 2));
+	pairs = htole16(0x8000);
+	EXPECT_EQ(VIRTIO_NET_ERR, nd_ctrl(nd, VIRTIO_NET_CTRL_MQ,
+					  VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET,
+					  &pairs, 2));
+	pairs = 0;
+	EXPECT_EQ(VIRTIO_NET_ERR, nd_ctrl(nd, VIRTIO_NET_CTRL_MQ,
+					  VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET,
+					  &pairs, 2));
+	EXPECT_EQ(max, vdev_net_active_pairs(nd->dev));
+	pairs = htole16(1);
+	EXPECT_EQ(VIRTIO_NET_OK, nd_ctrl(nd, VIRTIO_NET_CTRL_MQ,
+					 VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET,
+					 &pairs, 2));
+	EXPECT_EQ(1, vdev_net_active_pairs(nd->dev));
+	/* Truncated payload. */
+	EXPECT_EQ(VIRTIO_NET_ERR, nd_ctrl(nd, VIRTIO_NET_CTRL_MQ,
+					  VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET,
+					  &pairs, 1));
+
+	EXPECT_EQ(VIRTIO_NET_OK, nd_ctrl(nd, VIRTIO_NET_CTRL_GUEST_OFFLOADS,
+					 VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET,
+					 &off, 8));
+	off = 0;
+	EXPECT_EQ(VIRTIO_NET_OK, nd_ctrl(nd, VIRTIO_NET_CTRL_GUEST_OFFLOADS,
+					 VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET,
+					 &off, 8));
+	/* Not acked: refused. */
+	EXPECT_EQ(VIRTIO_NET_ERR, nd_ctrl(nd, VIRTIO_NET_CTRL_GUEST_OFFLOADS,
+					  VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET,
+					  &bad_off, 8));
+
+	/* RX mode and MAC table: documented no-ops, answered OK. */
+	EXPECT_EQ(VIRTIO_NET_OK, nd_ctrl(nd, VIRTIO_NET_CTRL_RX,
+					 VIRTIO_NET_CTRL_RX_PROMISC, &on, 1));
+	EXPECT_EQ(VIRTIO_NET_OK, nd_ctrl(nd, VIRTIO_NET_CTRL_MAC,
+					 VIRTIO_NET_CTRL_MAC_TABLE_SET,
+					 mac_tables, sizeof(mac_tables)));
+	/* A table claiming more entries than sent. */
+	mac_tables[4] = 200;
+	EXPECT_EQ(VIRTIO_NET_ERR, nd_ctrl(nd, VIRTIO_NET_CTRL_MAC,
+					  VIRTIO_NET_CTRL_MAC_TABLE_SET,
+					  mac_tables, sizeof(mac_tables)));
+
+	/* Unknown class and command. */
+	EXPECT_EQ(VIRTIO_NET_ERR, nd_ctrl(nd, 0x7f, 0, NULL, 0));
+	EXPECT_EQ(VIRTIO_NET_ERR, nd_ctrl(nd, VIRTIO_NET_CTRL_MQ, 0x55,
+					  &pairs, 2));
+	EXPECT_EQ(VIRTIO_NET_ERR, nd_ctrl(nd, VIRTIO_NET_CTRL_VLAN,
+					  VIRTIO_NET_CTRL_VLAN_ADD, &pairs, 2));
+	EXPECT_FALSE(vdev_device_needs_reset(nd->dev));
+}
+
+/* ---- multiqueue: every pair, traffic on every pair ---- */
+
+TEST_F(mq, multiqueue_traffic)
+{
+	struct nd *nd = &self->nd;
+	struct virtio_net_hdr_v1 hdr;
+	unsigned int q, i, nb, got[ND_MAXP] = { 0 }, seen = 0;
+	unsigned int np = variant->pairs;
+	uint16_t pairs = htole16(np);
+	ssize_t len;
+	uint64_t end;
+
+	ASSERT_EQ(0, nd_activate(nd, np, ND_F_BASE | ND_F_MRG | ND_F_CTRL |
+				 ND_F_MQ));
+	ASSERT_EQ(VIRTIO_NET_OK, nd_ctrl(nd, VIRTIO_NET_CTRL_MQ,
+					 VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET,
+					 &pairs, 2));
+	ASSERT_EQ(np, vdev_net_active_pairs(nd->dev));
+
+	/* TX on every pair: seq = pair. */
+	for (q = 0; q < np; q++) {
+		nd_frame(fbuf, 100, nd->mac, q);
+		ASSERT_LE(0, nd_tx_add(nd, 2 * q + 1, NULL, fbuf, 100));
+		nd_kick(nd, 2 * q + 1);
+	}
+	for (i = 0; i < np; i++) {
+		len = nd_peer_recv(self->peer, rbuf, sizeof(rbuf), 2000);
+		ASSERT_EQ(100, len);
+		q = nd_frame_check(rbuf, len);
+		ASSERT_GT(np, q);
+		seen |= 1u << q;
+	}
+	EXPECT_EQ((1u << np) - 1, seen);
+
+	/* RX: many UDP flows, spread by the TAP over its queues. */
+	for (q = 0; q < np; q++)
+		ASSERT_EQ(ND_QSZ, nd_rx_fill(nd, 2 * q, ND_QSZ, ND_RXBUF));
+	for (i = 0; i < 400; i++) {
+		size_t fl = ip_frame(fbuf, (const uint8_t *)"\x02\0\0\0\0\x07",
+				     IPPROTO_UDP, 1000 + i, 64);
+
+		ASSERT_EQ((ssize_t)fl, send(self->peer, fbuf, fl, 0));
+	}
+	end = nd_now_ns() + 3000000000ULL;
+	for (i = 0; i < 400 && nd_now_ns() < end;) {
+		bool any = false;
+
+		for (q = 0; q < np; q++) {
+			len = nd_rx_get(nd, 2 * q, rbuf, sizeof(rbuf), &hdr,
+					&nb);
+			ASSERT_LE(0, len);
+			if (!len)
+				continue;
+			any = true;
+			if (rbuf[12] == 0x08 && rbuf[23] == IPPROTO_UDP) {
+				got[q]++;
+				i++;
+			}
+			nd_rx_fill(nd, 2 * q, 1, ND_RXBUF);
+		}
+		if (!any)
+			usleep(100);
+	}
+	EXPECT_EQ(400, i);
+	for (q = 0; q < np; q++) {
+		TH_LOG("rx queue pair %u: %u frames", q, got[q]);
+		EXPECT_LT(0, got[q]);
+	}
+}
+
+/* ---- reset while frames flow both ways ---- */
+
+struct blaster {
+	int fd;
+	atomic_bool stop;
+	atomic_ulong sent;
+};
+
+static void *blast(void *arg)
+{
+	struct blaster *b = arg;
+	uint8_t f[1514];
+	uint32_t seq = 0;
+
+	nd_frame(f, sizeof(f), (const uint8_t *)"\x02\0\0\0\0\x05", 0);
+	while (!atomic_load(&b->stop)) {
+		size_t len = 60 + (seq++ % 1400);
+
+		if (send(b->fd, f, len, MSG_DONTWAIT) > 0)
+			atomic_fetch_add(&b->sent, 1);
+		else
+			usleep(50);
+	}
+	return NULL;
+}
+
+TEST_F(net, reset_under_traffic)
+{
+	struct nd *nd = &self->nd;
+	struct blaster b = { .fd = self->peer };
+	unsigned int cycles = 1000, i, k;
+	int fds0, tasks0;
+	pthread_t t;
+	uint64_t end;
+
+	if (getenv("VDEV_NET_RESET_CYCLES"))
+		cycles = atoi(getenv("VDEV_NET_RESET_CYCLES"));
+	vdev_test_warm_up();
+	ASSERT_EQ(0, pthread_create(&t, NULL, blast, &b));
+	/* One activation first, so lazily made resources count. */
+	ASSERT_EQ(0, nd_activate(nd, 1, ND_F_BASE | ND_F_MRG));
+	nd_reset(nd);
+	fds0 = vdev_test_count_fds();
+	tasks0 = vdev_test_count_tasks();
+
+	for (i = 0; i < cycles; i++) {
+		ASSERT_EQ(0, nd_activate(nd, 1, ND_F_BASE | ND_F_MRG));
+		nd_rx_fill(nd, 0, ND_QSZ, ND_RXBUF);
+		for (k = 0; k < 64; k++) {
+			nd_frame(fbuf, 60 + k * 20, nd->mac, k);
+			if (nd_tx_add(nd, 1, NULL, fbuf, 60 + k * 20) < 0)
+				break;
+		}
+		nd_kick(nd, 1);
+		/* Let both directions run, then pull the rug. */
+		end = nd_now_ns() + 2000000ULL;
+		while (vq_driver_used_pending(&nd->drv[1]) < 8 &&
+		       nd_now_ns() < end)
+			sched_yield();
+		nd_reset(nd);
+		ASSERT_EQ(0, vdev_test_count_threads_named("vdev-net"));
+	}
+	atomic_store(&b.stop, true);
+	pthread_join(t, NULL);
+	TH_LOG("%u resets, %lu frames sent by the peer, %llu received, %llu sent by the driver",
+	       cycles, atomic_load(&b.sent),
+	       (unsigned long long)nd_counter(nd, "rx_frames"),
+	       (unsigned long long)nd_counter(nd, "tx_frames"));
+	EXPECT_LT(0, nd_counter(nd, "rx_frames"));
+	EXPECT_LT(0, nd_counter(nd, "tx_frames"));
+	EXPECT_EQ(fds0, vdev_test_count_fds());
+	EXPECT_EQ(tasks0 - 1, vdev_test_count_tasks());
+}
+
+/* ---- the TAP is deleted under the device ---- */
+
+TEST_F(net, tap_deleted_under_traffic)
+{
+	struct nd *nd = &self->nd;
+	struct blaster b = { .fd = self->peer };
+	uint64_t end, cpu0, cpu1, errs;
+	unsigned int k = 0;
+	pthread_t t;
+
+	ASSERT_EQ(0, nd_activate(nd, 1, ND_F_BASE | ND_F_MRG));
+	nd_rx_fill(nd, 0, ND_QSZ, ND_RXBUF);
+	ASSERT_EQ(0, pthread_create(&t, NULL, blast, &b));
+	nd_frame(fbuf, 200, nd->mac, 1);
+
+	end = nd_now_ns() + 100000000ULL;
+	while (nd_now_ns() < end) {
+		if (nd_tx_add(nd, 1, NULL, fbuf, 200) >= 0)
+			nd_kick(nd, 1);
+		nd_rx_get(nd, 0, rbuf, sizeof(rbuf), NULL, NULL) > 0 ?
+			nd_rx_fill(nd, 0, 1, ND_RXBUF) : 0;
+	}
+	ASSERT_EQ(0, vdev_nl_link_delete(TAP));
+	/* Traffic keeps coming from the driver. */
+	end = nd_now_ns() + 2000000000ULL;
+	while ((vdev_net_link_up(nd->dev) ||
+		nd_counter(nd, "tx_errors") == 0) && nd_now_ns() < end) {
+		if (nd_tx_add(nd, 1, NULL, fbuf, 200) >= 0) {
+			nd_kick(nd, 1);
+			k++;
+		}
+		usleep(50);
+	}
+	atomic_store(&b.stop, true);
+	pthread_join(t, NULL);
+	EXPECT_FALSE(vdev_net_link_up(nd->dev));
+	errs = nd_counter(nd, "tx_errors");
+	TH_LOG("after delete: %u frames sent, %llu tx errors, %llu tx drops",
+	       k, (unsigned long long)errs,
+	       (unsigned long long)nd_counter(nd, "tx_drops"));
+	EXPECT_LT(0, errs);
+	EXPECT_TRUE(nd_tx_drain(nd, 1, 1000));
+
+	/* No spin: the device's threads stay idle. */
+	cpu0 = nd_threads_cpu_ns("vdev-net");
+	usleep(500000);
+	cpu1 = nd_threads_cpu_ns("vdev-net");
+	TH_LOG("device threads: %llu ms CPU in 500 ms",
+	       (unsigned long long)(cpu1 - cpu0) / 1000000);
+	EXPECT_GT(50000000ULL, cpu1 - cpu0);
+
+	nd_reset(nd);
+	EXPECT_EQ(0, vdev_test_count_threads_named("vdev-net"));
+	/* Still usable as an object: activates, reports link down. */
+	ASSERT_EQ(0, nd_activate(nd, 1, ND_F_BASE | ND_F_MRG));
+	EXPECT_FALSE(vdev_net_link_up(nd->dev));
+	nd_reset(nd);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The TAP reopen regression (cloud-hypervisor issue 4868): a device that
+ * does not join its workers before it closes (or leaks) its TAP fds
+ * leaves the single-queue TAP attached, and the next TUNSETIFF on it --
+ * the VMM recreating the device after a guest reboot -- fails with
+ * EBUSY.
+ *
+ * Run from the fault build with VDEV_FAULT=leak-ctrl-worker, which leaves
+ * the control-queue worker holding a TAP fd after vdev_device_put(),
+ * both tests must fail: make check runs this program as an expected
+ * failure there (XFAIL_TESTS).
+ *
+ *   VDEV_NET_CYCLES=n   cycles of the create/destroy test (10000)
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "net_dev.h"
+#include "kselftest_harness.h"
+
+#define TAP	"vr0"
+#define FEAT	(ND_F_BASE | ND_F_MRG | ND_F_CTRL)
+
+FIXTURE(reopen)
+{
+	struct nd nd;
+	int peer;
+};
+
+/* A persistent single-queue TAP on the bridge, as a VMM's user sets up. */
+FIXTURE_SETUP(reopen)
+{
+	self->peer = -1;
+	nd_init(&self->nd);
+	ASSERT_EQ(0, nd_netns());
+	ASSERT_EQ(0, nt_tap_create(TAP, false));
+	ASSERT_EQ(0, nd_plug_tap(TAP));
+	ASSERT_EQ(0, nd_guest(&self->nd));
+	self->peer = nd_peer_socket(false);
+	ASSERT_LE(0, self->peer);
+	vdev_test_warm_up();
+}
+
+FIXTURE_TEARDOWN(reopen)
+{
+	if (self->nd.dev)
+		nd_destroy(&self->nd);
+	nd_guest_fini(&self->nd);
+	if (self->peer >= 0)
+		close(self->peer);
+}
+
+/* Create, activate, one frame each way, destroy. 0 or -errno. */
+static int cycle(struct nd *nd, int peer, uint32_t seq)
+{
+	struct virtio_net_hdr_v1 hdr;
+	uint8_t f[128], r[2048];
+	ssize_t len;
+	int ret;
+
+	ret = nd_create(nd, TAP, 1);
+	if (ret)
+		return ret;
+	ret = nd_activate(nd, 1, FEAT);
+	if (ret)
+		goto out;
+	nd_rx_fill(nd, 0, 8, ND_RXBUF);
+	nd_frame(f, sizeof(f), nd->mac, seq);
+	ret = nd_tx_add(nd, 1, NULL, f, sizeof(f));
+	if (ret < 0)
+		goto out;
+	nd_kick(nd, 1);
+	ret = -ETIMEDOUT;
+	while ((len = nd_peer_recv(peer, r, sizeof(r), 2000)) > 0)
+		if (len == sizeof(f) && nd_frame_check(r, len) == seq)
+			break;
+	if (len <= 0)
+		goto out;
+	f[6] = 0x02;
+	if (send(peer, f, sizeof(f), 0) != sizeof(f))
+		goto out;
+	while ((len = nd_rx_wait(nd, 0, r, sizeof(r), &hdr, NULL, 2000)) > 0)
+		if (len == sizeof(f) && nd_frame_check(r, len) == seq)
+			break;
+	ret = len > 0 ? 0 : -ETIMEDOUT;
+out:
+	nd_destroy(nd);
+	return ret;
+}
+
+/* (1) Destroy and create again on the same TAP: never EBUSY. */
+TEST_F(reopen, create_destroy_cycles)
+{
+	unsigned int cycles = 10000, i, ebusy = 0, other = 0;
+	int fds0, tasks0, ret;
+	uint64_t t0;
+
+	if (getenv("VDEV_NET_CYCLES"))
+		cycles = atoi(getenv("VDEV_NET_CYCLES"));
+	fds0 = vdev_test_count_fds();
+	tasks0 = vdev_test_count_tasks();
+	t0 = nd_now_ns();
+	for (i = 0; i < cycles; i++) {
+		ret = cycle(&self->nd, self->peer, i);
+		if (ret == -EBUSY)
+			ebusy++;
+		else if (ret)
+			other++;
+		if (ret)
+			TH_LOG("cycle %u: %s", i, strerror(-ret));
+		if (ebusy + other > 10)
+			break;
+	}
+	TH_LOG("%u cycles in %.1f s, %u EBUSY, %u other errors", i,
+	       (nd_now_ns() - t0) / 1e9, ebusy, other);
+	EXPECT_EQ(0, ebusy);
+	EXPECT_EQ(0, other);
+	EXPECT_EQ(fds0, vdev_test_count_fds());
+	EXPECT_EQ(tasks0, vdev_test_count_tasks());
+}
+
+/*
+ * (2) Once vdev_device_put() has returned, TUNSETIFF on the TAP succeeds
+ * at once: no sleep, no retry. Also with the link timer and the control
+ * queue busy, and across a reset first.
+ */
+TEST_F(reopen, tunsetiff_right_after_put)
+{
+	unsigned int i;
+	int fd;
+
+	for (i = 0; i < 200; i++) {
+		uint16_t pairs = htole16(1);
+
+		ASSERT_EQ(0, nd_create(&self->nd, TAP, 1));
+		ASSERT_EQ(0, nd_activate(&self->nd, 1, FEAT));
+		nd_rx_fill(&self->nd, 0, 8, ND_RXBUF);
+		/* MQ was not acked: refused, but answered. */
+		EXPECT_EQ(VIRTIO_NET_ERR,
+			  nd_ctrl(&self->nd, VIRTIO_NET_CTRL_MQ,
+				  VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, &pairs, 2));
+		if (i & 1)
+			nd_reset(&self->nd);
+		nd_destroy(&self->nd);
+
+		fd = nt_tap_attach(TAP, NT_TAP_FLAGS);
+		ASSERT_LE(0, fd) {
+			TH_LOG("cycle %u: TUNSETIFF %s: %s", i, TAP,
+			       strerror(-fd));
+		}
+		close(fd);
+	}
+}
+
+TEST_HARNESS_MAIN
