@@ -12,14 +12,14 @@
  * Ordering (the driver's side is Linux drivers/virtio/virtio_ring.c):
  *
  *   driver                           device
- *   write desc[], avail->ring[]      READ_ONCE(avail->idx)
- *   wmb                              rmb (acquire)          [pop]
- *   write avail->idx                 read avail->ring[], desc[]
+ *   write desc[], avail->ring[]
+ *   store-release avail->idx  ---->  load-acquire avail->idx  [pop, once
+ *                                    read avail->ring[], desc[] per batch]
  *
  *   device                           driver
- *   write used->ring[]               READ_ONCE(used->idx)
- *   wmb (release)         [flush]    rmb
- *   write used->idx                  read used->ring[]
+ *   write used->ring[]
+ *   store-release used->idx   ---->  load-acquire used->idx   [flush]
+ *                                    read used->ring[]
  *
  * and a full barrier on each side between publishing an index and
  * reading the other side's event index / flags (notification
@@ -161,43 +161,46 @@ static inline int vq_to_gpa(struct vdev_device *dev, uint64_t addr,
 	return ap->ops->translate_gva(ap, addr, len, gpa);
 }
 
-/* Host pointer to a ring of @len bytes at @addr, checked at setup. */
+/*
+ * Host pointer to a ring of @len bytes at @addr, checked at setup. The
+ * reasons are logged through the queue's rate limit: a driver can retry
+ * DRIVER_OK with bad rings as often as it likes.
+ */
 static void *vq_map_ring(struct vdev_queue *vq, struct vdev_device *dev,
 			 struct vdev_mem *mem, const char *what, uint64_t addr,
 			 size_t len, size_t align)
 {
+	const char *why;
 	uint64_t gpa;
 	void *p;
 
 	if (addr & (align - 1)) {
-		vdev_log(VDEV_LOG_ERR,
-			 "%s: queue %u: %s ring address 0x%llx not %zu-byte aligned",
-			 dev->name, vq->index, what, (unsigned long long)addr,
-			 align);
-		return NULL;
+		why = "misaligned";
+		goto out_bad;
 	}
 	if (vq_to_gpa(dev, addr, len, &gpa)) {
-		vdev_log(VDEV_LOG_ERR,
-			 "%s: queue %u: %s ring at 0x%llx not mapped by the IOMMU",
-			 dev->name, vq->index, what, (unsigned long long)addr);
-		return NULL;
+		why = "not mapped by the IOMMU";
+		goto out_bad;
 	}
 	/* The whole ring must be one contiguous host mapping. */
 	p = vdev_mem_translate(mem, gpa, len);
 	if (!p) {
-		vdev_log(VDEV_LOG_ERR,
-			 "%s: queue %u: %s ring 0x%llx+%zu not inside one guest memory region",
-			 dev->name, vq->index, what, (unsigned long long)gpa,
-			 len);
-		return NULL;
+		why = "not inside one guest memory region";
+		goto out_bad;
 	}
 	if ((uintptr_t)p & (align - 1)) {
-		vdev_log(VDEV_LOG_ERR,
-			 "%s: queue %u: %s ring maps to a misaligned host address",
-			 dev->name, vq->index, what);
-		return NULL;
+		why = "mapped at a misaligned host address";
+		goto out_bad;
 	}
 	return p;
+
+out_bad:
+	if (vdev_ratelimit_ok(&vq->rl))
+		vdev_log(VDEV_LOG_ERR,
+			 "%s: queue %u: %s ring 0x%llx+%zu (align %zu): %s",
+			 dev->name, vq->index, what, (unsigned long long)addr,
+			 len, align, why);
+	return NULL;
 }
 
 /**
@@ -372,7 +375,8 @@ static struct vring_desc *vq_map_indirect(struct vdev_queue *vq,
 	 */
 	p = vdev_mem_translate(vq->mem, gpa, len);
 	if (unlikely(!p || ((uintptr_t)p & (__alignof__(struct vring_desc) - 1)))) {
-		vq_fail(vq, -EIO, "indirect table 0x%llx+%u not in guest memory",
+		vq_fail(vq, -EIO,
+			"indirect table 0x%llx+%u not in guest memory or misaligned",
 			(unsigned long long)gpa, len);
 		return NULL;
 	}
