@@ -53,6 +53,7 @@
  * @map_len: @size plus both guard pages
  * @fd: the memfd
  * @next: bump allocator: next free offset
+ * @tail: bytes handed out from the end by vq_guest_alloc_tail()
  */
 struct vq_guest_region {
 	uint64_t gpa;
@@ -62,6 +63,7 @@ struct vq_guest_region {
 	size_t map_len;
 	int fd;
 	uint64_t next;
+	uint64_t tail;
 };
 
 /**
@@ -125,6 +127,7 @@ static inline int vq_guest_add(struct vq_guest *g, uint64_t gpa,
 	r->gpa = gpa;
 	r->size = size;
 	r->next = 0;
+	r->tail = 0;
 	g->nr++;
 	return 0;
 
@@ -169,10 +172,14 @@ static inline void *vq_guest_ptr(struct vq_guest *g, uint64_t gpa,
 static inline uint64_t vq_guest_alloc(struct vq_guest *g, unsigned int i,
 				      uint64_t len, uint64_t align)
 {
-	struct vq_guest_region *r = &g->r[i];
-	uint64_t off = (r->next + align - 1) & ~(align - 1);
+	struct vq_guest_region *r;
+	uint64_t off;
 
-	if (i >= g->nr || off > r->size || len > r->size - off)
+	if (i >= g->nr)
+		return 0;
+	r = &g->r[i];
+	off = (r->next + align - 1) & ~(align - 1);
+	if (off > r->size - r->tail || len > r->size - r->tail - off)
 		return 0;
 	r->next = off + len;
 	return r->gpa + off;
@@ -182,11 +189,53 @@ static inline uint64_t vq_guest_alloc(struct vq_guest *g, unsigned int i,
 static inline uint64_t vq_guest_alloc_tail(struct vq_guest *g, unsigned int i,
 					   uint64_t len)
 {
-	struct vq_guest_region *r = &g->r[i];
+	struct vq_guest_region *r;
 
-	if (i >= g->nr || len > r->size - r->next)
+	if (i >= g->nr)
 		return 0;
-	return r->gpa + r->size - len;
+	r = &g->r[i];
+	if (len > r->size - r->tail - r->next)
+		return 0;
+	r->tail += len;
+	return r->gpa + r->size - r->tail;
+}
+
+/**
+ * struct vq_guest_layout - one region for vq_guest_build()
+ * @gpa: guest-physical base
+ * @size: bytes, a multiple of VQ_PAGE
+ * @via_fd: give it to vdev as an fd instead of a pointer
+ */
+struct vq_guest_layout {
+	uint64_t gpa;
+	uint64_t size;
+	bool via_fd;
+};
+
+/*
+ * Guest memory from a table of regions (leave gaps between them to test
+ * gaps, or make them adjacent). On failure everything is undone.
+ */
+static inline int vq_guest_build(struct vq_guest *g,
+				 const struct vq_guest_layout *l,
+				 unsigned int n)
+{
+	unsigned int i;
+	int ret;
+
+	ret = vq_guest_init(g);
+	if (ret)
+		return ret;
+	for (i = 0; i < n; i++) {
+		ret = vq_guest_add(g, l[i].gpa, l[i].size, l[i].via_fd);
+		if (ret)
+			goto out_destroy;
+	}
+	return 0;
+
+out_destroy:
+	vq_guest_destroy(g);
+	return ret;
 }
 
 /**

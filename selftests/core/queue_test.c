@@ -533,6 +533,22 @@ TEST_F(vq, buffer_spans_two_regions)
 	ASSERT_EQ(2, r1[199]);
 }
 
+/* The last bytes of R1, right before a guard page, are usable. */
+TEST_F(vq, buffer_at_end_of_region)
+{
+	struct vq_buf in = { vq_guest_alloc_tail(&self->g, 1, 16), 16 };
+
+	ASSERT_EQ(GAP_GPA - 16, in.gpa);
+	START(0);
+	vq_driver_add(&self->d, NULL, 0, &in, 1, false);
+	vq_driver_publish(&self->d);
+	ASSERT_EQ(1, vdev_queue_pop(&self->q, &self->chain));
+	ASSERT_EQ(1, self->chain.nr_write);
+	ASSERT_EQ(16, self->iov[0].iov_len);
+	memset(self->iov[0].iov_base, 0x33, 16);
+	ASSERT_EQ(0x33, *(uint8_t *)vq_guest_ptr(&self->g, GAP_GPA - 1, 1));
+}
+
 /* A buffer in the fd-backed region R2, mapped by vdev itself. */
 TEST_F(vq, buffer_in_fd_region)
 {
