@@ -56,7 +56,8 @@ struct mmio_queue {
  * @isr: InterruptStatus (VIRTIO_MMIO_INT_*)
  * @generation: ConfigGeneration
  * @status: Status as written by the driver (without NEEDS_RESET)
- * @activate_failed: DRIVER_OK could not start the device: NEEDS_RESET
+ * @needs_reset: DEVICE_NEEDS_RESET set by the transport (DRIVER_OK could
+ *               not start the device, or a reset queue was re-enabled)
  * @dev_features_sel: DeviceFeaturesSel
  * @drv_features_sel: DriverFeaturesSel
  * @drv_features: DriverFeatures, both halves, acked at FEATURES_OK
@@ -77,7 +78,7 @@ struct vdev_mmio {
 	atomic_uint isr;
 	atomic_uint generation;
 	uint32_t status;
-	bool activate_failed;
+	bool needs_reset;
 	uint32_t dev_features_sel;
 	uint32_t drv_features_sel;
 	uint64_t drv_features;
@@ -227,9 +228,9 @@ static void set_high(uint64_t *v, uint32_t hi)
 /* Something the driver cannot undo without a reset: DEVICE_NEEDS_RESET. */
 static void mmio_needs_reset(struct vdev_mmio *m)
 {
-	if (m->activate_failed)
+	if (m->needs_reset)
 		return;
-	m->activate_failed = true;
+	m->needs_reset = true;
 	mmio_irq_trigger(&m->irq, VDEV_IRQ_CONFIG, 0);
 }
 
@@ -271,6 +272,7 @@ static void mmio_queue_ready(struct vdev_mmio *m, uint32_t val)
 static void mmio_queue_reset(struct vdev_mmio *m, uint32_t val)
 {
 	struct mmio_queue *q = mmio_sel_queue(m);
+	bool paused;
 
 	if (!vdev_device_feature_acked(m->dev, VIRTIO_F_RING_RESET)) {
 		mmio_warn(m, "QueueReset without VIRTIO_F_RING_RESET ignored");
@@ -285,9 +287,13 @@ static void mmio_queue_reset(struct vdev_mmio *m, uint32_t val)
 	}
 	if (q->stopped || !q->vq.ready)
 		return;
-	vdev_device_pause(m->dev);
+	/* Paused by the VMM already: the workers are parked, keep it so. */
+	paused = vdev_device_is_paused(m->dev);
+	if (!paused)
+		vdev_device_pause(m->dev);
 	atomic_store(&q->vq.broken, true);
-	vdev_device_resume(m->dev);
+	if (!paused)
+		vdev_device_resume(m->dev);
 	q->stopped = true;
 }
 
@@ -323,7 +329,7 @@ static void mmio_reset(struct vdev_mmio *m)
 	vdev_interrupt_put(vdev_device_reset(m->dev));
 
 	m->status = 0;
-	m->activate_failed = false;
+	m->needs_reset = false;
 	m->dev_features_sel = 0;
 	m->drv_features_sel = 0;
 	m->drv_features = 0;
@@ -396,7 +402,7 @@ static void mmio_write_status(struct vdev_mmio *m, uint32_t val)
 		if (!(val & VIRTIO_CONFIG_S_FEATURES_OK)) {
 			mmio_warn(m, "DRIVER_OK without FEATURES_OK ignored");
 			val &= ~VIRTIO_CONFIG_S_DRIVER_OK;
-		} else if (m->activate_failed || mmio_activate(m)) {
+		} else if (m->needs_reset || mmio_activate(m)) {
 			val &= ~VIRTIO_CONFIG_S_DRIVER_OK;
 		}
 	}
@@ -478,7 +484,7 @@ static uint32_t mmio_read_reg(struct vdev_mmio *m, uint64_t offset)
 		return atomic_load(&m->isr);
 	case VIRTIO_MMIO_STATUS:
 		v = m->status;
-		if (m->activate_failed || vdev_device_needs_reset(m->dev))
+		if (m->needs_reset || vdev_device_needs_reset(m->dev))
 			v |= VIRTIO_CONFIG_S_NEEDS_RESET;
 		return (uint32_t)v;
 	case VIRTIO_MMIO_SHM_LEN_LOW:

@@ -911,6 +911,14 @@ TEST_F(mm, queue_reset)
 	EXPECT_EQ(s | S_NR, rd(self->m, VIRTIO_MMIO_STATUS));
 	EXPECT_EQ(0, rd(self->m, VIRTIO_MMIO_QUEUE_READY));
 
+	/* A pause by the VMM outlives a queue reset. */
+	ASSERT_EQ(0, vdev_device_pause(&self->d.dev));
+	wr(self->m, VIRTIO_MMIO_QUEUE_SEL, 1);
+	wr(self->m, VDEV_MMIO_QUEUE_RESET, 1);
+	EXPECT_EQ(0, rd(self->m, VIRTIO_MMIO_QUEUE_READY));
+	EXPECT_TRUE(vdev_device_is_paused(&self->d.dev));
+	ASSERT_EQ(0, vdev_device_resume(&self->d.dev));
+
 	/* A full reset brings it back. */
 	wr(self->m, VIRTIO_MMIO_STATUS, 0);
 	ASSERT_EQ(s, probe(self, NQ));
