@@ -583,6 +583,37 @@ static inline void nd_guest_fini(struct nd *nd)
 		vq_guest_destroy(&nd->g);
 }
 
+/*
+ * Threads named @prefix..., once the joined ones are gone: a thread's
+ * /proc entry can outlive pthread_join() by a moment (the kernel clears
+ * the joiner's tid before the task is released), so allow 100 ms.
+ */
+static inline int nd_threads_settled(const char *prefix)
+{
+	int i, n = 0;
+
+	for (i = 0; i < 100; i++) {
+		n = vdev_test_count_threads_named(prefix);
+		if (!n)
+			break;
+		usleep(1000);
+	}
+	return n;
+}
+
+static inline int nd_tasks_settled(int expect)
+{
+	int i, n = 0;
+
+	for (i = 0; i < 100; i++) {
+		n = vdev_test_count_tasks();
+		if (n == expect)
+			break;
+		usleep(1000);
+	}
+	return n;
+}
+
 /* CPU time (ns) of this process's threads whose name starts @prefix. */
 static inline uint64_t nd_threads_cpu_ns(const char *prefix)
 {

@@ -140,7 +140,7 @@ FIXTURE_SETUP(net)
 FIXTURE_TEARDOWN(net)
 {
 	nd_teardown_all(&self->nd, self->peer);
-	EXPECT_EQ(0, vdev_test_count_threads_named("vdev-net"));
+	EXPECT_EQ(0, nd_threads_settled("vdev-net"));
 }
 
 /* Two pairs (MQ offered), and four. */
@@ -173,7 +173,7 @@ FIXTURE_SETUP(mq)
 FIXTURE_TEARDOWN(mq)
 {
 	nd_teardown_all(&self->nd, self->peer);
-	EXPECT_EQ(0, vdev_test_count_threads_named("vdev-net"));
+	EXPECT_EQ(0, nd_threads_settled("vdev-net"));
 }
 
 /* Frames from the driver reach the peer, 60 bytes to MTU size. */
@@ -676,7 +676,7 @@ TEST_F(net, reset_under_traffic)
 		       nd_now_ns() < end)
 			sched_yield();
 		nd_reset(nd);
-		ASSERT_EQ(0, vdev_test_count_threads_named("vdev-net"));
+		ASSERT_EQ(0, nd_threads_settled("vdev-net"));
 	}
 	atomic_store(&b.stop, true);
 	pthread_join(t, NULL);
@@ -687,7 +687,7 @@ TEST_F(net, reset_under_traffic)
 	EXPECT_LT(0, nd_counter(nd, "rx_frames"));
 	EXPECT_LT(0, nd_counter(nd, "tx_frames"));
 	EXPECT_EQ(fds0, vdev_test_count_fds());
-	EXPECT_EQ(tasks0 - 1, vdev_test_count_tasks());
+	EXPECT_EQ(tasks0 - 1, nd_tasks_settled(tasks0 - 1));
 }
 
 /* ---- the TAP is deleted under the device ---- */
@@ -742,7 +742,7 @@ TEST_F(net, tap_deleted_under_traffic)
 	EXPECT_GT(50000000ULL, cpu1 - cpu0);
 
 	nd_reset(nd);
-	EXPECT_EQ(0, vdev_test_count_threads_named("vdev-net"));
+	EXPECT_EQ(0, nd_threads_settled("vdev-net"));
 	/* Still usable as an object: activates, reports link down. */
 	ASSERT_EQ(0, nd_activate(nd, 1, ND_F_BASE | ND_F_MRG));
 	EXPECT_FALSE(vdev_net_link_up(nd->dev));

@@ -1,0 +1,23 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# virtio-net benchmark (selftests/bench/net_bench.c): TX and RX through
+# the device against a plain write()/read() loop on a TAP fd, 64 and 1500
+# byte frames, then reset + TAP reopen latency. Needs CAP_NET_ADMIN (it
+# runs in its own network namespace). Informational: nothing fails on
+# time.
+#
+#   make bench-net [NET_BENCH_FRAMES=500000] [NET_BENCH_CYCLES=1000]
+
+NBENCH_BIN	:= build/bench/net_bench
+
+BENCH_TARGETS	+= bench-net
+.PHONY: bench-net
+
+$(NBENCH_BIN): selftests/bench/net_bench.c selftests/net/net_dev.h \
+		selftests/net/net_test.h selftests/vq_driver.h $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Iselftests -Iselftests/net -o $@ $< $(LIB_A) \
+		$(LDFLAGS_V) $(NL_LIBS) -lm
+
+bench-net: $(NBENCH_BIN)
+	$(NBENCH_BIN)
