@@ -14,7 +14,8 @@
  *   queue_bench [-n TRANSFERS] [-b BATCH] [--vringh PATH [-m VRINGH_TRANSFERS]]
  *
  * prints ns per transfer for 1..4 descriptors per chain with and without
- * EVENT_IDX, then the mixed vringh_test pattern with EVENT_IDX; with
+ * EVENT_IDX, the device's CPU cost alone (one thread, warm caches), then
+ * the mixed vringh_test pattern with EVENT_IDX; with
  * --vringh it also runs "PATH --parallel --eventidx" (10M transfers, a
  * copy patched to pin its two processes to different CPUs) and prints the
  * ratio vringh ns / vdev ns (above 1.0: vdev is faster). vringh_test
@@ -364,6 +365,82 @@ static double run_vringh(const char *path, unsigned long xfers)
 	return (t1 - t0) / xfers;
 }
 
+/*
+ * The device's own cost: driver and device take turns on one thread, a
+ * full ring at a time, so nothing waits and the caches stay warm. Returns
+ * ns per chain of pop + copy + push, flush included.
+ */
+static double device_cost(int cpu, int ndesc)
+{
+	const struct vdev_device_info info = {
+		.name = "bench1",
+		.type = 1,
+		.queue_sizes = bench_sizes,
+		.nr_queues = 1,
+		.min_queues = 1,
+	};
+	const unsigned long rounds = 20000;
+	struct bench *b = calloc(1, sizeof(*b));
+	struct iovec iov[8];
+	struct vdev_chain chain;
+	uint8_t buf[4] = { 0 };
+	unsigned long r, x = 0;
+	double dev_ns = 0, t0;
+	struct vq_buf v[4];
+	int ret;
+
+	if (!b)
+		die("calloc", ENOMEM);
+	pin(cpu);
+	b->ndesc = ndesc;
+	ret = vq_guest_init(&b->g);
+	if (!ret)
+		ret = vq_guest_add(&b->g, GUEST_GPA, GUEST_SIZE, true);
+	if (!ret)
+		ret = vq_driver_init(&b->d, &b->g, 0, RING, false, 0);
+	if (!ret)
+		ret = vdev_device_init(&b->dev, &bench_ops, &info);
+	if (ret)
+		die("device", -ret);
+	b->data = vq_guest_alloc(&b->g, 0, 4 * (RING + 1), 64);
+	vq_driver_bind(&b->d, &b->q, 0, RING);
+	ret = vdev_queue_setup(&b->q, &b->dev, b->g.mem);
+	if (ret)
+		die("setup", -ret);
+	vdev_chain_init(&chain, iov, 8);
+
+	for (r = 0; r < rounds; r++) {
+		unsigned int n, k = 0;
+
+		for (;;) {
+			n = make_chain(b, x, v);
+			if (vq_driver_add(&b->d, x % 2 ? NULL : v, x % 2 ? 0 : n,
+					  x % 2 ? v : NULL, x % 2 ? n : 0,
+					  false) < 0)
+				break;
+			x++;
+			k++;
+		}
+		vq_driver_publish(&b->d);
+		t0 = now_ns();
+		while (vdev_queue_pop(&b->q, &chain) == 1)
+			vdev_queue_push(&b->q, chain.head,
+					device_copy(&chain, buf));
+		vdev_queue_flush(&b->q);
+		dev_ns += now_ns() - t0;
+		while (vq_driver_get_used(&b->d, NULL) >= 0)
+			;
+		if (!k)
+			die("ring", ENOSPC);
+	}
+	vdev_queue_teardown(&b->q);
+	vdev_device_put(&b->dev);
+	vq_driver_destroy(&b->d);
+	vq_guest_destroy(&b->g);
+	free(b);
+	return dev_ns / x;
+}
+
 static void find_cpus(int *first, int *last)
 {
 	cpu_set_t set;
@@ -438,6 +515,12 @@ int main(int argc, char **argv)
 			fflush(stdout);
 		}
 	}
+
+	printf("# device cost alone (one thread, warm caches): ns per chain\n");
+	for (ndesc = 1; ndesc <= 4; ndesc++)
+		printf("  %-10d %10.1f\n", ndesc, device_cost(cpu_a, ndesc));
+	printf("  %-10s %10.1f\n", "1-4 mix", device_cost(cpu_a, 0));
+	fflush(stdout);
 
 	mixed = run_one(cpu_a, cpu_b, vxfers, batch, 0, true, &r);
 	printf("  %-10s %-9s %12lu %10.1f %10lu %10lu\n", "1-4 mix", "yes",
