@@ -14,7 +14,7 @@ DESC, AVAIL, USED = 0x1000, 0x1100, 0x1200
 F_NEXT, F_WRITE, F_INDIRECT = 1, 2, 4
 
 
-def seed(size, feat, ops, descs, heads, extra=(), niov=63):
+def seed(size, feat, ops, descs, heads, extra=(), niov=63, iova=0):
     img = bytearray(IMG)
 
     def put(gpa, data):
@@ -28,8 +28,8 @@ def seed(size, feat, ops, descs, heads, extra=(), niov=63):
         put(AVAIL + 4 + 2 * i, struct.pack('<H', h))
     for gpa, data in extra:
         put(gpa, data)
-    hdr = struct.pack('<HBBHHH', size, feat, niov, DESC // 2, AVAIL // 2,
-                      USED // 2)
+    hdr = struct.pack('<HBBHHH', size, feat, niov, (iova + DESC) // 2,
+                      (iova + AVAIL) // 2, (iova + USED) // 2)
     ops = bytes(ops) + bytes(16 - len(ops))
     # Guest memory past the input reads as zeros: keep seeds small.
     return hdr + ops + bytes(img).rstrip(b'\0')
@@ -56,6 +56,10 @@ seeds = {
                          [(0x4ff0, 0x20, F_WRITE, 0)], [0]),
     'region2': seed(8, 1, [0x00, 1, 2],
                     [(0x10100, 64, 0, 0)], [0]),
+    # Access platform: every address is an IOVA, GPA + 0x10000.
+    'iommu': seed(16, 5, [0x04, 1, 2],
+                  [(0x12000, 16, F_NEXT, 1), (0x12100, 16, F_WRITE, 0)],
+                  [0], iova=0x10000),
 }
 
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'corpus')

@@ -17,7 +17,8 @@
  *
  * Input layout (little-endian):
  *   0  u16 queue size          2  u8 features (bit 0 EVENT_IDX,
- *   3  u8 iovec capacity - 1         bit 1 INDIRECT_DESC)
+ *   3  u8 iovec capacity - 1         bit 1 INDIRECT_DESC, bit 2: an
+ *                                    access platform, IOVA = GPA + 64K)
  *   4  u16 desc address / 2    6  u16 avail address / 2
  *   8  u16 used address / 2    10 u8 ops[16]
  *   26 guest memory image (R0, R1, R2 in order)
@@ -72,6 +73,37 @@ static const struct vdev_device_ops fuzz_ops = {
 	.release = fuzz_release,
 };
 
+/* IOVA = GPA + AP_OFFSET; anything below AP_OFFSET is unmapped. */
+#define AP_OFFSET	0x10000ULL
+
+static int fuzz_gva(struct vdev_access_platform *ap, uint64_t gva,
+		    uint64_t size, uint64_t *gpa)
+{
+	if (gva < AP_OFFSET)
+		return -EFAULT;
+	*gpa = gva - AP_OFFSET;
+	return 0;
+}
+
+static int fuzz_gpa(struct vdev_access_platform *ap, uint64_t gpa,
+		    uint64_t size, uint64_t *gva)
+{
+	*gva = gpa + AP_OFFSET;
+	return 0;
+}
+
+static void fuzz_ap_release(struct vdev_access_platform *ap)
+{
+}
+
+static const struct vdev_access_platform_ops fuzz_ap_ops = {
+	.translate_gva = fuzz_gva,
+	.translate_gpa = fuzz_gpa,
+	.release = fuzz_ap_release,
+};
+
+static struct vdev_access_platform fuzz_ap;
+
 static void quiet_log(enum vdev_log_level level, const char *msg)
 {
 }
@@ -84,6 +116,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		vdev_log_set_handler(quiet_log);
 	if (vdev_mem_create(&mem))
 		abort();
+	vdev_access_platform_init(&fuzz_ap, &fuzz_ap_ops);
 	for (i = 0; i < ARRAY_SIZE(regions); i++) {
 		regions[i].buf = aligned_alloc(4096, regions[i].size);
 		if (!regions[i].buf ||
@@ -152,6 +185,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	if (vdev_device_init(&dev, &fuzz_ops, &info))
+		abort();
+	if ((data[2] & 4) && vdev_device_set_access_platform(&dev, &fuzz_ap))
 		abort();
 	if (data[2] & 1)
 		features |= 1ULL << VIRTIO_RING_F_EVENT_IDX;
