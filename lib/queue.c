@@ -133,7 +133,8 @@ static inline size_t vq_used_bytes(uint16_t size)
  * DEVICE_NEEDS_RESET (which logs, rate-limited, and raises a config
  * interrupt); later calls only return.
  */
-static int vq_fail(struct vdev_queue *vq, int err, const char *fmt, ...)
+static __vdev_printf(3, 4)
+int vq_fail(struct vdev_queue *vq, int err, const char *fmt, ...)
 {
 	char msg[160];
 	va_list ap;

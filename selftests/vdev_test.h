@@ -93,4 +93,34 @@ static inline int vdev_test_count_threads_named(const char *prefix)
 	return n;
 }
 
+/*
+ * After pthread_join() returns, the joined thread can still be listed in
+ * /proc/self/task for a few microseconds: the kernel wakes the joiner
+ * (CLONE_CHILD_CLEARTID) before it unhashes the task. Poll for up to
+ * 100 ms for the count to come down to @want, and return the last count.
+ * A leaked thread stays, so a leak still fails the comparison.
+ */
+static inline int vdev_test_settle_tasks(int want)
+{
+	int i, n = vdev_test_count_tasks();
+
+	for (i = 0; i < 1000 && n != want; i++) {
+		usleep(100);
+		n = vdev_test_count_tasks();
+	}
+	return n;
+}
+
+/* As vdev_test_settle_tasks(), for threads whose name starts @prefix. */
+static inline int vdev_test_settle_threads_named(const char *prefix, int want)
+{
+	int i, n = vdev_test_count_threads_named(prefix);
+
+	for (i = 0; i < 1000 && n != want; i++) {
+		usleep(100);
+		n = vdev_test_count_threads_named(prefix);
+	}
+	return n;
+}
+
 #endif /* _VDEV_TEST_H */

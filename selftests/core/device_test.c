@@ -255,13 +255,26 @@ static uint16_t guest_used_idx(struct guest *g, unsigned int qi)
 	return __atomic_load_n(&g->ring[qi].used->idx, __ATOMIC_ACQUIRE);
 }
 
-/* Wait until queue @qi has @n used entries; false after 5 s. */
+/* Wait until queue @qi has @n used entries; false after 10 s. */
 static bool guest_wait_used(struct guest *g, unsigned int qi, uint16_t n)
 {
 	int i;
 
-	for (i = 0; i < 50000; i++) {
+	for (i = 0; i < 100000; i++) {
 		if (guest_used_idx(g, qi) == n)
+			return true;
+		usleep(100);
+	}
+	return false;
+}
+
+/* Wait until the device sets DEVICE_NEEDS_RESET; false after 10 s. */
+static bool wait_needs_reset(struct tdev *t)
+{
+	int i;
+
+	for (i = 0; i < 100000; i++) {
+		if (vdev_device_needs_reset(&t->dev))
 			return true;
 		usleep(100);
 	}
@@ -366,7 +379,7 @@ FIXTURE_TEARDOWN(dev)
 {
 	vdev_device_put(&self->t.dev);
 	EXPECT_EQ(1, self->t.released);
-	EXPECT_EQ(0, vdev_test_count_threads_named("vdev-"));
+	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-", 0));
 	guest_fini(&self->g);
 }
 
@@ -381,9 +394,9 @@ TEST_F(dev, too_few_queues)
 {
 	EXPECT_EQ(-EINVAL, activate(&self->g, &self->t, 1));
 	EXPECT_FALSE(vdev_device_is_active(&self->t.dev));
-	EXPECT_EQ(0, vdev_test_count_threads_named("vdev-"));
+	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-", 0));
 	EXPECT_EQ(self->fds0, vdev_test_count_fds());
-	EXPECT_EQ(self->tasks0, vdev_test_count_tasks());
+	EXPECT_EQ(self->tasks0, vdev_test_settle_tasks(self->tasks0));
 }
 
 TEST_F(dev, activate_twice_busy)
@@ -396,7 +409,7 @@ TEST_F(dev, activate_twice_busy)
 	vdev_interrupt_get(self->g.irq);
 }
 
-TEST_F(dev, workers_named_and_joined)
+TEST_F_TIMEOUT(dev, workers_named_and_joined, 300)
 {
 	ASSERT_EQ(0, activate(&self->g, &self->t, NQ));
 	EXPECT_EQ(NQ, vdev_test_count_threads_named("vdev-tdev-q"));
@@ -410,12 +423,12 @@ TEST_F(dev, workers_named_and_joined)
 	EXPECT_EQ(self->g.irq, vdev_device_reset(&self->t.dev));
 	vdev_interrupt_put(self->g.irq);
 	vdev_interrupt_get(self->g.irq);
-	EXPECT_EQ(0, vdev_test_count_threads_named("vdev-"));
+	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-", 0));
 	EXPECT_EQ(self->fds0, vdev_test_count_fds());
-	EXPECT_EQ(self->tasks0, vdev_test_count_tasks());
+	EXPECT_EQ(self->tasks0, vdev_test_settle_tasks(self->tasks0));
 }
 
-TEST_F(dev, activate_reset_10000)
+TEST_F_TIMEOUT(dev, activate_reset_10000, 300)
 {
 	struct vdev_interrupt *irq;
 	int i;
@@ -431,9 +444,9 @@ TEST_F(dev, activate_reset_10000)
 		vdev_interrupt_put(irq);
 		vdev_interrupt_get(irq);
 	}
-	EXPECT_EQ(0, vdev_test_count_threads_named("vdev-"));
+	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-", 0));
 	EXPECT_EQ(self->fds0, vdev_test_count_fds());
-	EXPECT_EQ(self->tasks0, vdev_test_count_tasks());
+	EXPECT_EQ(self->tasks0, vdev_test_settle_tasks(self->tasks0));
 }
 
 struct load {
@@ -461,7 +474,7 @@ static void *load_thread(void *arg)
 	return NULL;
 }
 
-TEST_F(dev, pause_resume_under_load)
+TEST_F_TIMEOUT(dev, pause_resume_under_load, 300)
 {
 	struct load l = { .g = &self->g };
 	unsigned int before, round;
@@ -486,9 +499,9 @@ TEST_F(dev, pause_resume_under_load)
 	vdev_interrupt_get(self->g.irq);
 	atomic_store(&l.stop, true);
 	pthread_join(th, NULL);
-	EXPECT_EQ(0, vdev_test_count_threads_named("vdev-"));
+	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-", 0));
 	EXPECT_EQ(self->fds0, vdev_test_count_fds());
-	EXPECT_EQ(self->tasks0, vdev_test_count_tasks());
+	EXPECT_EQ(self->tasks0, vdev_test_settle_tasks(self->tasks0));
 }
 
 TEST_F(dev, pause_inactive_is_noop)
@@ -499,7 +512,7 @@ TEST_F(dev, pause_inactive_is_noop)
 }
 
 /* Guest RAM hot-added while the workers run: buffers there get used. */
-TEST_F(dev, memory_hot_add_under_load)
+TEST_F_TIMEOUT(dev, memory_hot_add_under_load, 300)
 {
 	struct load l = { .g = &self->g };
 	void *hot[8];
@@ -540,7 +553,7 @@ TEST_F(dev, memory_hot_add_under_load)
 }
 
 /* A buffer outside guest RAM: NEEDS_RESET, config interrupt, other queue ok */
-TEST_F(dev, needs_reset_isolated)
+TEST_F_TIMEOUT(dev, needs_reset_isolated, 300)
 {
 	uint64_t v = 0;
 
@@ -549,8 +562,7 @@ TEST_F(dev, needs_reset_isolated)
 	while (read(self->g.irqfd, &v, sizeof(v)) > 0)
 		;
 	guest_add_buf(&self->g, 0, 0x1000, 64);	/* below RAM_GPA: a gap */
-	usleep(50000);
-	EXPECT_TRUE(vdev_device_needs_reset(&self->t.dev));
+	EXPECT_TRUE(wait_needs_reset(&self->t));
 	EXPECT_EQ(0, guest_used_idx(&self->g, 0));
 	EXPECT_EQ(8, read(self->g.irqfd, &v, sizeof(v)));
 	EXPECT_GE(v, 1);
@@ -610,7 +622,7 @@ static const struct vdev_access_platform_ops ap_ops = {
 	.release = ap_release,
 };
 
-TEST_F(dev, access_platform_translates)
+TEST_F_TIMEOUT(dev, access_platform_translates, 300)
 {
 	/* Static: the device drops its reference at the fixture's teardown. */
 	static struct tap_ap ap;
@@ -634,8 +646,7 @@ TEST_F(dev, access_platform_translates)
 
 	/* An untranslatable (raw GPA) buffer address is a driver error. */
 	guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 64);
-	usleep(50000);
-	EXPECT_TRUE(vdev_device_needs_reset(&self->t.dev));
+	EXPECT_TRUE(wait_needs_reset(&self->t));
 	vdev_interrupt_put(vdev_device_reset(&self->t.dev));
 	vdev_interrupt_get(self->g.irq);
 	EXPECT_EQ(0, atomic_load(&ap.released));
