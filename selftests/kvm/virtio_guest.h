@@ -23,7 +23,8 @@
  * The interrupt handler (VG_IRQ_VECTOR, installed with
  * vm_install_exception_handler()) reads InterruptStatus, acknowledges it,
  * counts it in vg_irq and sends the EOI. Waits use "sti; hlt" (the STI
- * shadow makes the check-then-sleep race free) unless the driver polls.
+ * shadow makes the check-then-sleep race free) unless the driver polls,
+ * bounded by a one-shot APIC timer that counts late interrupts.
  */
 #ifndef _VDEV_VIRTIO_GUEST_H
 #define _VDEV_VIRTIO_GUEST_H
@@ -53,6 +54,18 @@
 #define VG_IOAPIC_GPA		0xfec00000ULL
 #define VG_IRQ_PIN		20
 #define VG_IRQ_VECTOR		0x40
+#define VG_TIMER_VECTOR		0x41
+
+/*
+ * Local APIC timer (xAPIC register offsets, Intel SDM 10.5.4): the guest
+ * arms it one-shot before every HLT, so that an interrupt that never
+ * comes costs VG_WAKE_TICKS instead of a hang, and gets counted.
+ */
+#define VG_APIC_LVTT		0x320
+#define VG_APIC_TMICT		0x380
+#define VG_APIC_TDCR		0x3e0
+#define VG_APIC_TDCR_DIV1	0xb
+#define VG_WAKE_TICKS		20000000	/* 20 ms at KVM's 1 GHz */
 
 /* A guest-physical address just past the device's RAM: never valid. */
 #define VG_BAD_GPA		0x80000000ULL
@@ -101,12 +114,17 @@ _Static_assert(VG_DMA_END <= VG_DMA_GPA + VG_DMA_SIZE, "DMA region");
  * @vring: of those, with VIRTIO_MMIO_INT_VRING in InterruptStatus
  * @config: of those, with VIRTIO_MMIO_INT_CONFIG
  * @spurious: with InterruptStatus zero
+ * @timer: HLTs ended by the APIC timer instead of the device
+ * @late: of those, with used buffers waiting: the device's interrupt was
+ *        late by VG_WAKE_TICKS, or lost
  */
 struct vg_irq_stats {
 	uint64_t irqs;
 	uint64_t vring;
 	uint64_t config;
 	uint64_t spurious;
+	uint64_t timer;
+	uint64_t late;
 };
 
 /* Guest copy; the host reads it with sync_global_from_guest(). */
@@ -218,23 +236,40 @@ static inline void vg_isr(struct ex_regs *regs)
 	xapic_write_reg(APIC_EOI, 0);
 }
 
+/* The wake-up timer's handler. */
+static inline void vg_timer_isr(struct ex_regs *regs)
+{
+	vg_irq.timer++;
+	xapic_write_reg(APIC_EOI, 0);
+}
+
 /*
  * Local APIC on, IOAPIC pin VG_IRQ_PIN -> VG_IRQ_VECTOR on APIC 0, edge
- * triggered (an irqfd write is one edge). Interrupts stay masked (IF=0)
- * outside vg_wait_irq().
+ * triggered (an irqfd write is one edge); APIC timer one-shot on
+ * VG_TIMER_VECTOR. Interrupts stay masked (IF=0) outside vg_wait_irq().
  */
 static inline void vg_irq_setup(void)
 {
 	__asm__ __volatile__("cli");
 	xapic_enable();
+	xapic_write_reg(VG_APIC_TDCR, VG_APIC_TDCR_DIV1);
+	xapic_write_reg(VG_APIC_LVTT, VG_TIMER_VECTOR);
 	vg_ioapic_write(VG_IOAPIC_REDTBL(VG_IRQ_PIN) + 1, 0); /* APIC id 0 */
 	vg_ioapic_write(VG_IOAPIC_REDTBL(VG_IRQ_PIN), VG_IRQ_VECTOR);
 }
 
-/* Sleep until the next interrupt; the handler has run on return. */
-static inline void vg_wait_irq(void)
+/*
+ * Sleep until the next interrupt (the handler has run on return), for at
+ * most VG_WAKE_TICKS. Returns true when the device interrupted.
+ */
+static inline bool vg_wait_irq(void)
 {
+	uint64_t irqs = vg_irq.irqs;
+
+	xapic_write_reg(VG_APIC_TMICT, VG_WAKE_TICKS);
 	__asm__ __volatile__("sti; hlt; cli" : : : "memory");
+	xapic_write_reg(VG_APIC_TMICT, 0);
+	return vg_irq.irqs != irqs;
 }
 
 /* ---- virtqueues ------------------------------------------------------- */
@@ -328,6 +363,18 @@ static inline bool vg_vq_get_used(struct vg_vq *vq, uint16_t *id,
 static inline bool vg_vq_has_used(struct vg_vq *vq)
 {
 	return *(volatile uint16_t *)&vq->used->idx != vq->last_used;
+}
+
+/*
+ * Sleep until @vq has used buffers, unless it has some already; a timer
+ * wake-up that finds used buffers counts as a late interrupt.
+ */
+static inline void vg_vq_wait(struct vg_vq *vq)
+{
+	if (vg_vq_has_used(vq))
+		return;
+	if (!vg_wait_irq() && vg_vq_has_used(vq))
+		vg_irq.late++;
 }
 
 /* ---- device initialisation (VIRTIO 1.2, 3.1.1 and 4.2.3.1) ---------- */
@@ -540,8 +587,8 @@ static inline void vg_wait_rx(struct vg_net *n, uint64_t nr)
 			return;
 		if (n->flags & VG_F_POLL)
 			__asm__ __volatile__("pause");
-		else if (!vg_vq_has_used(&n->vq[VG_RX]))
-			vg_wait_irq();
+		else
+			vg_vq_wait(&n->vq[VG_RX]);
 	}
 }
 
@@ -555,8 +602,8 @@ static inline void vg_wait_tx_idle(struct vg_net *n)
 			return;
 		if (n->flags & VG_F_POLL)
 			__asm__ __volatile__("pause");
-		else if (!vg_vq_has_used(tx))
-			vg_wait_irq();
+		else
+			vg_vq_wait(tx);
 	}
 }
 
@@ -570,8 +617,8 @@ static inline void vg_tx_frames(struct vg_net *n, const uint8_t *dst,
 		while (!vg_tx_frame(n, dst, seq + i)) {
 			if (n->flags & VG_F_POLL)
 				__asm__ __volatile__("pause");
-			else if (!vg_vq_has_used(&n->vq[VG_TX]))
-				vg_wait_irq();
+			else
+				vg_vq_wait(&n->vq[VG_TX]);
 		}
 	}
 }

@@ -21,7 +21,9 @@
 #define _VDEV_VNET_HOST_H
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -36,6 +38,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
+#include <linux/if.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <linux/if_tun.h>
@@ -105,15 +108,41 @@ struct vh_vm {
 /* ---- watchdog --------------------------------------------------------- */
 
 static const char *vh_phase = "start";
+static struct vh_vm *vh_current;
+
+/* On a timeout: where the rings and the device stand (best effort). */
+static void vh_dump(struct vh_vm *h)
+{
+	struct vdev_counter c[16];
+	unsigned int q, i, n;
+
+	for (q = 0; q < 2; q++) {
+		struct vring_avail *avail = addr_gpa2hva(h->vm, VG_RING_PG(q, 1));
+		struct vring_used *used = addr_gpa2hva(h->vm, VG_RING_PG(q, 2));
+
+		dprintf(STDOUT_FILENO, "# queue %u: avail idx %u, used idx %u\n",
+			q, avail->idx, used->idx);
+	}
+	memcpy(&vg_irq, addr_gva2hva(h->vm, (vm_vaddr_t)&vg_irq),
+	       sizeof(vg_irq));
+	dprintf(STDOUT_FILENO, "# guest: %lu interrupts, %lu timer wake-ups, %lu late\n",
+		vg_irq.irqs, vg_irq.timer, vg_irq.late);
+	if (h->dev) {
+		dprintf(STDOUT_FILENO, "# device: active %d, needs reset %d\n",
+			vdev_device_is_active(h->dev),
+			vdev_device_needs_reset(h->dev));
+		n = vdev_device_counters(h->dev, c, ARRAY_SIZE(c));
+		for (i = 0; i < n; i++)
+			dprintf(STDOUT_FILENO, "# %s %lu\n", c[i].name,
+				c[i].value);
+	}
+}
 
 static void vh_alarm(int sig)
 {
-	static const char msg[] = "Bail out! timeout in phase: ";
-
-	if (write(STDOUT_FILENO, msg, sizeof(msg) - 1) < 0 ||
-	    write(STDOUT_FILENO, vh_phase, strlen(vh_phase)) < 0 ||
-	    write(STDOUT_FILENO, "\n", 1) < 0)
-		_exit(KSFT_FAIL);
+	dprintf(STDOUT_FILENO, "Bail out! timeout in phase: %s\n", vh_phase);
+	if (vh_current && vh_current->vm)
+		vh_dump(vh_current);
 	_exit(KSFT_FAIL);
 }
 
@@ -156,6 +185,26 @@ static inline void vh_print_threads(void)
 			ksft_print_msg("thread %s: %s", de->d_name, comm);
 		if (f)
 			fclose(f);
+	}
+	if (d)
+		closedir(d);
+}
+
+/* List this process's fds (for a failure report). */
+static inline void vh_print_fds(void)
+{
+	char path[300], target[256];
+	struct dirent *de;
+	DIR *d = opendir("/proc/self/fd");
+	ssize_t n;
+
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
+		n = readlink(path, target, sizeof(target) - 1);
+		target[n > 0 ? n : 0] = '\0';
+		ksft_print_msg("fd %s: %s\n", de->d_name, target);
 	}
 	if (d)
 		closedir(d);
@@ -361,6 +410,29 @@ static inline unsigned int vh_peer_recv(struct vh_net *net, unsigned int want,
 	return got;
 }
 
+/*
+ * Wait up to @ms for the TAP's operstate to be UP. A TAP gets its carrier
+ * when vdev attaches a queue, but the bridge enables its port only when
+ * the kernel's linkwatch work has processed that carrier change (batched,
+ * up to a second later); frames to or from the TAP before that are
+ * dropped. Returns the seconds waited, or -1.
+ */
+static inline double vh_wait_tap_up(int ms)
+{
+	struct vdev_nl_link_state st;
+	struct timespec ts = { 0, 1000000 };
+	double t0 = vh_now();
+	int i;
+
+	for (i = 0; i <= ms; i++) {
+		if (!vdev_nl_link_state(VH_TAP, &st) &&
+		    st.operstate == IF_OPER_UP)
+			return vh_now() - t0;
+		nanosleep(&ts, NULL);
+	}
+	return -1;
+}
+
 /* Throw away whatever the peer's socket holds. */
 static inline void vh_peer_drain(struct vh_net *net)
 {
@@ -373,6 +445,43 @@ static inline void vh_peer_drain(struct vh_net *net)
 /* ---- VM + device ------------------------------------------------------ */
 
 /*
+ * The 6.1 KVM library's ELF loader (lib/elf.c) opens the test binary
+ * twice per VM and never closes it. Close what it left, so that fd counts
+ * measure vdev, and long reboot loops do not run out of fds. Returns how
+ * many were closed.
+ */
+static inline int vh_close_elf_fds(void)
+{
+	char exe[PATH_MAX], path[64], target[PATH_MAX];
+	struct dirent *de;
+	ssize_t n;
+	int closed = 0;
+	DIR *d;
+
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return 0;
+	exe[n] = '\0';
+	d = opendir("/proc/self/fd");
+	while (d && (de = readdir(d))) {
+		int fd = atoi(de->d_name);
+
+		if (de->d_name[0] == '.' || fd == dirfd(d))
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		n = readlink(path, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = '\0';
+		if (!strcmp(target, exe) && !close(fd))
+			closed++;
+	}
+	if (d)
+		closedir(d);
+	return closed;
+}
+
+/*
  * A VM running @guest_code, with the guest layout of virtio_guest.h and
  * the interrupt handler installed. No device yet: see vh_dev_attach().
  */
@@ -381,6 +490,8 @@ static inline void vh_vm_create(struct vh_vm *h, void *guest_code)
 	memset(h, 0, sizeof(*h));
 	h->irq_fd = -1;
 	h->vm = vm_create_with_one_vcpu(&h->vcpu, guest_code);
+	vh_close_elf_fds();
+	vh_current = h;
 	vm_userspace_mem_region_add(h->vm, VM_MEM_SRC_ANONYMOUS, VG_DMA_GPA,
 				    VG_DMA_SLOT, VG_DMA_PAGES, 0);
 	virt_map(h->vm, VG_DMA_GPA, VG_DMA_GPA, VG_DMA_PAGES);
@@ -391,6 +502,7 @@ static inline void vh_vm_create(struct vh_vm *h, void *guest_code)
 	vm_init_descriptor_tables(h->vm);
 	vcpu_init_descriptor_tables(h->vcpu);
 	vm_install_exception_handler(h->vm, VG_IRQ_VECTOR, vg_isr);
+	vm_install_exception_handler(h->vm, VG_TIMER_VECTOR, vg_timer_isr);
 }
 
 /*
@@ -451,6 +563,7 @@ static inline void vh_dev_detach(struct vh_vm *h)
 static inline void vh_vm_destroy(struct vh_vm *h)
 {
 	vh_dev_detach(h);
+	vh_current = NULL;
 	kvm_vm_free(h->vm);
 	h->vm = NULL;
 }

@@ -145,9 +145,11 @@ int main(void)
 	sync_global_from_guest(h.vm, bad_reset);
 	sync_global_from_guest(h.vm, vg_irq);
 
-	ksft_print_msg("%lu cycles in %.1f s (%.1f ms each); guest RX %lu, TX %lu frames; peer sent %lu, got %lu; %lu interrupts, %lu MMIO exits\n",
+	ksft_print_msg("%lu cycles in %.1f s (%.1f ms each); guest RX %lu, TX %lu frames; peer sent %lu, got %lu; %lu MMIO exits\n",
 		       nr_cycles, t, t * 1000 / nr_cycles, rx_total, tx_total,
-		       flood.sent, flood.received, vg_irq.irqs, h.mmio_exits);
+		       flood.sent, flood.received, h.mmio_exits);
+	ksft_print_msg("guest interrupts %lu, timer wake-ups %lu, late or lost device interrupts %lu\n",
+		       vg_irq.irqs, vg_irq.timer, vg_irq.late);
 	ksft_test_result(done == nr_cycles && rx_total >= nr_cycles,
 			 "%lu resets during traffic, each followed by a re-probe that received frames\n",
 			 nr_cycles);
