@@ -523,7 +523,12 @@ TEST_F_TIMEOUT(dev, memory_hot_add_under_load, 300)
 	ASSERT_EQ(0, activate(&self->g, &self->t, NQ));
 	ASSERT_EQ(0, pthread_create(&th, NULL, load_thread, &l));
 	for (i = 0; i < 8; i++) {
+		unsigned int busy = atomic_load(&self->t.processed) + 50;
 		struct vdev_mem_region r;
+
+		/* Each add lands while queue 0 is being worked on. */
+		while (atomic_load(&self->t.processed) < busy)
+			usleep(100);
 
 		hot[i] = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
 			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
