@@ -26,6 +26,7 @@ KVM_TESTS += selftests/kvm/vnet_probe_test
 KVM_TESTS += selftests/kvm/vnet_traffic_test
 KVM_TESTS += selftests/kvm/vnet_reset_test
 KVM_TESTS += selftests/kvm/vnet_reboot_test
+KVM_TESTS += selftests/kvm/vnet_hostile_test
 # The same reboot test from the fault build: the leaked control-queue worker
 # (cloud-hypervisor issue 4868) must make it fail.
 KVM_XFAIL_TESTS += selftests/kvm/vnet_reboot_test
