@@ -82,10 +82,12 @@ $(LIB_SO): $(LIB_OBJS) lib/libvdev.map
 		$(LDFLAGS_V) -o $@ $(LIB_OBJS) $(NL_LIBS) -lm
 	ln -sf libvdev.so.$(SOVERSION) $(B)/libvdev.so
 
+PC_SED		= sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+		      -e 's|@INCDIR@|$(INCDIR)|' -e 's|@VERSION@|$(VERSION)|'
+
 $(B)/vdev.pc: scripts/vdev.pc.in Makefile
 	@mkdir -p $(dir $@)
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
-	    -e 's|@INCDIR@|$(INCDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+	$(PC_SED) $< > $@
 
 install: all
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)/vdev
@@ -93,7 +95,7 @@ install: all
 	install -m 0644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
 	install -m 0755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/
 	ln -sf libvdev.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libvdev.so
-	install -m 0644 $(B)/vdev.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	$(PC_SED) scripts/vdev.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/vdev.pc
 
 # ---------------------------------------------------------------------------
 # Selftests. Each selftests/<dir>/tests.mk appends to:
@@ -129,6 +131,7 @@ deps:
 check: deps
 	$(MAKE) VARIANT=plain all tests
 	$(MAKE) lint
+	selftests/install/install_test.sh
 	$(MAKE) VARIANT=asan tests
 	$(MAKE) VARIANT=tsan tests
 	$(MAKE) VARIANT=fault tests
