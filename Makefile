@@ -152,6 +152,8 @@ clean:
 # Fragments with their own targets (fuzz, bench, kvm, run) append to:
 #   BENCH_TARGETS  run by 'make bench'
 -include $(sort $(wildcard selftests/*/extra.mk))
+# Programs built on libvdev (tools/vdev-demo: make run).
+-include $(sort $(wildcard tools/*.mk))
 
 bench: deps $(BENCH_TARGETS)
 
