@@ -33,6 +33,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <linux/compiler.h>
 #include <linux/if_ether.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ids.h>
@@ -102,7 +103,7 @@
 #define VG_TX_BUFS		(VG_RX_BUFS + VG_QMAX * VG_BUF_SIZE)
 #define VG_DMA_END		(VG_TX_BUFS + VG_QMAX * VG_BUF_SIZE)
 
-_Static_assert(VG_DMA_END <= VG_DMA_GPA + VG_DMA_SIZE, "DMA region");
+_Static_assert(VG_DMA_GPA + VG_DMA_SIZE >= VG_DMA_END, "DMA region");
 
 /* Driver flags. */
 #define VG_F_POLL		(1u << 0)	/* wait by polling, no interrupts */
@@ -180,25 +181,35 @@ struct vg_net {
 
 /* ---- barriers and register access ---------------------------------- */
 
-#define vg_barrier()	__asm__ __volatile__("" : : : "memory")
 /* x86: stores are not reordered with stores, loads not with loads. */
-#define vg_wmb()	vg_barrier()
-#define vg_rmb()	vg_barrier()
-#define vg_mb()		__atomic_thread_fence(__ATOMIC_SEQ_CST)
+static inline void vg_wmb(void)
+{
+	barrier();
+}
+
+static inline void vg_rmb(void)
+{
+	barrier();
+}
+
+static inline void vg_mb(void)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
 
 static inline uint32_t vg_readl(unsigned int off)
 {
-	return *(volatile uint32_t *)(VG_MMIO_GPA + off);
+	return READ_ONCE(*(uint32_t *)(VG_MMIO_GPA + off));
 }
 
 static inline void vg_writel(unsigned int off, uint32_t val)
 {
-	*(volatile uint32_t *)(VG_MMIO_GPA + off) = val;
+	WRITE_ONCE(*(uint32_t *)(VG_MMIO_GPA + off), val);
 }
 
 static inline uint8_t vg_readb(unsigned int off)
 {
-	return *(volatile uint8_t *)(VG_MMIO_GPA + off);
+	return READ_ONCE(*(uint8_t *)(VG_MMIO_GPA + off));
 }
 
 static inline uint32_t vg_status(void)
@@ -215,8 +226,8 @@ static inline void vg_set_status(uint32_t bits)
 
 static inline void vg_ioapic_write(uint32_t reg, uint32_t val)
 {
-	*(volatile uint32_t *)(VG_IOAPIC_GPA + VG_IOAPIC_IOREGSEL) = reg;
-	*(volatile uint32_t *)(VG_IOAPIC_GPA + VG_IOAPIC_IOWIN) = val;
+	WRITE_ONCE(*(uint32_t *)(VG_IOAPIC_GPA + VG_IOAPIC_IOREGSEL), reg);
+	WRITE_ONCE(*(uint32_t *)(VG_IOAPIC_GPA + VG_IOAPIC_IOWIN), val);
 }
 
 /* The device's interrupt handler (installed by the host side). */
@@ -332,7 +343,7 @@ static inline void vg_vq_add(struct vg_vq *vq, uint16_t id, uint32_t len,
 	vq->avail->ring[vq->avail_idx & (vq->num - 1)] = id;
 	vg_wmb();	/* ring entry before the index (device: rmb) */
 	vq->avail_idx++;
-	*(volatile uint16_t *)&vq->avail->idx = vq->avail_idx;
+	WRITE_ONCE(vq->avail->idx, vq->avail_idx);
 }
 
 /* Doorbell: a QueueNotify write, caught by the queue's ioeventfd. */
@@ -349,7 +360,7 @@ static inline bool vg_vq_get_used(struct vg_vq *vq, uint16_t *id,
 	struct vring_used_elem *e;
 	uint16_t used_idx;
 
-	used_idx = *(volatile uint16_t *)&vq->used->idx;
+	used_idx = READ_ONCE(vq->used->idx);
 	if (used_idx == vq->last_used)
 		return false;
 	vg_rmb();	/* index before the element (device: wmb) */
@@ -362,7 +373,7 @@ static inline bool vg_vq_get_used(struct vg_vq *vq, uint16_t *id,
 
 static inline bool vg_vq_has_used(struct vg_vq *vq)
 {
-	return *(volatile uint16_t *)&vq->used->idx != vq->last_used;
+	return READ_ONCE(vq->used->idx) != vq->last_used;
 }
 
 /*
@@ -653,11 +664,11 @@ static inline int vg_ctrl_cmd(struct vg_net *n, uint8_t class, uint8_t cmd,
 	cq->avail->ring[cq->avail_idx & (cq->num - 1)] = head;
 	vg_wmb();
 	cq->avail_idx++;
-	*(volatile uint16_t *)&cq->avail->idx = cq->avail_idx;
+	WRITE_ONCE(cq->avail->idx, cq->avail_idx);
 	vg_vq_kick(cq);
 	while (!vg_vq_get_used(cq, &id, &used_len))
 		__asm__ __volatile__("pause");
-	return *(volatile uint8_t *)ack;
+	return READ_ONCE(*ack);
 }
 
 #endif /* _VDEV_VIRTIO_GUEST_H */

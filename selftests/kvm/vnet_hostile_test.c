@@ -51,7 +51,7 @@ static void publish(struct vg_vq *vq, uint16_t head)
 	vq->avail->ring[vq->avail_idx & (vq->num - 1)] = head;
 	vg_wmb();
 	vq->avail_idx++;
-	*(volatile uint16_t *)&vq->avail->idx = vq->avail_idx;
+	WRITE_ONCE(vq->avail->idx, vq->avail_idx);
 }
 
 static void corrupt(enum hostile_case c)
@@ -78,7 +78,7 @@ static void corrupt(enum hostile_case c)
 		break;
 	case CASE_AVAIL_JUMP:
 		tx->avail_idx += tx->num + 1;
-		*(volatile uint16_t *)&tx->avail->idx = tx->avail_idx;
+		WRITE_ONCE(tx->avail->idx, tx->avail_idx);
 		break;
 	case CASE_NESTED_INDIRECT:
 		table[0] = (struct vring_desc){ VG_SCRATCH + 1024,
