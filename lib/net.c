@@ -63,6 +63,7 @@
 #define NET_RX_POOL_IOV		(2 * IOV_MAX)
 #define NET_RX_MAX_CHAINS	256
 #define NET_BATCH		256	/* frames per wakeup before epoll */
+#define NET_FLUSH_EVERY		32	/* used entries published mid-batch */
 #define NET_LINK_POLL_NS	500000000L
 #define NET_CTRL_MAX_CMD	4096
 
@@ -138,7 +139,7 @@ struct net_pair {
 	uint8_t *scratch;
 	size_t pend_len;
 
-	_Atomic uint64_t stats[NET_NR_STATS];
+	atomic_uint_least64_t stats[NET_NR_STATS];
 	char names[NET_NR_STATS][24];
 };
 
@@ -174,7 +175,7 @@ struct vdev_net {
 	unsigned int hdr_len;
 	bool mrg_rxbuf;
 	size_t rx_cap;
-	_Atomic unsigned int active_pairs;
+	atomic_uint active_pairs;
 
 	struct vdev_queue *ctrlq;
 	struct vdev_chain ctrl_chain;
@@ -183,6 +184,25 @@ struct vdev_net {
 
 	struct net_pair pairs[];
 };
+
+#ifndef __force
+#ifdef __CHECKER__
+#define __force __attribute__((force))
+#else
+#define __force
+#endif
+#endif
+
+/* Config space and ring fields are little endian (VIRTIO 1.x only). */
+static inline uint16_t vio16(__virtio16 v)
+{
+	return le16toh((__force uint16_t)v);
+}
+
+static inline __virtio16 to_vio16(uint16_t v)
+{
+	return (__force __virtio16)htole16(v);
+}
 
 static struct vdev_net *to_net(struct vdev_device *dev)
 {
@@ -205,7 +225,7 @@ static bool net_link_get(struct vdev_net *n)
 	bool up;
 
 	pthread_mutex_lock(&n->cfg_lock);
-	up = le16toh(n->config.status) & VIRTIO_NET_S_LINK_UP;
+	up = vio16(n->config.status) & VIRTIO_NET_S_LINK_UP;
 	pthread_mutex_unlock(&n->cfg_lock);
 	return up;
 }
@@ -216,9 +236,9 @@ static void net_link_set(struct vdev_net *n, bool up)
 	uint16_t old, new;
 
 	pthread_mutex_lock(&n->cfg_lock);
-	old = le16toh(n->config.status);
+	old = vio16(n->config.status);
 	new = up ? old | VIRTIO_NET_S_LINK_UP : old & ~VIRTIO_NET_S_LINK_UP;
-	n->config.status = htole16(new);
+	n->config.status = to_vio16(new);
 	pthread_mutex_unlock(&n->cfg_lock);
 	if (old != new) {
 		vdev_log(VDEV_LOG_INFO, "%s: link %s", n->dev.name,
@@ -278,7 +298,9 @@ static int tx_process(struct net_pair *p)
 		while (budget && (ret = vdev_queue_pop(vq, c)) > 0) {
 			ssize_t len;
 
-			budget--;
+			/* Publish as we go, so the driver can refill. */
+			if (!(--budget % NET_FLUSH_EVERY))
+				vdev_queue_flush(vq);
 			if (unlikely(c->nr_write)) {
 				vdev_queue_push(vq, c->head, 0);
 				vdev_queue_notify(vq);
@@ -540,7 +562,8 @@ static bool rx_wait_for_buffers(struct net_pair *p)
 	rx_unpop_all(p);
 	vdev_queue_enable_notify(vq);
 	/* New buffers since the last look? (mb in enable_notify) */
-	if (le16toh(READ_ONCE(vq->avail->idx)) != vq->avail_idx_shadow) {
+	if (le16toh(READ_ONCE(*(__force uint16_t *)&vq->avail->idx)) !=
+	    vq->avail_idx_shadow) {
 		vdev_queue_disable_notify(vq);
 		return false;
 	}
@@ -615,6 +638,8 @@ static int rx_process(struct net_pair *p)
 		frames++;
 		if (likely((size_t)len <= room)) {
 			rx_complete(p, len);
+			if (!(frames % NET_FLUSH_EVERY))
+				vdev_queue_flush(p->rxq);
 			continue;
 		}
 		if (!n->mrg_rxbuf || (size_t)len > NET_SCRATCH_LEN) {
@@ -1002,7 +1027,7 @@ static int net_activate(struct vdev_device *dev, struct vdev_queue **queues,
 	n->rx_cap = n->hdr_len + ETH_HLEN + NET_VLAN_HLEN +
 		    ((acked & (NET_GUEST_OFFLOADS &
 			       ~(1ULL << VIRTIO_NET_F_GUEST_CSUM))) ?
-		     NET_MAX_GSO_FRAME : le16toh(n->config.mtu));
+		     NET_MAX_GSO_FRAME : vio16(n->config.mtu));
 	/* A deleted TAP: activate anyway, link down, frames dropped. */
 	ret = vdev_tap_set_vnet_hdr_size(n->tap, n->hdr_len);
 	if (!ret)
@@ -1228,7 +1253,7 @@ static int net_pair_init(struct vdev_net *n, unsigned int i)
 	return 0;
 }
 
-static _Atomic unsigned int net_instances;
+static atomic_uint net_instances;
 
 int vdev_net_create(const struct vdev_net_config *cfg,
 		    struct vdev_device **devp)
@@ -1302,9 +1327,9 @@ int vdev_net_create(const struct vdev_net_config *cfg,
 		n->config.mac[0] &= 0xfe;	/* unicast */
 		n->config.mac[0] |= 0x02;	/* locally administered */
 	}
-	n->config.max_virtqueue_pairs = htole16(pairs);
-	n->config.mtu = htole16(mtu);
-	n->config.speed = htole32(-1);		/* SPEED_UNKNOWN */
+	n->config.max_virtqueue_pairs = to_vio16(pairs);
+	n->config.mtu = to_vio16(mtu);
+	n->config.speed = (__force __le32)htole32(-1); /* unknown */
 	n->config.duplex = 0xff;		/* DUPLEX_UNKNOWN */
 
 	snprintf(name, sizeof(name), "net%u",
