@@ -636,6 +636,11 @@ static int rx_process(struct net_pair *p)
 			continue;
 		}
 		frames++;
+		if (unlikely((size_t)len < n->hdr_len)) {
+			/* tun always writes the header: not a frame. */
+			stat_add(p, NET_RX_ERRORS, 1);
+			continue;
+		}
 		if (likely((size_t)len <= room)) {
 			rx_complete(p, len);
 			if (!(frames % NET_FLUSH_EVERY))
@@ -1002,6 +1007,8 @@ static int net_activate(struct vdev_device *dev, struct vdev_queue **queues,
 	int ret;
 
 	n->ctrlq = NULL;
+	for (i = 0; i < n->nr_pairs; i++)
+		n->pairs[i].rxq = n->pairs[i].txq = NULL;
 	for (i = 0; i < nr_queues; i++) {
 		struct vdev_queue *vq = queues[i];
 
