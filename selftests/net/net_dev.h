@@ -647,7 +647,8 @@ static inline uint64_t nd_threads_cpu_ns(const char *prefix)
 		f = fopen(path, "r");
 		if (!f)
 			continue;
-		if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) &&
+		p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+		if (p &&
 		    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
 			   &ut, &st) == 2)
 			total += (ut + st) * (1000000000ULL /
