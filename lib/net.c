@@ -493,7 +493,8 @@ static unsigned int rx_push(struct net_pair *p, size_t len)
 		vdev_queue_push(p->rxq, c->head, l);
 	}
 	/* Visible to the driver only at the next flush. */
-	rx_set_num_buffers(first, k);
+	if (p->net->hdr_len == NET_HDR_LEN)
+		rx_set_num_buffers(first, k);
 	return k;
 }
 
