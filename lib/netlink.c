@@ -21,15 +21,20 @@
 #include <netlink/attr.h>
 #include <netlink/route/link.h>
 #include <netlink/route/addr.h>
+#include <netlink/route/neighbour.h>
+#include <netlink/route/route.h>
+#include <netlink/route/nexthop.h>
 #include <netlink/route/link/bridge.h>
 #include <netlink/route/link/veth.h>
 #include <linux/if_link.h>
+#include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
 
 #include <vdev/log.h>
 #include <vdev/netlink.h>
 
+#include "compiler.h"
 #include "netlink_internal.h"
 
 /* libnl folds kernel errnos into NLE_* codes; give callers an errno back. */
@@ -68,6 +73,36 @@ static int nl_fail(int nlerr, const char *what, const char *ifname)
 	vdev_log(VDEV_LOG_ERR, "netlink: %s %s: %s", what, ifname ? ifname : "",
 		 nl_geterror(nlerr));
 	return nlerr_to_errno(nlerr);
+}
+
+/*
+ * libnl folds the kernel errnos it does not know (ENETDOWN, ENETUNREACH,
+ * ESRCH...) into NLE_FAILURE, "Unspecific failure". An error callback
+ * keeps the kernel's own errno of a request, for kerr_fail().
+ */
+static int kerr_cb(struct sockaddr_nl *nla, struct nlmsgerr *e, void *arg)
+{
+	int *kerr = arg;
+
+	*kerr = e->error;
+	return NL_STOP;		/* then libnl fails as without the callback */
+}
+
+static int kerr_watch(struct nl_sock *sk, int *kerr)
+{
+	*kerr = 0;
+	return nl_socket_modify_err_cb(sk, NL_CB_CUSTOM, kerr_cb, kerr);
+}
+
+/* As nl_fail(), with the kernel's errno @kerr when it sent one. */
+static int kerr_fail(int nlerr, int kerr, const char *what,
+		     const char *ifname)
+{
+	if (kerr >= 0)
+		return nl_fail(nlerr, what, ifname);
+	vdev_log(VDEV_LOG_ERR, "netlink: %s %s: %s", what, ifname,
+		 strerror(-kerr));
+	return kerr;
 }
 
 static int sock_open(struct nl_sock **skp, const char *what, const char *ifname)
@@ -242,6 +277,45 @@ out_put_change:
 	return err;
 }
 
+/**
+ * vdev_nl_link_set_txqlen() - set a link's transmit queue length
+ * @ifname: interface name
+ * @txqlen: queue length in packets
+ *
+ * Return: 0 or -errno.
+ */
+int vdev_nl_link_set_txqlen(const char *ifname, unsigned int txqlen)
+{
+	struct rtnl_link *change;
+	int err;
+
+	if (!ifname_ok(ifname, "set txqlen"))
+		return -EINVAL;
+	change = rtnl_link_alloc();
+	if (!change)
+		return -ENOMEM;
+	rtnl_link_set_txqlen(change, txqlen);
+	err = link_change(ifname, change, "set txqlen");
+	rtnl_link_put(change);
+	return err;
+}
+
+/*
+ * The length of an @family address, or 0 (with a message) when @family
+ * is neither AF_INET nor AF_INET6.
+ */
+static unsigned int family_addr_len(int family, const char *what,
+				    const char *ifname)
+{
+	if (family == AF_INET)
+		return 4;
+	if (family == AF_INET6)
+		return 16;
+	vdev_log(VDEV_LOG_ERR, "netlink: %s %s: family %d is not AF_INET or AF_INET6",
+		 what, ifname, family);
+	return 0;
+}
+
 /* Build an rtnl_addr for @ifname/@family/@addr/@prefixlen over @sk. */
 static int addr_build(struct nl_sock *sk, const char *ifname, int family,
 		      const void *addr, unsigned int prefixlen,
@@ -253,15 +327,9 @@ static int addr_build(struct nl_sock *sk, const char *ifname, int family,
 	unsigned int len;
 	int err;
 
-	if (family == AF_INET) {
-		len = 4;
-	} else if (family == AF_INET6) {
-		len = 16;
-	} else {
-		vdev_log(VDEV_LOG_ERR, "netlink: %s %s: family %d is not AF_INET or AF_INET6",
-			 what, ifname, family);
+	len = family_addr_len(family, what, ifname);
+	if (!len)
 		return -EAFNOSUPPORT;
-	}
 	if (!addr || prefixlen > len * 8) {
 		vdev_log(VDEV_LOG_ERR, "netlink: %s %s: bad address or prefix length %u",
 			 what, ifname, prefixlen);
@@ -554,6 +622,7 @@ int __vdev_nl_link_state(const char *ifname, struct vdev_nl_link_state *st,
 	st->operstate = rtnl_link_get_operstate(link);
 	st->carrier = rtnl_link_get_carrier(link);
 	st->master = rtnl_link_get_master(link);
+	st->txqlen = rtnl_link_get_txqlen(link);
 	lladdr = rtnl_link_get_addr(link);
 	if (lladdr && nl_addr_get_len(lladdr) == sizeof(st->mac))
 		memcpy(st->mac, nl_addr_get_binary_addr(lladdr),
@@ -700,4 +769,306 @@ out_fail:
 int vdev_nl_tun_flags(const char *ifname, unsigned int *flags)
 {
 	return __vdev_nl_tun_flags(ifname, flags, false);
+}
+
+/*
+ * Look up @ifname's index over @sk and build @family's @addr into *@nap
+ * (nl_addr_put() it).
+ */
+static int neigh_prepare(struct nl_sock *sk, const char *ifname, int family,
+			 const void *addr, int *ifindex, struct nl_addr **nap,
+			 const char *what)
+{
+	struct rtnl_link *link;
+	unsigned int len;
+	int err;
+
+	len = family_addr_len(family, what, ifname);
+	if (!len)
+		return -EAFNOSUPPORT;
+	if (!addr) {
+		vdev_log(VDEV_LOG_ERR, "netlink: %s %s: no address", what,
+			 ifname);
+		return -EINVAL;
+	}
+	err = link_get(sk, ifname, &link, what);
+	if (err)
+		return err;
+	*ifindex = rtnl_link_get_ifindex(link);
+	rtnl_link_put(link);
+	*nap = nl_addr_build(family, addr, len);
+	return *nap ? 0 : -ENOMEM;
+}
+
+/* The common body of vdev_nl_neigh_add() and vdev_nl_neigh_del(). */
+static int neigh_op(const char *ifname, int family, const void *addr,
+		    const uint8_t *lladdr, bool add)
+{
+	const char *what = add ? "add neighbour" : "delete neighbour";
+	struct nl_addr *dst = NULL, *ll;
+	struct rtnl_neigh *neigh;
+	struct nl_sock *sk;
+	int ifindex, kerr = 0, err;
+
+	if (!ifname_ok(ifname, what))
+		return -EINVAL;
+	if (add && !lladdr) {
+		vdev_log(VDEV_LOG_ERR, "netlink: %s %s: no link-layer address",
+			 what, ifname);
+		return -EINVAL;
+	}
+	err = sock_open(&sk, what, ifname);
+	if (err)
+		return err;
+	err = neigh_prepare(sk, ifname, family, addr, &ifindex, &dst, what);
+	if (err)
+		goto out_close;
+	err = -ENOMEM;
+	neigh = rtnl_neigh_alloc();
+	if (!neigh)
+		goto out_put_dst;
+	rtnl_neigh_set_ifindex(neigh, ifindex);
+	rtnl_neigh_set_family(neigh, family);
+	err = rtnl_neigh_set_dst(neigh, dst);
+	if (err < 0) {
+		err = nl_fail(err, what, ifname);
+		goto out_put_neigh;
+	}
+	if (add) {
+		ll = nl_addr_build(AF_LLC, lladdr, 6);
+		if (!ll) {
+			err = -ENOMEM;
+			goto out_put_neigh;
+		}
+		rtnl_neigh_set_lladdr(neigh, ll);
+		nl_addr_put(ll);
+		rtnl_neigh_set_state(neigh, NUD_PERMANENT);
+		err = kerr_watch(sk, &kerr) ?:
+		      rtnl_neigh_add(sk, neigh, NLM_F_CREATE | NLM_F_REPLACE);
+	} else {
+		err = kerr_watch(sk, &kerr) ?: rtnl_neigh_delete(sk, neigh, 0);
+	}
+	if (err < 0)
+		err = kerr_fail(err, kerr, what, ifname);
+	else
+		err = 0;
+out_put_neigh:
+	rtnl_neigh_put(neigh);
+out_put_dst:
+	nl_addr_put(dst);
+out_close:
+	sock_close(sk);
+	return err;
+}
+
+/**
+ * vdev_nl_neigh_add() - add or replace a permanent neighbour entry
+ * @ifname: interface name
+ * @family: AF_INET (an ARP entry) or AF_INET6 (an NDP entry)
+ * @addr: a struct in_addr or struct in6_addr
+ * @lladdr: the Ethernet address @addr resolves to
+ *
+ * Return: 0, -ENODEV when there is no such link, -EAFNOSUPPORT for
+ * another @family, -EINVAL for a NULL address, or -errno.
+ */
+int vdev_nl_neigh_add(const char *ifname, int family, const void *addr,
+		      const uint8_t lladdr[6])
+{
+	return neigh_op(ifname, family, addr, lladdr, true);
+}
+
+/**
+ * vdev_nl_neigh_del() - delete a neighbour entry
+ * @ifname: interface name
+ * @family: AF_INET or AF_INET6
+ * @addr: a struct in_addr or struct in6_addr
+ *
+ * Return: 0, -ENOENT when @ifname has no entry for @addr, -ENODEV when
+ * there is no such link, or -errno.
+ */
+int vdev_nl_neigh_del(const char *ifname, int family, const void *addr)
+{
+	return neigh_op(ifname, family, addr, NULL, false);
+}
+
+/* Set the RTAX_* metrics @opts asks for on @route. */
+static int route_set_metrics(struct rtnl_route *route,
+			     const struct vdev_nl_route_opts *opts)
+{
+	const struct {
+		int rtax;
+		unsigned int val;
+	} m[] = {
+		{ RTAX_INITCWND, opts->initcwnd },
+		{ RTAX_INITRWND, opts->initrwnd },
+		{ RTAX_MTU, opts->mtu },
+	};
+	unsigned int i;
+	int err;
+
+	for (i = 0; i < ARRAY_SIZE(m); i++) {
+		if (!m[i].val)
+			continue;
+		err = rtnl_route_set_metric(route, m[i].rtax, m[i].val);
+		if (err < 0)
+			return err;
+	}
+	return 0;
+}
+
+/*
+ * Build the route vdev_nl_route_add() and vdev_nl_route_del() send:
+ * @dst/@prefixlen out of @ifname, through @gateway when not NULL.
+ */
+static int route_build(struct nl_sock *sk, const char *ifname, int family,
+		       const void *dst, unsigned int prefixlen,
+		       const void *gateway,
+		       const struct vdev_nl_route_opts *opts, bool add,
+		       struct rtnl_route **routep, const char *what)
+{
+	static const uint8_t any[16];
+	struct nl_addr *dst_addr, *gw_addr;
+	struct rtnl_nexthop *nh;
+	struct rtnl_route *route;
+	struct rtnl_link *link;
+	unsigned int len;
+	int err;
+
+	len = family_addr_len(family, what, ifname);
+	if (!len)
+		return -EAFNOSUPPORT;
+	if (prefixlen > len * 8 || (!dst && prefixlen)) {
+		vdev_log(VDEV_LOG_ERR, "netlink: %s %s: bad prefix length %u%s",
+			 what, ifname, prefixlen,
+			 dst ? "" : " for the default route");
+		return -EINVAL;
+	}
+	err = link_get(sk, ifname, &link, what);
+	if (err)
+		return err;
+	err = -ENOMEM;
+	route = rtnl_route_alloc();
+	if (!route)
+		goto out_put_link;
+	rtnl_route_set_family(route, family);
+	dst_addr = nl_addr_build(family, dst ? dst : any, len);
+	if (!dst_addr)
+		goto out_put_route;
+	nl_addr_set_prefixlen(dst_addr, prefixlen);
+	err = rtnl_route_set_dst(route, dst_addr);
+	nl_addr_put(dst_addr);
+	if (err < 0)
+		goto out_nl_fail;
+	if (opts->table)
+		rtnl_route_set_table(route, opts->table);
+	if (opts->priority)
+		rtnl_route_set_priority(route, opts->priority);
+	if (add) {
+		err = route_set_metrics(route, opts);
+		if (err < 0)
+			goto out_nl_fail;
+	}
+
+	err = -ENOMEM;
+	nh = rtnl_route_nh_alloc();
+	if (!nh)
+		goto out_put_route;
+	rtnl_route_nh_set_ifindex(nh, rtnl_link_get_ifindex(link));
+	if (gateway) {
+		gw_addr = nl_addr_build(family, gateway, len);
+		if (!gw_addr) {
+			rtnl_route_nh_free(nh);
+			goto out_put_route;
+		}
+		rtnl_route_nh_set_gateway(nh, gw_addr);
+		nl_addr_put(gw_addr);
+	}
+	/* The route owns @nh from here on. */
+	rtnl_route_add_nexthop(route, nh);
+	rtnl_link_put(link);
+	*routep = route;
+	return 0;
+
+out_nl_fail:
+	err = nl_fail(err, what, ifname);
+out_put_route:
+	rtnl_route_put(route);
+out_put_link:
+	rtnl_link_put(link);
+	return err;
+}
+
+/* The common body of vdev_nl_route_add() and vdev_nl_route_del(). */
+static int route_op(const char *ifname, int family, const void *dst,
+		    unsigned int prefixlen, const void *gateway,
+		    const struct vdev_nl_route_opts *opts, bool add)
+{
+	const char *what = add ? "add route" : "delete route";
+	static const struct vdev_nl_route_opts defaults;
+	struct rtnl_route *route = NULL;
+	struct nl_sock *sk;
+	int flags, kerr = 0, err;
+
+	if (!ifname_ok(ifname, what))
+		return -EINVAL;
+	if (!opts)
+		opts = &defaults;
+	err = sock_open(&sk, what, ifname);
+	if (err)
+		return err;
+	err = route_build(sk, ifname, family, dst, prefixlen, gateway, opts,
+			  add, &route, what);
+	if (err)
+		goto out_close;
+	flags = NLM_F_CREATE | (opts->replace ? NLM_F_REPLACE : NLM_F_EXCL);
+	if (add)
+		err = kerr_watch(sk, &kerr) ?: rtnl_route_add(sk, route, flags);
+	else
+		err = kerr_watch(sk, &kerr) ?: rtnl_route_delete(sk, route, 0);
+	if (err < 0)
+		err = kerr_fail(err, kerr, what, ifname);
+	else
+		err = 0;
+	rtnl_route_put(route);
+out_close:
+	sock_close(sk);
+	return err;
+}
+
+/**
+ * vdev_nl_route_add() - add a unicast route through a link
+ * @ifname: the output interface
+ * @family: AF_INET or AF_INET6
+ * @dst: destination, NULL for the default route
+ * @prefixlen: destination prefix length
+ * @gateway: next hop, NULL for a route on the link itself
+ * @opts: metrics and table, or NULL for the defaults
+ *
+ * Return: 0, -EEXIST when the route exists, -ENODEV when there is no such
+ * link, or -errno.
+ */
+int vdev_nl_route_add(const char *ifname, int family, const void *dst,
+		      unsigned int prefixlen, const void *gateway,
+		      const struct vdev_nl_route_opts *opts)
+{
+	return route_op(ifname, family, dst, prefixlen, gateway, opts, true);
+}
+
+/**
+ * vdev_nl_route_del() - delete a route added by vdev_nl_route_add()
+ * @ifname: the output interface
+ * @family: AF_INET or AF_INET6
+ * @dst: destination, NULL for the default route
+ * @prefixlen: destination prefix length
+ * @gateway: the next hop it was added with
+ * @opts: only the table and priority are used; NULL as zeroed
+ *
+ * Return: 0, -ENOENT when there is no such route, -ENODEV when there is
+ * no such link, or -errno.
+ */
+int vdev_nl_route_del(const char *ifname, int family, const void *dst,
+		      unsigned int prefixlen, const void *gateway,
+		      const struct vdev_nl_route_opts *opts)
+{
+	return route_op(ifname, family, dst, prefixlen, gateway, opts, false);
 }

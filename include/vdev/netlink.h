@@ -27,6 +27,7 @@
  * @operstate: IF_OPER_* (RFC 2863, <linux/if.h>)
  * @carrier: true when the link has a carrier
  * @master: ifindex of the master (bridge), 0 when none
+ * @txqlen: transmit queue length in packets (ip link ... txqueuelen)
  */
 struct vdev_nl_link_state {
 	int ifindex;
@@ -36,6 +37,7 @@ struct vdev_nl_link_state {
 	uint8_t operstate;
 	bool carrier;
 	int master;
+	unsigned int txqlen;
 };
 
 /**
@@ -73,6 +75,18 @@ int vdev_nl_link_set_mtu(const char *ifname, unsigned int mtu);
  * Return: 0 or -errno (-EADDRNOTAVAIL for a multicast address).
  */
 int vdev_nl_link_set_mac(const char *ifname, const uint8_t mac[6]);
+
+/**
+ * vdev_nl_link_set_txqlen() - set a link's transmit queue length
+ * @ifname: interface name
+ * @txqlen: queue length in packets (as "ip link set ... txqueuelen")
+ *
+ * For a TAP this is also the length of each queue's ring of frames
+ * waiting to be read by the device: the kernel drops what does not fit.
+ *
+ * Return: 0 or -errno.
+ */
+int vdev_nl_link_set_txqlen(const char *ifname, unsigned int txqlen);
 
 /**
  * vdev_nl_addr_add() - add an IP address to a link
@@ -175,5 +189,102 @@ int vdev_nl_link_state(const char *ifname, struct vdev_nl_link_state *st);
  * link is not a TUN/TAP device, or -errno.
  */
 int vdev_nl_tun_flags(const char *ifname, unsigned int *flags);
+
+/**
+ * vdev_nl_neigh_add() - add or replace a permanent neighbour entry
+ * @ifname: interface name
+ * @family: AF_INET (an ARP entry) or AF_INET6 (an NDP entry)
+ * @addr: a struct in_addr or struct in6_addr
+ * @lladdr: the Ethernet address @addr resolves to
+ *
+ * The entry is NUD_PERMANENT (as "ip neigh replace ... nud permanent"):
+ * it never expires and is never probed, so traffic to @addr goes out at
+ * once, to @lladdr, even when nothing answers ARP or NDP (a guest that
+ * is not running yet, a test driver). An entry for @addr already on
+ * @ifname is replaced.
+ *
+ * Return: 0, -ENODEV when there is no such link, -EAFNOSUPPORT for
+ * another @family, -EINVAL for a NULL address, or -errno.
+ */
+int vdev_nl_neigh_add(const char *ifname, int family, const void *addr,
+		      const uint8_t lladdr[6]);
+
+/**
+ * vdev_nl_neigh_del() - delete a neighbour entry
+ * @ifname: interface name
+ * @family: AF_INET or AF_INET6
+ * @addr: a struct in_addr or struct in6_addr
+ *
+ * Return: 0, -ENOENT when @ifname has no entry for @addr, -ENODEV when
+ * there is no such link, or -errno.
+ */
+int vdev_nl_neigh_del(const char *ifname, int family, const void *addr);
+
+/**
+ * struct vdev_nl_route_opts - optional attributes of a route
+ * @initcwnd: initial congestion window in segments (RTAX_INITCWND, as
+ *            "ip route ... initcwnd"); 0 for the kernel's default (10)
+ * @initrwnd: initial receive window advertised, in segments
+ *            (RTAX_INITRWND); 0 for the kernel's default
+ * @mtu: path MTU in bytes (RTAX_MTU); 0 for the link's MTU
+ * @priority: the route's metric (RTA_PRIORITY, "ip route ... metric");
+ *            0 for the kernel's default (0 for IPv4, 1024 for IPv6)
+ * @table: routing table (RT_TABLE_* of <linux/rtnetlink.h>, or any
+ *         other id); 0 for RT_TABLE_MAIN
+ * @replace: vdev_nl_route_add() replaces a route to the same
+ *           destination (and @priority) instead of failing with -EEXIST,
+ *           as "ip route replace"
+ *
+ * A zeroed struct is the same as passing NULL.
+ */
+struct vdev_nl_route_opts {
+	unsigned int initcwnd;
+	unsigned int initrwnd;
+	unsigned int mtu;
+	unsigned int priority;
+	unsigned int table;
+	bool replace;
+};
+
+/**
+ * vdev_nl_route_add() - add a unicast route through a link
+ * @ifname: the output interface
+ * @family: AF_INET or AF_INET6
+ * @dst: destination, a struct in_addr or struct in6_addr; NULL for the
+ *       default route (then @prefixlen must be 0)
+ * @prefixlen: destination prefix length (at most 32 or 128)
+ * @gateway: next hop (same family as @dst), NULL for a route on the
+ *           link itself (scope link, as "ip route add ... dev IF")
+ * @opts: metrics and table, or NULL for the defaults
+ *
+ * The route is a static one (RTPROT_STATIC). The kernel wants @ifname up
+ * (-ENETDOWN otherwise) and an IPv4 @gateway on a subnet of @ifname
+ * (-ENETUNREACH or -EINVAL otherwise).
+ *
+ * Return: 0, -EEXIST when the route exists (and @opts does not ask to
+ * replace it), -ENODEV when there is no such link, -EINVAL or
+ * -EAFNOSUPPORT for bad arguments, or the kernel's -errno; each with a
+ * message through vdev_log().
+ */
+int vdev_nl_route_add(const char *ifname, int family, const void *dst,
+		      unsigned int prefixlen, const void *gateway,
+		      const struct vdev_nl_route_opts *opts);
+
+/**
+ * vdev_nl_route_del() - delete a route added by vdev_nl_route_add()
+ * @ifname: the output interface
+ * @family: AF_INET or AF_INET6
+ * @dst: destination, NULL for the default route
+ * @prefixlen: destination prefix length
+ * @gateway: the next hop it was added with (NULL when it had none)
+ * @opts: only @opts->table and @opts->priority are used, to pick the
+ *        route (0 matches any priority); NULL as zeroed
+ *
+ * Return: 0, -ESRCH when there is no such route (the kernel's answer,
+ * as ip(8) prints it), -ENODEV when there is no such link, or -errno.
+ */
+int vdev_nl_route_del(const char *ifname, int family, const void *dst,
+		      unsigned int prefixlen, const void *gateway,
+		      const struct vdev_nl_route_opts *opts);
 
 #endif /* _VDEV_NETLINK_H */
