@@ -8,7 +8,7 @@
  * multiqueue request on a single-queue TAP (and the reverse) fails with a
  * message that says so, not with TUNSETIFF's bare EINVAL. Link queries go
  * through netlink as well; the rest are tun ioctls: TUNGETFEATURES,
- * TUNSETIFF, TUNGETIFF, TUNSETVNETHDRSZ, TUNSETOFFLOAD.
+ * TUNSETIFF, TUNGETIFF, TUNSETQUEUE, TUNSETVNETHDRSZ, TUNSETOFFLOAD.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -459,6 +459,71 @@ static int tap_ioctl_all(struct vdev_tap *tap, unsigned long req,
 		}
 	}
 	return 0;
+}
+
+/* TUNGETIFF flags of @fd, or -errno. */
+static int tun_get_flags(int fd)
+{
+	struct ifreq ifr;
+
+	memset(&ifr, 0, sizeof(ifr));
+	if (ioctl(fd, TUNGETIFF, &ifr) < 0)
+		return -errno;
+	return ifr.ifr_flags & 0xffff;
+}
+
+/**
+ * vdev_tap_set_queue_enabled() - attach or detach one queue of a multiqueue TAP
+ * @tap: handle
+ * @queue: queue pair index
+ * @enabled: true to attach the queue, false to detach it
+ *
+ * Return: 0, -EINVAL when @queue is out of range or the TAP is not
+ * multiqueue, -EBADFD once the TAP is deleted, or another -errno.
+ */
+int vdev_tap_set_queue_enabled(struct vdev_tap *tap, unsigned int queue,
+			       bool enabled)
+{
+	const char *op = enabled ? "attach" : "detach";
+	struct ifreq ifr;
+	int flags, err;
+
+	if (queue >= tap->nr_queues) {
+		vdev_log(VDEV_LOG_ERR,
+			 "tap: %s: cannot %s queue %u: it has %u queues",
+			 tap->name, op, queue, tap->nr_queues);
+		return -EINVAL;
+	}
+	flags = tun_get_flags(tap->fds[queue]);
+	if (flags < 0) {
+		vdev_log(VDEV_LOG_ERR, "tap: %s: cannot %s queue %u: TUNGETIFF: %s%s",
+			 tap->name, op, queue, strerror(-flags),
+			 flags == -EBADFD ? " (TAP deleted?)" : "");
+		return flags;
+	}
+	if (!(flags & IFF_MULTI_QUEUE)) {
+		vdev_log(VDEV_LOG_ERR,
+			 "tap: %s: cannot %s queue %u: not a multiqueue TAP",
+			 tap->name, op, queue);
+		return -EINVAL;
+	}
+	/* TUNGETIFF reports IFF_DETACH_QUEUE on a detached queue's fd. */
+	if (!(flags & IFF_DETACH_QUEUE) == enabled)
+		return 0;
+
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = enabled ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE;
+	if (ioctl(tap->fds[queue], TUNSETQUEUE, &ifr) == 0)
+		return 0;
+	err = -errno;
+	/* EINVAL: already in that state, if someone else just set it. */
+	flags = tun_get_flags(tap->fds[queue]);
+	if (err == -EINVAL && flags >= 0 &&
+	    !(flags & IFF_DETACH_QUEUE) == enabled)
+		return 0;
+	vdev_log(VDEV_LOG_ERR, "tap: %s: TUNSETQUEUE %s queue %u: %s",
+		 tap->name, op, queue, strerror(-err));
+	return err;
 }
 
 /**

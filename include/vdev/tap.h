@@ -104,6 +104,32 @@ const char *vdev_tap_name(const struct vdev_tap *tap);
 int vdev_tap_ifindex(const struct vdev_tap *tap);
 
 /**
+ * vdev_tap_set_queue_enabled() - attach or detach one queue of a multiqueue TAP
+ * @tap: handle
+ * @queue: queue pair index
+ * @enabled: true to attach the queue (TUNSETQUEUE with IFF_ATTACH_QUEUE),
+ *           false to detach it (IFF_DETACH_QUEUE)
+ *
+ * The kernel spreads the frames the host sends to the TAP over its
+ * attached queues only: a detached queue gets none (what it held is
+ * dropped) and reads of its fd find nothing (EAGAIN), so a virtio-net
+ * device detaches the queues of the pairs the driver has not enabled
+ * (VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET). The fd stays open and attached to
+ * the TAP for everything else: the other ioctls (vnet header size,
+ * offloads) still apply to it. Do not count on writes to a detached
+ * queue failing: the kernel's non-NAPI path still takes them. A TAP with
+ * every queue detached drops all it is sent.
+ *
+ * Asking for the state the queue is in already is not an error.
+ *
+ * Return: 0, -EINVAL when @queue is out of range or the TAP is not
+ * multiqueue (IFF_MULTI_QUEUE), -EBADFD once the TAP is deleted, or
+ * another -errno; each with a message through vdev_log().
+ */
+int vdev_tap_set_queue_enabled(struct vdev_tap *tap, unsigned int queue,
+			       bool enabled);
+
+/**
  * vdev_tap_set_vnet_hdr_size() - TUNSETVNETHDRSZ on every fd
  * @tap: handle
  * @size: header size: sizeof(struct virtio_net_hdr) or

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * vdev_tap: open by name (new and existing TAPs, name templates), caller
- * fds, multiqueue, queue mode mismatches, EBUSY, bad names, EPERM,
- * offloads, vnet header size and the netlink-backed link queries. Each
- * test runs in its own network namespace.
+ * fds, multiqueue, attaching and detaching queues, queue mode
+ * mismatches, EBUSY, bad names, EPERM, offloads, vnet header size and the
+ * netlink-backed link queries. Each test runs in its own network
+ * namespace.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +18,7 @@
 #include <sys/wait.h>
 
 #include <linux/capability.h>
+#include <linux/if_packet.h>
 
 #include <linux/ethtool.h>
 #include <linux/sockios.h>
@@ -386,6 +388,152 @@ static int ethtool_get(const char *ifname, __u32 cmd)
 	ret = ioctl(sk, SIOCETHTOOL, &ifr) ? -errno : (int)ev.data;
 	close(sk);
 	return ret;
+}
+
+/* Source MAC of the test's frames, to tell them from the kernel's own. */
+static const uint8_t q_src[6] = { 0x02, 0x76, 0x64, 0x65, 0x76, 0x00 };
+
+/*
+ * Send @n IPv4/UDP frames, each its own flow (source port), out of TAP
+ * through a packet socket bound to it: the host side sending to the
+ * guest, which tun spreads over its attached queues by flow hash.
+ */
+static int send_flows(int ps, unsigned int n)
+{
+	uint8_t f[60];
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		memset(f, 0, sizeof(f));
+		memset(f, 0xff, 6);
+		memcpy(f + 6, q_src, 6);
+		f[12] = 0x08;				/* IPv4 */
+		f[14] = 0x45;
+		f[17] = 46;				/* total length */
+		f[22] = 64;				/* TTL */
+		f[23] = 17;				/* UDP */
+		f[26] = 192; f[28] = 2; f[29] = 1;	/* 192.0.2.1 */
+		f[30] = 192; f[32] = 2; f[33] = 2;	/* 192.0.2.2 */
+		f[34] = (1000 + i) >> 8;		/* source port */
+		f[35] = (1000 + i) & 0xff;
+		f[37] = 9;				/* discard */
+		f[39] = 26;				/* UDP length */
+		if (send(ps, f, sizeof(f), 0) != sizeof(f))
+			return -errno;
+	}
+	return 0;
+}
+
+/* Read every frame queued on @fd; count the test's own. */
+static int drain_flows(int fd)
+{
+	uint8_t buf[2048];
+	const size_t hdr = sizeof(struct virtio_net_hdr);
+	ssize_t len;
+	int n = 0;
+
+	while ((len = read(fd, buf, sizeof(buf))) > 0)
+		if ((size_t)len >= hdr + 14 && !memcmp(buf + hdr + 6, q_src, 6))
+			n++;
+	return n;
+}
+
+/* Send @n flows, give tun time to queue them, count per queue. */
+static void flows_per_queue(struct __test_metadata *_metadata,
+			    struct vdev_tap *tap, int ps, unsigned int n,
+			    int got[2])
+{
+	int i, total = 0;
+
+	got[0] = got[1] = 0;
+	ASSERT_EQ(0, send_flows(ps, n));
+	for (i = 0; i < 200 && total < (int)n; i++) {
+		got[0] += drain_flows(vdev_tap_fd(tap, 0));
+		got[1] += drain_flows(vdev_tap_fd(tap, 1));
+		total = got[0] + got[1];
+		if (total < (int)n)
+			usleep(10000);
+	}
+}
+
+TEST_F(tap, queue_detach_attach)
+{
+	struct vdev_tap_config cfg = { .name = TAP, .nr_queues = 2 };
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET };
+	int ps, fd1, got[2], i;
+	char buf[64];
+
+	ASSERT_EQ(0, vdev_tap_open(&cfg, &self->tap));
+	ASSERT_EQ(0, vdev_nl_link_set_up(TAP, true));
+	for (i = 0; i < 200 && !vdev_tap_carrier_ok(self->tap); i++)
+		usleep(10000);
+	ASSERT_TRUE(vdev_tap_carrier_ok(self->tap));
+	ps = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+	ASSERT_LE(0, ps);
+	sll.sll_ifindex = vdev_tap_ifindex(self->tap);
+	ASSERT_EQ(0, bind(ps, (struct sockaddr *)&sll, sizeof(sll)));
+	fd1 = vdev_tap_fd(self->tap, 1);
+
+	/* Both attached: 64 flows land on both queues. */
+	flows_per_queue(_metadata, self->tap, ps, 64, got);
+	EXPECT_EQ(64, got[0] + got[1]);
+	EXPECT_LT(0, got[0]);
+	EXPECT_LT(0, got[1]);
+
+	/* Queue 1 detached: all go to queue 0, none to queue 1. */
+	ASSERT_EQ(0, vdev_tap_set_queue_enabled(self->tap, 1, false));
+	EXPECT_TRUE(nt_tap_fd_flags(fd1, NULL) & IFF_DETACH_QUEUE);
+	EXPECT_FALSE(nt_tap_fd_flags(vdev_tap_fd(self->tap, 0), NULL) &
+		     IFF_DETACH_QUEUE);
+	/* Again: not an error. */
+	ASSERT_EQ(0, vdev_tap_set_queue_enabled(self->tap, 1, false));
+	flows_per_queue(_metadata, self->tap, ps, 64, got);
+	EXPECT_EQ(64, got[0]);
+	EXPECT_EQ(0, got[1]);
+	EXPECT_EQ(-1, read(fd1, buf, sizeof(buf)));
+	EXPECT_EQ(EAGAIN, errno);
+	/* The detached fd still takes the TAP's other ioctls. */
+	EXPECT_EQ(0, vdev_tap_set_vnet_hdr_size(self->tap,
+			sizeof(struct virtio_net_hdr)));
+
+	/* Re-attached: queue 1 gets its share again. */
+	ASSERT_EQ(0, vdev_tap_set_queue_enabled(self->tap, 1, true));
+	EXPECT_FALSE(nt_tap_fd_flags(fd1, NULL) & IFF_DETACH_QUEUE);
+	ASSERT_EQ(0, vdev_tap_set_queue_enabled(self->tap, 1, true));
+	flows_per_queue(_metadata, self->tap, ps, 64, got);
+	EXPECT_EQ(64, got[0] + got[1]);
+	EXPECT_LT(0, got[0]);
+	EXPECT_LT(0, got[1]);
+
+	/* Queue 0 detached instead: queue 1 gets everything. */
+	ASSERT_EQ(0, vdev_tap_set_queue_enabled(self->tap, 0, false));
+	flows_per_queue(_metadata, self->tap, ps, 32, got);
+	EXPECT_EQ(0, got[0]);
+	EXPECT_EQ(32, got[1]);
+	ASSERT_EQ(0, vdev_tap_set_queue_enabled(self->tap, 0, true));
+
+	nt_last_log[0] = '\0';
+	EXPECT_EQ(-EINVAL, vdev_tap_set_queue_enabled(self->tap, 2, false));
+	EXPECT_TRUE(nt_log_has("cannot detach queue 2: it has 2 queues"));
+	close(ps);
+
+	/* Deleted under the handle: an error, not a crash. */
+	ASSERT_EQ(0, vdev_nl_link_delete(TAP));
+	EXPECT_EQ(-EBADFD, vdev_tap_set_queue_enabled(self->tap, 1, false));
+	EXPECT_TRUE(nt_log_has("TAP deleted?"));
+}
+
+TEST_F(tap, queue_enable_needs_multiqueue)
+{
+	struct vdev_tap_config cfg = { .name = TAP };
+
+	ASSERT_EQ(0, vdev_tap_open(&cfg, &self->tap));
+	nt_last_log[0] = '\0';
+	EXPECT_EQ(-EINVAL, vdev_tap_set_queue_enabled(self->tap, 0, false));
+	EXPECT_TRUE(nt_log_has("vtap0: cannot detach queue 0: not a multiqueue TAP"));
+	EXPECT_EQ(-EINVAL, vdev_tap_set_queue_enabled(self->tap, 0, true));
+	EXPECT_FALSE(nt_tap_fd_flags(vdev_tap_fd(self->tap, 0), NULL) &
+		     IFF_DETACH_QUEUE);
 }
 
 TEST_F(tap, offloads)
