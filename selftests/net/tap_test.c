@@ -445,7 +445,8 @@ static void flows_per_queue(struct __test_metadata *_metadata,
 {
 	int i, total = 0;
 
-	got[0] = got[1] = 0;
+	got[0] = 0;
+	got[1] = 0;
 	ASSERT_EQ(0, send_flows(ps, n));
 	for (i = 0; i < 200 && total < (int)n; i++) {
 		got[0] += drain_flows(vdev_tap_fd(tap, 0));
@@ -460,6 +461,7 @@ TEST_F(tap, queue_detach_attach)
 {
 	struct vdev_tap_config cfg = { .name = TAP, .nr_queues = 2 };
 	struct sockaddr_ll sll = { .sll_family = AF_PACKET };
+	int hdr_len = sizeof(struct virtio_net_hdr);
 	int ps, fd1, got[2], i;
 	char buf[64];
 
@@ -493,8 +495,7 @@ TEST_F(tap, queue_detach_attach)
 	EXPECT_EQ(-1, read(fd1, buf, sizeof(buf)));
 	EXPECT_EQ(EAGAIN, errno);
 	/* The detached fd still takes the TAP's other ioctls. */
-	EXPECT_EQ(0, vdev_tap_set_vnet_hdr_size(self->tap,
-			sizeof(struct virtio_net_hdr)));
+	EXPECT_EQ(0, vdev_tap_set_vnet_hdr_size(self->tap, hdr_len));
 
 	/* Re-attached: queue 1 gets its share again. */
 	ASSERT_EQ(0, vdev_tap_set_queue_enabled(self->tap, 1, true));
