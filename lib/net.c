@@ -31,7 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/timerfd.h>
 #include <sys/uio.h>
@@ -54,6 +53,7 @@
 #include <vdev/worker.h>
 
 #include "compiler.h"
+#include "tap_internal.h"
 
 #define NET_DEFAULT_QSIZE	256
 #define NET_MAX_QSIZE		32768
@@ -753,23 +753,23 @@ static unsigned int net_guest_to_tun(uint64_t guest)
 			    (1ULL << VIRTIO_NET_F_GUEST_ECN) | \
 			    (1ULL << VIRTIO_NET_F_GUEST_UFO))
 
-/* Attach the TAP queues of pairs below @pairs, detach the others. */
+/*
+ * Attach the TAP queues of pairs below @pairs, detach the others. A
+ * deleted TAP (EBADFD) is reported by the data path, once.
+ */
 static void net_steer(struct vdev_net *n, unsigned int pairs)
 {
 	unsigned int i;
+	int err;
 
 	if (vdev_tap_nr_queues(n->tap) < 2)
 		return;
 	for (i = 1; i < n->nr_pairs; i++) {
-		struct ifreq ifr;
-
-		memset(&ifr, 0, sizeof(ifr));
-		ifr.ifr_flags = i < pairs ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE;
-		/* EINVAL: already in that state. */
-		if (ioctl(n->pairs[i].tap_fd, TUNSETQUEUE, &ifr) &&
-		    errno != EINVAL)
-			vdev_log(VDEV_LOG_WARN, "%s: TUNSETQUEUE %u: %s",
-				 n->dev.name, i, strerror(errno));
+		err = __vdev_tap_set_queue_enabled(n->tap, i, i < pairs, true);
+		if (err && err != -EBADFD)
+			vdev_log(VDEV_LOG_WARN, "%s: %s TAP queue %u: %s",
+				 n->dev.name, i < pairs ? "attach" : "detach",
+				 i, strerror(-err));
 	}
 }
 

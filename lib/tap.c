@@ -28,6 +28,7 @@
 
 #include "compiler.h"
 #include "netlink_internal.h"
+#include "tap_internal.h"
 
 /* The kernel's limit (MAX_TAP_QUEUES in include/linux/if_tap.h). */
 #define TAP_MAX_QUEUES		256
@@ -472,39 +473,34 @@ static int tun_get_flags(int fd)
 	return ifr.ifr_flags & 0xffff;
 }
 
-/**
- * vdev_tap_set_queue_enabled() - attach or detach one queue of a multiqueue TAP
- * @tap: handle
- * @queue: queue pair index
- * @enabled: true to attach the queue, false to detach it
- *
- * Return: 0, -EINVAL when @queue is out of range or the TAP is not
- * multiqueue, -EBADFD once the TAP is deleted, or another -errno.
- */
-int vdev_tap_set_queue_enabled(struct vdev_tap *tap, unsigned int queue,
-			       bool enabled)
+int __vdev_tap_set_queue_enabled(struct vdev_tap *tap, unsigned int queue,
+				 bool enabled, bool quiet)
 {
 	const char *op = enabled ? "attach" : "detach";
 	struct ifreq ifr;
 	int flags, err;
 
 	if (queue >= tap->nr_queues) {
-		vdev_log(VDEV_LOG_ERR,
-			 "tap: %s: cannot %s queue %u: it has %u queues",
-			 tap->name, op, queue, tap->nr_queues);
+		if (!quiet)
+			vdev_log(VDEV_LOG_ERR,
+				 "tap: %s: cannot %s queue %u: it has %u queues",
+				 tap->name, op, queue, tap->nr_queues);
 		return -EINVAL;
 	}
 	flags = tun_get_flags(tap->fds[queue]);
 	if (flags < 0) {
-		vdev_log(VDEV_LOG_ERR, "tap: %s: cannot %s queue %u: TUNGETIFF: %s%s",
-			 tap->name, op, queue, strerror(-flags),
-			 flags == -EBADFD ? " (TAP deleted?)" : "");
+		if (!quiet)
+			vdev_log(VDEV_LOG_ERR,
+				 "tap: %s: cannot %s queue %u: TUNGETIFF: %s%s",
+				 tap->name, op, queue, strerror(-flags),
+				 flags == -EBADFD ? " (TAP deleted?)" : "");
 		return flags;
 	}
 	if (!(flags & IFF_MULTI_QUEUE)) {
-		vdev_log(VDEV_LOG_ERR,
-			 "tap: %s: cannot %s queue %u: not a multiqueue TAP",
-			 tap->name, op, queue);
+		if (!quiet)
+			vdev_log(VDEV_LOG_ERR,
+				 "tap: %s: cannot %s queue %u: not a multiqueue TAP",
+				 tap->name, op, queue);
 		return -EINVAL;
 	}
 	/* TUNGETIFF reports IFF_DETACH_QUEUE on a detached queue's fd. */
@@ -521,9 +517,25 @@ int vdev_tap_set_queue_enabled(struct vdev_tap *tap, unsigned int queue,
 	if (err == -EINVAL && flags >= 0 &&
 	    !(flags & IFF_DETACH_QUEUE) == enabled)
 		return 0;
-	vdev_log(VDEV_LOG_ERR, "tap: %s: TUNSETQUEUE %s queue %u: %s",
-		 tap->name, op, queue, strerror(-err));
+	if (!quiet)
+		vdev_log(VDEV_LOG_ERR, "tap: %s: TUNSETQUEUE %s queue %u: %s",
+			 tap->name, op, queue, strerror(-err));
 	return err;
+}
+
+/**
+ * vdev_tap_set_queue_enabled() - attach or detach one queue of a multiqueue TAP
+ * @tap: handle
+ * @queue: queue pair index
+ * @enabled: true to attach the queue, false to detach it
+ *
+ * Return: 0, -EINVAL when @queue is out of range or the TAP is not
+ * multiqueue, -EBADFD once the TAP is deleted, or another -errno.
+ */
+int vdev_tap_set_queue_enabled(struct vdev_tap *tap, unsigned int queue,
+			       bool enabled)
+{
+	return __vdev_tap_set_queue_enabled(tap, queue, enabled, false);
 }
 
 /**

@@ -252,7 +252,7 @@ int main(void)
 	if (!ret)
 		ret = vdev_nl_link_set_up(TAP, true);
 	if (!ret)
-		ret = system("ip link set dev " TAP " txqueuelen 200000");
+		ret = vdev_nl_link_set_txqlen(TAP, 200000);
 	if (!ret)
 		ret = nd_guest(&nd);
 	if (ret) {

@@ -406,11 +406,11 @@ TEST_F(net, gso_rx_64k_mergeable)
 				  .sin_port = htons(4000) };
 	struct sockaddr_in guest = { .sin_family = AF_INET,
 				     .sin_port = htons(80) };
+	struct vdev_nl_route_opts cwnd = { .initcwnd = 128 };
 	struct tcp_repair_window win;
 	struct virtio_net_hdr_v1 hdr;
 	struct in_addr a;
 	unsigned int nb = 0, off, seq = 1000, rseq = 5000, one = 1, q;
-	char cmd[160];
 	size_t i;
 	ssize_t len;
 	int s;
@@ -422,13 +422,11 @@ TEST_F(net, gso_rx_64k_mergeable)
 	ASSERT_EQ(0, vdev_nl_addr_add("br0", AF_INET, &a, 24));
 	me.sin_addr = a;
 	guest.sin_addr.s_addr = htonl(0x0a090002);
-	snprintf(cmd, sizeof(cmd),
-		 "ip neigh replace 10.9.0.2 lladdr %02x:%02x:%02x:%02x:%02x:%02x dev br0 nud permanent",
-		 self->nd.mac[0], self->nd.mac[1], self->nd.mac[2],
-		 self->nd.mac[3], self->nd.mac[4], self->nd.mac[5]);
-	ASSERT_EQ(0, system(cmd));
+	ASSERT_EQ(0, vdev_nl_neigh_add("br0", AF_INET, &guest.sin_addr,
+				       self->nd.mac));
 	/* A large first window, so the first GSO frame is large too. */
-	ASSERT_EQ(0, system("ip route replace 10.9.0.2/32 dev br0 initcwnd 128"));
+	ASSERT_EQ(0, vdev_nl_route_add("br0", AF_INET, &guest.sin_addr, 32,
+				       NULL, &cwnd));
 
 	s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	ASSERT_LE(0, s);
