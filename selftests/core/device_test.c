@@ -6,6 +6,7 @@
  * queue pops chains and returns them used.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -560,6 +561,7 @@ TEST_F_TIMEOUT(dev, memory_hot_add_under_load, 300)
 /* A buffer outside guest RAM: NEEDS_RESET, config interrupt, other queue ok */
 TEST_F_TIMEOUT(dev, needs_reset_isolated, 300)
 {
+	struct pollfd pfd = { .fd = self->g.irqfd, .events = POLLIN };
 	uint64_t v = 0;
 
 	ASSERT_EQ(0, activate(&self->g, &self->t, NQ));
@@ -569,6 +571,8 @@ TEST_F_TIMEOUT(dev, needs_reset_isolated, 300)
 	guest_add_buf(&self->g, 0, 0x1000, 64);	/* below RAM_GPA: a gap */
 	EXPECT_TRUE(wait_needs_reset(&self->t));
 	EXPECT_EQ(0, guest_used_idx(&self->g, 0));
+	/* The config interrupt follows the flag: wait for it. */
+	EXPECT_EQ(1, poll(&pfd, 1, 10000));
 	EXPECT_EQ(8, read(self->g.irqfd, &v, sizeof(v)));
 	EXPECT_GE(v, 1);
 
