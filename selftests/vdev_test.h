@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <unistd.h>
 
 #ifndef container_of
@@ -64,13 +65,21 @@ static inline void vdev_test_warm_up(void)
 		pthread_join(t, NULL);
 }
 
-/* Threads whose name starts with @prefix (e.g. "vdev-"). */
-static inline int vdev_test_count_threads_named(const char *prefix)
+/*
+ * Call @fn(@tid, @comm, @arg) for each thread of this process whose
+ * /proc/self/task/<tid>/comm could be read (@comm ends with its newline).
+ * Returns the sum of what @fn returned, or -1 if the task directory
+ * cannot be read.
+ */
+typedef int64_t (*vdev_test_thread_fn)(const char *, const char *, void *);
+
+static inline int64_t vdev_test_walk_threads(vdev_test_thread_fn fn,
+					     void *arg)
 {
 	char path[300], comm[32];
 	struct dirent *de;
 	DIR *d = opendir("/proc/self/task");
-	int n = 0;
+	int64_t sum = 0;
 
 	if (!d)
 		return -1;
@@ -84,43 +93,72 @@ static inline int vdev_test_count_threads_named(const char *prefix)
 		f = fopen(path, "r");
 		if (!f)
 			continue;
-		if (fgets(comm, sizeof(comm), f) &&
-		    !strncmp(comm, prefix, strlen(prefix)))
-			n++;
+		if (fgets(comm, sizeof(comm), f))
+			sum += fn(de->d_name, comm, arg);
 		fclose(f);
 	}
 	closedir(d);
-	return n;
+	return sum;
+}
+
+static inline int64_t vdev_test_is_named(const char *tid, const char *comm,
+					 void *prefix)
+{
+	return !strncmp(comm, prefix, strlen(prefix));
+}
+
+/* Threads whose name starts with @prefix (e.g. "vdev-"). */
+static inline int vdev_test_count_threads_named(const char *prefix)
+{
+	return vdev_test_walk_threads(vdev_test_is_named, (void *)prefix);
 }
 
 /*
  * After pthread_join() returns, the joined thread can still be listed in
  * /proc/self/task for a few microseconds: the kernel wakes the joiner
- * (CLONE_CHILD_CLEARTID) before it unhashes the task. Poll for up to
- * 100 ms for the count to come down to @want, and return the last count.
- * A leaked thread stays, so a leak still fails the comparison.
+ * (CLONE_CHILD_CLEARTID) before it unhashes the task. Poll every 100 us,
+ * for up to @ms milliseconds, for the count to come down to @want, and
+ * return the last count. A leaked thread stays, so a leak still fails the
+ * comparison.
  */
-static inline int vdev_test_settle_tasks(int want)
+static inline int vdev_test_settle_tasks_ms(int want, int ms)
 {
 	int i, n = vdev_test_count_tasks();
 
-	for (i = 0; i < 1000 && n != want; i++) {
+	for (i = 0; i < 10 * ms && n != want; i++) {
 		usleep(100);
 		n = vdev_test_count_tasks();
 	}
 	return n;
 }
 
-/* As vdev_test_settle_tasks(), for threads whose name starts @prefix. */
-static inline int vdev_test_settle_threads_named(const char *prefix, int want)
+/* As vdev_test_settle_tasks_ms(), for threads whose name starts @prefix. */
+static inline int vdev_test_settle_threads_named_ms(const char *prefix,
+						    int want, int ms)
 {
 	int i, n = vdev_test_count_threads_named(prefix);
 
-	for (i = 0; i < 1000 && n != want; i++) {
+	for (i = 0; i < 10 * ms && n != want; i++) {
 		usleep(100);
 		n = vdev_test_count_threads_named(prefix);
 	}
 	return n;
+}
+
+/* The settle window of the host tests: 100 ms. */
+#define VDEV_TEST_SETTLE_MS	100
+
+/* vdev_test_settle_tasks_ms() for VDEV_TEST_SETTLE_MS. */
+static inline int vdev_test_settle_tasks(int want)
+{
+	return vdev_test_settle_tasks_ms(want, VDEV_TEST_SETTLE_MS);
+}
+
+/* vdev_test_settle_threads_named_ms() for VDEV_TEST_SETTLE_MS. */
+static inline int vdev_test_settle_threads_named(const char *prefix, int want)
+{
+	return vdev_test_settle_threads_named_ms(prefix, want,
+						 VDEV_TEST_SETTLE_MS);
 }
 
 #endif /* _VDEV_TEST_H */

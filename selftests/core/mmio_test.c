@@ -180,25 +180,6 @@ static int mdev_init(struct mdev *d, const struct vdev_device_ops *ops,
 	return vdev_device_init(&d->dev, ops, &info);
 }
 
-/*
- * Worker threads left. A thread joined with pthread_join() can stay listed
- * in /proc/self/task for a few microseconds: the kernel wakes the joiner
- * (CLONE_CHILD_CLEARTID) before it unhashes the exiting task. Give such a
- * thread up to 100 ms to vanish; a worker that was not stopped never does.
- */
-static int workers_left(void)
-{
-	int i, n = 0;
-
-	for (i = 0; i < 1000; i++) {
-		n = vdev_test_count_threads_named("vdev-");
-		if (!n)
-			break;
-		usleep(100);
-	}
-	return n;
-}
-
 /* ---- the driver side: registers ---- */
 
 static uint32_t rd(struct vdev_mmio *m, uint64_t off)
@@ -317,7 +298,7 @@ FIXTURE_TEARDOWN(mm)
 	unsigned int i;
 
 	vdev_mmio_destroy(self->m);
-	EXPECT_EQ(0, workers_left());
+	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-", 0));
 	EXPECT_EQ(0, self->d.released);
 	vdev_device_put(&self->d.dev);
 	EXPECT_EQ(1, self->d.released);
@@ -574,7 +555,7 @@ TEST_F(mm, reset_joins_workers)
 
 	wr(self->m, VIRTIO_MMIO_STATUS, 0);
 	/* Joined before the write returned. */
-	EXPECT_EQ(0, workers_left());
+	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-", 0));
 	EXPECT_EQ(self->tasks0, vdev_test_count_tasks());
 	EXPECT_EQ(self->fds0, vdev_test_count_fds());
 	EXPECT_FALSE(vdev_device_is_active(&self->d.dev));
@@ -595,7 +576,7 @@ TEST_F(mm, reset_1000)
 			ASSERT_EQ(128, wait_used(self, (i / 10) % NQ));
 		}
 		wr(self->m, VIRTIO_MMIO_STATUS, 0);
-		ASSERT_EQ(0, workers_left());
+		ASSERT_EQ(0, vdev_test_settle_threads_named("vdev-", 0));
 	}
 	EXPECT_EQ(100, atomic_load(&self->d.processed));
 	EXPECT_EQ(self->fds0, vdev_test_count_fds());
@@ -691,7 +672,7 @@ TEST_F(mm, activation_failure_needs_reset)
 	EXPECT_EQ(S_ACK | S_DRV | S_FOK | S_NR,
 		  rd(self->m, VIRTIO_MMIO_STATUS));
 	EXPECT_FALSE(vdev_device_is_active(&self->d.dev));
-	EXPECT_EQ(0, workers_left());
+	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-", 0));
 	EXPECT_TRUE(rd(self->m, VIRTIO_MMIO_INTERRUPT_STATUS) &
 		    VIRTIO_MMIO_INT_CONFIG);
 	EXPECT_NE(gen, rd(self->m, VIRTIO_MMIO_CONFIG_GENERATION));
@@ -1005,7 +986,7 @@ TEST_F(mm, concurrent_vcpus)
 	pthread_join(th[1], NULL);
 	EXPECT_GT(atomic_load(&l.reads), 0);
 	wr(self->m, VIRTIO_MMIO_STATUS, 0);
-	EXPECT_EQ(0, workers_left());
+	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-", 0));
 	EXPECT_EQ(self->fds0, vdev_test_count_fds());
 }
 
@@ -1035,7 +1016,7 @@ TEST(destroy_while_active)
 	EXPECT_EQ(0, d.released);
 	vdev_mmio_destroy(m);
 	EXPECT_EQ(1, d.released);
-	EXPECT_EQ(0, workers_left());
+	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-", 0));
 	close(irqfd);
 	vq_driver_destroy(&q);
 	vq_guest_destroy(&g);

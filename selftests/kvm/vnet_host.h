@@ -167,28 +167,17 @@ static inline double vh_now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static inline int64_t vh_print_thread(const char *tid, const char *comm,
+				      void *arg)
+{
+	ksft_print_msg("thread %s: %s", tid, comm);
+	return 0;
+}
+
 /* List this process's threads by name (for a failure report). */
 static inline void vh_print_threads(void)
 {
-	char path[300], comm[32];
-	struct dirent *de;
-	DIR *d = opendir("/proc/self/task");
-
-	while (d && (de = readdir(d))) {
-		FILE *f;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
-			 de->d_name);
-		f = fopen(path, "r");
-		if (f && fgets(comm, sizeof(comm), f))
-			ksft_print_msg("thread %s: %s", de->d_name, comm);
-		if (f)
-			fclose(f);
-	}
-	if (d)
-		closedir(d);
+	vdev_test_walk_threads(vh_print_thread, NULL);
 }
 
 /* List this process's fds (for a failure report). */
@@ -214,22 +203,16 @@ static inline void vh_print_fds(void)
 /*
  * Worker threads still listed in /proc/self/task: a joined thread can
  * stay listed for a moment after pthread_join() returns (the kernel
- * wakes the joiner before it unhashes the task), so give a count up to
- * @ms to settle before calling it a leak. Returns the "vdev-" threads
+ * wakes the joiner before it unhashes the task), so give the counts up to
+ * @ms each to settle before calling it a leak. Returns the "vdev-" threads
  * left; *@tasks gets the final thread count.
  */
 static inline int vh_settled_workers(int want_tasks, int *tasks, int ms)
 {
-	struct timespec ts = { 0, 1000000 };
-	int workers, i;
+	int workers = vdev_test_settle_threads_named_ms("vdev-", 0, ms);
 
-	for (i = 0;; i++) {
-		workers = vdev_test_count_threads_named("vdev-");
-		*tasks = vdev_test_count_tasks();
-		if ((!workers && *tasks == want_tasks) || i >= ms)
-			return workers;
-		nanosleep(&ts, NULL);
-	}
+	*tasks = vdev_test_settle_tasks_ms(want_tasks, ms);
+	return workers;
 }
 
 /* ---- network ---------------------------------------------------------- */

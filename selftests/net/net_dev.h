@@ -583,80 +583,35 @@ static inline void nd_guest_fini(struct nd *nd)
 		vq_guest_destroy(&nd->g);
 }
 
-/*
- * Threads named @prefix..., once the joined ones are gone: a thread's
- * /proc entry can outlive pthread_join() by a moment (the kernel clears
- * the joiner's tid before the task is released), so allow 100 ms.
- */
-static inline int nd_threads_settled(const char *prefix)
+static inline int64_t nd_thread_cpu_ns(const char *tid, const char *comm,
+				       void *prefix)
 {
-	int i, n = 0;
+	char path[300], buf[1024], *p;
+	unsigned long ut, st;
+	int64_t ns = 0;
+	FILE *f;
 
-	for (i = 0; i < 100; i++) {
-		n = vdev_test_count_threads_named(prefix);
-		if (!n)
-			break;
-		usleep(1000);
-	}
-	return n;
-}
-
-static inline int nd_tasks_settled(int expect)
-{
-	int i, n = 0;
-
-	for (i = 0; i < 100; i++) {
-		n = vdev_test_count_tasks();
-		if (n == expect)
-			break;
-		usleep(1000);
-	}
-	return n;
+	if (strncmp(comm, prefix, strlen(prefix)))
+		return 0;
+	snprintf(path, sizeof(path), "/proc/self/task/%s/stat", tid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+	if (p &&
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+		   &ut, &st) == 2)
+		ns = (ut + st) * (1000000000ULL / sysconf(_SC_CLK_TCK));
+	fclose(f);
+	return ns;
 }
 
 /* CPU time (ns) of this process's threads whose name starts @prefix. */
 static inline uint64_t nd_threads_cpu_ns(const char *prefix)
 {
-	char path[300], comm[32];
-	struct dirent *de;
-	DIR *d = opendir("/proc/self/task");
-	uint64_t total = 0;
+	int64_t ns = vdev_test_walk_threads(nd_thread_cpu_ns, (void *)prefix);
 
-	if (!d)
-		return 0;
-	while ((de = readdir(d))) {
-		unsigned long ut, st;
-		char buf[1024], *p;
-		FILE *f;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
-			 de->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		if (!fgets(comm, sizeof(comm), f) ||
-		    strncmp(comm, prefix, strlen(prefix))) {
-			fclose(f);
-			continue;
-		}
-		fclose(f);
-		snprintf(path, sizeof(path), "/proc/self/task/%s/stat",
-			 de->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
-		if (p &&
-		    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-			   &ut, &st) == 2)
-			total += (ut + st) * (1000000000ULL /
-					      sysconf(_SC_CLK_TCK));
-		fclose(f);
-	}
-	closedir(d);
-	return total;
+	return ns < 0 ? 0 : ns;
 }
 
 #endif /* _VDEV_NET_DEV_H */

@@ -140,7 +140,7 @@ FIXTURE_SETUP(net)
 FIXTURE_TEARDOWN(net)
 {
 	nd_teardown_all(&self->nd, self->peer);
-	EXPECT_EQ(0, nd_threads_settled("vdev-net"));
+	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-net", 0));
 }
 
 /* Two pairs (MQ offered), and four. */
@@ -173,7 +173,7 @@ FIXTURE_SETUP(mq)
 FIXTURE_TEARDOWN(mq)
 {
 	nd_teardown_all(&self->nd, self->peer);
-	EXPECT_EQ(0, nd_threads_settled("vdev-net"));
+	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-net", 0));
 }
 
 /* Frames from the driver reach the peer, 60 bytes to MTU size. */
@@ -682,7 +682,7 @@ TEST_F(net, reset_under_traffic)
 		       nd_now_ns() < end)
 			sched_yield();
 		nd_reset(nd);
-		ASSERT_EQ(0, nd_threads_settled("vdev-net"));
+		ASSERT_EQ(0, vdev_test_settle_threads_named("vdev-net", 0));
 	}
 	atomic_store(&b.stop, true);
 	pthread_join(t, NULL);
@@ -693,7 +693,7 @@ TEST_F(net, reset_under_traffic)
 	EXPECT_LT(0, nd_counter(nd, "rx_frames"));
 	EXPECT_LT(0, nd_counter(nd, "tx_frames"));
 	EXPECT_EQ(fds0, vdev_test_count_fds());
-	EXPECT_EQ(tasks0 - 1, nd_tasks_settled(tasks0 - 1));
+	EXPECT_EQ(tasks0 - 1, vdev_test_settle_tasks(tasks0 - 1));
 }
 
 /* ---- the TAP is deleted under the device ---- */
@@ -748,7 +748,7 @@ TEST_F(net, tap_deleted_under_traffic)
 	EXPECT_GT(50000000ULL, cpu1 - cpu0);
 
 	nd_reset(nd);
-	EXPECT_EQ(0, nd_threads_settled("vdev-net"));
+	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-net", 0));
 	/* Still usable as an object: activates, reports link down. */
 	ASSERT_EQ(0, nd_activate(nd, 1, ND_F_BASE | ND_F_MRG));
 	EXPECT_FALSE(vdev_net_link_up(nd->dev));

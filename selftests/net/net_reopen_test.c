@@ -119,7 +119,7 @@ TEST_F_TIMEOUT(reopen, create_destroy_cycles, 300)
 	EXPECT_EQ(0, ebusy);
 	EXPECT_EQ(0, other);
 	EXPECT_EQ(fds0, vdev_test_count_fds());
-	EXPECT_EQ(tasks0, nd_tasks_settled(tasks0));
+	EXPECT_EQ(tasks0, vdev_test_settle_tasks(tasks0));
 }
 
 /*
