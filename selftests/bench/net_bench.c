@@ -16,6 +16,7 @@
  *   NET_BENCH_FRAMES=n   frames per TX measurement (default 500000)
  *   NET_BENCH_CYCLES=n   reset cycles (default 1000)
  */
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -30,42 +31,168 @@
 
 static unsigned long nr_frames = 500000;
 
+/* CPU time of each side, per frame: where the time goes. */
 struct result {
 	double pps;
 	double gbps;
+	double dev_ns;		/* device threads' CPU per frame */
+	double drv_ns;		/* driver (or ceiling) thread's CPU per frame */
+	double wakeups;		/* device threads' sleeps per 1000 frames */
 };
+
+struct cpu_mark {
+	uint64_t t0;
+	uint64_t dev;
+	uint64_t drv;
+	uint64_t sw;
+};
+
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/*
+ * CPU time (and, in *@sw, voluntary context switches: sleeps) of this
+ * process's "vdev-*" threads, the device's workers.
+ */
+static uint64_t dev_cpu_ns(uint64_t *sw)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	uint64_t sum = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		char path[300], comm[32] = "";
+		unsigned long long run = 0;
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
+			 e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (!fgets(comm, sizeof(comm), f))
+			comm[0] = 0;
+		fclose(f);
+		if (strncmp(comm, "vdev-", 5))
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/schedstat",
+			 e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fscanf(f, "%llu", &run) == 1)
+			sum += run;
+		fclose(f);
+		snprintf(path, sizeof(path), "/proc/self/task/%s/status",
+			 e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		while (fgets(path, sizeof(path), f))
+			if (sscanf(path, "voluntary_ctxt_switches: %llu",
+				   &run) == 1)
+				*sw += run;
+		fclose(f);
+	}
+	closedir(d);
+	return sum;
+}
+
+static void mark(struct cpu_mark *m)
+{
+	m->sw = 0;
+	m->dev = dev_cpu_ns(&m->sw);
+	m->drv = thread_cpu_ns();
+	m->t0 = nd_now_ns();
+}
 
 static struct result rate(unsigned long n, size_t len, uint64_t ns)
 {
-	struct result r;
+	struct result r = { 0 };
 
 	r.pps = n * 1e9 / ns;
 	r.gbps = r.pps * len * 8 / 1e9;
 	return r;
 }
 
+/* rate() plus the CPU time each side spent since @m. */
+static struct result rate_cpu(unsigned long n, size_t len, uint64_t end,
+			      const struct cpu_mark *m)
+{
+	struct result r = rate(n, len, end - m->t0);
+	uint64_t sw = 0;
+
+	if (n) {
+		r.drv_ns = (double)(thread_cpu_ns() - m->drv) / n;
+		r.dev_ns = (double)(dev_cpu_ns(&sw) - m->dev) / n;
+		r.wakeups = (double)(sw - m->sw) * 1000 / n;
+	}
+	return r;
+}
+
 static void print(const char *what, size_t len, struct result dev,
-		  struct result ceil)
+		  struct result ceil, struct result hot)
 {
 	printf("%-3s %5zu B  vdev %9.0f pps %6.2f Gbit/s   ceiling %9.0f pps %6.2f Gbit/s   ratio %.2f\n",
 	       what, len, dev.pps, dev.gbps, ceil.pps, ceil.gbps,
 	       dev.pps / ceil.pps);
+	printf("           CPU ns/frame: worker %4.0f  driver %4.0f  ceiling %4.0f   worker sleeps/1000 frames %.1f\n",
+	       dev.dev_ns, dev.drv_ns, ceil.drv_ns, dev.wakeups);
+	printf("           one-hot-buffer ceiling %9.0f pps (CPU %4.0f ns/frame)   ratio %.2f\n",
+	       hot.pps, hot.drv_ns, dev.pps / hot.pps);
 	fflush(stdout);
 }
 
-/* Ceiling: write() hdr + frame on a TAP fd from one thread. */
-static struct result tx_ceiling(int fd, size_t len)
+/* The frame in every TX slot of queue 1: header + frame in one buffer. */
+static uint8_t *tx_slot(struct nd *nd, unsigned int i)
 {
-	uint8_t buf[ND_HDR + 1600] = { 0 };
-	unsigned long i;
-	uint64_t t0;
+	return vq_guest_ptr(&nd->g, nd->buf[1] + (uint64_t)i * ND_TXBUF,
+			    ND_TXBUF);
+}
 
-	nd_frame(buf + ND_HDR, len, (const uint8_t *)"\x02\0\0\0\0\1", 0);
-	t0 = nd_now_ns();
+static int tx_slots_fill(struct nd *nd, size_t len)
+{
+	unsigned int i;
+
+	for (i = 0; i < ND_QSZ; i++) {
+		uint8_t *p = tx_slot(nd, i);
+
+		if (!p)
+			return -EFAULT;
+		memset(p, 0, ND_HDR);
+		nd_frame(p + ND_HDR, len, (const uint8_t *)"\x02\0\0\0\0\1",
+			 0);
+	}
+	return 0;
+}
+
+/*
+ * Ceiling: write() header + frame on a TAP fd from one thread, from the
+ * same 256 guest slots the device sends from, in the same order (@hot:
+ * from slot 0 only, always in cache).
+ */
+static struct result tx_ceiling(struct nd *nd, int fd, size_t len, bool hot)
+{
+	struct cpu_mark m;
+	unsigned long i;
+
+	if (tx_slots_fill(nd, len))
+		return rate(0, len, 1);
+	mark(&m);
 	for (i = 0; i < nr_frames; i++)
-		if (write(fd, buf, ND_HDR + len) < 0 && errno != EAGAIN)
+		if (write(fd, tx_slot(nd, hot ? 0 : i % ND_QSZ),
+			  ND_HDR + len) < 0 && errno != EAGAIN)
 			break;
-	return rate(i, len, nd_now_ns() - t0);
+	return rate_cpu(i, len, nd_now_ns(), &m);
 }
 
 /* The device: keep TX queue 1 full, count completions. */
@@ -73,20 +200,11 @@ static struct result tx_device(struct nd *nd, size_t len)
 {
 	struct vq_driver *d = &nd->drv[1];
 	unsigned long done = 0, sent = 0;
-	unsigned int i;
-	uint64_t t0;
+	struct cpu_mark m;
 
-	/* Every slot holds the same frame: header + frame in one buffer. */
-	for (i = 0; i < ND_QSZ; i++) {
-		uint8_t *p = vq_guest_ptr(&nd->g, nd->buf[1] +
-					  (uint64_t)i * ND_TXBUF, ND_TXBUF);
-
-		if (!p)
-			return rate(0, len, 1);
-		memset(p, 0, ND_HDR);
-		nd_frame(p + ND_HDR, len, nd->mac, 0);
-	}
-	t0 = nd_now_ns();
+	if (tx_slots_fill(nd, len))
+		return rate(0, len, 1);
+	mark(&m);
 	while (done < nr_frames) {
 		while (sent < nr_frames && d->num_free) {
 			struct vq_buf b = {
@@ -102,7 +220,7 @@ static struct result tx_device(struct nd *nd, size_t len)
 		while (vq_driver_get_used(d, NULL) >= 0)
 			done++;
 	}
-	return rate(done, len, nd_now_ns() - t0);
+	return rate_cpu(done, len, nd_now_ns(), &m);
 }
 
 /* Fill the TAP's queue with @n frames through a packet socket on it. */
@@ -118,19 +236,31 @@ static unsigned long tap_fill(int ps, size_t len, unsigned long n)
 	return i;
 }
 
-static struct result rx_ceiling(int fd, int ps, size_t len)
+/*
+ * Ceiling: read() on a TAP fd from one thread, into the same 256 guest
+ * buffers the device fills, in the same order (@hot: into the first one
+ * only, always in cache).
+ */
+static struct result rx_ceiling(struct nd *nd, int fd, int ps, size_t len,
+				bool hot)
 {
-	uint8_t buf[ND_HDR + 65536];
 	unsigned long n, i = 0;
-	uint64_t t0;
+	struct cpu_mark m;
 
 	n = tap_fill(ps, len, nr_frames / 5);
 	/* Non-blocking: frames the TAP dropped must not hang us. */
 	fcntl(fd, F_SETFL, O_NONBLOCK);
-	t0 = nd_now_ns();
-	while (i < n && read(fd, buf, sizeof(buf)) > 0)
+	mark(&m);
+	while (i < n) {
+		uint64_t gpa = nd->buf[0] +
+			       (uint64_t)(hot ? 0 : i % ND_QSZ) * ND_RXBUF;
+
+		if (read(fd, vq_guest_ptr(&nd->g, gpa, ND_RXBUF),
+			 ND_RXBUF) <= 0)
+			break;
 		i++;
-	return rate(i, len, nd_now_ns() - t0);
+	}
+	return rate_cpu(i, len, nd_now_ns(), &m);
 }
 
 /* RX buffers are posted only once the TAP is full, then refilled. */
@@ -138,10 +268,12 @@ static struct result rx_device(struct nd *nd, int ps, size_t len)
 {
 	struct vq_driver *d = &nd->drv[0];
 	unsigned long n, got = 0;
-	uint64_t t0, last;
+	struct cpu_mark m;
+	uint64_t last;
 
 	n = tap_fill(ps, len, nr_frames / 5);
-	t0 = last = nd_now_ns();
+	mark(&m);
+	last = m.t0;
 	nd_rx_fill(nd, 0, ND_QSZ, ND_RXBUF);
 	/* Until every frame is in, or none came for 200 ms (TAP drops). */
 	while (got < n && nd_now_ns() - last < 200000000ULL) {
@@ -155,7 +287,7 @@ static struct result rx_device(struct nd *nd, int ps, size_t len)
 		last = nd_now_ns();
 		nd_rx_fill(nd, 0, k, ND_RXBUF);
 	}
-	return rate(got, len, last - t0);
+	return rate_cpu(got, len, last, &m);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -237,7 +369,7 @@ int main(void)
 {
 	static const size_t sizes[] = { 64, 1500 };
 	unsigned int cycles = 1000, i;
-	struct result dev, ceil;
+	struct result dev, ceil, hot;
 	struct nd nd;
 	int fd, ps, ret;
 
@@ -285,7 +417,8 @@ int main(void)
 			return 1;
 		}
 		ioctl(fd, TUNSETVNETHDRSZ, &(int){ ND_HDR });
-		ceil = tx_ceiling(fd, len);
+		ceil = tx_ceiling(&nd, fd, len, false);
+		hot = tx_ceiling(&nd, fd, len, true);
 		close(fd);
 		if (nd_create(&nd, TAP, 1))
 			return 1;
@@ -293,18 +426,19 @@ int main(void)
 		if (ret)
 			return 1;
 		dev = tx_device(&nd, len);
-		print("TX", len, dev, ceil);
+		print("TX", len, dev, ceil, hot);
 		nd_destroy(&nd);
 
 		fd = nt_tap_attach(TAP, NT_TAP_FLAGS);
 		ioctl(fd, TUNSETVNETHDRSZ, &(int){ ND_HDR });
-		ceil = rx_ceiling(fd, ps, len);
+		ceil = rx_ceiling(&nd, fd, ps, len, false);
+		hot = rx_ceiling(&nd, fd, ps, len, true);
 		close(fd);
 		nd_create(&nd, TAP, 1);
 		if (!nd.dev || nd_activate(&nd, 1, FEAT))
 			return 1;
 		dev = rx_device(&nd, ps, len);
-		print("RX", len, dev, ceil);
+		print("RX", len, dev, ceil, hot);
 		nd_destroy(&nd);
 	}
 
