@@ -68,6 +68,26 @@ static inline int nt_enter_netns(void)
 	return vdev_nl_link_set_up("lo", true);
 }
 
+#ifdef __KSELFTEST_HARNESS_H
+/*
+ * For a FIXTURE_SETUP() (include kselftest_harness.h first): move the test
+ * into its own network namespace with nt_enter_netns() and route vdev's
+ * messages with nt_log_capture(). Without CAP_SYS_ADMIN the test is
+ * skipped and false returned: the caller must then return. Any other
+ * error fails the test.
+ */
+static inline bool nt_fixture_netns(struct __test_metadata *_metadata)
+{
+	int err = nt_enter_netns();
+
+	if (err == -EPERM)
+		SKIP(return false, "no CAP_SYS_ADMIN for a network namespace");
+	ASSERT_EQ(0, err);
+	nt_log_capture();
+	return true;
+}
+#endif
+
 /*
  * Open /dev/net/tun and TUNSETIFF it to @name with @flags, without vdev.
  * Returns the fd (blocking unless @flags asks otherwise) or -errno.

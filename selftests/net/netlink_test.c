@@ -47,16 +47,10 @@ FIXTURE(nl) {
 
 FIXTURE_SETUP(nl)
 {
-	int err;
-
 	self->other_ns = -1;
 	self->orig_ns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 	ASSERT_LE(0, self->orig_ns);
-	err = nt_enter_netns();
-	if (err == -EPERM)
-		SKIP(return, "no CAP_SYS_ADMIN for a network namespace");
-	ASSERT_EQ(0, err);
-	nt_log_capture();
+	nt_fixture_netns(_metadata);
 }
 
 FIXTURE_TEARDOWN(nl)

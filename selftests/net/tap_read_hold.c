@@ -141,16 +141,12 @@ FIXTURE(hold) {
 FIXTURE_SETUP(hold)
 {
 	struct sigaction sa = { .sa_handler = on_sigusr1 };
-	int err;
 
 	self->fd = -1;
 	self->epfd = -1;
 	self->evfd = -1;
-	err = nt_enter_netns();
-	if (err == -EPERM)
-		SKIP(return, "no CAP_SYS_ADMIN for a network namespace");
-	ASSERT_EQ(0, err);
-	nt_log_capture();
+	if (!nt_fixture_netns(_metadata))
+		return;
 	ASSERT_EQ(0, nt_tap_create(TAP, false));
 	/* No SA_RESTART: the signal ends a blocked read with EINTR. */
 	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));

@@ -41,13 +41,7 @@ FIXTURE(tap) {
 
 FIXTURE_SETUP(tap)
 {
-	int err;
-
-	err = nt_enter_netns();
-	if (err == -EPERM)
-		SKIP(return, "no CAP_SYS_ADMIN for a network namespace");
-	ASSERT_EQ(0, err);
-	nt_log_capture();
+	nt_fixture_netns(_metadata);
 }
 
 FIXTURE_TEARDOWN(tap)
