@@ -99,7 +99,7 @@ static void guest_code(void)
 	const uint64_t want = (1ULL << VIRTIO_NET_F_MAC) |
 			      (1ULL << VIRTIO_RING_F_INDIRECT_DESC);
 	uint64_t cfg0;
-	int c, ret;
+	int c, w, ret;
 
 	vg_irq_setup();
 	for (c = 0; c < NR_CASES; c++) {
@@ -113,6 +113,13 @@ static void guest_code(void)
 		cfg0 = vg_irq.config;
 		corrupt(c);
 		while (!(vg_status() & VIRTIO_CONFIG_S_NEEDS_RESET))
+			vg_wait_irq();
+		/*
+		 * The device sets NEEDS_RESET before it raises the config
+		 * interrupt, so Status can show it first: give the interrupt
+		 * up to 250 waits (the 20 ms timer bounds each) to arrive.
+		 */
+		for (w = 0; w < 250 && vg_irq.config == cfg0; w++)
 			vg_wait_irq();
 		status_broken[c] = vg_status();
 		config_irqs[c] = vg_irq.config - cfg0;
