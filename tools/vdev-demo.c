@@ -105,9 +105,7 @@ static void demo_boot(struct vh_net *net, struct demo_stats *st, double *ms)
 	unsigned int seq = st->boots * NR_FRAMES;
 	struct vh_vm h;
 
-	vh_vm_create(&h, guest_code);
-	memcpy(peer_mac, net->peer_mac, ETH_ALEN);
-	sync_global_to_guest(h.vm, peer_mac);
+	vh_vm_create_peer(&h, guest_code, net, peer_mac);
 	demo_attach(&h, st, ms);
 
 	vh_run_sync(&h, STAGE_UP);

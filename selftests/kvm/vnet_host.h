@@ -496,6 +496,21 @@ static inline void vh_vm_create(struct vh_vm *h, void *guest_code)
 }
 
 /*
+ * vh_vm_create() for a guest that talks to the peer: @peer_mac, a global
+ * of the test program that the guest code reads (guest code runs at the
+ * program's link addresses), gets @net's peer MAC, in the guest's memory
+ * too.
+ */
+static inline void vh_vm_create_peer(struct vh_vm *h, void *guest_code,
+				     const struct vh_net *net,
+				     uint8_t peer_mac[ETH_ALEN])
+{
+	vh_vm_create(h, guest_code);
+	memcpy(peer_mac, net->peer_mac, ETH_ALEN);
+	memcpy(addr_gva2hva(h->vm, (vm_vaddr_t)peer_mac), peer_mac, ETH_ALEN);
+}
+
+/*
  * Create the virtio-net device on VH_TAP, its transport, and wire both to
  * KVM. Returns 0, or vdev_net_create()'s -errno (-EBUSY: the TAP is still
  * held by someone) with nothing left behind; other failures are fatal.
@@ -531,6 +546,19 @@ static inline int vh_dev_attach(struct vh_vm *h, double *open_s)
 	VH_CHECK(vdev_kvm_attach(h->vm->fd, h->mmio, VG_MMIO_GPA, VG_IRQ_PIN,
 				 &h->kvm));
 	return 0;
+}
+
+/*
+ * How a test with one boot starts: the network (vh_net_setup()), a VM
+ * running @guest_code with the guest's @peer_mac set (vh_vm_create_peer())
+ * and the device attached to it. Failure ends the test.
+ */
+static inline void vh_setup(struct vh_net *net, struct vh_vm *h,
+			    void *guest_code, uint8_t peer_mac[ETH_ALEN])
+{
+	vh_net_setup(net);
+	vh_vm_create_peer(h, guest_code, net, peer_mac);
+	TEST_ASSERT(!vh_dev_attach(h, NULL), "virtio-net on " VH_TAP);
 }
 
 /* Undo vh_dev_attach(): when it returns, the TAP is free again. */

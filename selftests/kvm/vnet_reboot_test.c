@@ -92,9 +92,7 @@ int main(void)
 
 		snprintf(phase, sizeof(phase), "boot %lu", i);
 		vh_deadline(phase, 60);
-		vh_vm_create(&h, guest_code);
-		memcpy(peer_mac, net.peer_mac, ETH_ALEN);
-		sync_global_to_guest(h.vm, peer_mac);
+		vh_vm_create_peer(&h, guest_code, &net, peer_mac);
 		ret = vh_dev_attach(&h, &open_s[i]);
 		if (ret) {
 			if (ret == -EBUSY)

@@ -103,12 +103,8 @@ int main(void)
 	TEST_ASSERT(nr_cycles > 0, "VDEV_RESET_CYCLES=%s", env);
 
 	vh_deadline("set-up", 120);
-	vh_net_setup(&net);
-	vh_vm_create(&h, guest_code);
-	memcpy(peer_mac, net.peer_mac, ETH_ALEN);
-	sync_global_to_guest(h.vm, peer_mac);
+	vh_setup(&net, &h, guest_code, peer_mac);
 	sync_global_to_guest(h.vm, nr_cycles);
-	TEST_ASSERT(!vh_dev_attach(&h, NULL), "virtio-net on " VH_TAP);
 	vh_run_sync(&h, STAGE_READY);
 
 	flood.net = &net;

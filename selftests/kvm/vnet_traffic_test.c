@@ -63,11 +63,7 @@ int main(void)
 	ksft_print_header();
 	ksft_set_plan(4);
 	vh_deadline("set-up", 120);
-	vh_net_setup(&net);
-	vh_vm_create(&h, guest_code);
-	memcpy(peer_mac, net.peer_mac, ETH_ALEN);
-	sync_global_to_guest(h.vm, peer_mac);
-	TEST_ASSERT(!vh_dev_attach(&h, NULL), "virtio-net on " VH_TAP);
+	vh_setup(&net, &h, guest_code, peer_mac);
 
 	vh_deadline("driver init", 60);
 	vh_run_sync(&h, STAGE_READY);
