@@ -72,13 +72,6 @@ struct demo_stats {
 	double reopen_ms[1024];
 };
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Reopen the TAP for a new boot; EBUSY is counted and retried. */
 static void demo_attach(struct vh_vm *h, struct demo_stats *st, double *ms)
 {
@@ -182,7 +175,7 @@ int main(void)
 	workers = vh_settled_workers(tasks0, &tasks1, 500);
 	vh_net_teardown(&net);
 
-	qsort(st.reopen_ms, reboots, sizeof(double), cmp_double);
+	qsort(st.reopen_ms, reboots, sizeof(double), vh_cmp_double);
 	printf("\n+--------------------------------+----------------------------------+\n");
 	row("VM reboots", "%u (%u boots)", reboots, st.boots);
 	row("frames guest -> peer", "%lu of %lu", st.tx_got, st.tx_sent);

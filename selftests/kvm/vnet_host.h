@@ -167,6 +167,14 @@ static inline double vh_now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* qsort() comparison of doubles, for the min / median / max of timings. */
+static inline int vh_cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 static inline int64_t vh_print_thread(const char *tid, const char *comm,
 				      void *arg)
 {

@@ -52,13 +52,6 @@ static void guest_code(void)
 	GUEST_DONE();
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 int main(void)
 {
 	const char *env = getenv("VDEV_REBOOT_CYCLES");
@@ -160,11 +153,11 @@ int main(void)
 	ksft_print_msg("guest interrupts %lu, timer wake-ups %lu, late or lost device interrupts %lu\n",
 		       irqs, timer, late);
 	if (i) {
-		qsort(open_s, i, sizeof(*open_s), cmp_double);
+		qsort(open_s, i, sizeof(*open_s), vh_cmp_double);
 		ksft_print_msg("TAP reopen (vdev_net_create): min %.3f ms, median %.3f ms, max %.3f ms\n",
 			       open_s[0] * 1e3, open_s[i / 2] * 1e3,
 			       open_s[i - 1] * 1e3);
-		qsort(link_s, i, sizeof(*link_s), cmp_double);
+		qsort(link_s, i, sizeof(*link_s), vh_cmp_double);
 		ksft_print_msg("TAP operstate UP after reopen: min %.3f ms, median %.3f ms, max %.3f ms\n",
 			       link_s[0] * 1e3, link_s[i / 2] * 1e3,
 			       link_s[i - 1] * 1e3);
