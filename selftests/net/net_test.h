@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include <linux/if_tun.h>
 
@@ -141,6 +142,25 @@ static inline int nt_tap_fd_flags(int fd, char name[IFNAMSIZ])
 	if (name)
 		memcpy(name, ifr.ifr_name, IFNAMSIZ);
 	return ifr.ifr_flags & 0xffff;
+}
+
+/*
+ * ioctl(@req) on @ifname through a throwaway AF_INET socket (SIOCGIFTXQLEN,
+ * SIOCETHTOOL...): @ifr is the caller's, zeroed but for what @req needs;
+ * this fills in the name. Returns 0 or -errno.
+ */
+static inline int nt_if_ioctl(const char *ifname, unsigned long req,
+			      struct ifreq *ifr)
+{
+	int sk, ret;
+
+	sk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sk < 0)
+		return -errno;
+	snprintf(ifr->ifr_name, sizeof(ifr->ifr_name), "%s", ifname);
+	ret = ioctl(sk, req, ifr) ? -errno : 0;
+	close(sk);
+	return ret;
 }
 
 #endif /* _VDEV_NET_TEST_H */

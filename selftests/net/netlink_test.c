@@ -255,17 +255,10 @@ static int get_route(int family, const void *dst, unsigned int prefixlen,
 /* SIOCGIFTXQLEN: the queue length as the ioctl interface reports it. */
 static int ioctl_txqlen(const char *ifname)
 {
-	struct ifreq ifr;
-	int sk, ret;
+	struct ifreq ifr = { 0 };
+	int ret = nt_if_ioctl(ifname, SIOCGIFTXQLEN, &ifr);
 
-	sk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (sk < 0)
-		return -errno;
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
-	ret = ioctl(sk, SIOCGIFTXQLEN, &ifr) ? -errno : ifr.ifr_qlen;
-	close(sk);
-	return ret;
+	return ret ? ret : ifr.ifr_qlen;
 }
 
 TEST_F(nl, bad_names_and_missing_links)

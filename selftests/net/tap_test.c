@@ -370,18 +370,10 @@ TEST_F(tap, eperm_without_cap_net_admin)
 static int ethtool_get(const char *ifname, __u32 cmd)
 {
 	struct ethtool_value ev = { .cmd = cmd };
-	struct ifreq ifr;
-	int sk, ret;
+	struct ifreq ifr = { .ifr_data = (void *)&ev };
+	int ret = nt_if_ioctl(ifname, SIOCETHTOOL, &ifr);
 
-	sk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (sk < 0)
-		return -errno;
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
-	ifr.ifr_data = (void *)&ev;
-	ret = ioctl(sk, SIOCETHTOOL, &ifr) ? -errno : (int)ev.data;
-	close(sk);
-	return ret;
+	return ret ? ret : (int)ev.data;
 }
 
 /* Source MAC of the test's frames, to tell them from the kernel's own. */
