@@ -2,8 +2,8 @@
 /*
  * Core device model: feature negotiation, config bounds, activate, reset,
  * pause/resume, memory hot-add, refcounting, access platform. A minimal
- * device type ("tdev") echoes every chain it is given: one worker per
- * queue pops chains and returns them used.
+ * device type ("tdev", selftests/core/tdev.h) echoes every chain it is
+ * given: one worker per queue pops chains and returns them used.
  */
 #include <errno.h>
 #include <poll.h>
@@ -24,6 +24,7 @@
 
 #include "kselftest_harness.h"
 #include "vdev_test.h"
+#include "tdev.h"
 
 #define NQ		2
 #define QSZ		16
@@ -32,84 +33,11 @@
 #define HOT_GPA		0x40000000ULL
 #define BUF_OFF		0x10000
 
-/* ---- the test device ---- */
+/* ---- the test device (tdev.h) ---- */
 
-struct tdev {
-	struct vdev_device dev;
-	uint8_t config[8];
-	atomic_uint processed;
-	atomic_uint released;
-	struct vdev_chain chain[NQ];
-	struct iovec iov[NQ][QSZ];
-};
+_Static_assert(NQ == TDEV_NQ, "tdev.h's queue count");
 
 static const uint16_t tdev_sizes[NQ] = { QSZ, QSZ };
-
-static struct tdev *to_tdev(struct vdev_device *dev)
-{
-	return container_of(dev, struct tdev, dev);
-}
-
-static void tdev_read_config(struct vdev_device *dev, uint64_t off, void *data,
-			     unsigned int len)
-{
-	struct tdev *t = to_tdev(dev);
-
-	vdev_config_read_from(t->config, sizeof(t->config), off, data, len);
-}
-
-static int tdev_kick(struct vdev_worker *w, uint32_t events, void *data)
-{
-	struct vdev_queue *vq = data;
-	struct tdev *t = to_tdev(vq->dev);
-	struct vdev_chain *c = &t->chain[vq->index];
-	uint64_t v;
-	int ret;
-
-	if (read(vq->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		return -errno;
-	while ((ret = vdev_queue_pop(vq, c)) > 0) {
-		vdev_queue_push(vq, c->head, c->write_len);
-		atomic_fetch_add(&t->processed, 1);
-	}
-	vdev_queue_notify(vq);
-	return ret;
-}
-
-static int tdev_activate(struct vdev_device *dev, struct vdev_queue **queues,
-			 unsigned int nr)
-{
-	struct tdev *t = to_tdev(dev);
-	struct vdev_worker *w;
-	char sfx[12];
-	unsigned int i;
-	int ret;
-
-	for (i = 0; i < nr; i++) {
-		vdev_chain_init(&t->chain[i], t->iov[i], QSZ);
-		snprintf(sfx, sizeof(sfx), "q%u", i);
-		ret = vdev_worker_create(dev, sfx, 0, &w);
-		if (ret)
-			return ret;
-		ret = vdev_worker_add_fd(w, queues[i]->kick_fd, EPOLLIN,
-					 tdev_kick, queues[i]);
-		if (ret) {
-			vdev_worker_destroy(w);
-			return ret;
-		}
-		ret = vdev_worker_start(w);
-		if (ret)
-			return ret;
-	}
-	return 0;
-}
-
-static void tdev_release(struct vdev_device *dev)
-{
-	struct tdev *t = to_tdev(dev);
-
-	atomic_fetch_add(&t->released, 1);
-}
 
 static const struct vdev_device_ops tdev_ops = {
 	.name = "tdev",
@@ -122,7 +50,7 @@ static const struct vdev_device_ops tdev_ops = {
 		       (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | \
 		       (1ULL << VIRTIO_RING_F_EVENT_IDX))
 
-static int tdev_init(struct tdev *t, unsigned int min_queues)
+static int tdev_setup(struct tdev *t, unsigned int min_queues)
 {
 	struct vdev_device_info info = {
 		.name = "tdev",
@@ -133,9 +61,7 @@ static int tdev_init(struct tdev *t, unsigned int min_queues)
 		.min_queues = min_queues,
 	};
 
-	memset(t, 0, sizeof(*t));
-	memcpy(t->config, "VDEVCFG", 8);
-	return vdev_device_init(&t->dev, &tdev_ops, &info);
+	return tdev_init(t, &tdev_ops, &info, "VDEVCFG", 8, QSZ);
 }
 
 /* ---- a minimal driver: one-descriptor chains, rings at fixed places ---- */
@@ -288,7 +214,7 @@ TEST(features_masked_and_refused)
 {
 	struct tdev t;
 
-	ASSERT_EQ(0, tdev_init(&t, 1));
+	ASSERT_EQ(0, tdev_setup(&t, 1));
 	EXPECT_EQ(TDEV_FEATURES, vdev_device_features(&t.dev));
 	EXPECT_EQ(VIRTIO_ID_RNG, vdev_device_type(&t.dev));
 
@@ -320,7 +246,7 @@ TEST(config_read_bounds)
 	uint8_t buf[16];
 	struct tdev t;
 
-	ASSERT_EQ(0, tdev_init(&t, 1));
+	ASSERT_EQ(0, tdev_setup(&t, 1));
 	memset(buf, 0xaa, sizeof(buf));
 	vdev_device_read_config(&t.dev, 0, buf, 8);
 	EXPECT_EQ(0, memcmp(buf, "VDEVCFG", 8));
@@ -370,7 +296,7 @@ FIXTURE(dev)
 FIXTURE_SETUP(dev)
 {
 	ASSERT_EQ(0, guest_init(&self->g));
-	ASSERT_EQ(0, tdev_init(&self->t, NQ));
+	ASSERT_EQ(0, tdev_setup(&self->t, NQ));
 	vdev_test_warm_up();
 	self->fds0 = vdev_test_count_fds();
 	self->tasks0 = vdev_test_count_tasks();
@@ -667,7 +593,7 @@ TEST(refcount_last_put_releases)
 {
 	struct tdev t;
 
-	ASSERT_EQ(0, tdev_init(&t, 1));
+	ASSERT_EQ(0, tdev_setup(&t, 1));
 	EXPECT_EQ(&t.dev, vdev_device_get(&t.dev));
 	vdev_device_put(&t.dev);
 	EXPECT_EQ(0, t.released);

@@ -7,8 +7,8 @@
  * hostile accesses and DEVICE_NEEDS_RESET. The KVM glue is tested on the
  * host's VM fd where one can be created (registration only: no vCPU).
  *
- * The test device ("mdev") echoes every chain: one worker per queue pops
- * and returns each chain used.
+ * The test device ("mdev", selftests/core/tdev.h) echoes every chain: one
+ * worker per queue pops and returns each chain used.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +31,7 @@
 #include "vq_driver.h"	/* before the harness: its ARRAY_SIZE is conditional */
 #include "kselftest_harness.h"
 #include "vdev_test.h"
+#include "tdev.h"
 
 #define NQ		2
 #define QSZ		16
@@ -46,91 +47,11 @@
 #define S_DOK		VIRTIO_CONFIG_S_DRIVER_OK
 #define S_NR		VIRTIO_CONFIG_S_NEEDS_RESET
 
-/* ---- the test device ---- */
+/* ---- the test device (tdev.h) ---- */
 
-struct mdev {
-	struct vdev_device dev;
-	uint8_t config[16];
-	atomic_uint processed;
-	atomic_uint released;
-	struct vdev_chain chain[NQ];
-	struct iovec iov[NQ][QMAX];
-};
+_Static_assert(NQ == TDEV_NQ, "tdev.h's queue count");
 
 static const uint16_t mdev_sizes[NQ] = { QMAX, QMAX };
-
-static struct mdev *to_mdev(struct vdev_device *dev)
-{
-	return container_of(dev, struct mdev, dev);
-}
-
-static void mdev_read_config(struct vdev_device *dev, uint64_t off,
-			     void *data, unsigned int len)
-{
-	vdev_config_read_from(to_mdev(dev)->config, sizeof(to_mdev(dev)->config),
-			      off, data, len);
-}
-
-static void mdev_write_config(struct vdev_device *dev, uint64_t off,
-			      const void *data, unsigned int len)
-{
-	struct mdev *d = to_mdev(dev);
-
-	if (off < sizeof(d->config) && len <= sizeof(d->config) - off)
-		memcpy(d->config + off, data, len);
-}
-
-static int mdev_kick(struct vdev_worker *w, uint32_t events, void *data)
-{
-	struct vdev_queue *vq = data;
-	struct mdev *d = to_mdev(vq->dev);
-	struct vdev_chain *c = &d->chain[vq->index];
-	uint64_t v;
-	int ret;
-
-	if (read(vq->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		return -errno;
-	while ((ret = vdev_queue_pop(vq, c)) > 0) {
-		vdev_queue_push(vq, c->head, c->write_len);
-		atomic_fetch_add(&d->processed, 1);
-	}
-	vdev_queue_notify(vq);
-	return ret;
-}
-
-static int mdev_activate(struct vdev_device *dev, struct vdev_queue **queues,
-			 unsigned int nr)
-{
-	struct mdev *d = to_mdev(dev);
-	struct vdev_worker *w;
-	char sfx[12];
-	unsigned int i;
-	int ret;
-
-	for (i = 0; i < nr; i++) {
-		vdev_chain_init(&d->chain[queues[i]->index],
-				d->iov[queues[i]->index], QMAX);
-		snprintf(sfx, sizeof(sfx), "q%u", queues[i]->index);
-		ret = vdev_worker_create(dev, sfx, 0, &w);
-		if (ret)
-			return ret;
-		ret = vdev_worker_add_fd(w, queues[i]->kick_fd, EPOLLIN,
-					 mdev_kick, queues[i]);
-		if (ret) {
-			vdev_worker_destroy(w);
-			return ret;
-		}
-		ret = vdev_worker_start(w);
-		if (ret)
-			return ret;
-	}
-	return 0;
-}
-
-static void mdev_release(struct vdev_device *dev)
-{
-	atomic_fetch_add(&to_mdev(dev)->released, 1);
-}
 
 static const struct vdev_shm_region mdev_shm[] = {
 	{ .id = 1, .offset = 0x1000, .len = 0x200000000ULL },
@@ -148,22 +69,22 @@ static int mdev_get_shm(struct vdev_device *dev, struct vdev_shm_list *list)
 
 static const struct vdev_device_ops mdev_ops = {
 	.name = "mdev",
-	.read_config = mdev_read_config,
-	.write_config = mdev_write_config,
-	.activate = mdev_activate,
-	.release = mdev_release,
+	.read_config = tdev_read_config,
+	.write_config = tdev_write_config,
+	.activate = tdev_activate,
+	.release = tdev_release,
 };
 
 static const struct vdev_device_ops mdev_shm_ops = {
 	.name = "mdev",
-	.read_config = mdev_read_config,
-	.write_config = mdev_write_config,
-	.activate = mdev_activate,
-	.release = mdev_release,
+	.read_config = tdev_read_config,
+	.write_config = tdev_write_config,
+	.activate = tdev_activate,
+	.release = tdev_release,
 	.get_shm_regions = mdev_get_shm,
 };
 
-static int mdev_init(struct mdev *d, const struct vdev_device_ops *ops,
+static int mdev_init(struct tdev *d, const struct vdev_device_ops *ops,
 		     unsigned int min_queues)
 {
 	struct vdev_device_info info = {
@@ -175,9 +96,7 @@ static int mdev_init(struct mdev *d, const struct vdev_device_ops *ops,
 		.min_queues = min_queues,
 	};
 
-	memset(d, 0, sizeof(*d));
-	memcpy(d->config, "0123456789abcdef", 16);
-	return vdev_device_init(&d->dev, ops, &info);
+	return tdev_init(d, ops, &info, "0123456789abcdef", 16, QMAX);
 }
 
 /* ---- the driver side: registers ---- */
@@ -262,7 +181,7 @@ static uint64_t irq_count(int fd)
 
 FIXTURE(mm)
 {
-	struct mdev d;
+	struct tdev d;
 	struct vq_guest g;
 	struct vq_driver q[NQ];
 	uint64_t buf;
@@ -412,7 +331,7 @@ TEST(create_rejects_bad_args)
 {
 	struct vdev_mmio *m = NULL;
 	struct vdev_mem *mem;
-	struct mdev d;
+	struct tdev d;
 	int fds0;
 
 	vdev_test_warm_up();
@@ -913,7 +832,7 @@ TEST(shm_regions)
 {
 	struct vdev_mmio *m;
 	struct vdev_mem *mem;
-	struct mdev d;
+	struct tdev d;
 	int efd;
 
 	ASSERT_EQ(0, vdev_mem_create(&mem));
@@ -996,7 +915,7 @@ TEST(destroy_while_active)
 	struct vdev_mmio *m;
 	struct vq_driver q;
 	struct vq_guest g;
-	struct mdev d;
+	struct tdev d;
 	int fds0, irqfd;
 
 	vdev_test_warm_up();

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * A minimal device type for the core selftests: it echoes every chain it
+ * is given, one worker per queue ("vdev-<name>-q<index>") popping chains
+ * and returning them used. The test supplies its own ops (the name, and
+ * whether config space is writable: tdev_write_config()), its
+ * vdev_device_info (features, queue sizes) and the config bytes.
+ */
+#ifndef _VDEV_TDEV_H
+#define _VDEV_TDEV_H
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/uio.h>
+
+#include <vdev/vdev.h>
+
+#include "vdev_test.h"
+
+#define TDEV_NQ		2	/* queues */
+#define TDEV_MAX_IOV	64	/* iovecs per chain, at most */
+#define TDEV_MAX_CONFIG	16	/* config space bytes, at most */
+
+/**
+ * struct tdev - the test device
+ * @dev: the vdev device
+ * @config: config space
+ * @config_len: bytes of @config the device has
+ * @nr_iov: iovecs per chain (vdev_chain_init())
+ * @processed: chains returned used, all queues
+ * @released: calls of the release op
+ * @chain: each queue's chain
+ * @iov: the iovecs of @chain
+ */
+struct tdev {
+	struct vdev_device dev;
+	uint8_t config[TDEV_MAX_CONFIG];
+	unsigned int config_len;
+	unsigned int nr_iov;
+	atomic_uint processed;
+	atomic_uint released;
+	struct vdev_chain chain[TDEV_NQ];
+	struct iovec iov[TDEV_NQ][TDEV_MAX_IOV];
+};
+
+static inline struct tdev *to_tdev(struct vdev_device *dev)
+{
+	return container_of(dev, struct tdev, dev);
+}
+
+static inline void tdev_read_config(struct vdev_device *dev, uint64_t off,
+				    void *data, unsigned int len)
+{
+	struct tdev *t = to_tdev(dev);
+
+	vdev_config_read_from(t->config, t->config_len, off, data, len);
+}
+
+/* Writes within the config space land there; others are dropped. */
+static inline void tdev_write_config(struct vdev_device *dev, uint64_t off,
+				     const void *data, unsigned int len)
+{
+	struct tdev *t = to_tdev(dev);
+
+	if (off < t->config_len && len <= t->config_len - off)
+		memcpy(t->config + off, data, len);
+}
+
+static inline int tdev_kick(struct vdev_worker *w, uint32_t events,
+			    void *data)
+{
+	struct vdev_queue *vq = data;
+	struct tdev *t = to_tdev(vq->dev);
+	struct vdev_chain *c = &t->chain[vq->index];
+	uint64_t v;
+	int ret;
+
+	if (read(vq->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return -errno;
+	while ((ret = vdev_queue_pop(vq, c)) > 0) {
+		vdev_queue_push(vq, c->head, c->write_len);
+		atomic_fetch_add(&t->processed, 1);
+	}
+	vdev_queue_notify(vq);
+	return ret;
+}
+
+static inline int tdev_activate(struct vdev_device *dev,
+				struct vdev_queue **queues, unsigned int nr)
+{
+	struct tdev *t = to_tdev(dev);
+	struct vdev_worker *w;
+	char sfx[12];
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < nr; i++) {
+		vdev_chain_init(&t->chain[queues[i]->index],
+				t->iov[queues[i]->index], t->nr_iov);
+		snprintf(sfx, sizeof(sfx), "q%u", queues[i]->index);
+		ret = vdev_worker_create(dev, sfx, 0, &w);
+		if (ret)
+			return ret;
+		ret = vdev_worker_add_fd(w, queues[i]->kick_fd, EPOLLIN,
+					 tdev_kick, queues[i]);
+		if (ret) {
+			vdev_worker_destroy(w);
+			return ret;
+		}
+		ret = vdev_worker_start(w);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static inline void tdev_release(struct vdev_device *dev)
+{
+	atomic_fetch_add(&to_tdev(dev)->released, 1);
+}
+
+/*
+ * Zero @t, give it @config_len bytes of @config and chains of up to
+ * @nr_iov iovecs, and vdev_device_init() it. Returns 0 or -errno.
+ */
+static inline int tdev_init(struct tdev *t, const struct vdev_device_ops *ops,
+			    const struct vdev_device_info *info,
+			    const void *config, unsigned int config_len,
+			    unsigned int nr_iov)
+{
+	memset(t, 0, sizeof(*t));
+	memcpy(t->config, config, config_len);
+	t->config_len = config_len;
+	t->nr_iov = nr_iov;
+	return vdev_device_init(&t->dev, ops, info);
+}
+
+#endif /* _VDEV_TDEV_H */
