@@ -120,8 +120,9 @@ static int tun_check_features(int fd, unsigned int want)
 }
 
 /*
- * Refuse, before TUNSETIFF, to attach in the wrong queue mode to a TAP
- * that exists. A missing TAP (or a name template) is left to TUNSETIFF.
+ * Explain why TUNSETIFF refused an existing link: not a TUN/TAP, a TUN,
+ * or the wrong queue mode. Returns -EINVAL after logging the reason, 0
+ * when it finds none (a missing TAP or a name template included).
  */
 static int tap_check_existing(const char *name, bool mq)
 {
@@ -189,9 +190,11 @@ static int tun_set_iff(int fd, const char *name, unsigned int flags,
 			 name);
 		break;
 	case -EINVAL:
-		vdev_log(VDEV_LOG_ERR,
-			 "tap: TUNSETIFF %s refused (EINVAL): bad name, not a TAP, or queue mode (multi_queue) mismatch",
-			 name);
+		/* Say precisely what is wrong with an existing link. */
+		if (!tap_check_existing(name, flags & IFF_MULTI_QUEUE))
+			vdev_log(VDEV_LOG_ERR,
+				 "tap: TUNSETIFF %s refused (EINVAL): bad name, not a TAP, or queue mode (multi_queue) mismatch",
+				 name);
 		break;
 	default:
 		vdev_log(VDEV_LOG_ERR, "tap: TUNSETIFF %s: %s", name,
@@ -231,9 +234,13 @@ static int tap_open_name(struct vdev_tap *tap, const char *name)
 	err = tun_check_features(fd, flags);
 	if (err)
 		return err;
-	err = tap_check_existing(name, mq);
-	if (err)
-		return err;
+	/*
+	 * No netlink query before TUNSETIFF: on a reopen it would make the
+	 * kernel process the old fd's carrier-off event synchronously (an
+	 * RCU grace period, up to ~2 ms p99). The kernel refuses a TUN, a
+	 * non-TUN link or a queue-mode mismatch with EINVAL, and
+	 * tun_set_iff() then asks netlink why.
+	 */
 	err = tun_set_iff(fd, name, flags, tap->name);
 	if (err)
 		return err;
