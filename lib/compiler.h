@@ -11,6 +11,15 @@
 	((type *)((char *)(ptr) - offsetof(type, member)))
 #endif
 
+/* sparse: a deliberate cast between a __bitwise type and a plain one */
+#ifndef __force
+#ifdef __CHECKER__
+#define __force __attribute__((force))
+#else
+#define __force
+#endif
+#endif
+
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
 #define likely(x)	__builtin_expect(!!(x), 1)

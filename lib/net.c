@@ -186,14 +186,6 @@ struct vdev_net {
 	struct net_pair pairs[];
 };
 
-#ifndef __force
-#ifdef __CHECKER__
-#define __force __attribute__((force))
-#else
-#define __force
-#endif
-#endif
-
 /* Config space and ring fields are little endian (VIRTIO 1.x only). */
 static inline uint16_t vio16(__virtio16 v)
 {

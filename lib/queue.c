@@ -43,14 +43,6 @@
 
 #include "compiler.h"
 
-#ifndef __force
-#ifdef __CHECKER__
-#define __force __attribute__((force))
-#else
-#define __force
-#endif
-#endif
-
 /* Largest queue the split ring format allows (VIRTIO 1.2, 2.7). */
 #define VQ_MAX_SIZE	32768
 
