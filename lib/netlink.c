@@ -154,9 +154,26 @@ static int link_get(struct nl_sock *sk, const char *ifname,
 	return 0;
 }
 
-/* Apply @change to @ifname: the common body of the setters below. */
-static int link_change(const char *ifname, struct rtnl_link *change,
-		       const char *what)
+/*
+ * A new, empty change request for the setters below; NULL with *@err set
+ * (-EINVAL for a bad name, -ENOMEM).
+ */
+static struct rtnl_link *link_change_alloc(const char *ifname,
+					   const char *what, int *err)
+{
+	*err = -EINVAL;
+	if (!ifname_ok(ifname, what))
+		return NULL;
+	*err = -ENOMEM;
+	return rtnl_link_alloc();
+}
+
+/*
+ * Apply @change to @ifname and put @change: the common body of the
+ * setters below.
+ */
+static int link_change_put(const char *ifname, struct rtnl_link *change,
+			   const char *what)
 {
 	struct rtnl_link *orig;
 	struct nl_sock *sk;
@@ -164,7 +181,7 @@ static int link_change(const char *ifname, struct rtnl_link *change,
 
 	err = sock_open(&sk, what, ifname);
 	if (err)
-		return err;
+		goto out_put_change;
 	err = link_get(sk, ifname, &orig, what);
 	if (err)
 		goto out_close;
@@ -176,6 +193,8 @@ static int link_change(const char *ifname, struct rtnl_link *change,
 	rtnl_link_put(orig);
 out_close:
 	sock_close(sk);
+out_put_change:
+	rtnl_link_put(change);
 	return err;
 }
 
@@ -206,21 +225,18 @@ int vdev_nl_ifindex(const char *ifname, int *ifindex)
  */
 int vdev_nl_link_set_up(const char *ifname, bool up)
 {
+	const char *what = up ? "set up" : "set down";
 	struct rtnl_link *change;
 	int err;
 
-	if (!ifname_ok(ifname, "set link up/down"))
-		return -EINVAL;
-	change = rtnl_link_alloc();
+	change = link_change_alloc(ifname, what, &err);
 	if (!change)
-		return -ENOMEM;
+		return err;
 	if (up)
 		rtnl_link_set_flags(change, IFF_UP);
 	else
 		rtnl_link_unset_flags(change, IFF_UP);
-	err = link_change(ifname, change, up ? "set up" : "set down");
-	rtnl_link_put(change);
-	return err;
+	return link_change_put(ifname, change, what);
 }
 
 /**
@@ -235,15 +251,11 @@ int vdev_nl_link_set_mtu(const char *ifname, unsigned int mtu)
 	struct rtnl_link *change;
 	int err;
 
-	if (!ifname_ok(ifname, "set mtu"))
-		return -EINVAL;
-	change = rtnl_link_alloc();
+	change = link_change_alloc(ifname, "set mtu", &err);
 	if (!change)
-		return -ENOMEM;
+		return err;
 	rtnl_link_set_mtu(change, mtu);
-	err = link_change(ifname, change, "set mtu");
-	rtnl_link_put(change);
-	return err;
+	return link_change_put(ifname, change, "set mtu");
 }
 
 /**
@@ -259,22 +271,18 @@ int vdev_nl_link_set_mac(const char *ifname, const uint8_t mac[6])
 	struct nl_addr *lladdr;
 	int err;
 
-	if (!ifname_ok(ifname, "set mac"))
-		return -EINVAL;
-	change = rtnl_link_alloc();
+	change = link_change_alloc(ifname, "set mac", &err);
 	if (!change)
-		return -ENOMEM;
+		return err;
 	lladdr = nl_addr_build(AF_LLC, mac, 6);
 	if (!lladdr) {
-		err = -ENOMEM;
-		goto out_put_change;
+		rtnl_link_put(change);
+		return -ENOMEM;
 	}
+	/* The link takes its own reference to the address. */
 	rtnl_link_set_addr(change, lladdr);
-	err = link_change(ifname, change, "set mac");
 	nl_addr_put(lladdr);
-out_put_change:
-	rtnl_link_put(change);
-	return err;
+	return link_change_put(ifname, change, "set mac");
 }
 
 /**
@@ -289,15 +297,11 @@ int vdev_nl_link_set_txqlen(const char *ifname, unsigned int txqlen)
 	struct rtnl_link *change;
 	int err;
 
-	if (!ifname_ok(ifname, "set txqlen"))
-		return -EINVAL;
-	change = rtnl_link_alloc();
+	change = link_change_alloc(ifname, "set txqlen", &err);
 	if (!change)
-		return -ENOMEM;
+		return err;
 	rtnl_link_set_txqlen(change, txqlen);
-	err = link_change(ifname, change, "set txqlen");
-	rtnl_link_put(change);
-	return err;
+	return link_change_put(ifname, change, "set txqlen");
 }
 
 /*
@@ -582,20 +586,17 @@ int vdev_nl_link_set_netns(const char *ifname, int netns_fd)
 	struct rtnl_link *change;
 	int err;
 
-	if (!ifname_ok(ifname, "move to netns"))
-		return -EINVAL;
+	change = link_change_alloc(ifname, "move to netns", &err);
+	if (!change)
+		return err;
 	if (netns_fd < 0) {
 		vdev_log(VDEV_LOG_ERR, "netlink: move %s to netns: bad fd %d",
 			 ifname, netns_fd);
+		rtnl_link_put(change);
 		return -EBADF;
 	}
-	change = rtnl_link_alloc();
-	if (!change)
-		return -ENOMEM;
 	rtnl_link_set_ns_fd(change, netns_fd);
-	err = link_change(ifname, change, "move to netns");
-	rtnl_link_put(change);
-	return err;
+	return link_change_put(ifname, change, "move to netns");
 }
 
 int __vdev_nl_link_state(const char *ifname, struct vdev_nl_link_state *st,
