@@ -49,22 +49,46 @@ static unsigned long long now_ms(void)
 	return (unsigned long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*
+ * One lock for every limiter: they are consulted only on error paths, and
+ * a device's limiter is shared by all of its workers. A spinlock, held for
+ * a few instructions (glibc's PTHREAD_MUTEX_INITIALIZER upsets sparse).
+ */
+static atomic_bool ratelimit_lock;
+
+static void ratelimit_lock_take(void)
+{
+	while (atomic_exchange_explicit(&ratelimit_lock, true,
+					memory_order_acquire))
+		;
+}
+
+static void ratelimit_lock_drop(void)
+{
+	atomic_store_explicit(&ratelimit_lock, false, memory_order_release);
+}
+
 bool vdev_ratelimit_ok(struct vdev_ratelimit *rs)
 {
 	unsigned long long now = now_ms();
+	unsigned int missed = 0;
+	bool ok;
 
+	ratelimit_lock_take();
 	if (!rs->begin_ms || now - rs->begin_ms >= rs->interval_ms) {
-		if (rs->missed)
-			vdev_log(VDEV_LOG_WARN, "%u messages suppressed",
-				 rs->missed);
+		missed = rs->missed;
 		rs->begin_ms = now;
 		rs->printed = 0;
 		rs->missed = 0;
 	}
-	if (rs->printed < rs->burst) {
+	ok = rs->printed < rs->burst;
+	if (ok)
 		rs->printed++;
-		return true;
-	}
-	rs->missed++;
-	return false;
+	else
+		rs->missed++;
+	ratelimit_lock_drop();
+
+	if (missed)
+		vdev_log(VDEV_LOG_WARN, "%u messages suppressed", missed);
+	return ok;
 }

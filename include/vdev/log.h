@@ -55,8 +55,9 @@ void vdev_log(enum vdev_log_level level, const char *fmt, ...) __vdev_printf(2, 
  * @printed: messages printed in the current window
  * @missed: messages suppressed since the last report
  *
- * Initialise with VDEV_RATELIMIT_INIT. Callers serialise access (one per
- * queue, used from the queue's worker) or accept approximate counting.
+ * Initialise with VDEV_RATELIMIT_INIT. vdev_ratelimit_ok() may be called
+ * on one limiter from several threads at once (a device's workers share
+ * one).
  */
 struct vdev_ratelimit {
 	unsigned int interval_ms;
