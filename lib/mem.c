@@ -8,10 +8,17 @@
  * take a lock. A replaced table is kept until the map is freed, so a
  * reader still walking it never sees freed memory; hot-add is rare and
  * bounded by VDEV_MEM_MAX_REGIONS, so this costs at most that many tables.
+ *
+ * Each region carries its permissions (VDEV_MEM_F_READONLY). Lookups say
+ * whether they are for a device write; a write lookup never returns a
+ * pointer into a read-only region, so a driver that hands the device a
+ * ROM buffer to fill gets its queue stopped instead of a SIGSEGV in the
+ * VMM.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -107,11 +114,12 @@ static int mem_insert(struct vdev_mem *mem, const struct vdev_mem_region *r)
 	unsigned int i, pos;
 	uint64_t end = r->gpa + r->size - 1;
 
-	if (!r->size || !r->hva || end < r->gpa) {
+	if (!r->size || !r->hva || end < r->gpa ||
+	    (r->flags & ~VDEV_MEM_F_ALL)) {
 		vdev_log(VDEV_LOG_ERR,
-			 "mem: bad region gpa %#llx size %#llx",
+			 "mem: bad region gpa %#llx size %#llx flags %#x",
 			 (unsigned long long)r->gpa,
-			 (unsigned long long)r->size);
+			 (unsigned long long)r->size, r->flags);
 		return -EINVAL;
 	}
 
@@ -156,30 +164,76 @@ static int mem_insert(struct vdev_mem *mem, const struct vdev_mem_region *r)
 	return 0;
 }
 
-int vdev_mem_add_region(struct vdev_mem *mem, uint64_t gpa, uint64_t size,
-			void *hva)
+/**
+ * vdev_mem_add_region_flags() - add a host mapping of guest RAM or ROM
+ * @mem: the map
+ * @gpa: guest-physical base
+ * @size: length in bytes, non-zero
+ * @hva: host address of the mapping; the caller keeps it mapped until the
+ *       last reference to @mem is dropped
+ * @flags: VDEV_MEM_F_READONLY for a range the device may only read (it
+ *         may then be mapped PROT_READ), or 0
+ *
+ * As vdev_mem_add_region(), which is this with @flags 0. A VMM that
+ * registers a slot with KVM_MEM_READONLY, or maps guest ROM, passes
+ * VDEV_MEM_F_READONLY: vdev then refuses any device write there (a write
+ * translation returns NULL) and never stores to it.
+ *
+ * Return: 0; -EINVAL for a zero size, a wrapping range, a NULL @hva or an
+ * unknown flag; -EEXIST when the range overlaps an existing region;
+ * -ENOSPC when the map is full; -ENOMEM.
+ */
+int vdev_mem_add_region_flags(struct vdev_mem *mem, uint64_t gpa,
+			      uint64_t size, void *hva, uint32_t flags)
 {
 	struct vdev_mem_region r = {
 		.gpa = gpa, .size = size, .hva = hva, .fd = -1,
+		.flags = flags,
 	};
 
 	return mem_insert(mem, &r);
 }
 
-int vdev_mem_add_region_fd(struct vdev_mem *mem, uint64_t gpa, uint64_t size,
-			   int fd, uint64_t offset)
+int vdev_mem_add_region(struct vdev_mem *mem, uint64_t gpa, uint64_t size,
+			void *hva)
+{
+	return vdev_mem_add_region_flags(mem, gpa, size, hva, 0);
+}
+
+/**
+ * vdev_mem_add_region_fd_flags() - add a region backed by a file descriptor
+ * @mem: the map
+ * @gpa: guest-physical base
+ * @size: length in bytes
+ * @fd: fd to mmap (MAP_SHARED); vdev dups it and unmaps and closes its
+ *      copy when the last reference to @mem is dropped
+ * @offset: file offset of @gpa
+ * @flags: VDEV_MEM_F_READONLY or 0, as for vdev_mem_add_region_flags()
+ *
+ * A read-only region is mapped PROT_READ, so @fd may be open read-only
+ * and vdev cannot write to it even by mistake; otherwise it is mapped
+ * read-write. vdev_mem_add_region_fd() is this with @flags 0.
+ *
+ * Return: 0 or -errno as for vdev_mem_add_region_flags(), or the mmap
+ * error (-EACCES for a read-write region on a read-only @fd).
+ */
+int vdev_mem_add_region_fd_flags(struct vdev_mem *mem, uint64_t gpa,
+				 uint64_t size, int fd, uint64_t offset,
+				 uint32_t flags)
 {
 	struct vdev_mem_region r = {
-		.gpa = gpa, .size = size, .fd_offset = offset,
+		.gpa = gpa, .size = size, .fd_offset = offset, .flags = flags,
 	};
+	int prot = PROT_READ;
 	struct mem_mapping *m;
 	int ret;
 
-	if (!size || size > SIZE_MAX)
+	if (!size || size > SIZE_MAX || (flags & ~VDEV_MEM_F_ALL))
 		return -EINVAL;
 
-	r.hva = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-		     (off_t)offset);
+	if (!(flags & VDEV_MEM_F_READONLY))
+		prot |= PROT_WRITE;
+	r.hva = mmap(NULL, size, prot, MAP_SHARED, fd, (off_t)offset);
 	if (r.hva == MAP_FAILED) {
 		ret = -errno;
 		vdev_log(VDEV_LOG_ERR, "mem: mmap of fd %d failed: %d", fd,
@@ -212,6 +266,12 @@ out_unmap:
 	return ret;
 }
 
+int vdev_mem_add_region_fd(struct vdev_mem *mem, uint64_t gpa, uint64_t size,
+			   int fd, uint64_t offset)
+{
+	return vdev_mem_add_region_fd_flags(mem, gpa, size, fd, offset, 0);
+}
+
 /* The region containing @gpa, or NULL. Binary search: regions are sorted. */
 static const struct vdev_mem_region *table_find(const struct mem_table *t,
 						uint64_t gpa)
@@ -232,8 +292,13 @@ static const struct vdev_mem_region *table_find(const struct mem_table *t,
 	return NULL;
 }
 
-void *vdev_mem_translate_partial(struct vdev_mem *mem, uint64_t gpa,
-				 uint64_t len, uint64_t *avail)
+/*
+ * Host pointer for @gpa and how many of @len bytes follow it in the same
+ * region; NULL when @gpa is in no region, the range wraps, or @write is
+ * set and the region is read-only.
+ */
+static void *mem_lookup(struct vdev_mem *mem, uint64_t gpa, uint64_t len,
+			bool write, uint64_t *avail)
 {
 	const struct vdev_mem_region *r;
 	uint64_t off, room;
@@ -241,7 +306,7 @@ void *vdev_mem_translate_partial(struct vdev_mem *mem, uint64_t gpa,
 	if (gpa + len < gpa)
 		return NULL;
 	r = table_find(table_load(mem), gpa);
-	if (!r)
+	if (!r || (write && (r->flags & VDEV_MEM_F_READONLY)))
 		return NULL;
 	off = gpa - r->gpa;
 	room = r->size - off;
@@ -249,15 +314,66 @@ void *vdev_mem_translate_partial(struct vdev_mem *mem, uint64_t gpa,
 	return (char *)r->hva + off;
 }
 
-void *vdev_mem_translate(struct vdev_mem *mem, uint64_t gpa, uint64_t len)
+static void *mem_lookup_whole(struct vdev_mem *mem, uint64_t gpa,
+			      uint64_t len, bool write)
 {
 	uint64_t avail;
 	void *hva;
 
-	hva = vdev_mem_translate_partial(mem, gpa, len, &avail);
+	hva = mem_lookup(mem, gpa, len, write, &avail);
 	if (!hva || avail != len)
 		return NULL;
 	return hva;
+}
+
+void *vdev_mem_translate_partial(struct vdev_mem *mem, uint64_t gpa,
+				 uint64_t len, uint64_t *avail)
+{
+	return mem_lookup(mem, gpa, len, false, avail);
+}
+
+/**
+ * vdev_mem_translate_partial_write() - writable host pointer for the
+ *                                      start of a range
+ * @mem: the map
+ * @gpa: start of the range
+ * @len: length wanted
+ * @avail: set to how many bytes from @gpa are contiguous in the region
+ *         found (at most @len)
+ *
+ * As vdev_mem_translate_partial(), for a range the device will write:
+ * a region with VDEV_MEM_F_READONLY is treated as absent.
+ *
+ * Return: the host pointer, or NULL when @gpa is in no writable region
+ * or @gpa + @len overflows.
+ */
+void *vdev_mem_translate_partial_write(struct vdev_mem *mem, uint64_t gpa,
+				       uint64_t len, uint64_t *avail)
+{
+	return mem_lookup(mem, gpa, len, true, avail);
+}
+
+void *vdev_mem_translate(struct vdev_mem *mem, uint64_t gpa, uint64_t len)
+{
+	return mem_lookup_whole(mem, gpa, len, false);
+}
+
+/**
+ * vdev_mem_translate_write() - guest-physical range to writable host pointer
+ * @mem: the map
+ * @gpa: start of the range
+ * @len: length of the range
+ *
+ * As vdev_mem_translate(), for a range the device will write (a used
+ * ring, say): the whole range must lie in one region without
+ * VDEV_MEM_F_READONLY.
+ *
+ * Return: the host pointer, or NULL.
+ */
+void *vdev_mem_translate_write(struct vdev_mem *mem, uint64_t gpa,
+			       uint64_t len)
+{
+	return mem_lookup_whole(mem, gpa, len, true);
 }
 
 unsigned int vdev_mem_nr_regions(struct vdev_mem *mem)

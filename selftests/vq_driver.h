@@ -7,7 +7,10 @@
  *                     at chosen guest-physical addresses (gaps allowed),
  *                     each mapped between two PROT_NONE guard pages so a
  *                     device touching a byte outside guest RAM faults even
- *                     without ASan; a bump allocator hands out GPAs.
+ *                     without ASan; a bump allocator hands out GPAs. A
+ *                     read-only region (ROM) is mapped PROT_READ where
+ *                     vdev sees it, so a device store there faults; the
+ *                     test fills it through a second, writable alias.
  *   struct vq_driver  one queue: ring layout (GPAs and the driver's own
  *                     pointers), descriptor free list, add/kick/get_used
  *                     in the style of Linux drivers/virtio/virtio_ring.c,
@@ -48,7 +51,10 @@
  * struct vq_guest_region - one memfd-backed range of guest RAM
  * @gpa: guest-physical base
  * @size: bytes (a multiple of VQ_PAGE)
- * @hva: the test's mapping of the range
+ * @hva: the mapping vdev is given (PROT_READ for a read-only region)
+ * @wr: the test's writable view of the range: @hva, or for a read-only
+ *      region a separate shared mapping of the same memfd
+ * @flags: VDEV_MEM_F_* the region was registered with
  * @map: start of the reservation, one guard page below @hva
  * @map_len: @size plus both guard pages
  * @fd: the memfd
@@ -59,6 +65,8 @@ struct vq_guest_region {
 	uint64_t gpa;
 	uint64_t size;
 	uint8_t *hva;
+	uint8_t *wr;
+	uint32_t flags;
 	void *map;
 	size_t map_len;
 	int fd;
@@ -85,13 +93,16 @@ static inline int vq_guest_init(struct vq_guest *g)
 }
 
 /*
- * Add @size bytes of guest RAM at @gpa. With @via_fd the region is given
- * to vdev as an fd (vdev_mem_add_region_fd(), vdev maps it itself);
- * otherwise vdev gets the test's own guarded mapping.
+ * Add @size bytes of guest memory at @gpa with VDEV_MEM_F_* @flags. With
+ * @via_fd the region is given to vdev as an fd (vdev maps it itself);
+ * otherwise vdev gets the test's own guarded mapping, PROT_READ when
+ * @flags has VDEV_MEM_F_READONLY.
  */
-static inline int vq_guest_add(struct vq_guest *g, uint64_t gpa,
-			       uint64_t size, bool via_fd)
+static inline int vq_guest_add_flags(struct vq_guest *g, uint64_t gpa,
+				     uint64_t size, bool via_fd,
+				     uint32_t flags)
 {
+	bool ro = flags & VDEV_MEM_F_READONLY;
 	struct vq_guest_region *r;
 	int ret;
 
@@ -113,29 +124,52 @@ static inline int vq_guest_add(struct vq_guest *g, uint64_t gpa,
 		goto out_close;
 	}
 	r->hva = mmap((uint8_t *)r->map + VQ_PAGE, size,
-		      PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, r->fd, 0);
+		      ro ? PROT_READ : PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_FIXED, r->fd, 0);
 	if (r->hva == MAP_FAILED) {
 		ret = -errno;
 		goto out_unmap;
 	}
+	r->wr = r->hva;
+	if (ro) {
+		r->wr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			     r->fd, 0);
+		if (r->wr == MAP_FAILED) {
+			ret = -errno;
+			goto out_unmap;
+		}
+	}
 	if (via_fd)
-		ret = vdev_mem_add_region_fd(g->mem, gpa, size, r->fd, 0);
+		ret = vdev_mem_add_region_fd_flags(g->mem, gpa, size, r->fd, 0,
+						   flags);
 	else
-		ret = vdev_mem_add_region(g->mem, gpa, size, r->hva);
+		ret = vdev_mem_add_region_flags(g->mem, gpa, size, r->hva,
+						flags);
 	if (ret)
-		goto out_unmap;
+		goto out_unmap_wr;
 	r->gpa = gpa;
 	r->size = size;
+	r->flags = flags;
 	r->next = 0;
 	r->tail = 0;
 	g->nr++;
 	return 0;
 
+out_unmap_wr:
+	if (r->wr != r->hva)
+		munmap(r->wr, size);
 out_unmap:
 	munmap(r->map, r->map_len);
 out_close:
 	close(r->fd);
 	return ret;
+}
+
+/* Guest RAM, read-write: see vq_guest_add_flags(). */
+static inline int vq_guest_add(struct vq_guest *g, uint64_t gpa,
+			       uint64_t size, bool via_fd)
+{
+	return vq_guest_add_flags(g, gpa, size, via_fd, 0);
 }
 
 /* Drop vdev's reference first: its fd mappings must go before ours. */
@@ -146,13 +180,19 @@ static inline void vq_guest_destroy(struct vq_guest *g)
 	vdev_mem_put(g->mem);
 	g->mem = NULL;
 	for (i = 0; i < g->nr; i++) {
+		if (g->r[i].wr != g->r[i].hva)
+			munmap(g->r[i].wr, g->r[i].size);
 		munmap(g->r[i].map, g->r[i].map_len);
 		close(g->r[i].fd);
 	}
 	g->nr = 0;
 }
 
-/* Test-side pointer for [@gpa, @gpa + @len), or NULL outside guest RAM. */
+/*
+ * Test-side (writable) pointer for [@gpa, @gpa + @len), or NULL outside
+ * guest RAM. For a read-only region this is the test's alias, not the
+ * address vdev uses.
+ */
 static inline void *vq_guest_ptr(struct vq_guest *g, uint64_t gpa,
 				 uint64_t len)
 {
@@ -163,7 +203,7 @@ static inline void *vq_guest_ptr(struct vq_guest *g, uint64_t gpa,
 
 		if (gpa >= r->gpa && gpa - r->gpa <= r->size &&
 		    len <= r->size - (gpa - r->gpa))
-			return r->hva + (gpa - r->gpa);
+			return r->wr + (gpa - r->gpa);
 	}
 	return NULL;
 }

@@ -6,6 +6,8 @@
  * given: one worker per queue pops chains and returns them used.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -626,6 +628,81 @@ TEST(mem_translate_bounds)
 	EXPECT_EQ(NULL, vdev_mem_translate_partial(mem, UINT64_MAX, 2,
 						   &avail));
 	vdev_mem_put(mem);
+}
+
+/* Read-only regions: kept in the table, refused to write lookups only. */
+TEST(mem_readonly_region)
+{
+	static char rw[4096], ro[4096];
+	struct vdev_mem_region r;
+	struct vdev_mem *mem;
+	uint64_t avail;
+
+	ASSERT_EQ(0, vdev_mem_create(&mem));
+	ASSERT_EQ(0, vdev_mem_add_region_flags(mem, 0x1000, 4096, rw, 0));
+	ASSERT_EQ(0, vdev_mem_add_region_flags(mem, 0x2000, 4096, ro,
+					       VDEV_MEM_F_READONLY));
+	EXPECT_EQ(-EINVAL, vdev_mem_add_region_flags(mem, 0x8000, 4096, rw,
+						     1U << 31));
+	EXPECT_EQ(2, vdev_mem_nr_regions(mem));
+
+	ASSERT_EQ(0, vdev_mem_region_at(mem, 0, &r));
+	EXPECT_EQ(0, r.flags);
+	ASSERT_EQ(0, vdev_mem_region_at(mem, 1, &r));
+	EXPECT_EQ(VDEV_MEM_F_READONLY, r.flags);
+
+	/* Reading: both. */
+	EXPECT_EQ((void *)rw, vdev_mem_translate(mem, 0x1000, 16));
+	EXPECT_EQ((void *)ro, vdev_mem_translate(mem, 0x2000, 16));
+	EXPECT_EQ((void *)(ro + 8), vdev_mem_translate_partial(mem, 0x2008, 8,
+							       &avail));
+	/* Writing: the read-write region only, even for one byte. */
+	EXPECT_EQ((void *)rw, vdev_mem_translate_write(mem, 0x1000, 4096));
+	EXPECT_EQ(NULL, vdev_mem_translate_write(mem, 0x2000, 1));
+	EXPECT_EQ(NULL, vdev_mem_translate_write(mem, 0x2fff, 1));
+	EXPECT_EQ(NULL, vdev_mem_translate_partial_write(mem, 0x2000, 16,
+							 &avail));
+	/* A write running from RW into RO gets the RW part, then nothing. */
+	avail = 0;
+	EXPECT_EQ((void *)(rw + 0xff0),
+		  vdev_mem_translate_partial_write(mem, 0x1ff0, 32, &avail));
+	EXPECT_EQ(16, avail);
+	EXPECT_EQ(NULL, vdev_mem_translate_write(mem, 0x1ff0, 32));
+	vdev_mem_put(mem);
+}
+
+/*
+ * A read-only fd region is mapped PROT_READ: it works on an fd opened
+ * O_RDONLY, where a read-write mapping is refused.
+ */
+TEST(mem_readonly_fd_region)
+{
+	struct vdev_mem *mem;
+	char path[64];
+	int fd, rofd;
+	char *p;
+
+	fd = memfd_create("rom", MFD_CLOEXEC);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, 4096));
+	ASSERT_EQ(4, pwrite(fd, "ROM!", 4, 0));
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	rofd = open(path, O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, rofd);
+
+	ASSERT_EQ(0, vdev_mem_create(&mem));
+	EXPECT_EQ(-EACCES, vdev_mem_add_region_fd(mem, 0x1000, 4096, rofd, 0));
+	EXPECT_EQ(-EINVAL, vdev_mem_add_region_fd_flags(mem, 0x1000, 4096,
+							rofd, 0, 2));
+	ASSERT_EQ(0, vdev_mem_add_region_fd_flags(mem, 0x1000, 4096, rofd, 0,
+						  VDEV_MEM_F_READONLY));
+	p = vdev_mem_translate(mem, 0x1000, 4);
+	ASSERT_NE(NULL, p);
+	EXPECT_EQ(0, memcmp(p, "ROM!", 4));
+	EXPECT_EQ(NULL, vdev_mem_translate_write(mem, 0x1000, 4));
+	vdev_mem_put(mem);
+	close(rofd);
+	close(fd);
 }
 
 TEST_HARNESS_MAIN
