@@ -6,8 +6,16 @@
  * them at any time, so every shared field is read exactly once into a
  * local (READ_ONCE) and checked before use. Nothing read from the rings
  * is ever used as a host pointer or an index without a bounds check, and
- * buffer addresses go through vdev_mem_translate_partial(), which never
- * returns a pointer outside a registered region.
+ * buffer addresses go through vdev_mem_translate_partial() or
+ * vdev_mem_translate_partial_write(), which never return a pointer
+ * outside a registered region.
+ *
+ * Translation is direction-aware: what the device writes (the used ring,
+ * device-writable buffers) must lie in regions without
+ * VDEV_MEM_F_READONLY, what it only reads (descriptor table, available
+ * ring, indirect tables, device-readable buffers) may lie in ROM. A
+ * driver that points a write at read-only memory breaks the queue like
+ * any other malformed ring; vdev never stores there.
  *
  * Ordering (the driver's side is Linux drivers/virtio/virtio_ring.c):
  *
@@ -155,13 +163,14 @@ static inline int vq_to_gpa(struct vdev_device *dev, uint64_t addr,
 }
 
 /*
- * Host pointer to a ring of @len bytes at @addr, checked at setup. The
- * reasons are logged through the queue's rate limit: a driver can retry
+ * Host pointer to a ring of @len bytes at @addr, checked at setup; with
+ * @write (the used ring) it must not be in read-only memory. The reasons
+ * are logged through the queue's rate limit: a driver can retry
  * DRIVER_OK with bad rings as often as it likes.
  */
 static void *vq_map_ring(struct vdev_queue *vq, struct vdev_device *dev,
 			 struct vdev_mem *mem, const char *what, uint64_t addr,
-			 size_t len, size_t align)
+			 size_t len, size_t align, bool write)
 {
 	const char *why;
 	uint64_t gpa;
@@ -176,9 +185,13 @@ static void *vq_map_ring(struct vdev_queue *vq, struct vdev_device *dev,
 		goto out_bad;
 	}
 	/* The whole ring must be one contiguous host mapping. */
-	p = vdev_mem_translate(mem, gpa, len);
+	p = write ? vdev_mem_translate_write(mem, gpa, len) :
+		    vdev_mem_translate(mem, gpa, len);
 	if (!p) {
-		why = "not inside one guest memory region";
+		if (write && vdev_mem_translate(mem, gpa, len))
+			why = "in read-only memory";
+		else
+			why = "not inside one guest memory region";
 		goto out_bad;
 	}
 	if ((uintptr_t)p & (align - 1)) {
@@ -240,8 +253,9 @@ void vdev_queue_init(struct vdev_queue *vq, unsigned int index,
  * Called by vdev_device_activate() for every ready queue. Checks that
  * @vq->size is a power of two no larger than @vq->max_size, that each ring
  * is aligned (descriptors 16, available 2, used 4) and lies entirely inside
- * guest memory. A bad setting also marks the device DEVICE_NEEDS_RESET,
- * since it was written by the driver.
+ * one guest memory region, and that the used ring, which the device
+ * writes, is not in a read-only one. A bad setting also marks the device
+ * DEVICE_NEEDS_RESET, since it was written by the driver.
  *
  * Return: 0, or -EINVAL (and a log message) for a bad setting.
  */
@@ -267,11 +281,11 @@ int vdev_queue_setup(struct vdev_queue *vq, struct vdev_device *dev,
 	}
 
 	desc = vq_map_ring(vq, dev, mem, "descriptor", vq->desc_addr,
-			   vq_desc_bytes(size), VRING_DESC_ALIGN_SIZE);
+			   vq_desc_bytes(size), VRING_DESC_ALIGN_SIZE, false);
 	avail = vq_map_ring(vq, dev, mem, "available", vq->avail_addr,
-			    vq_avail_bytes(size), VRING_AVAIL_ALIGN_SIZE);
+			    vq_avail_bytes(size), VRING_AVAIL_ALIGN_SIZE, false);
 	used = vq_map_ring(vq, dev, mem, "used", vq->used_addr,
-			   vq_used_bytes(size), VRING_USED_ALIGN_SIZE);
+			   vq_used_bytes(size), VRING_USED_ALIGN_SIZE, true);
 	if (!desc || !avail || !used) {
 		vdev_device_set_needs_reset(dev, "queue %u: bad ring address",
 					    vq->index);
@@ -311,10 +325,11 @@ void vdev_queue_teardown(struct vdev_queue *vq)
 /*
  * Add the guest range [@addr, @addr + @len) to @chain, one iovec per
  * guest memory region it touches. Adjacent regions are fine; a gap or
- * the end of guest memory is not.
+ * the end of guest memory is not, and neither is a read-only region
+ * for a buffer the device will @write.
  */
 static int vq_map_buf(struct vdev_queue *vq, struct vdev_chain *chain,
-		      uint64_t addr, uint32_t len, unsigned int *nr)
+		      uint64_t addr, uint32_t len, bool write, unsigned int *nr)
 {
 	uint64_t gpa, avail;
 	void *p;
@@ -328,11 +343,22 @@ static int vq_map_buf(struct vdev_queue *vq, struct vdev_chain *chain,
 			       (unsigned long long)gpa, len);
 
 	while (len) {
-		p = vdev_mem_translate_partial(vq->mem, gpa, len, &avail);
-		if (unlikely(!p || !avail))
+		if (write)
+			p = vdev_mem_translate_partial_write(vq->mem, gpa, len,
+							     &avail);
+		else
+			p = vdev_mem_translate_partial(vq->mem, gpa, len,
+						       &avail);
+		if (unlikely(!p || !avail)) {
+			if (write &&
+			    vdev_mem_translate_partial(vq->mem, gpa, len, &avail))
+				return vq_fail(vq, -EIO,
+					       "buffer 0x%llx+%u in read-only memory",
+					       (unsigned long long)gpa, len);
 			return vq_fail(vq, -EIO,
 				       "buffer 0x%llx+%u outside guest memory",
 				       (unsigned long long)gpa, len);
+		}
 		if (unlikely(*nr >= chain->max_iov))
 			return vq_fail(vq, -ENOSPC,
 				       "chain needs more than %u iovecs",
@@ -363,8 +389,9 @@ static struct vring_desc *vq_map_indirect(struct vdev_queue *vq,
 		return NULL;
 	}
 	/*
-	 * The table is read in place, so it must lie in one region; Linux
-	 * allocates it with kmalloc, which never crosses a memory slot.
+	 * The table is read in place, so it must lie in one region (which
+	 * may be read-only); Linux allocates it with kmalloc, which never
+	 * crosses a memory slot.
 	 */
 	p = vdev_mem_translate(vq->mem, gpa, len);
 	if (unlikely(!p || ((uintptr_t)p & (__alignof__(struct vring_desc) - 1)))) {
@@ -441,7 +468,7 @@ static int vq_walk_chain(struct vdev_queue *vq, struct vdev_chain *chain,
 				       "chain at head %u longer than 4 GiB", head);
 
 		if (flags & VRING_DESC_F_WRITE) {
-			ret = vq_map_buf(vq, chain, addr, len, &nr);
+			ret = vq_map_buf(vq, chain, addr, len, true, &nr);
 			if (unlikely(ret))
 				return ret;
 			chain->write_len += len;
@@ -449,7 +476,7 @@ static int vq_walk_chain(struct vdev_queue *vq, struct vdev_chain *chain,
 			if (unlikely(chain->write_len))
 				return vq_fail(vq, -EIO,
 					       "readable descriptor after a writable one");
-			ret = vq_map_buf(vq, chain, addr, len, &nr);
+			ret = vq_map_buf(vq, chain, addr, len, false, &nr);
 			if (unlikely(ret))
 				return ret;
 			chain->read_len += len;

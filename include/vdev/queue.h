@@ -133,7 +133,8 @@ void vdev_queue_init(struct vdev_queue *vq, unsigned int index,
  * Called by vdev_device_activate() for every ready queue. Checks that
  * @vq->size is a power of two no larger than @vq->max_size, that each ring
  * is aligned (descriptors 16, available 2, used 4) and lies entirely inside
- * guest memory.
+ * one guest memory region, and that the used ring, which the device
+ * writes, is not in a read-only one.
  *
  * Return: 0, or -EINVAL (and a log message) for a bad setting.
  */

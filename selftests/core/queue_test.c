@@ -10,10 +10,13 @@
  *   R1  0x110000 .. 0x120000  adjacent to R0 (buffers may span both)
  *       0x120000 .. 0x200000  gap
  *   R2  0x200000 .. 0x210000  given to vdev as an fd
+ *   R3  0x300000 .. 0x310000  read-only (ROM): vdev's view is PROT_READ
  *
  * Every region of the test's own mapping sits between PROT_NONE guard
  * pages, so an access outside guest RAM faults in the plain build too;
- * the asan build runs the same tests with -fno-sanitize-recover.
+ * the asan build runs the same tests with -fno-sanitize-recover. A store
+ * by vdev (or by a device through an iovec vdev handed out) into R3
+ * faults the same way.
  *
  * Zero-length descriptors are treated as malformed (as the issue asks):
  * no driver in Linux produces them and they only serve to make chains
@@ -47,6 +50,9 @@
 #define GAP_GPA		(R1_GPA + R1_SIZE)
 #define R2_GPA		0x200000ULL
 #define R2_SIZE		0x10000ULL
+#define R3_GPA		0x300000ULL
+#define R3_SIZE		0x10000ULL
+#define R3		3	/* region index in self->g */
 #define QSIZE		16
 #define QMAX		256
 #define MAX_IOV		64
@@ -57,10 +63,15 @@
 
 /* Last message vdev logged, to check why a queue was stopped. */
 static char last_log[512];
+/* Every message since the test started (truncated when full). */
+static char all_log[4096];
 
 static void capture_log(enum vdev_log_level level, const char *msg)
 {
+	size_t n = strlen(all_log);
+
 	snprintf(last_log, sizeof(last_log), "%s", msg);
+	snprintf(all_log + n, sizeof(all_log) - n, "%s\n", msg);
 }
 
 struct test_irq {
@@ -140,10 +151,13 @@ FIXTURE_SETUP(vq)
 
 	vdev_log_set_handler(capture_log);
 	last_log[0] = 0;
+	all_log[0] = 0;
 	ASSERT_EQ(0, vq_guest_init(&self->g));
 	ASSERT_EQ(0, vq_guest_add(&self->g, R0_GPA, R0_SIZE, false));
 	ASSERT_EQ(0, vq_guest_add(&self->g, R1_GPA, R1_SIZE, false));
 	ASSERT_EQ(0, vq_guest_add(&self->g, R2_GPA, R2_SIZE, true));
+	ASSERT_EQ(0, vq_guest_add_flags(&self->g, R3_GPA, R3_SIZE, false,
+					VDEV_MEM_F_READONLY));
 	ASSERT_EQ(0, vq_driver_init(&self->d, &self->g, 0, QSIZE, false, 8));
 	self->buf = vq_guest_alloc(&self->g, 0, 0x10000, 4096);
 	ASSERT_NE(0, self->buf);
@@ -868,6 +882,201 @@ TEST_F(vq, addr_below_memory)
 	EXPECT_BROKEN("outside guest memory");
 }
 
+/* ----------------------------------------------------------------------
+ * Read-only guest memory (ROM, or a KVM_MEM_READONLY slot): R3 is mapped
+ * PROT_READ where vdev sees it. The device may read there; a write the
+ * driver asks for is a guest error, never a store that faults the VMM.
+ */
+
+/*
+ * Pop as a device does and, when a chain comes back, fill its writable
+ * part and push it: devices trust the iovecs vdev hands out, so one in
+ * read-only memory faults here.
+ */
+static int pop_and_fill(FIXTURE_DATA(vq) *self)
+{
+	struct vdev_chain *c = &self->chain;
+	unsigned int i;
+	int ret;
+
+	ret = vdev_queue_pop(&self->q, c);
+	if (ret != 1)
+		return ret;
+	for (i = c->nr_read; i < c->nr_read + c->nr_write; i++)
+		memset(c->iov[i].iov_base, 0xa5, c->iov[i].iov_len);
+	vdev_queue_push(&self->q, c->head, c->write_len);
+	vdev_queue_notify(&self->q);
+	return ret;
+}
+
+/*
+ * True when no byte of [@gpa, @gpa + @len), which lies in one region,
+ * was changed from 0.
+ */
+static bool untouched(FIXTURE_DATA(vq) *self, uint64_t gpa, size_t len)
+{
+	const uint8_t *p = vq_guest_ptr(&self->g, gpa, len);
+	size_t i;
+
+	if (!p)
+		return false;
+	for (i = 0; i < len; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+TEST_F(vq, readonly_write_desc)
+{
+	START(0);
+	raw(self, 0, R3_GPA + 0x100, 64, VRING_DESC_F_WRITE, 0);
+	post(self, 0);
+	ASSERT_EQ(-EIO, pop_and_fill(self));
+	EXPECT_BROKEN("buffer 0x300100+64 in read-only memory");
+	ASSERT_TRUE(untouched(self, R3_GPA + 0x100, 64));
+}
+
+/* Readable in RAM, then writable in ROM: the chain is refused whole. */
+TEST_F(vq, readonly_write_desc_after_read)
+{
+	START(0);
+	raw(self, 0, self->buf, 16, VRING_DESC_F_NEXT, 1);
+	raw(self, 1, R3_GPA + 0x800, 16, VRING_DESC_F_WRITE, 0);
+	post(self, 0);
+	ASSERT_EQ(-EIO, pop_and_fill(self));
+	EXPECT_BROKEN("in read-only memory");
+	ASSERT_TRUE(untouched(self, R3_GPA + 0x800, 16));
+}
+
+/* Starts in RAM just below R3 and runs into it. */
+TEST_F(vq, readonly_write_desc_spans_into_rom)
+{
+	ASSERT_EQ(0, vq_guest_add(&self->g, R3_GPA - 0x1000, 0x1000, false));
+	START(0);
+	raw(self, 0, R3_GPA - 16, 32, VRING_DESC_F_WRITE, 0);
+	post(self, 0);
+	ASSERT_EQ(-EIO, pop_and_fill(self));
+	EXPECT_BROKEN("buffer 0x300000+16 in read-only memory");
+	/* Neither the RAM part nor the ROM part was written. */
+	ASSERT_TRUE(untouched(self, R3_GPA - 16, 16));
+	ASSERT_TRUE(untouched(self, R3_GPA, 16));
+}
+
+/* The indirect table is in RAM, its writable entry points into ROM. */
+TEST_F(vq, readonly_write_desc_in_indirect)
+{
+	struct vring_desc *t;
+	uint64_t tgpa;
+
+	START(F(VIRTIO_RING_F_INDIRECT_DESC));
+	t = vq_driver_indirect(&self->d, 0, &tgpa);
+	t[0] = (struct vring_desc){ .addr = self->buf, .len = 8,
+				    .flags = VRING_DESC_F_NEXT, .next = 1 };
+	t[1] = (struct vring_desc){ .addr = R3_GPA, .len = 8,
+				    .flags = VRING_DESC_F_WRITE };
+	raw(self, 0, tgpa, 32, VRING_DESC_F_INDIRECT, 0);
+	post(self, 0);
+	ASSERT_EQ(-EIO, pop_and_fill(self));
+	EXPECT_BROKEN("in read-only memory");
+	ASSERT_TRUE(untouched(self, R3_GPA, 8));
+}
+
+/*
+ * The used ring is written by the device: in ROM, activate refuses the
+ * queue. Were it accepted, the device's first push would store there.
+ */
+TEST_F(vq, readonly_used_ring)
+{
+	uint64_t used = vq_guest_alloc(&self->g, R3, 6 + 8ULL * QSIZE, 4);
+	struct vq_buf b = vbuf(self, 0, 4);
+	int ret;
+
+	ASSERT_NE(0, used);
+	self->q.used_addr = used;
+	ret = vq_start(_metadata, self, F(VIRTIO_RING_F_EVENT_IDX));
+	if (!ret) {
+		vq_driver_add(&self->d, &b, 1, NULL, 0, false);
+		vq_driver_publish(&self->d);
+		pop_and_fill(self);
+		vdev_queue_enable_notify(&self->q);
+	}
+	ASSERT_EQ(-EINVAL, ret);
+	ASSERT_TRUE(vdev_device_needs_reset(&self->dev));
+	ASSERT_FALSE(vdev_device_is_active(&self->dev));
+	ASSERT_EQ(1, self->irq.config);
+	ASSERT_NE(NULL, strstr(all_log, "used ring 0x300000+"))
+		TH_LOG("log: %s", all_log);
+	ASSERT_NE(NULL, strstr(all_log, "in read-only memory"))
+		TH_LOG("log: %s", all_log);
+	ASSERT_NE(NULL, strstr(last_log, "bad ring address"));
+	ASSERT_TRUE(untouched(self, used, 6 + 8ULL * QSIZE));
+}
+
+/* TX-like: the device only reads a buffer in ROM. That works. */
+TEST_F(vq, readonly_read_desc)
+{
+	struct vq_buf out = { .gpa = R3_GPA + 0x200, .len = 32 };
+	uint8_t *rom = vq_guest_ptr(&self->g, out.gpa, out.len);
+	uint32_t len;
+	int head;
+
+	memcpy(rom, "a frame the guest keeps in ROM.", 32);
+	START(0);
+	head = vq_driver_add(&self->d, &out, 1, NULL, 0, false);
+	ASSERT_GE(head, 0);
+	vq_driver_publish(&self->d);
+	ASSERT_EQ(1, pop_and_fill(self));
+	ASSERT_EQ(1, self->chain.nr_read);
+	ASSERT_EQ(0, self->chain.nr_write);
+	/* vdev's own read-only view, not the test's alias. */
+	ASSERT_EQ(self->g.r[R3].hva + 0x200, self->iov[0].iov_base);
+	ASSERT_EQ(0, memcmp(self->iov[0].iov_base, rom, 32));
+	ASSERT_EQ(head, vq_driver_get_used(&self->d, &len));
+	ASSERT_EQ(0, len);
+	ASSERT_FALSE(vdev_device_needs_reset(&self->dev));
+	ASSERT_EQ(0, self->irq.config);
+	ASSERT_EQ(1, self->irq.queue);
+}
+
+/*
+ * The device only reads the descriptor table, the available ring and
+ * indirect tables: all three in ROM work, with the used ring in RAM.
+ */
+TEST_F(vq, readonly_driver_rings)
+{
+	struct vq_buf out = { .gpa = R3_GPA + 0x8000, .len = 8 };
+	struct vq_buf in = vbuf(self, 0, 16);
+	struct vq_driver d2;
+	uint32_t len;
+	int head;
+
+	ASSERT_EQ(0, vq_driver_init(&d2, &self->g, R3, QSIZE, false, 4));
+	/* Move the used ring to RAM. */
+	d2.used_gpa = vq_guest_alloc(&self->g, 0, 6 + 8ULL * QSIZE, 4);
+	ASSERT_NE(0, d2.used_gpa);
+	d2.used = vq_guest_ptr(&self->g, d2.used_gpa, 6 + 8ULL * QSIZE);
+	vq_driver_bind(&d2, &self->q, 0, QMAX);
+	START(F(VIRTIO_RING_F_INDIRECT_DESC) | F(VIRTIO_RING_F_EVENT_IDX));
+	d2.event_idx = true;
+
+	head = vq_driver_add(&d2, &out, 1, &in, 1, false);
+	ASSERT_GE(head, 0);
+	head = vq_driver_add(&d2, &out, 1, &in, 1, true);
+	ASSERT_GE(head, 0);
+	vq_driver_publish(&d2);
+	ASSERT_EQ(1, pop_and_fill(self));
+	ASSERT_EQ(1, pop_and_fill(self));
+	ASSERT_EQ(0, vdev_queue_pop(&self->q, &self->chain));
+	ASSERT_FALSE(vdev_queue_enable_notify(&self->q));
+	ASSERT_GE(vq_driver_get_used(&d2, &len), 0);
+	ASSERT_EQ(16, len);
+	ASSERT_EQ(head, vq_driver_get_used(&d2, &len));
+	ASSERT_EQ(0xa5, *(uint8_t *)vq_guest_ptr(&self->g, in.gpa, 1));
+	ASSERT_FALSE(vdev_device_needs_reset(&self->dev));
+	ASSERT_EQ(0, self->irq.config);
+	vq_driver_destroy(&d2);
+}
+
 /* Two 2 GiB descriptors inside a (sparse) 2 GiB region: 4 GiB total. */
 TEST_F(vq, chain_total_length_overflow)
 {
@@ -1054,7 +1263,8 @@ TEST_F(vq, broken_queue_touches_nothing)
 	vdev_queue_disable_notify(&self->q);
 	for (i = 0; i < self->g.nr; i++)
 		ASSERT_EQ(0, mprotect(self->g.r[i].hva, self->g.r[i].size,
-				      PROT_READ | PROT_WRITE));
+				      self->g.r[i].flags & VDEV_MEM_F_READONLY ?
+				      PROT_READ : PROT_READ | PROT_WRITE));
 }
 
 /* Queue settings: activate refuses them and the device needs reset. */
