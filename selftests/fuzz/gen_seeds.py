@@ -9,12 +9,15 @@ import os
 import struct
 
 R0 = 0x1000
-IMG = 0x4000 + 0x1000 + 0x2000
+# R0, R1, R2 and the read-only R3 (adjacent to R2).
+IMG = 0x4000 + 0x1000 + 0x2000 + 0x1000
+ROM = 0x12000
 DESC, AVAIL, USED = 0x1000, 0x1100, 0x1200
 F_NEXT, F_WRITE, F_INDIRECT = 1, 2, 4
 
 
-def seed(size, feat, ops, descs, heads, extra=(), niov=63, iova=0):
+def seed(size, feat, ops, descs, heads, extra=(), niov=63, iova=0,
+         desc=DESC, avail=AVAIL, used=USED):
     img = bytearray(IMG)
 
     def put(gpa, data):
@@ -22,14 +25,14 @@ def seed(size, feat, ops, descs, heads, extra=(), niov=63, iova=0):
         img[off:off + len(data)] = data
 
     for i, (addr, ln, flags, nxt) in enumerate(descs):
-        put(DESC + 16 * i, struct.pack('<QIHH', addr, ln, flags, nxt))
-    put(AVAIL, struct.pack('<HH', 0, len(heads)))
+        put(desc + 16 * i, struct.pack('<QIHH', addr, ln, flags, nxt))
+    put(avail, struct.pack('<HH', 0, len(heads)))
     for i, h in enumerate(heads):
-        put(AVAIL + 4 + 2 * i, struct.pack('<H', h))
+        put(avail + 4 + 2 * i, struct.pack('<H', h))
     for gpa, data in extra:
         put(gpa, data)
-    hdr = struct.pack('<HBBHHH', size, feat, niov, (iova + DESC) // 2,
-                      (iova + AVAIL) // 2, (iova + USED) // 2)
+    hdr = struct.pack('<HBBHHH', size, feat, niov, (iova + desc) // 2,
+                      (iova + avail) // 2, (iova + used) // 2)
     ops = bytes(ops) + bytes(16 - len(ops))
     # Guest memory past the input reads as zeros: keep seeds small.
     return hdr + ops + bytes(img).rstrip(b'\0')
@@ -60,6 +63,24 @@ seeds = {
     'iommu': seed(16, 5, [0x04, 1, 2],
                   [(0x12000, 16, F_NEXT, 1), (0x12100, 16, F_WRITE, 0)],
                   [0], iova=0x10000),
+    # Read-only R3: read there (fine), write there or put the used ring
+    # there (refused), driver rings there (fine).
+    'rom-read': seed(16, 1, [0x04, 1, 2],
+                     [(ROM + 0x100, 64, F_NEXT, 1), (0x2100, 16, F_WRITE, 0)],
+                     [0], extra=[(ROM + 0x100, b'rom' * 8)]),
+    'rom-write': seed(16, 0, [0x04, 1],
+                      [(0x2000, 16, F_NEXT, 1), (ROM + 0x200, 16, F_WRITE, 0)],
+                      [0]),
+    'rom-span': seed(16, 0, [0x04, 1],
+                     [(ROM - 0x10, 0x20, F_WRITE, 0)], [0]),
+    'rom-used': seed(16, 1, [0x04, 1, 2], [(0x2000, 16, 0, 0)], [0],
+                     used=ROM + 0x400),
+    'rom-rings': seed(16, 3, [0x04, 1, 2],
+                      [(ROM + 0x800, 48, F_INDIRECT, 0)], [0],
+                      desc=ROM, avail=ROM + 0x200,
+                      extra=[(ROM + 0x800, indirect_table(
+                          [(ROM + 0x900, 8, F_NEXT, 1),
+                           (0x2100, 8, F_WRITE, 0)]))]),
 }
 
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'corpus')

@@ -6,13 +6,18 @@
  * three ring addresses and a short program of device operations; the rest
  * is copied into guest memory, so descriptors, avail ring and indirect
  * tables are all fuzzer-controlled. Guest memory is three heap buffers
- * (ASan redzones around each) registered as regions:
+ * (ASan redzones around each) and one read-only memfd page, registered as
+ * regions:
  *
  *   R0 0x01000..0x05000, R1 0x05000..0x06000 (adjacent), gap,
- *   R2 0x10000..0x12000
+ *   R2 0x10000..0x12000, R3 0x12000..0x13000 (adjacent, read-only)
  *
  * Every iovec vdev returns is read or written in full, so an iovec that
- * strays outside a region is an ASan report. A malformed ring must stop
+ * strays outside a region is an ASan report. R3 is given to vdev as a
+ * PROT_READ mapping between PROT_NONE pages (the input is copied in
+ * through a second, writable mapping), so any store vdev makes there, to
+ * a used ring or through a writable iovec, is a SEGV; a writable iovec
+ * into R3 also aborts before it is written. A malformed ring must stop
  * the queue: pop then returns -EIO forever and DEVICE_NEEDS_RESET is set.
  *
  * Input layout (little-endian):
@@ -21,13 +26,15 @@
  *                                    access platform, IOVA = GPA + 64K)
  *   4  u16 desc address / 2    6  u16 avail address / 2
  *   8  u16 used address / 2    10 u8 ops[16]
- *   26 guest memory image (R0, R1, R2 in order)
+ *   26 guest memory image (R0, R1, R2, R3 in order)
  */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <linux/virtio_ring.h>
 
 #include <vdev/device.h>
@@ -41,16 +48,23 @@
 #define HDR_LEN		(10 + NR_OPS)
 #define MAX_IOV		256
 
+/*
+ * @buf is where the input is copied to; @hva what vdev is given (@buf,
+ * or for a read-only region a PROT_READ mapping of the same memory).
+ */
 struct fuzz_region {
 	uint64_t gpa;
 	size_t size;
+	uint32_t flags;
 	uint8_t *buf;
+	uint8_t *hva;
 };
 
 static struct fuzz_region regions[] = {
-	{ 0x01000, 0x4000, NULL },
-	{ 0x05000, 0x1000, NULL },
-	{ 0x10000, 0x2000, NULL },
+	{ 0x01000, 0x4000, 0, NULL, NULL },
+	{ 0x05000, 0x1000, 0, NULL, NULL },
+	{ 0x10000, 0x2000, 0, NULL, NULL },
+	{ 0x12000, 0x1000, VDEV_MEM_F_READONLY, NULL, NULL },
 };
 
 static struct vdev_mem *mem;
@@ -108,6 +122,31 @@ static void quiet_log(enum vdev_log_level level, const char *msg)
 {
 }
 
+/*
+ * A read-only region: a memfd mapped PROT_READ between two PROT_NONE
+ * pages for vdev, and read-write elsewhere for the input.
+ */
+static void map_readonly(struct fuzz_region *r)
+{
+	uint8_t *res;
+	int fd;
+
+	fd = memfd_create("fuzz-rom", MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, r->size))
+		abort();
+	res = mmap(NULL, r->size + 8192, PROT_NONE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (res == MAP_FAILED)
+		abort();
+	r->hva = mmap(res + 4096, r->size, PROT_READ, MAP_SHARED | MAP_FIXED,
+		      fd, 0);
+	r->buf = mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		      0);
+	if (r->hva == MAP_FAILED || r->buf == MAP_FAILED)
+		abort();
+	close(fd);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	unsigned int i;
@@ -118,13 +157,34 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	vdev_access_platform_init(&fuzz_ap, &fuzz_ap_ops);
 	for (i = 0; i < ARRAY_SIZE(regions); i++) {
-		regions[i].buf = aligned_alloc(4096, regions[i].size);
-		if (!regions[i].buf ||
-		    vdev_mem_add_region(mem, regions[i].gpa, regions[i].size,
-					regions[i].buf))
+		struct fuzz_region *r = &regions[i];
+
+		if (r->flags & VDEV_MEM_F_READONLY) {
+			map_readonly(r);
+		} else {
+			r->buf = aligned_alloc(4096, r->size);
+			r->hva = r->buf;
+		}
+		if (!r->buf ||
+		    vdev_mem_add_region_flags(mem, r->gpa, r->size, r->hva,
+					      r->flags))
 			abort();
 	}
 	return 0;
+}
+
+/* Does [@p, @p + @len) touch a read-only region? */
+static bool in_readonly(const void *p, size_t len)
+{
+	const uint8_t *b = p;
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(regions); i++)
+		if ((regions[i].flags & VDEV_MEM_F_READONLY) &&
+		    b < regions[i].hva + regions[i].size &&
+		    regions[i].hva < b + len)
+			return true;
+	return false;
 }
 
 static uint16_t get16(const uint8_t *p)
@@ -145,8 +205,12 @@ static uint32_t touch_chain(const struct vdev_chain *c)
 	for (i = 0; i < c->nr_read; i++)
 		for (j = 0; j < c->iov[i].iov_len; j++)
 			sum += ((const uint8_t *)c->iov[i].iov_base)[j];
-	for (; i < c->nr_read + c->nr_write; i++)
+	for (; i < c->nr_read + c->nr_write; i++) {
+		/* vdev must never hand out read-only memory to write. */
+		if (in_readonly(c->iov[i].iov_base, c->iov[i].iov_len))
+			abort();
 		memset(c->iov[i].iov_base, sum, c->iov[i].iov_len);
+	}
 	return c->write_len;
 }
 
