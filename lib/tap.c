@@ -3,12 +3,16 @@
  * TAP backend: open a TAP by name or adopt a caller's fds, one fd per
  * queue pair, and the few ioctls virtio-net needs on them.
  *
- * The queue mode of an existing TAP is read over netlink (the kernel's
- * tun link info, see vdev_nl_tun_flags()) before TUNSETIFF, so that a
- * multiqueue request on a single-queue TAP (and the reverse) fails with a
- * message that says so, not with TUNSETIFF's bare EINVAL. Link queries go
- * through netlink as well; the rest are tun ioctls: TUNGETFEATURES,
- * TUNSETIFF, TUNGETIFF, TUNSETQUEUE, TUNSETVNETHDRSZ, TUNSETOFFLOAD.
+ * Opening by name asks netlink nothing before TUNSETIFF: on a reopen a
+ * query would make the kernel process the old fd's carrier-off event
+ * synchronously (an RCU grace period). The kernel refuses a TUN, a link
+ * that is not a TUN/TAP and a queue-mode mismatch with a bare EINVAL;
+ * only then are the existing link's type and queue mode read over
+ * netlink (the kernel's tun link info, see vdev_nl_tun_flags()), so that
+ * a multiqueue request on a single-queue TAP (and the reverse) fails with
+ * a message that says so. Link queries go through netlink as well; the
+ * rest are tun ioctls: TUNGETFEATURES, TUNSETIFF, TUNGETIFF, TUNSETQUEUE,
+ * TUNSETVNETHDRSZ, TUNSETOFFLOAD.
  */
 #include <errno.h>
 #include <fcntl.h>
