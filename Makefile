@@ -8,7 +8,8 @@
 #                   scripts/vmtest when /dev/kvm is not usable)
 #   make run        the main job: a KVM VM with virtio-net on a TAP, rebooted
 #   make bench      benchmarks, printed as ratios against a baseline
-#   make lint       checkpatch.pl --no-tree (and sparse) on the C files
+#   make lint       checkpatch.pl --no-tree (and sparse, kernel-doc) on the
+#                   C files
 #   make install    PREFIX=/usr/local DESTDIR=
 #
 # VARIANT selects a build flavour, each in its own folder:

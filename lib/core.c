@@ -27,6 +27,18 @@
 #include "refcount.h"
 #include "worker_priv.h"
 
+/**
+ * vdev_device_init() - initialise the common part of a new device
+ * @dev: embedded in the device type's structure; zeroed first
+ * @ops: the type's operations (@ops->name, @ops->activate and
+ *       @ops->release required)
+ * @info: name, type, features, queues
+ *
+ * The device starts with one reference, reset and not activated.
+ *
+ * Return: 0, or -EINVAL for a missing required op, no queues, no
+ * @info->queue_sizes or @info->min_queues above @info->nr_queues.
+ */
 int vdev_device_init(struct vdev_device *dev, const struct vdev_device_ops *ops,
 		     const struct vdev_device_info *info)
 {
@@ -55,12 +67,29 @@ int vdev_device_init(struct vdev_device *dev, const struct vdev_device_ops *ops,
 	return 0;
 }
 
+/**
+ * vdev_device_get() - take a reference
+ * @dev: the device
+ *
+ * Return: @dev.
+ */
 struct vdev_device *vdev_device_get(struct vdev_device *dev)
 {
 	refcount_inc(&dev->refs);
 	return dev;
 }
 
+/**
+ * vdev_device_put() - drop a reference
+ * @dev: the device, or NULL
+ *
+ * The last put resets the device (joining every worker), calls
+ * @ops->shutdown, drops the access platform and frees the device with
+ * @ops->release; when it returns, no thread of the device runs and every
+ * fd it opened is closed.
+ *
+ * Context: not from a worker of @dev: the last put joins them.
+ */
 void vdev_device_put(struct vdev_device *dev)
 {
 	if (!dev || !refcount_dec_and_test(&dev->refs))
@@ -76,11 +105,25 @@ void vdev_device_put(struct vdev_device *dev)
 	dev->ops->release(dev);
 }
 
+/**
+ * vdev_device_type() - VIRTIO_ID_* of the device
+ * @dev: the device
+ *
+ * Return: what @ops->device_type returns, else @dev->type.
+ */
 uint32_t vdev_device_type(const struct vdev_device *dev)
 {
 	return dev->ops->device_type ? dev->ops->device_type(dev) : dev->type;
 }
 
+/**
+ * vdev_device_queue_max_sizes() - maximum queue sizes
+ * @dev: the device
+ * @sizes: set to an array of the returned length
+ *
+ * Return: number of queues (from @ops->queue_max_sizes, else
+ * @dev->nr_queues with @dev->queue_sizes).
+ */
 unsigned int vdev_device_queue_max_sizes(const struct vdev_device *dev,
 					 const uint16_t **sizes)
 {
@@ -90,12 +133,29 @@ unsigned int vdev_device_queue_max_sizes(const struct vdev_device *dev,
 	return dev->nr_queues;
 }
 
+/**
+ * vdev_device_features() - feature bits offered to the driver
+ * @dev: the device
+ *
+ * Return: what @ops->features returns, else @dev->avail_features.
+ */
 uint64_t vdev_device_features(const struct vdev_device *dev)
 {
 	return dev->ops->features ? dev->ops->features(dev) :
 				    dev->avail_features;
 }
 
+/**
+ * vdev_device_ack_features() - the driver acks features
+ * @dev: the device
+ * @value: bits acked; may be called once per 32-bit half
+ *
+ * Bits never offered are masked out with a warning and remembered, so
+ * that vdev_device_features_ok() refuses the negotiation. The rest are
+ * added to the acked set and passed to @ops->ack_features.
+ *
+ * Context: takes @dev->lock.
+ */
 void vdev_device_ack_features(struct vdev_device *dev, uint64_t value)
 {
 	uint64_t unrequested;
@@ -116,21 +176,52 @@ void vdev_device_ack_features(struct vdev_device *dev, uint64_t value)
 	pthread_mutex_unlock(&dev->lock);
 }
 
+/**
+ * vdev_device_acked_features() - feature bits negotiated so far
+ * @dev: the device
+ *
+ * Return: the acked bits.
+ */
 uint64_t vdev_device_acked_features(const struct vdev_device *dev)
 {
 	return dev->acked_features;
 }
 
+/**
+ * vdev_device_feature_acked() - was feature bit @bit acked?
+ * @dev: the device
+ * @bit: VIRTIO_F_* / VIRTIO_NET_F_* bit number
+ *
+ * Return: true when acked.
+ */
 bool vdev_device_feature_acked(const struct vdev_device *dev, unsigned int bit)
 {
 	return bit < 64 && (dev->acked_features & (1ULL << bit));
 }
 
+/**
+ * vdev_device_features_ok() - may the transport accept FEATURES_OK?
+ * @dev: the device
+ *
+ * Return: false when the driver acked a feature that was not offered
+ * since the last reset (VIRTIO 1.2, 2.2.2).
+ */
 bool vdev_device_features_ok(const struct vdev_device *dev)
 {
 	return !dev->features_rejected;
 }
 
+/**
+ * vdev_config_read_from() - helper for @ops->read_config
+ * @config: the device's config structure
+ * @config_len: its size
+ * @offset: requested offset
+ * @data: destination
+ * @len: requested length
+ *
+ * Copies what lies inside @config and zero-fills the rest; an access
+ * past the end is logged (rate-limited).
+ */
 void vdev_config_read_from(const void *config, size_t config_len,
 			   uint64_t offset, void *data, unsigned int len)
 {
@@ -148,6 +239,17 @@ void vdev_config_read_from(const void *config, size_t config_len,
 	memset((char *)data + n, 0, len - n);
 }
 
+/**
+ * vdev_device_read_config() - read device config space
+ * @dev: the device
+ * @offset: offset in config space
+ * @data: destination
+ * @len: bytes
+ *
+ * Calls @ops->read_config, which reads what lies past its config space
+ * as zero (vdev_config_read_from() does); a device without one reads as
+ * zeros.
+ */
 void vdev_device_read_config(struct vdev_device *dev, uint64_t offset,
 			     void *data, unsigned int len)
 {
@@ -157,6 +259,16 @@ void vdev_device_read_config(struct vdev_device *dev, uint64_t offset,
 		memset(data, 0, len);
 }
 
+/**
+ * vdev_device_write_config() - write device config space
+ * @dev: the device
+ * @offset: offset in config space
+ * @data: source
+ * @len: bytes
+ *
+ * Calls @ops->write_config; a device without one ignores the write with
+ * a rate-limited warning.
+ */
 void vdev_device_write_config(struct vdev_device *dev, uint64_t offset,
 			      const void *data, unsigned int len)
 {
@@ -210,6 +322,26 @@ static void teardown_queues(struct vdev_device *dev, unsigned int n)
 		vdev_queue_teardown(dev->queues[i]);
 }
 
+/**
+ * vdev_device_activate() - start the device
+ * @dev: the device
+ * @mem: guest memory (a reference is taken)
+ * @irq: interrupt object (a reference is taken)
+ * @queues: the queues the driver made ready, in index order
+ * @nr_queues: number of entries in @queues
+ *
+ * Checks @nr_queues against the device's minimum and maximum, creates the
+ * kill and pause eventfds, validates and maps every queue
+ * (vdev_queue_setup()) and calls @ops->activate, which starts the
+ * workers. On failure nothing is left running and the references are
+ * dropped again.
+ *
+ * Context: takes @dev->lock.
+ *
+ * Return: 0; -EBUSY when already active; -EINVAL for too few or too many
+ * queues or a bad queue setting; -errno from eventfd() or from
+ * @ops->activate.
+ */
 int vdev_device_activate(struct vdev_device *dev, struct vdev_mem *mem,
 			 struct vdev_interrupt *irq, struct vdev_queue **queues,
 			 unsigned int nr_queues)
@@ -277,6 +409,14 @@ out_unlock:
 	return ret;
 }
 
+/**
+ * vdev_device_is_active() - between activate and reset?
+ * @dev: the device
+ *
+ * Context: takes @dev->lock.
+ *
+ * Return: true when active.
+ */
 bool vdev_device_is_active(struct vdev_device *dev)
 {
 	bool active;
@@ -287,6 +427,22 @@ bool vdev_device_is_active(struct vdev_device *dev)
 	return active;
 }
 
+/**
+ * vdev_device_reset() - stop the device and return its interrupt
+ * @dev: the device
+ *
+ * When the device is active: signals kill, unparks paused workers, joins
+ * every worker, calls @ops->reset, tears the queues down, closes the kill
+ * and pause eventfds and drops the guest memory. In every case it clears
+ * the negotiated features and DEVICE_NEEDS_RESET. When it returns no
+ * worker thread of the device exists.
+ *
+ * Context: takes @dev->lock; not from a worker of @dev (it joins them).
+ *
+ * Return: the interrupt object given to activate (the caller now owns
+ * that reference and must vdev_interrupt_put() it), or NULL when the
+ * device was not active.
+ */
 struct vdev_interrupt *vdev_device_reset(struct vdev_device *dev)
 {
 	struct vdev_interrupt *irq = NULL;
@@ -313,6 +469,19 @@ struct vdev_interrupt *vdev_device_reset(struct vdev_device *dev)
 	return irq;
 }
 
+/**
+ * vdev_device_park() - park the calling worker while its device is paused
+ * @dev: the worker's device
+ *
+ * Called by a worker thread that saw the pause eventfd: while the device
+ * is paused, counts the worker as parked (which vdev_device_pause() waits
+ * for) and sleeps until vdev_device_resume() or a reset unparks it. Returns
+ * at once when the device is not paused. Private to lib/ (declared in
+ * lib/worker_priv.h); exported only because it matches libvdev.map's
+ * vdev_* pattern.
+ *
+ * Context: a worker thread of @dev; takes @dev->park_lock.
+ */
 void vdev_device_park(struct vdev_device *dev)
 {
 	pthread_mutex_lock(&dev->park_lock);
@@ -326,6 +495,19 @@ void vdev_device_park(struct vdev_device *dev)
 	pthread_mutex_unlock(&dev->park_lock);
 }
 
+/**
+ * vdev_device_pause() - park every worker
+ * @dev: the device
+ *
+ * Returns only when every running worker has parked: no descriptor is
+ * processed until vdev_device_resume(). Pausing an inactive or paused
+ * device is a no-op.
+ *
+ * Context: takes @dev->lock and sleeps until the workers park; not from a
+ * worker of @dev (it would wait for itself).
+ *
+ * Return: 0 (it cannot fail today).
+ */
 int vdev_device_pause(struct vdev_device *dev)
 {
 	pthread_mutex_lock(&dev->lock);
@@ -350,6 +532,17 @@ int vdev_device_pause(struct vdev_device *dev)
 	return 0;
 }
 
+/**
+ * vdev_device_resume() - unpark the workers
+ * @dev: the device
+ *
+ * Drains the pause eventfd, then wakes the parked workers. Resuming an
+ * inactive or running device is a no-op.
+ *
+ * Context: takes @dev->lock.
+ *
+ * Return: 0 (it cannot fail today).
+ */
 int vdev_device_resume(struct vdev_device *dev)
 {
 	uint64_t v;
@@ -375,6 +568,14 @@ int vdev_device_resume(struct vdev_device *dev)
 	return 0;
 }
 
+/**
+ * vdev_device_is_paused() - are the workers parked?
+ * @dev: the device
+ *
+ * Context: takes @dev->park_lock.
+ *
+ * Return: true between pause and resume (or reset).
+ */
 bool vdev_device_is_paused(struct vdev_device *dev)
 {
 	bool paused;
@@ -385,6 +586,15 @@ bool vdev_device_is_paused(struct vdev_device *dev)
 	return paused;
 }
 
+/**
+ * vdev_device_shutdown() - explicit shutdown before the VM goes away
+ * @dev: the device
+ *
+ * Resets the device and calls @ops->shutdown; the device must not be
+ * activated again.
+ *
+ * Context: not from a worker of @dev (the reset joins them).
+ */
 void vdev_device_shutdown(struct vdev_device *dev)
 {
 	vdev_interrupt_put(vdev_device_reset(dev));
@@ -392,6 +602,20 @@ void vdev_device_shutdown(struct vdev_device *dev)
 		dev->ops->shutdown(dev);
 }
 
+/**
+ * vdev_device_set_needs_reset() - the driver broke the device
+ * @dev: the device
+ * @fmt: reason, printf format
+ * @...: arguments for @fmt
+ *
+ * On the first call since the last reset only: sets DEVICE_NEEDS_RESET,
+ * logs the reason (rate-limited) and raises a config interrupt when the
+ * device is active. Later calls do nothing until vdev_device_reset().
+ *
+ * Context: any worker of @dev (workers run only while @dev holds its
+ * interrupt); another thread must not race vdev_device_reset(), since
+ * @dev->irq is read without a reference.
+ */
 void vdev_device_set_needs_reset(struct vdev_device *dev, const char *fmt, ...)
 {
 	struct vdev_interrupt *irq;
@@ -415,11 +639,27 @@ void vdev_device_set_needs_reset(struct vdev_device *dev, const char *fmt, ...)
 		vdev_interrupt_trigger(irq, VDEV_IRQ_CONFIG, 0);
 }
 
+/**
+ * vdev_device_needs_reset() - is DEVICE_NEEDS_RESET set?
+ * @dev: the device
+ *
+ * Return: true when set.
+ */
 bool vdev_device_needs_reset(const struct vdev_device *dev)
 {
 	return atomic_load(&dev->needs_reset);
 }
 
+/**
+ * vdev_device_config_changed() - raise a configuration change interrupt
+ * @dev: the device
+ *
+ * Does nothing while the device is not active.
+ *
+ * Context: as vdev_device_set_needs_reset(): @dev->irq is read without a
+ * reference, so a thread other than a worker of @dev must not race
+ * vdev_device_reset().
+ */
 void vdev_device_config_changed(struct vdev_device *dev)
 {
 	struct vdev_interrupt *irq = READ_ONCE(dev->irq);
@@ -428,6 +668,14 @@ void vdev_device_config_changed(struct vdev_device *dev)
 		vdev_interrupt_trigger(irq, VDEV_IRQ_CONFIG, 0);
 }
 
+/**
+ * vdev_device_add_memory_region() - guest RAM was hot-added
+ * @dev: the device
+ * @region: the region, already added to the device's vdev_mem
+ *
+ * Return: 0 (also when the device has no @ops->add_memory_region), or
+ * -errno from the device.
+ */
 int vdev_device_add_memory_region(struct vdev_device *dev,
 				  const struct vdev_mem_region *region)
 {
@@ -436,6 +684,20 @@ int vdev_device_add_memory_region(struct vdev_device *dev,
 	return dev->ops->add_memory_region(dev, region);
 }
 
+/**
+ * vdev_device_set_access_platform() - translate addresses through @ap
+ * @dev: the device (not active)
+ * @ap: the access platform (a reference is taken; one held on a previous
+ *      platform is dropped)
+ *
+ * Clears VIRTIO_RING_F_INDIRECT_DESC from @dev->avail_features (a device
+ * with @ops->features offers what that returns) and calls
+ * @ops->set_access_platform.
+ *
+ * Context: takes @dev->lock.
+ *
+ * Return: 0, or -EBUSY when the device is active.
+ */
 int vdev_device_set_access_platform(struct vdev_device *dev,
 				    struct vdev_access_platform *ap)
 {
@@ -454,6 +716,15 @@ int vdev_device_set_access_platform(struct vdev_device *dev,
 	return 0;
 }
 
+/**
+ * vdev_device_counters() - the device's statistics
+ * @dev: the device
+ * @counters: array of @max entries
+ * @max: capacity
+ *
+ * Return: number of entries filled, 0 when the device has no
+ * @ops->counters.
+ */
 unsigned int vdev_device_counters(struct vdev_device *dev,
 				  struct vdev_counter *counters,
 				  unsigned int max)
@@ -463,6 +734,14 @@ unsigned int vdev_device_counters(struct vdev_device *dev,
 	return dev->ops->counters(dev, counters, max);
 }
 
+/**
+ * vdev_device_get_shm_regions() - the device's shared memory window
+ * @dev: the device
+ * @list: filled in
+ *
+ * Return: 0, -ENOENT when the device has none (or no
+ * @ops->get_shm_regions), or -errno from the device.
+ */
 int vdev_device_get_shm_regions(struct vdev_device *dev,
 				struct vdev_shm_list *list)
 {
@@ -471,6 +750,14 @@ int vdev_device_get_shm_regions(struct vdev_device *dev,
 	return dev->ops->get_shm_regions(dev, list);
 }
 
+/**
+ * vdev_device_set_shm_regions() - update the shared memory window
+ * @dev: the device
+ * @list: the new description
+ *
+ * Return: 0, -EOPNOTSUPP when the device has no @ops->set_shm_regions,
+ * or -errno from the device.
+ */
 int vdev_device_set_shm_regions(struct vdev_device *dev,
 				const struct vdev_shm_list *list)
 {
@@ -479,6 +766,15 @@ int vdev_device_set_shm_regions(struct vdev_device *dev,
 	return dev->ops->set_shm_regions(dev, list);
 }
 
+/**
+ * vdev_device_userspace_mappings() - mappings the VMM must install
+ * @dev: the device
+ * @maps: array of @max entries
+ * @max: capacity
+ *
+ * Return: number of entries filled, 0 when the device has no
+ * @ops->userspace_mappings.
+ */
 unsigned int vdev_device_userspace_mappings(struct vdev_device *dev,
 					    struct vdev_userspace_mapping *maps,
 					    unsigned int max)
@@ -488,6 +784,11 @@ unsigned int vdev_device_userspace_mappings(struct vdev_device *dev,
 	return dev->ops->userspace_mappings(dev, maps, max);
 }
 
+/**
+ * vdev_access_platform_init() - initialise with one reference
+ * @ap: the object
+ * @ops: its operations
+ */
 void vdev_access_platform_init(struct vdev_access_platform *ap,
 			       const struct vdev_access_platform_ops *ops)
 {
@@ -495,6 +796,12 @@ void vdev_access_platform_init(struct vdev_access_platform *ap,
 	refcount_set(&ap->refs, 1);
 }
 
+/**
+ * vdev_access_platform_get() - take a reference
+ * @ap: the object
+ *
+ * Return: @ap.
+ */
 struct vdev_access_platform *
 vdev_access_platform_get(struct vdev_access_platform *ap)
 {
@@ -502,6 +809,12 @@ vdev_access_platform_get(struct vdev_access_platform *ap)
 	return ap;
 }
 
+/**
+ * vdev_access_platform_put() - drop a reference
+ * @ap: the object, or NULL
+ *
+ * The last put calls @ap->ops->release.
+ */
 void vdev_access_platform_put(struct vdev_access_platform *ap)
 {
 	if (ap && refcount_dec_and_test(&ap->refs))

@@ -14,6 +14,11 @@
 #include "compiler.h"
 #include "refcount.h"
 
+/**
+ * vdev_interrupt_init() - initialise with one reference
+ * @irq: the object
+ * @ops: its operations; @ops->trigger and @ops->release are required
+ */
 void vdev_interrupt_init(struct vdev_interrupt *irq,
 			 const struct vdev_interrupt_ops *ops)
 {
@@ -21,24 +26,55 @@ void vdev_interrupt_init(struct vdev_interrupt *irq,
 	refcount_set(&irq->refs, 1);
 }
 
+/**
+ * vdev_interrupt_get() - take a reference
+ * @irq: the object
+ *
+ * Return: @irq.
+ */
 struct vdev_interrupt *vdev_interrupt_get(struct vdev_interrupt *irq)
 {
 	refcount_inc(&irq->refs);
 	return irq;
 }
 
+/**
+ * vdev_interrupt_put() - drop a reference; the last one releases
+ * @irq: the object, or NULL
+ *
+ * The last put calls @irq->ops->release.
+ */
 void vdev_interrupt_put(struct vdev_interrupt *irq)
 {
 	if (irq && refcount_dec_and_test(&irq->refs))
 		irq->ops->release(irq);
 }
 
+/**
+ * vdev_interrupt_trigger() - raise an interrupt
+ * @irq: the object
+ * @type: config or queue
+ * @queue: queue index for VDEV_IRQ_QUEUE
+ *
+ * Context: any thread; device workers call it for their queues.
+ *
+ * Return: 0 or -errno from the provider.
+ */
 int vdev_interrupt_trigger(struct vdev_interrupt *irq, enum vdev_irq_type type,
 			   unsigned int queue)
 {
 	return irq->ops->trigger(irq, type, queue);
 }
 
+/**
+ * vdev_interrupt_notifier() - eventfd that raises this interrupt
+ * @irq: the object
+ * @type: config or queue
+ * @queue: queue index for VDEV_IRQ_QUEUE
+ *
+ * Return: the fd (owned by @irq), or -ENOENT when the provider has no
+ * @ops->notifier (or no eventfd for @type and @queue).
+ */
 int vdev_interrupt_notifier(struct vdev_interrupt *irq, enum vdev_irq_type type,
 			    unsigned int queue)
 {
@@ -86,6 +122,18 @@ static const struct vdev_interrupt_ops eventfd_irq_ops = {
 	.release = eventfd_irq_release,
 };
 
+/**
+ * vdev_interrupt_eventfd_create() - interrupt that writes one eventfd
+ * @efd: eventfd to signal for every interrupt; vdev dups it
+ * @irqp: on success the new object, one reference held by the caller
+ *
+ * The simplest provider, for tests and for VMMs with one irqfd per
+ * device: config and queue interrupts alike write 1 to the eventfd (a
+ * saturated counter counts as raised). vdev_interrupt_notifier() returns
+ * the dup'd fd, which the last vdev_interrupt_put() closes.
+ *
+ * Return: 0, -ENOMEM, or -errno from the dup (-EBADF for a bad @efd).
+ */
 int vdev_interrupt_eventfd_create(int efd, struct vdev_interrupt **irqp)
 {
 	struct eventfd_irq *e;

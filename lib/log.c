@@ -12,16 +12,37 @@
 static _Atomic(vdev_log_fn) log_handler;
 static atomic_int log_level = VDEV_LOG_WARN;
 
+/**
+ * vdev_log_set_handler() - route vdev's messages to the VMM
+ * @fn: called with each formatted message; NULL restores the default,
+ *      which writes "vdev: <msg>" to stderr.
+ *
+ * The handler may be called from any thread, including device workers.
+ * Messages are formatted into a 512-byte buffer: longer ones are cut.
+ */
 void vdev_log_set_handler(vdev_log_fn fn)
 {
 	atomic_store(&log_handler, fn);
 }
 
+/**
+ * vdev_log_set_level() - drop messages less severe than @level
+ * @level: the least severe level still printed (default VDEV_LOG_WARN).
+ */
 void vdev_log_set_level(enum vdev_log_level level)
 {
 	atomic_store(&log_level, level);
 }
 
+/**
+ * vdev_log() - emit one message
+ * @level: severity; messages less severe than vdev_log_set_level()'s are
+ *         dropped
+ * @fmt: printf format
+ * @...: arguments for @fmt
+ *
+ * Context: any thread.
+ */
 void vdev_log(enum vdev_log_level level, const char *fmt, ...)
 {
 	vdev_log_fn fn = atomic_load(&log_handler);
@@ -68,6 +89,18 @@ static void ratelimit_lock_drop(void)
 	atomic_store_explicit(&ratelimit_lock, false, memory_order_release);
 }
 
+/**
+ * vdev_ratelimit_ok() - may a rate-limited message be printed now?
+ * @rs: the limiter
+ *
+ * When a new window starts, logs how many messages the last one
+ * suppressed.
+ *
+ * Context: any thread; one lock, held for a few instructions, serialises
+ * every limiter.
+ *
+ * Return: true when the message should be printed.
+ */
 bool vdev_ratelimit_ok(struct vdev_ratelimit *rs)
 {
 	unsigned long long now = now_ms();

@@ -56,6 +56,12 @@ static struct mem_table *table_alloc(unsigned int nr)
 			 nr * sizeof(struct vdev_mem_region));
 }
 
+/**
+ * vdev_mem_create() - allocate an empty guest memory map
+ * @memp: on success, the new map with one reference held by the caller
+ *
+ * Return: 0 or -ENOMEM.
+ */
 int vdev_mem_create(struct vdev_mem **memp)
 {
 	struct vdev_mem *mem;
@@ -76,12 +82,22 @@ int vdev_mem_create(struct vdev_mem **memp)
 	return 0;
 }
 
+/**
+ * vdev_mem_get() - take a reference
+ * @mem: the map
+ *
+ * Return: @mem.
+ */
 struct vdev_mem *vdev_mem_get(struct vdev_mem *mem)
 {
 	refcount_inc(&mem->refs);
 	return mem;
 }
 
+/**
+ * vdev_mem_put() - drop a reference; the last one frees the map
+ * @mem: the map, or NULL
+ */
 void vdev_mem_put(struct vdev_mem *mem)
 {
 	struct mem_table *t, *next;
@@ -194,6 +210,22 @@ int vdev_mem_add_region_flags(struct vdev_mem *mem, uint64_t gpa,
 	return mem_insert(mem, &r);
 }
 
+/**
+ * vdev_mem_add_region() - add a host mapping of guest RAM
+ * @mem: the map
+ * @gpa: guest-physical base
+ * @size: length in bytes, non-zero
+ * @hva: host address of the mapping; the caller keeps it mapped until the
+ *       last reference to @mem is dropped
+ *
+ * Safe to call while devices use @mem (memory hot-add).
+ *
+ * Context: takes the map's lock, which readers never take.
+ *
+ * Return: 0; -EINVAL for a zero size, a wrapping range or a NULL @hva;
+ * -EEXIST when the range overlaps an existing region; -ENOSPC when the
+ * map is full; -ENOMEM.
+ */
 int vdev_mem_add_region(struct vdev_mem *mem, uint64_t gpa, uint64_t size,
 			void *hva)
 {
@@ -266,6 +298,20 @@ out_unmap:
 	return ret;
 }
 
+/**
+ * vdev_mem_add_region_fd() - add a region backed by a file descriptor
+ * @mem: the map
+ * @gpa: guest-physical base
+ * @size: length in bytes
+ * @fd: fd to mmap (MAP_SHARED); vdev dups it and unmaps and closes its
+ *      copy when the last reference to @mem is dropped
+ * @offset: file offset of @gpa
+ *
+ * The region is read-write, so @fd must be open for writing; see
+ * vdev_mem_add_region_fd_flags() for a read-only one.
+ *
+ * Return: 0 or -errno as for vdev_mem_add_region(), or the mmap error.
+ */
 int vdev_mem_add_region_fd(struct vdev_mem *mem, uint64_t gpa, uint64_t size,
 			   int fd, uint64_t offset)
 {
@@ -326,6 +372,22 @@ static void *mem_lookup_whole(struct vdev_mem *mem, uint64_t gpa,
 	return hva;
 }
 
+/**
+ * vdev_mem_translate_partial() - host pointer for the start of a range
+ * @mem: the map
+ * @gpa: start of the range
+ * @len: length wanted
+ * @avail: set to how many bytes from @gpa are contiguous in the region
+ *         found (at most @len)
+ *
+ * Used to split a buffer that spans two adjacent regions. As for
+ * vdev_mem_translate(), the pointer is for reading only.
+ *
+ * Context: any thread; lock-free (device workers call it per buffer).
+ *
+ * Return: the host pointer, or NULL when @gpa is in no region or
+ * @gpa + @len overflows.
+ */
 void *vdev_mem_translate_partial(struct vdev_mem *mem, uint64_t gpa,
 				 uint64_t len, uint64_t *avail)
 {
@@ -353,6 +415,20 @@ void *vdev_mem_translate_partial_write(struct vdev_mem *mem, uint64_t gpa,
 	return mem_lookup(mem, gpa, len, true, avail);
 }
 
+/**
+ * vdev_mem_translate() - guest-physical range to host pointer
+ * @mem: the map
+ * @gpa: start of the range
+ * @len: length of the range
+ *
+ * The whole range [@gpa, @gpa + @len) must lie inside one region;
+ * @gpa + @len must not overflow. The region may be read-only: the
+ * pointer is for reading; use vdev_mem_translate_write() to write.
+ *
+ * Context: any thread; lock-free.
+ *
+ * Return: the host pointer, or NULL.
+ */
 void *vdev_mem_translate(struct vdev_mem *mem, uint64_t gpa, uint64_t len)
 {
 	return mem_lookup_whole(mem, gpa, len, false);
@@ -376,11 +452,25 @@ void *vdev_mem_translate_write(struct vdev_mem *mem, uint64_t gpa,
 	return mem_lookup_whole(mem, gpa, len, true);
 }
 
+/**
+ * vdev_mem_nr_regions() - number of regions currently in the map
+ * @mem: the map
+ *
+ * Return: the count.
+ */
 unsigned int vdev_mem_nr_regions(struct vdev_mem *mem)
 {
 	return table_load(mem)->nr;
 }
 
+/**
+ * vdev_mem_region_at() - copy out one region's description
+ * @mem: the map
+ * @i: index, 0 .. vdev_mem_nr_regions() - 1, in ascending gpa order
+ * @out: filled in
+ *
+ * Return: 0, or -ENOENT for an index past the end.
+ */
 int vdev_mem_region_at(struct vdev_mem *mem, unsigned int i,
 		       struct vdev_mem_region *out)
 {

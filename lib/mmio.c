@@ -611,6 +611,18 @@ static bool mmio_reg_access_ok(struct vdev_mmio *m, uint64_t offset,
 	return true;
 }
 
+/**
+ * vdev_mmio_read() - the driver reads the register window
+ * @mmio: the transport
+ * @offset: offset within the window
+ * @data: destination, @len bytes (little-endian register value)
+ * @len: access size; registers take 4, config space 1, 2, 4 or 8
+ *
+ * Never fails: an access the layout does not allow reads as zero (with a
+ * rate-limited warning).
+ *
+ * Context: any vCPU thread, several at once; takes the transport's lock.
+ */
 void vdev_mmio_read(struct vdev_mmio *mmio, uint64_t offset, void *data,
 		    unsigned int len)
 {
@@ -636,6 +648,22 @@ void vdev_mmio_read(struct vdev_mmio *mmio, uint64_t offset, void *data,
 	memcpy(data, &v, sizeof(v));
 }
 
+/**
+ * vdev_mmio_write() - the driver writes the register window
+ * @mmio: the transport
+ * @offset: offset within the window
+ * @data: source, @len bytes
+ * @len: access size; registers take 4, config space 1, 2, 4 or 8
+ *
+ * A write the layout or the current state does not allow is ignored with
+ * a rate-limited warning. Writing DRIVER_OK to Status activates the
+ * device; writing 0 resets it and returns only after every worker thread
+ * of the device has been joined.
+ *
+ * Context: any vCPU thread, several at once, never a worker of the
+ * device; takes the transport's lock, except for QueueNotify, which only
+ * signals the queue's eventfd.
+ */
 void vdev_mmio_write(struct vdev_mmio *mmio, uint64_t offset, const void *data,
 		     unsigned int len)
 {
@@ -669,6 +697,21 @@ void vdev_mmio_write(struct vdev_mmio *mmio, uint64_t offset, const void *data,
 
 /* ---- lifetime ---- */
 
+/**
+ * vdev_mmio_create() - create a virtio-mmio transport for a device
+ * @dev: the device (a reference is taken)
+ * @mem: guest memory the device will use (a reference is taken)
+ * @irq_eventfd: eventfd written for every interrupt; vdev dups it
+ * @mmiop: on success the new transport
+ *
+ * The transport owns one eventfd per queue (vdev_mmio_queue_notify_fd()),
+ * created here and kept until vdev_mmio_destroy(): a device reset does not
+ * change them, so KVM registrations stay valid across guest resets.
+ *
+ * Return: 0; -EINVAL for a NULL argument or a device without queues;
+ * -ENOMEM; -errno from the dup of @irq_eventfd (-EBADF for a bad fd) or
+ * from eventfd().
+ */
 int vdev_mmio_create(struct vdev_device *dev, struct vdev_mem *mem,
 		     int irq_eventfd, struct vdev_mmio **mmiop)
 {
@@ -736,6 +779,17 @@ out_free:
 	return ret;
 }
 
+/**
+ * vdev_mmio_queue_notify_fd() - the eventfd behind QueueNotify for a queue
+ * @mmio: the transport
+ * @queue: queue index
+ *
+ * A QueueNotify write of @queue signals this eventfd; register it with
+ * KVM_IOEVENTFD (datamatch @queue) so that notifications skip the MMIO
+ * exit. The fd stays owned by @mmio and valid until vdev_mmio_destroy().
+ *
+ * Return: the fd, or -EINVAL for a queue the device does not have.
+ */
 int vdev_mmio_queue_notify_fd(struct vdev_mmio *mmio, unsigned int queue)
 {
 	if (queue >= mmio->nr_queues)
@@ -743,16 +797,38 @@ int vdev_mmio_queue_notify_fd(struct vdev_mmio *mmio, unsigned int queue)
 	return mmio->queues[queue].notify_fd;
 }
 
+/**
+ * vdev_mmio_irq_fd() - the transport's copy of the interrupt eventfd
+ * @mmio: the transport
+ *
+ * Return: the fd (owned by @mmio, valid until vdev_mmio_destroy()).
+ */
 int vdev_mmio_irq_fd(struct vdev_mmio *mmio)
 {
 	return mmio->irq_fd;
 }
 
+/**
+ * vdev_mmio_nr_queues() - number of queues the transport exposes
+ * @mmio: the transport
+ *
+ * Return: the count (the device's maximum).
+ */
 unsigned int vdev_mmio_nr_queues(struct vdev_mmio *mmio)
 {
 	return mmio->nr_queues;
 }
 
+/**
+ * vdev_mmio_destroy() - reset the device and free the transport
+ * @mmio: the transport, or NULL
+ *
+ * Resets the device (joining its workers), closes every fd the transport
+ * opened and drops its references on the device and the memory. Detach
+ * KVM registrations (vdev_kvm_detach()) before calling this.
+ *
+ * Context: not from a worker of the device (the reset joins them).
+ */
 void vdev_mmio_destroy(struct vdev_mmio *mmio)
 {
 	if (!mmio)

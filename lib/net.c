@@ -1299,6 +1299,22 @@ static int net_pair_init(struct vdev_net *n, unsigned int i)
 
 static atomic_uint net_instances;
 
+/**
+ * vdev_net_create() - create a virtio-net device on a TAP
+ * @cfg: configuration
+ * @devp: on success the device, one reference held by the caller
+ *
+ * Opens (or dups) the TAP fds now, so that a busy TAP is reported here
+ * and not at activate. Offloads the TAP cannot do are not offered.
+ * Release the device with vdev_device_put(): the last put joins every
+ * worker, then closes every TAP fd, before it returns.
+ *
+ * Return: 0; -EINVAL for a bad @cfg (neither a TAP name nor fds, more
+ * than VDEV_NET_MAX_QUEUE_PAIRS pairs, not one fd per pair, a queue size
+ * that is not a power of two up to 32768, an MTU outside 68..65535);
+ * -EBUSY when another fd still holds the TAP; -ENOMEM; or -errno from
+ * the TAP backend (vdev_tap_open()).
+ */
 int vdev_net_create(const struct vdev_net_config *cfg,
 		    struct vdev_device **devp)
 {
@@ -1397,11 +1413,27 @@ out_free:
 	return ret;
 }
 
+/**
+ * vdev_net_active_pairs() - queue pairs in use (MQ_VQ_PAIRS_SET)
+ * @dev: a device made by vdev_net_create() (the type is not checked)
+ *
+ * Context: any thread.
+ *
+ * Return: the number of queue pairs the driver enabled, 1 without MQ.
+ */
 unsigned int vdev_net_active_pairs(struct vdev_device *dev)
 {
 	return atomic_load(&to_net(dev)->active_pairs);
 }
 
+/**
+ * vdev_net_link_up() - the link state shown in the config space
+ * @dev: a device made by vdev_net_create() (the type is not checked)
+ *
+ * Context: any thread; takes the device's config lock.
+ *
+ * Return: true when VIRTIO_NET_S_LINK_UP is set.
+ */
 bool vdev_net_link_up(struct vdev_device *dev)
 {
 	return net_link_get(to_net(dev));

@@ -288,7 +288,10 @@ int vdev_nl_link_set_mac(const char *ifname, const uint8_t mac[6])
 /**
  * vdev_nl_link_set_txqlen() - set a link's transmit queue length
  * @ifname: interface name
- * @txqlen: queue length in packets
+ * @txqlen: queue length in packets (as "ip link set ... txqueuelen")
+ *
+ * For a TAP this is also the length of each queue's ring of frames
+ * waiting to be read by the device: the kernel drops what does not fit.
  *
  * Return: 0 or -errno.
  */
@@ -502,6 +505,10 @@ int vdev_nl_veth_create(const char *name, const char *peer)
  * vdev_nl_link_delete() - delete a link (bridge, veth, TAP...)
  * @ifname: interface name
  *
+ * Deleting one end of a veth pair deletes both; deleting a TAP that a
+ * process still has open detaches that process's queues (its reads and
+ * writes then fail with EIO/EBADFD).
+ *
  * Return: 0, -ENODEV when there is no such link, or -errno.
  */
 int vdev_nl_link_delete(const char *ifname)
@@ -579,7 +586,7 @@ out_close:
  * @netns_fd: an open /proc/<pid>/ns/net (or /run/netns/<name>) fd; the
  *            caller keeps it
  *
- * Return: 0 or -errno.
+ * Return: 0, -EBADF for a negative @netns_fd, or -errno.
  */
 int vdev_nl_link_set_netns(const char *ifname, int netns_fd)
 {
@@ -762,7 +769,16 @@ out_fail:
 /**
  * vdev_nl_tun_flags() - read the flags of a TUN/TAP device
  * @ifname: interface name
- * @flags: set to the IFF_* flags of <linux/if_tun.h>
+ * @flags: set to the IFF_* flags of <linux/if_tun.h> (IFF_TUN or IFF_TAP,
+ *         IFF_NO_PI, IFF_VNET_HDR, IFF_MULTI_QUEUE, IFF_PERSIST), the
+ *         same bits as /sys/class/net/<if>/tun_flags
+ *
+ * libnl-route-3 has no "tun" link type, so the kernel's tun link info
+ * (IFLA_LINKINFO / IFLA_INFO_DATA, IFLA_TUN_*) is parsed here with libnl's
+ * message and attribute helpers. That works in any network namespace,
+ * where sysfs would show the namespace it was mounted in; sysfs
+ * (/sys/class/net/<if>/tun_flags) is read only when the kernel does not
+ * send the tun link info.
  *
  * Return: 0, -ENODEV when there is no such link, -EMEDIUMTYPE when the
  * link is not a TUN/TAP device, or -errno.
@@ -869,8 +885,14 @@ out_close:
  * @addr: a struct in_addr or struct in6_addr
  * @lladdr: the Ethernet address @addr resolves to
  *
+ * The entry is NUD_PERMANENT (as "ip neigh replace ... nud permanent"):
+ * it never expires and is never probed, so traffic to @addr goes out at
+ * once, to @lladdr, even when nothing answers ARP or NDP (a guest that
+ * is not running yet, a test driver). An entry for @addr already on
+ * @ifname is replaced.
+ *
  * Return: 0, -ENODEV when there is no such link, -EAFNOSUPPORT for
- * another @family, -EINVAL for a NULL address, or -errno.
+ * another @family, -EINVAL for a NULL @addr or @lladdr, or -errno.
  */
 int vdev_nl_neigh_add(const char *ifname, int family, const void *addr,
 		      const uint8_t lladdr[6])
@@ -1040,13 +1062,21 @@ out_close:
  * vdev_nl_route_add() - add a unicast route through a link
  * @ifname: the output interface
  * @family: AF_INET or AF_INET6
- * @dst: destination, NULL for the default route
- * @prefixlen: destination prefix length
- * @gateway: next hop, NULL for a route on the link itself
+ * @dst: destination, a struct in_addr or struct in6_addr; NULL for the
+ *       default route (then @prefixlen must be 0)
+ * @prefixlen: destination prefix length (at most 32 or 128)
+ * @gateway: next hop (same family as @dst), NULL for a route on the
+ *           link itself (scope link, as "ip route add ... dev IF")
  * @opts: metrics and table, or NULL for the defaults
  *
- * Return: 0, -EEXIST when the route exists, -ENODEV when there is no such
- * link, or -errno.
+ * The route is a static one (RTPROT_STATIC). The kernel wants @ifname up
+ * (-ENETDOWN otherwise) and an IPv4 @gateway on a subnet of @ifname
+ * (-ENETUNREACH or -EINVAL otherwise).
+ *
+ * Return: 0, -EEXIST when the route exists (and @opts does not ask to
+ * replace it), -ENODEV when there is no such link, -EINVAL or
+ * -EAFNOSUPPORT for bad arguments, or the kernel's -errno; each with a
+ * message through vdev_log().
  */
 int vdev_nl_route_add(const char *ifname, int family, const void *dst,
 		      unsigned int prefixlen, const void *gateway,
@@ -1061,11 +1091,12 @@ int vdev_nl_route_add(const char *ifname, int family, const void *dst,
  * @family: AF_INET or AF_INET6
  * @dst: destination, NULL for the default route
  * @prefixlen: destination prefix length
- * @gateway: the next hop it was added with
- * @opts: only the table and priority are used; NULL as zeroed
+ * @gateway: the next hop it was added with (NULL when it had none)
+ * @opts: only @opts->table and @opts->priority are used, to pick the
+ *        route (0 matches any priority); NULL as zeroed
  *
- * Return: 0, -ENOENT when there is no such route, -ENODEV when there is
- * no such link, or -errno.
+ * Return: 0, -ESRCH when there is no such route (the kernel's answer,
+ * as ip(8) prints it), -ENODEV when there is no such link, or -errno.
  */
 int vdev_nl_route_del(const char *ifname, int family, const void *dst,
 		      unsigned int prefixlen, const void *gateway,

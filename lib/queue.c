@@ -248,16 +248,18 @@ void vdev_queue_init(struct vdev_queue *vq, unsigned int index,
  * vdev_queue_setup() - validate the transport's settings and map the rings
  * @vq: the queue, configured by the transport
  * @dev: owning device (for feature bits, access platform, error reporting)
- * @mem: guest memory; a reference is taken
+ * @mem: guest memory; a reference is taken on success
  *
  * Called by vdev_device_activate() for every ready queue. Checks that
  * @vq->size is a power of two no larger than @vq->max_size, that each ring
  * is aligned (descriptors 16, available 2, used 4) and lies entirely inside
- * one guest memory region, and that the used ring, which the device
- * writes, is not in a read-only one. A bad setting also marks the device
- * DEVICE_NEEDS_RESET, since it was written by the driver.
+ * one guest memory region (after translation through the device's access
+ * platform, if any), and that the used ring, which the device writes, is
+ * not in a read-only one. A bad setting was written by the driver, so it
+ * also marks the device DEVICE_NEEDS_RESET.
  *
- * Return: 0, or -EINVAL (and a log message) for a bad setting.
+ * Return: 0, or -EINVAL (with a log message) for a bad setting or a
+ * NULL @mem.
  */
 int vdev_queue_setup(struct vdev_queue *vq, struct vdev_device *dev,
 		     struct vdev_mem *mem)
@@ -524,10 +526,13 @@ static int vq_fetch_avail(struct vdev_queue *vq)
  * avail->idx is read only when every chain seen at the last read has
  * been taken, so a burst costs one read of the shared index.
  *
+ * Context: the queue's worker thread.
+ *
  * Return: 1 when a chain was taken, 0 when the ring is empty, -EIO when
- * the driver's ring is malformed (the queue is stopped and the device
- * marked DEVICE_NEEDS_RESET), -ENOSPC when @chain has too few iovecs (the
- * chain is treated as malformed: the queue stops as for -EIO).
+ * the driver's ring is malformed or the queue is already stopped, -ENOSPC
+ * when the chain needs more iovecs than @chain holds (such a chain counts
+ * as malformed). Both errors stop the queue, so that later calls return
+ * -EIO, and mark the device DEVICE_NEEDS_RESET.
  */
 int vdev_queue_pop(struct vdev_queue *vq, struct vdev_chain *chain)
 {
@@ -564,6 +569,8 @@ int vdev_queue_pop(struct vdev_queue *vq, struct vdev_chain *chain)
  *
  * For a device that took buffers it cannot use yet (RX with too little
  * room): they will be returned by the next vdev_queue_pop() again.
+ *
+ * Context: the queue's worker thread.
  */
 void vdev_queue_unpop(struct vdev_queue *vq, unsigned int n)
 {
@@ -575,6 +582,10 @@ void vdev_queue_unpop(struct vdev_queue *vq, unsigned int n)
  * @vq: the queue
  * @head: head index of the chain
  * @len: bytes written into the chain's writable part
+ *
+ * Does nothing once the queue is stopped.
+ *
+ * Context: the queue's worker thread.
  */
 void vdev_queue_push(struct vdev_queue *vq, uint16_t head, uint32_t len)
 {
@@ -591,6 +602,8 @@ void vdev_queue_push(struct vdev_queue *vq, uint16_t head, uint32_t len)
 /**
  * vdev_queue_flush() - publish pushed elements (used->idx), with barrier
  * @vq: the queue
+ *
+ * Context: the queue's worker thread.
  */
 void vdev_queue_flush(struct vdev_queue *vq)
 {
@@ -609,7 +622,9 @@ void vdev_queue_flush(struct vdev_queue *vq)
  *
  * Honours VRING_AVAIL_F_NO_INTERRUPT, or used_event with EVENT_IDX.
  * Nothing is raised when no element was published since the last
- * interrupt.
+ * interrupt, or once the queue is stopped.
+ *
+ * Context: the queue's worker thread.
  *
  * Return: true when an interrupt was raised.
  */
@@ -659,6 +674,8 @@ bool vdev_queue_notify(struct vdev_queue *vq)
  * With EVENT_IDX this is free: the driver kicks once when it passes the
  * avail_event written by the last vdev_queue_enable_notify(), and not
  * again until the device writes a new one.
+ *
+ * Context: the queue's worker thread.
  */
 void vdev_queue_disable_notify(struct vdev_queue *vq)
 {
@@ -680,8 +697,11 @@ void vdev_queue_disable_notify(struct vdev_queue *vq)
  * A worker calls it before sleeping on the kick eventfd; with EVENT_IDX
  * it is the only way the driver learns it should kick again.
  *
+ * Context: the queue's worker thread.
+ *
  * Return: true when buffers arrived meanwhile, so the caller must process
- * them instead of sleeping (no kick will come for those).
+ * them instead of sleeping (no kick will come for those); false once the
+ * queue is stopped.
  */
 bool vdev_queue_enable_notify(struct vdev_queue *vq)
 {
@@ -711,6 +731,8 @@ bool vdev_queue_enable_notify(struct vdev_queue *vq)
  * vdev_queue_has_avail() - are chains waiting?
  * @vq: the queue
  *
+ * Context: the queue's worker thread.
+ *
  * Return: true when vdev_queue_pop() would return a chain or an error.
  */
 bool vdev_queue_has_avail(struct vdev_queue *vq)
@@ -727,7 +749,10 @@ bool vdev_queue_has_avail(struct vdev_queue *vq)
  * vdev_queue_is_broken() - has the driver broken this queue?
  * @vq: the queue
  *
- * Return: true after malformed input was seen.
+ * Context: any thread.
+ *
+ * Return: true after malformed input was seen (until the next
+ * vdev_queue_setup()).
  */
 bool vdev_queue_is_broken(const struct vdev_queue *vq)
 {

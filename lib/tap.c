@@ -3,12 +3,16 @@
  * TAP backend: open a TAP by name or adopt a caller's fds, one fd per
  * queue pair, and the few ioctls virtio-net needs on them.
  *
- * The queue mode of an existing TAP is read over netlink (the kernel's
- * tun link info, see vdev_nl_tun_flags()) before TUNSETIFF, so that a
- * multiqueue request on a single-queue TAP (and the reverse) fails with a
- * message that says so, not with TUNSETIFF's bare EINVAL. Link queries go
- * through netlink as well; the rest are tun ioctls: TUNGETFEATURES,
- * TUNSETIFF, TUNGETIFF, TUNSETQUEUE, TUNSETVNETHDRSZ, TUNSETOFFLOAD.
+ * Opening by name asks netlink nothing before TUNSETIFF: on a reopen a
+ * query would make the kernel process the old fd's carrier-off event
+ * synchronously (an RCU grace period). The kernel refuses a TUN, a link
+ * that is not a TUN/TAP and a queue-mode mismatch with a bare EINVAL;
+ * only then are the existing link's type and queue mode read over
+ * netlink (the kernel's tun link info, see vdev_nl_tun_flags()), so that
+ * a multiqueue request on a single-queue TAP (and the reverse) fails with
+ * a message that says so. Link queries go through netlink as well; the
+ * rest are tun ioctls: TUNGETFEATURES, TUNSETIFF, TUNGETIFF, TUNSETQUEUE,
+ * TUNSETVNETHDRSZ, TUNSETOFFLOAD.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -344,7 +348,24 @@ static void tap_probe_offloads(struct vdev_tap *tap)
  * @cfg: what to open
  * @tapp: set to the new handle on success
  *
- * Return: 0 or -errno, with a message through vdev_log().
+ * By name: opens /dev/net/tun once per queue pair, checks TUNGETFEATURES
+ * for the flags it needs and attaches each fd with TUNSETIFF, which
+ * creates the TAP if it does not exist. No netlink query comes first:
+ * only when TUNSETIFF refuses with EINVAL is the existing link looked up
+ * (vdev_nl_tun_flags()) to say why: not a TUN/TAP, a TUN, or a multiqueue
+ * request on a single-queue TAP or the reverse. With @cfg->fds: dups each
+ * fd and checks with TUNGETIFF that all are attached to one TAP with
+ * IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, and IFF_MULTI_QUEUE for more than
+ * one pair. Then the offloads the TAP accepts are probed with
+ * TUNSETOFFLOAD, which is left at 0. Every fd is O_NONBLOCK and
+ * O_CLOEXEC.
+ *
+ * Return: 0, or -EINVAL (bad config or name, queue mode mismatch, an fd
+ * that is not such a TAP), -EBUSY (another fd still holds the
+ * single-queue TAP), -EPERM (no CAP_NET_ADMIN, or a TAP owned by another
+ * user), -EOPNOTSUPP (the kernel lacks a needed TUN feature), -ENOMEM or
+ * another -errno (-ENOENT without /dev/net/tun, -EBADF for a bad fd);
+ * each but -ENOMEM with a message through vdev_log().
  */
 int vdev_tap_open(const struct vdev_tap_config *cfg, struct vdev_tap **tapp)
 {
@@ -388,6 +409,9 @@ out_close_tap:
 /**
  * vdev_tap_close() - close every fd the handle opened or dup'd, free it
  * @tap: handle, may be NULL
+ *
+ * No thread may still use the fds (see the fd ownership rule in
+ * <vdev/tap.h>).
  */
 void vdev_tap_close(struct vdev_tap *tap)
 {
@@ -534,10 +558,24 @@ int __vdev_tap_set_queue_enabled(struct vdev_tap *tap, unsigned int queue,
  * vdev_tap_set_queue_enabled() - attach or detach one queue of a multiqueue TAP
  * @tap: handle
  * @queue: queue pair index
- * @enabled: true to attach the queue, false to detach it
+ * @enabled: true to attach the queue (TUNSETQUEUE with IFF_ATTACH_QUEUE),
+ *           false to detach it (IFF_DETACH_QUEUE)
+ *
+ * The kernel spreads the frames the host sends to the TAP over its
+ * attached queues only: a detached queue gets none (what it held is
+ * dropped) and reads of its fd find nothing (EAGAIN), so a virtio-net
+ * device detaches the queues of the pairs the driver has not enabled
+ * (VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET). The fd stays open and attached to
+ * the TAP for everything else: the other ioctls (vnet header size,
+ * offloads) still apply to it. Do not count on writes to a detached
+ * queue failing: the kernel's non-NAPI path still takes them. A TAP with
+ * every queue detached drops all it is sent.
+ *
+ * Asking for the state the queue is in already is not an error.
  *
  * Return: 0, -EINVAL when @queue is out of range or the TAP is not
- * multiqueue, -EBADFD once the TAP is deleted, or another -errno.
+ * multiqueue (IFF_MULTI_QUEUE), -EBADFD once the TAP is deleted, or
+ * another -errno; each with a message through vdev_log().
  */
 int vdev_tap_set_queue_enabled(struct vdev_tap *tap, unsigned int queue,
 			       bool enabled)
@@ -548,7 +586,8 @@ int vdev_tap_set_queue_enabled(struct vdev_tap *tap, unsigned int queue,
 /**
  * vdev_tap_set_vnet_hdr_size() - TUNSETVNETHDRSZ on every fd
  * @tap: handle
- * @size: virtio-net header size
+ * @size: header size: sizeof(struct virtio_net_hdr) or
+ *        sizeof(struct virtio_net_hdr_mrg_rxbuf) (<linux/virtio_net.h>)
  *
  * Return: 0 or -errno (-EINVAL for a size the kernel refuses).
  */
@@ -572,9 +611,10 @@ int vdev_tap_set_vnet_hdr_size(struct vdev_tap *tap, int size)
 /**
  * vdev_tap_set_offload() - TUNSETOFFLOAD on every fd
  * @tap: handle
- * @tun_f: TUN_F_* bits the guest accepts
+ * @tun_f: TUN_F_* bits (<linux/if_tun.h>) the guest accepts
  *
- * Return: 0, -EOPNOTSUPP for a bit the TAP does not support, or -errno.
+ * Return: 0, -EOPNOTSUPP when @tun_f has a bit the TAP does not support
+ * (see vdev_tap_offload_supported()), or -errno.
  */
 int vdev_tap_set_offload(struct vdev_tap *tap, unsigned int tun_f)
 {
@@ -591,6 +631,8 @@ int vdev_tap_set_offload(struct vdev_tap *tap, unsigned int tun_f)
  * vdev_tap_offload_supported() - can the TAP take these offloads?
  * @tap: handle
  * @tun_f: TUN_F_* bits
+ *
+ * Probed once at open by trying each bit with TUNSETOFFLOAD.
  *
  * Return: true when every bit of @tun_f is supported.
  */

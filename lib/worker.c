@@ -54,6 +54,20 @@ static int epoll_add(int epfd, int fd, uint32_t events, uint64_t tag)
 	return 0;
 }
 
+/**
+ * vdev_worker_create() - allocate a worker for @dev (not started)
+ * @dev: the device, being activated
+ * @suffix: thread name suffix, e.g. "q0" or "ctl" (at most 3 chars used)
+ * @flags: VDEV_WORKER_*
+ * @wp: on success the new worker
+ *
+ * The worker watches @dev's kill and pause eventfds from the start.
+ *
+ * Context: @ops->activate of @dev (only then do those eventfds exist).
+ *
+ * Return: 0, -EINVAL outside activate, -ENOMEM, or -errno from
+ * epoll_create1() / epoll_ctl().
+ */
 int vdev_worker_create(struct vdev_device *dev, const char *suffix,
 		       unsigned int flags, struct vdev_worker **wp)
 {
@@ -94,6 +108,10 @@ out_free:
 	return ret;
 }
 
+/**
+ * vdev_worker_destroy() - free a worker that was never started
+ * @w: the worker, or NULL
+ */
 void vdev_worker_destroy(struct vdev_worker *w)
 {
 	if (!w)
@@ -112,6 +130,18 @@ static struct worker_fd *worker_find(struct vdev_worker *w, int fd)
 	return NULL;
 }
 
+/**
+ * vdev_worker_add_fd() - watch @fd and call @fn on its events
+ * @w: the worker
+ * @fd: file descriptor (not owned by the worker)
+ * @events: EPOLLIN / EPOLLOUT / EPOLLET ...
+ * @fn: handler
+ * @data: passed to @fn
+ *
+ * May be called before start, or later from the worker's own thread.
+ *
+ * Return: 0, -ENOSPC past VDEV_WORKER_MAX_FDS, or -errno from epoll_ctl.
+ */
 int vdev_worker_add_fd(struct vdev_worker *w, int fd, uint32_t events,
 		       vdev_worker_fn fn, void *data)
 {
@@ -132,6 +162,15 @@ int vdev_worker_add_fd(struct vdev_worker *w, int fd, uint32_t events,
 	return 0;
 }
 
+/**
+ * vdev_worker_mod_fd() - change the events watched on @fd
+ * @w: the worker
+ * @fd: a registered fd
+ * @events: the new event mask (0 to stop watching without removing)
+ *
+ * Return: 0, -ENOENT when @fd is not registered, or -errno from
+ * epoll_ctl().
+ */
 int vdev_worker_mod_fd(struct vdev_worker *w, int fd, uint32_t events)
 {
 	struct worker_fd *wf = worker_find(w, fd);
@@ -145,6 +184,17 @@ int vdev_worker_mod_fd(struct vdev_worker *w, int fd, uint32_t events)
 	return 0;
 }
 
+/**
+ * vdev_worker_del_fd() - stop watching @fd
+ * @w: the worker
+ * @fd: a registered fd
+ *
+ * Its slot is not reused: at most VDEV_WORKER_MAX_FDS fds are ever added
+ * to one worker.
+ *
+ * Return: 0, -ENOENT when @fd is not registered, or -errno from
+ * epoll_ctl().
+ */
 int vdev_worker_del_fd(struct vdev_worker *w, int fd)
 {
 	struct worker_fd *wf = worker_find(w, fd);
@@ -157,11 +207,23 @@ int vdev_worker_del_fd(struct vdev_worker *w, int fd)
 	return 0;
 }
 
+/**
+ * vdev_worker_device() - the device a worker belongs to
+ * @w: the worker
+ *
+ * Return: the device.
+ */
 struct vdev_device *vdev_worker_device(struct vdev_worker *w)
 {
 	return w->dev;
 }
 
+/**
+ * vdev_worker_name() - the worker thread's name
+ * @w: the worker
+ *
+ * Return: "vdev-<device>-<suffix>".
+ */
 const char *vdev_worker_name(const struct vdev_worker *w)
 {
 	return w->name;
@@ -219,6 +281,16 @@ out:
 	return NULL;
 }
 
+/**
+ * vdev_worker_start() - start the thread; the device now owns @w
+ * @w: the worker
+ *
+ * The thread is named vdev_worker_name() and runs until @dev's kill
+ * eventfd is written; vdev_device_reset() joins it. On failure @w is
+ * freed.
+ *
+ * Return: 0 or -errno from pthread_create().
+ */
 int vdev_worker_start(struct vdev_worker *w)
 {
 	struct vdev_device *dev = w->dev;
@@ -248,6 +320,18 @@ int vdev_worker_start(struct vdev_worker *w)
 	return 0;
 }
 
+/**
+ * vdev_workers_join_all() - join and free every started worker of @dev
+ * @dev: the device
+ *
+ * The caller has written the kill eventfd and unparked the workers. Takes
+ * the list off @dev, joins each thread and frees it. Private to lib/
+ * (declared in lib/worker_priv.h, called by lib/core.c); exported only
+ * because it matches libvdev.map's vdev_* pattern.
+ *
+ * Context: with @dev->lock held, never from a worker of @dev; takes
+ * @dev->park_lock, which workers take, only to unlink the list.
+ */
 void vdev_workers_join_all(struct vdev_device *dev)
 {
 	struct vdev_worker *w, *next;

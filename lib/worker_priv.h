@@ -5,10 +5,7 @@
 
 struct vdev_device;
 
-/*
- * Stop every worker of @dev: the caller has written the kill eventfd and
- * unparked them. Joins each thread and frees it. Called with dev->lock.
- */
+/* Join and free every worker of @dev; see lib/worker.c. */
 void vdev_workers_join_all(struct vdev_device *dev);
 
 /* Worker parks itself if the device is paused; see lib/core.c. */

@@ -37,27 +37,13 @@ struct vdev_access_platform {
 	atomic_uint refs;
 };
 
-/**
- * vdev_access_platform_init() - initialise with one reference
- * @ap: the object
- * @ops: its operations
- */
+/* Each function is documented at its definition, in lib/core.c. */
 void vdev_access_platform_init(struct vdev_access_platform *ap,
 			       const struct vdev_access_platform_ops *ops);
 
-/**
- * vdev_access_platform_get() - take a reference
- * @ap: the object
- *
- * Return: @ap.
- */
 struct vdev_access_platform *
 vdev_access_platform_get(struct vdev_access_platform *ap);
 
-/**
- * vdev_access_platform_put() - drop a reference
- * @ap: the object, or NULL
- */
 void vdev_access_platform_put(struct vdev_access_platform *ap);
 
 #endif /* _VDEV_ACCESS_H */

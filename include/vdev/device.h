@@ -92,11 +92,6 @@ struct vdev_counter {
 /**
  * struct vdev_device_ops - what a device type implements
  *
- * Every operation is optional unless marked; a NULL entry gets the
- * default behaviour described. Ops tables are const and shared by all
- * devices of a type; a device reaches its own structure from @dev with
- * container_of().
- *
  * @name: short type name, used in thread and log names (required)
  * @device_type: VIRTIO_ID_*; default: @dev->type
  * @queue_max_sizes: fills *@sizes, returns the number of queues; default:
@@ -119,6 +114,11 @@ struct vdev_counter {
  * @set_access_platform: an access platform was set (already stored in
  *                       @dev->access_platform)
  * @release: free the device's memory (required); called last
+ *
+ * Every operation is optional unless marked; a NULL entry gets the
+ * default behaviour described. Ops tables are const and shared by all
+ * devices of a type; a device reaches its own structure from @dev with
+ * container_of().
  */
 struct vdev_device_ops {
 	const char *name;
@@ -237,299 +237,77 @@ struct vdev_device_info {
 	unsigned int min_queues;
 };
 
-/**
- * vdev_device_init() - initialise the common part of a new device
- * @dev: embedded in the device type's structure
- * @ops: the type's operations (@ops->activate and @ops->release required)
- * @info: name, type, features, queues
- *
- * The device starts with one reference, reset and not activated.
- *
- * Return: 0 or -errno (-EINVAL for missing ops or no queues).
- */
+/* Each function is documented at its definition, in lib/core.c. */
 int vdev_device_init(struct vdev_device *dev, const struct vdev_device_ops *ops,
 		     const struct vdev_device_info *info);
 
-/**
- * vdev_device_get() - take a reference
- * @dev: the device
- *
- * Return: @dev.
- */
 struct vdev_device *vdev_device_get(struct vdev_device *dev);
 
-/**
- * vdev_device_put() - drop a reference
- * @dev: the device, or NULL
- *
- * The last put resets the device (joining every worker), calls
- * @ops->shutdown and frees it; when it returns, no thread of the device
- * runs and every fd it opened is closed.
- */
 void vdev_device_put(struct vdev_device *dev);
 
-/**
- * vdev_device_type() - VIRTIO_ID_* of the device
- * @dev: the device
- *
- * Return: the type.
- */
 uint32_t vdev_device_type(const struct vdev_device *dev);
 
-/**
- * vdev_device_queue_max_sizes() - maximum queue sizes
- * @dev: the device
- * @sizes: set to an array of the returned length
- *
- * Return: number of queues.
- */
 unsigned int vdev_device_queue_max_sizes(const struct vdev_device *dev,
 					 const uint16_t **sizes);
 
-/**
- * vdev_device_features() - feature bits offered to the driver
- * @dev: the device
- *
- * Return: the bits.
- */
 uint64_t vdev_device_features(const struct vdev_device *dev);
 
-/**
- * vdev_device_ack_features() - the driver acks features
- * @dev: the device
- * @value: bits acked; may be called once per 32-bit half
- *
- * Bits never offered are masked out with a warning and remembered, so
- * that vdev_device_features_ok() refuses the negotiation.
- */
 void vdev_device_ack_features(struct vdev_device *dev, uint64_t value);
 
-/**
- * vdev_device_acked_features() - feature bits negotiated so far
- * @dev: the device
- *
- * Return: the acked bits.
- */
 uint64_t vdev_device_acked_features(const struct vdev_device *dev);
 
-/**
- * vdev_device_feature_acked() - was feature bit @bit acked?
- * @dev: the device
- * @bit: VIRTIO_F_* / VIRTIO_NET_F_* bit number
- *
- * Return: true when acked.
- */
 bool vdev_device_feature_acked(const struct vdev_device *dev, unsigned int bit);
 
-/**
- * vdev_device_features_ok() - may the transport accept FEATURES_OK?
- * @dev: the device
- *
- * Return: false when the driver acked a feature that was not offered
- * since the last reset (VIRTIO 1.2, 2.2.2).
- */
 bool vdev_device_features_ok(const struct vdev_device *dev);
 
-/**
- * vdev_device_read_config() - read device config space
- * @dev: the device
- * @offset: offset in config space
- * @data: destination
- * @len: bytes; what lies past the config space reads as zero
- */
 void vdev_device_read_config(struct vdev_device *dev, uint64_t offset,
 			     void *data, unsigned int len);
 
-/**
- * vdev_device_write_config() - write device config space
- * @dev: the device
- * @offset: offset in config space
- * @data: source
- * @len: bytes
- */
 void vdev_device_write_config(struct vdev_device *dev, uint64_t offset,
 			      const void *data, unsigned int len);
 
-/**
- * vdev_config_read_from() - helper for @ops->read_config
- * @config: the device's config structure
- * @config_len: its size
- * @offset: requested offset
- * @data: destination
- * @len: requested length
- *
- * Copies what lies inside @config and zero-fills the rest; an access
- * past the end is logged (rate-limited).
- */
 void vdev_config_read_from(const void *config, size_t config_len,
 			   uint64_t offset, void *data, unsigned int len);
 
-/**
- * vdev_device_activate() - start the device
- * @dev: the device
- * @mem: guest memory (a reference is taken)
- * @irq: interrupt object (a reference is taken)
- * @queues: the queues the driver made ready, in index order
- * @nr_queues: number of entries in @queues
- *
- * Checks @nr_queues against the device's minimum, validates and maps every
- * queue, creates the kill and pause eventfds and calls @ops->activate,
- * which starts the workers. On failure nothing is left running.
- *
- * Return: 0; -EINVAL for too few queues or a bad queue setting; -EBUSY
- * when already active; -errno from the device.
- */
 int vdev_device_activate(struct vdev_device *dev, struct vdev_mem *mem,
 			 struct vdev_interrupt *irq, struct vdev_queue **queues,
 			 unsigned int nr_queues);
 
-/**
- * vdev_device_is_active() - between activate and reset?
- * @dev: the device
- *
- * Return: true when active.
- */
 bool vdev_device_is_active(struct vdev_device *dev);
 
-/**
- * vdev_device_reset() - stop the device and return its interrupt
- * @dev: the device
- *
- * Resumes the workers if paused, signals kill, joins every worker, calls
- * @ops->reset, closes the kill and pause eventfds, drops the guest memory
- * and clears the negotiated features and DEVICE_NEEDS_RESET. When it
- * returns no worker thread of the device exists.
- *
- * Return: the interrupt object given to activate (the caller now owns
- * that reference and must vdev_interrupt_put() it), or NULL when the
- * device was not active.
- */
 struct vdev_interrupt *vdev_device_reset(struct vdev_device *dev);
 
-/**
- * vdev_device_pause() - park every worker
- * @dev: the device
- *
- * Returns only when every worker has parked: no descriptor is processed
- * until vdev_device_resume(). Pausing an inactive or paused device is a
- * no-op.
- *
- * Return: 0 or -errno.
- */
 int vdev_device_pause(struct vdev_device *dev);
 
-/**
- * vdev_device_resume() - unpark the workers
- * @dev: the device
- *
- * Return: 0 or -errno.
- */
 int vdev_device_resume(struct vdev_device *dev);
 
-/**
- * vdev_device_is_paused() - are the workers parked?
- * @dev: the device
- *
- * Return: true between pause and resume.
- */
 bool vdev_device_is_paused(struct vdev_device *dev);
 
-/**
- * vdev_device_shutdown() - explicit shutdown before the VM goes away
- * @dev: the device
- *
- * Resets the device and calls @ops->shutdown; the device must not be
- * activated again.
- */
 void vdev_device_shutdown(struct vdev_device *dev);
 
-/**
- * vdev_device_set_needs_reset() - the driver broke the device
- * @dev: the device
- * @fmt: reason, printf format (logged once, rate-limited)
- *
- * Sets DEVICE_NEEDS_RESET and raises a config interrupt. Safe from any
- * worker.
- */
 __vdev_printf(2, 3)
 void vdev_device_set_needs_reset(struct vdev_device *dev, const char *fmt, ...);
 
-/**
- * vdev_device_needs_reset() - is DEVICE_NEEDS_RESET set?
- * @dev: the device
- *
- * Return: true when set.
- */
 bool vdev_device_needs_reset(const struct vdev_device *dev);
 
-/**
- * vdev_device_config_changed() - raise a configuration change interrupt
- * @dev: the device
- */
 void vdev_device_config_changed(struct vdev_device *dev);
 
-/**
- * vdev_device_add_memory_region() - guest RAM was hot-added
- * @dev: the device
- * @region: the region, already added to the device's vdev_mem
- *
- * Return: 0 or -errno from the device.
- */
 int vdev_device_add_memory_region(struct vdev_device *dev,
 				  const struct vdev_mem_region *region);
 
-/**
- * vdev_device_set_access_platform() - translate addresses through @ap
- * @dev: the device (not active)
- * @ap: the access platform (a reference is taken)
- *
- * Clears VIRTIO_RING_F_INDIRECT_DESC from the offered features.
- *
- * Return: 0, or -EBUSY when the device is active.
- */
 int vdev_device_set_access_platform(struct vdev_device *dev,
 				    struct vdev_access_platform *ap);
 
-/**
- * vdev_device_counters() - the device's statistics
- * @dev: the device
- * @counters: array of @max entries
- * @max: capacity
- *
- * Return: number of entries filled.
- */
 unsigned int vdev_device_counters(struct vdev_device *dev,
 				  struct vdev_counter *counters,
 				  unsigned int max);
 
-/**
- * vdev_device_get_shm_regions() - the device's shared memory window
- * @dev: the device
- * @list: filled in
- *
- * Return: 0, or -ENOENT when the device has none.
- */
 int vdev_device_get_shm_regions(struct vdev_device *dev,
 				struct vdev_shm_list *list);
 
-/**
- * vdev_device_set_shm_regions() - update the shared memory window
- * @dev: the device
- * @list: the new description
- *
- * Return: 0, -EOPNOTSUPP, or -errno from the device.
- */
 int vdev_device_set_shm_regions(struct vdev_device *dev,
 				const struct vdev_shm_list *list);
 
-/**
- * vdev_device_userspace_mappings() - mappings the VMM must install
- * @dev: the device
- * @maps: array of @max entries
- * @max: capacity
- *
- * Return: number of entries filled.
- */
 unsigned int vdev_device_userspace_mappings(struct vdev_device *dev,
 					    struct vdev_userspace_mapping *maps,
 					    unsigned int max);

@@ -45,60 +45,20 @@ struct vdev_interrupt {
 	atomic_uint refs;
 };
 
-/**
- * vdev_interrupt_init() - initialise with one reference
- * @irq: the object
- * @ops: its operations; @ops->trigger and @ops->release are required
- */
+/* Each function is documented at its definition, in lib/interrupt.c. */
 void vdev_interrupt_init(struct vdev_interrupt *irq,
 			 const struct vdev_interrupt_ops *ops);
 
-/**
- * vdev_interrupt_get() - take a reference
- * @irq: the object
- *
- * Return: @irq.
- */
 struct vdev_interrupt *vdev_interrupt_get(struct vdev_interrupt *irq);
 
-/**
- * vdev_interrupt_put() - drop a reference; the last one releases
- * @irq: the object, or NULL
- */
 void vdev_interrupt_put(struct vdev_interrupt *irq);
 
-/**
- * vdev_interrupt_trigger() - raise an interrupt
- * @irq: the object
- * @type: config or queue
- * @queue: queue index for VDEV_IRQ_QUEUE
- *
- * Return: 0 or -errno from the provider.
- */
 int vdev_interrupt_trigger(struct vdev_interrupt *irq, enum vdev_irq_type type,
 			   unsigned int queue);
 
-/**
- * vdev_interrupt_notifier() - eventfd that raises this interrupt
- * @irq: the object
- * @type: config or queue
- * @queue: queue index for VDEV_IRQ_QUEUE
- *
- * Return: the fd (owned by @irq), or -ENOENT.
- */
 int vdev_interrupt_notifier(struct vdev_interrupt *irq, enum vdev_irq_type type,
 			    unsigned int queue);
 
-/**
- * vdev_interrupt_eventfd_create() - interrupt that writes one eventfd
- * @efd: eventfd to signal for every interrupt; vdev dups it
- * @irqp: on success the new object, one reference held by the caller
- *
- * The simplest provider, for tests and for VMMs with one irqfd per
- * device. vdev_interrupt_notifier() returns the dup'd fd.
- *
- * Return: 0 or -errno.
- */
 int vdev_interrupt_eventfd_create(int efd, struct vdev_interrupt **irqp);
 
 #endif /* _VDEV_INTERRUPT_H */

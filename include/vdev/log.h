@@ -25,26 +25,11 @@ enum vdev_log_level {
 
 typedef void (*vdev_log_fn)(enum vdev_log_level level, const char *msg);
 
-/**
- * vdev_log_set_handler() - route vdev's messages to the VMM
- * @fn: called with each formatted message; NULL restores the default,
- *      which writes "vdev: <msg>" to stderr.
- *
- * The handler may be called from any thread, including device workers.
- */
+/* Each function is documented at its definition, in lib/log.c. */
 void vdev_log_set_handler(vdev_log_fn fn);
 
-/**
- * vdev_log_set_level() - drop messages less severe than @level
- * @level: the least severe level still printed (default VDEV_LOG_WARN).
- */
 void vdev_log_set_level(enum vdev_log_level level);
 
-/**
- * vdev_log() - emit one message
- * @level: severity
- * @fmt: printf format
- */
 void vdev_log(enum vdev_log_level level, const char *fmt, ...) __vdev_printf(2, 3);
 
 /**
@@ -70,12 +55,6 @@ struct vdev_ratelimit {
 #define VDEV_RATELIMIT_INIT(interval, n) \
 	{ .interval_ms = (interval), .burst = (n) }
 
-/**
- * vdev_ratelimit_ok() - may a rate-limited message be printed now?
- * @rs: the limiter
- *
- * Return: true when the message should be printed.
- */
 bool vdev_ratelimit_ok(struct vdev_ratelimit *rs);
 
 #endif /* _VDEV_LOG_H */

@@ -47,36 +47,12 @@ struct vdev_net_config {
 	unsigned int mtu;
 };
 
-/**
- * vdev_net_create() - create a virtio-net device on a TAP
- * @cfg: configuration
- * @devp: on success the device, one reference held by the caller
- *
- * Opens (or dups) the TAP fds now, so that a busy TAP is reported here
- * and not at activate. Offloads the TAP cannot do are not offered.
- * Release the device with vdev_device_put(): the last put joins every
- * worker, then closes every TAP fd, before it returns.
- *
- * Return: 0; -EINVAL for a bad @cfg; -EBUSY when another fd still holds
- * the TAP; -ENOMEM; or -errno from the TAP backend.
- */
+/* Each function is documented at its definition, in lib/net.c. */
 int vdev_net_create(const struct vdev_net_config *cfg,
 		    struct vdev_device **devp);
 
-/**
- * vdev_net_active_pairs() - queue pairs in use (MQ_VQ_PAIRS_SET)
- * @dev: a device made by vdev_net_create()
- *
- * Return: the number of queue pairs the driver enabled, 1 without MQ.
- */
 unsigned int vdev_net_active_pairs(struct vdev_device *dev);
 
-/**
- * vdev_net_link_up() - the link state shown in the config space
- * @dev: a device made by vdev_net_create()
- *
- * Return: true when VIRTIO_NET_S_LINK_UP is set.
- */
 bool vdev_net_link_up(struct vdev_device *dev);
 
 #endif /* _VDEV_NET_H */

@@ -8,8 +8,9 @@
  * queue calls the functions below.
  *
  * Every value read from guest memory is checked: on malformed input
- * vdev_queue_pop() returns -EIO, the queue stops, and the device is
- * marked DEVICE_NEEDS_RESET.
+ * vdev_queue_pop() returns -EIO (-ENOSPC for a chain longer than the
+ * caller's iovec array), the queue stops, and the device is marked
+ * DEVICE_NEEDS_RESET.
  */
 #ifndef _VDEV_QUEUE_H
 #define _VDEV_QUEUE_H
@@ -103,124 +104,34 @@ struct vdev_chain {
 	struct iovec *iov;
 };
 
-/**
- * vdev_chain_init() - prepare a chain to receive iovecs
- * @chain: the chain
- * @iov: storage for @max_iov iovecs
- * @max_iov: capacity; a chain needing more is treated as malformed
- */
+/* Each function is documented at its definition, in lib/queue.c. */
 void vdev_chain_init(struct vdev_chain *chain, struct iovec *iov,
 		     unsigned int max_iov);
 
-/**
- * vdev_queue_init() - reset a queue to its power-on state
- * @vq: the queue
- * @index: its index
- * @max_size: QueueNumMax
- *
- * For transports. Sets @size to @max_size, clears addresses and ready,
- * and @kick_fd to -1.
- */
 void vdev_queue_init(struct vdev_queue *vq, unsigned int index,
 		     uint16_t max_size);
 
-/**
- * vdev_queue_setup() - validate the transport's settings and map the rings
- * @vq: the queue, configured by the transport
- * @dev: owning device (for feature bits, access platform, error reporting)
- * @mem: guest memory; a reference is taken
- *
- * Called by vdev_device_activate() for every ready queue. Checks that
- * @vq->size is a power of two no larger than @vq->max_size, that each ring
- * is aligned (descriptors 16, available 2, used 4) and lies entirely inside
- * one guest memory region, and that the used ring, which the device
- * writes, is not in a read-only one.
- *
- * Return: 0, or -EINVAL (and a log message) for a bad setting.
- */
 int vdev_queue_setup(struct vdev_queue *vq, struct vdev_device *dev,
 		     struct vdev_mem *mem);
 
-/**
- * vdev_queue_teardown() - drop what vdev_queue_setup() took
- * @vq: the queue
- */
 void vdev_queue_teardown(struct vdev_queue *vq);
 
-/**
- * vdev_queue_pop() - take the next available descriptor chain
- * @vq: the queue
- * @chain: filled with the chain's iovecs (initialised by vdev_chain_init())
- *
- * Return: 1 when a chain was taken, 0 when the ring is empty, -EIO when
- * the driver's ring is malformed (the queue is stopped and the device
- * marked DEVICE_NEEDS_RESET), -ENOSPC when @chain has too few iovecs.
- */
 int vdev_queue_pop(struct vdev_queue *vq, struct vdev_chain *chain);
 
-/**
- * vdev_queue_unpop() - give back the last @n chains taken by pop
- * @vq: the queue
- * @n: how many
- *
- * For a device that took buffers it cannot use yet (RX with too little
- * room): they will be returned by the next vdev_queue_pop() again.
- */
 void vdev_queue_unpop(struct vdev_queue *vq, unsigned int n);
 
-/**
- * vdev_queue_push() - put a used element, not yet visible to the driver
- * @vq: the queue
- * @head: head index of the chain
- * @len: bytes written into the chain's writable part
- */
 void vdev_queue_push(struct vdev_queue *vq, uint16_t head, uint32_t len);
 
-/**
- * vdev_queue_flush() - publish pushed elements (used->idx), with barrier
- * @vq: the queue
- */
 void vdev_queue_flush(struct vdev_queue *vq);
 
-/**
- * vdev_queue_notify() - flush, and interrupt the driver if it wants one
- * @vq: the queue
- *
- * Honours VRING_AVAIL_F_NO_INTERRUPT, or used_event with EVENT_IDX.
- *
- * Return: true when an interrupt was raised.
- */
 bool vdev_queue_notify(struct vdev_queue *vq);
 
-/**
- * vdev_queue_disable_notify() - ask the driver not to kick
- * @vq: the queue
- */
 void vdev_queue_disable_notify(struct vdev_queue *vq);
 
-/**
- * vdev_queue_enable_notify() - ask the driver to kick on new buffers
- * @vq: the queue
- *
- * Return: true when buffers arrived meanwhile, so the caller must process
- * them instead of sleeping (no kick will come for those).
- */
 bool vdev_queue_enable_notify(struct vdev_queue *vq);
 
-/**
- * vdev_queue_has_avail() - are chains waiting?
- * @vq: the queue
- *
- * Return: true when vdev_queue_pop() would return a chain or an error.
- */
 bool vdev_queue_has_avail(struct vdev_queue *vq);
 
-/**
- * vdev_queue_is_broken() - has the driver broken this queue?
- * @vq: the queue
- *
- * Return: true after malformed input was seen.
- */
 bool vdev_queue_is_broken(const struct vdev_queue *vq);
 
 #endif /* _VDEV_QUEUE_H */
