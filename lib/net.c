@@ -166,6 +166,7 @@ struct net_pair {
  * @ctrl_tap_fds: the control worker's dups of the TAP fds, one per pair,
  *                owned (and closed) by that worker; -1 without one
  * @timer_fd: link poll timer of the control worker, or -1
+ * @instance: instance number, N of the name "netN"
  * @pairs: the queue pairs
  */
 struct vdev_net {
@@ -188,6 +189,7 @@ struct vdev_net {
 	struct iovec ctrl_iov[64];
 	int ctrl_tap_fds[VDEV_NET_MAX_QUEUE_PAIRS];
 	int timer_fd;
+	int instance;
 
 	struct net_pair pairs[];
 };
@@ -1212,6 +1214,44 @@ static unsigned int net_counters(struct vdev_device *dev,
 	return k;
 }
 
+/*
+ * Instance numbers: the lowest one no live net device has, as the kernel
+ * numbers eth0, eth1... So "netN" names one device at a time in log lines
+ * and in its worker threads' names ("vdev-netN-q0"), which must fit in
+ * VDEV_NAME_MAX - 1 characters.
+ */
+#define NET_MAX_INSTANCES	1000
+_Static_assert(sizeof("net999") <= VDEV_NAME_MAX,
+	       "net instance names must fit in VDEV_NAME_MAX");
+
+/* A bit per instance number, taken and given back atomically. */
+static _Atomic uint64_t net_instances[(NET_MAX_INSTANCES + 63) / 64];
+
+static int net_instance_get(void)
+{
+	unsigned int i, bit;
+	uint64_t v;
+
+	for (i = 0; i < ARRAY_SIZE(net_instances); i++) {
+		v = atomic_load(&net_instances[i]);
+		while (~v) {
+			bit = __builtin_ctzll(~v);
+			if (i * 64 + bit >= NET_MAX_INSTANCES)
+				return -ENOSPC;
+			if (atomic_compare_exchange_weak(&net_instances[i], &v,
+							 v | 1ULL << bit))
+				return i * 64 + bit;
+		}
+	}
+	return -ENOSPC;
+}
+
+static void net_instance_put(int i)
+{
+	if (i >= 0)
+		atomic_fetch_and(&net_instances[i / 64], ~(1ULL << (i % 64)));
+}
+
 static void net_free(struct vdev_net *n)
 {
 	unsigned int i;
@@ -1223,6 +1263,7 @@ static void net_free(struct vdev_net *n)
 	}
 	free(n->queue_sizes);
 	pthread_mutex_destroy(&n->cfg_lock);
+	net_instance_put(n->instance);
 	free(n);
 }
 
@@ -1297,8 +1338,6 @@ static int net_pair_init(struct vdev_net *n, unsigned int i)
 	return 0;
 }
 
-static atomic_uint net_instances;
-
 int vdev_net_create(const struct vdev_net_config *cfg,
 		    struct vdev_device **devp)
 {
@@ -1333,6 +1372,7 @@ int vdev_net_create(const struct vdev_net_config *cfg,
 		return -ENOMEM;
 	n->nr_pairs = pairs;
 	n->timer_fd = -1;
+	n->instance = -1;
 	net_forget_ctrl_tap_fds(n);
 	pthread_mutex_init(&n->cfg_lock, NULL);
 	n->queue_sizes = calloc(2 * pairs + 1, sizeof(*n->queue_sizes));
@@ -1377,8 +1417,14 @@ int vdev_net_create(const struct vdev_net_config *cfg,
 	n->config.speed = (__force __le32)htole32(-1); /* unknown */
 	n->config.duplex = 0xff;		/* DUPLEX_UNKNOWN */
 
-	snprintf(name, sizeof(name), "net%u",
-		 atomic_fetch_add(&net_instances, 1) % 100);
+	n->instance = net_instance_get();
+	if (n->instance < 0) {
+		vdev_log(VDEV_LOG_ERR, "net: %u devices exist, no name left",
+			 NET_MAX_INSTANCES);
+		ret = n->instance;
+		goto out_close_tap;
+	}
+	snprintf(name, sizeof(name), "net%d", n->instance);
 	info.name = name;
 	info.type = VIRTIO_ID_NET;
 	info.features = net_features(n);

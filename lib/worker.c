@@ -47,7 +47,7 @@ struct worker_fd {
  * @thread: the thread, once started
  * @epfd: its epoll instance
  * @flags: VDEV_WORKER_*
- * @name: thread name, "vdev-<device>-<suffix>"
+ * @name: thread name, "vdev-<device>-<suffix>" (TASK_COMM_LEN)
  * @nr_fds: entries used in @fds
  * @fds: the fds watched
  * @nr_owned: entries in @owned
@@ -64,7 +64,7 @@ struct vdev_worker {
 	pthread_t thread;
 	int epfd;
 	unsigned int flags;
-	char name[24];
+	char name[16];
 	unsigned int nr_fds;
 	struct worker_fd fds[VDEV_WORKER_MAX_FDS];
 	unsigned int nr_owned;
@@ -98,8 +98,9 @@ int vdev_worker_create(struct vdev_device *dev, const char *suffix,
 		return -ENOMEM;
 	w->dev = dev;
 	w->flags = flags;
-	snprintf(w->name, sizeof(w->name), "vdev-%.6s-%.3s", dev->name,
-		 suffix);
+	/* Unique: device names are (VDEV_NAME_MAX), suffixes per device. */
+	snprintf(w->name, sizeof(w->name), "vdev-%.*s-%.3s",
+		 VDEV_NAME_MAX - 1, dev->name, suffix);
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->left_cond, NULL);
 

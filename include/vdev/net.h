@@ -15,6 +15,8 @@
  * fds after; the control worker owns its own dups of them, closed with it
  * after its join. When vdev_device_put() returns, the TAP can be opened
  * again at once.
+ *
+ * Instance names ("net0", "net1"...) are unique among live devices.
  */
 #ifndef _VDEV_NET_H
 #define _VDEV_NET_H
