@@ -7,7 +7,9 @@ struct vdev_device;
 
 /*
  * Stop every worker of @dev: the caller has written the kill eventfd and
- * unparked them. Joins each thread and frees it. Called with dev->lock.
+ * unparked them. Joins each thread and destroys it (closing the fds it
+ * owns); the fault build's VDEV_FAULT=leak-ctrl-worker leaves a
+ * VDEV_WORKER_CTRL worker unjoined (lib/worker.c). Called with dev->lock.
  */
 void vdev_workers_join_all(struct vdev_device *dev);
 
