@@ -111,7 +111,7 @@ THREADED_TESTS	:=
 XFAIL_TESTS	:=
 KVM_TESTS	:=
 TEST_HELPERS	:= selftests/vdev_test.h
-# The fault build's switch for the TAP reopen regression (lib/net.c).
+# The fault build's switch for the TAP reopen regression (lib/worker.c).
 XFAIL_ENV	:= VDEV_FAULT=leak-ctrl-worker
 include $(sort $(wildcard selftests/*/tests.mk))
 

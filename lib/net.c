@@ -17,10 +17,13 @@
  * Every batch of chains ends with a single vdev_queue_notify().
  *
  * fd lifetime (Documentation/net.rst): the TAP fds belong to the device
- * from create to release. Reset joins the workers (core) before the
- * device's reset op runs; release closes the fds after the last reset, so
- * when vdev_device_put() returns no thread and no fd of the device holds
- * the TAP.
+ * from create to release; the pair workers use them, through epoll only.
+ * The control worker owns dups of them (vdev_worker_own_fd()), made at
+ * activate, for the control commands that act on the TAP, and closed
+ * with that worker after its join. Reset joins the workers (core) before
+ * the device's reset op runs; release closes the device's fds after the
+ * last reset, so when vdev_device_put() returns no thread and no fd of
+ * the device holds the TAP.
  */
 #include <endian.h>
 #include <errno.h>
@@ -160,7 +163,10 @@ struct net_pair {
  * @ctrlq: control queue, or NULL
  * @ctrl_chain: chain for @ctrlq
  * @ctrl_iov: its iovecs
+ * @ctrl_tap_fds: the control worker's dups of the TAP fds, one per pair,
+ *                owned (and closed) by that worker; -1 without one
  * @timer_fd: link poll timer of the control worker, or -1
+ * @instance: instance number, N of the name "netN"
  * @pairs: the queue pairs
  */
 struct vdev_net {
@@ -181,7 +187,9 @@ struct vdev_net {
 	struct vdev_queue *ctrlq;
 	struct vdev_chain ctrl_chain;
 	struct iovec ctrl_iov[64];
+	int ctrl_tap_fds[VDEV_NET_MAX_QUEUE_PAIRS];
 	int timer_fd;
+	int instance;
 
 	struct net_pair pairs[];
 };
@@ -790,10 +798,12 @@ static unsigned int net_guest_to_tun(uint64_t guest)
 			    (1ULL << VIRTIO_NET_F_GUEST_UFO))
 
 /*
- * Attach the TAP queues of pairs below @pairs, detach the others. A
- * deleted TAP (EBADFD) is reported by the data path, once.
+ * Attach the TAP queues of pairs below @pairs, detach the others, through
+ * @fds (the control worker's, see tap_internal.h) or, when NULL, the
+ * device's own TAP fds. A deleted TAP (EBADFD) is reported by the data
+ * path, once.
  */
-static void net_steer(struct vdev_net *n, unsigned int pairs)
+static void net_steer(struct vdev_net *n, const int *fds, unsigned int pairs)
 {
 	unsigned int i;
 	int err;
@@ -801,7 +811,8 @@ static void net_steer(struct vdev_net *n, unsigned int pairs)
 	if (vdev_tap_nr_queues(n->tap) < 2)
 		return;
 	for (i = 1; i < n->nr_pairs; i++) {
-		err = __vdev_tap_set_queue_enabled(n->tap, i, i < pairs, true);
+		err = __vdev_tap_set_queue_enabled(n->tap, fds, i, i < pairs,
+						   true);
 		if (err && err != -EBADFD)
 			vdev_log(VDEV_LOG_WARN, "%s: %s TAP queue %u: %s",
 				 n->dev.name, i < pairs ? "attach" : "detach",
@@ -825,7 +836,7 @@ static uint8_t ctrl_mq(struct vdev_net *n, uint8_t cmd, const uint8_t *d,
 				 n->dev.name, pairs, n->nr_pairs);
 		return VIRTIO_NET_ERR;
 	}
-	net_steer(n, pairs);
+	net_steer(n, n->ctrl_tap_fds, pairs);
 	atomic_store(&n->active_pairs, pairs);
 	return VIRTIO_NET_OK;
 }
@@ -843,7 +854,8 @@ static uint8_t ctrl_offloads(struct vdev_net *n, uint8_t cmd,
 		v |= (uint64_t)d[i] << (8 * i);
 	if (v & ~(acked & NET_GUEST_OFFLOADS))
 		return VIRTIO_NET_ERR;
-	return vdev_tap_set_offload(n->tap, net_guest_to_tun(v)) ?
+	return __vdev_tap_set_offload(n->tap, n->ctrl_tap_fds,
+				      net_guest_to_tun(v)) ?
 	       VIRTIO_NET_ERR : VIRTIO_NET_OK;
 }
 
@@ -1001,6 +1013,40 @@ static int net_start_pair(struct vdev_net *n, struct net_pair *p)
 	return vdev_worker_start(p->w);
 }
 
+/* The control worker's TAP fds are gone with it (or were never made). */
+static void net_forget_ctrl_tap_fds(struct vdev_net *n)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(n->ctrl_tap_fds); i++)
+		n->ctrl_tap_fds[i] = -1;
+}
+
+/*
+ * The control worker acts on the TAP (TUNSETOFFLOAD, TUNSETQUEUE) through
+ * dups of the TAP fds that it owns, as cloud-hypervisor's control handler
+ * owns Tap clones: they are closed when the worker is destroyed, after
+ * its join.
+ */
+static int net_ctrl_own_tap_fds(struct vdev_net *n, struct vdev_worker *w)
+{
+	unsigned int i;
+	int fd, ret;
+
+	for (i = 0; i < n->nr_pairs; i++) {
+		fd = fcntl(vdev_tap_fd(n->tap, i), F_DUPFD_CLOEXEC, 0);
+		if (fd < 0)
+			return -errno;
+		ret = vdev_worker_own_fd(w, fd);
+		if (ret) {
+			close(fd);
+			return ret;
+		}
+		n->ctrl_tap_fds[i] = fd;
+	}
+	return 0;
+}
+
 static int net_start_ctrl(struct vdev_net *n)
 {
 	struct itimerspec its = {
@@ -1019,6 +1065,8 @@ static int net_start_ctrl(struct vdev_net *n)
 	if (ret)
 		return ret;
 	ret = vdev_worker_add_fd(w, n->timer_fd, EPOLLIN, link_timer, n);
+	if (!ret && n->ctrlq)
+		ret = net_ctrl_own_tap_fds(n, w);
 	if (!ret && n->ctrlq) {
 		vdev_chain_init(&n->ctrl_chain, n->ctrl_iov,
 				ARRAY_SIZE(n->ctrl_iov));
@@ -1027,9 +1075,13 @@ static int net_start_ctrl(struct vdev_net *n)
 	}
 	if (ret) {
 		vdev_worker_destroy(w);
+		net_forget_ctrl_tap_fds(n);
 		return ret;
 	}
-	return vdev_worker_start(w);
+	ret = vdev_worker_start(w);
+	if (ret)
+		net_forget_ctrl_tap_fds(n);
+	return ret;
 }
 
 static int net_activate(struct vdev_device *dev, struct vdev_queue **queues,
@@ -1100,7 +1152,7 @@ static int net_activate(struct vdev_device *dev, struct vdev_queue **queues,
 		return -EINVAL;
 	}
 	atomic_store(&n->active_pairs, 1);
-	net_steer(n, 1);
+	net_steer(n, NULL, 1);
 	net_link_set(n, !gone && vdev_tap_carrier_ok(n->tap));
 
 	for (i = 0; i < n->nr_pairs; i++) {
@@ -1121,57 +1173,6 @@ out_timer:
 	return ret;
 }
 
-#ifdef VDEV_FAULT_INJECTION
-/*
- * Test-only model of cloud-hypervisor issue 4868: the control-queue
- * worker is not joined on destroy and still holds a TAP fd for a while
- * after the device is gone. The "leaked worker" is a detached thread that
- * owns a dup of the TAP fd and nothing of the device, so it cannot touch
- * freed memory; it closes the dup and exits after NET_FAULT_HOLD_MS.
- */
-#define NET_FAULT_HOLD_MS	200
-
-static void *net_fault_leaked_ctl(void *arg)
-{
-	int fd = (int)(intptr_t)arg;
-	struct timespec ts = {
-		.tv_sec = NET_FAULT_HOLD_MS / 1000,
-		.tv_nsec = (NET_FAULT_HOLD_MS % 1000) * 1000000L,
-	};
-
-	pthread_setname_np(pthread_self(), "vdev-leak-ctl");
-	nanosleep(&ts, NULL);
-	close(fd);
-	return NULL;
-}
-
-static void net_fault_leak_ctrl_worker(struct vdev_net *n)
-{
-	const char *f = getenv("VDEV_FAULT");
-	pthread_attr_t attr;
-	pthread_t t;
-	int fd;
-
-	if (!f || strcmp(f, "leak-ctrl-worker"))
-		return;
-	fd = fcntl(vdev_tap_fd(n->tap, 0), F_DUPFD_CLOEXEC, 0);
-	if (fd < 0)
-		return;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &attr, net_fault_leaked_ctl,
-			   (void *)(intptr_t)fd))
-		close(fd);
-	pthread_attr_destroy(&attr);
-	vdev_log(VDEV_LOG_WARN, "%s: FAULT leak-ctrl-worker: TAP fd held",
-		 n->dev.name);
-}
-#else
-static inline void net_fault_leak_ctrl_worker(struct vdev_net *n)
-{
-}
-#endif
-
 /* Every worker has been joined (core): drop per-activation state. */
 static void net_reset(struct vdev_device *dev)
 {
@@ -1182,6 +1183,8 @@ static void net_reset(struct vdev_device *dev)
 		close(n->timer_fd);
 	n->timer_fd = -1;
 	n->ctrlq = NULL;
+	/* Closed with the control worker, by the join. */
+	net_forget_ctrl_tap_fds(n);
 	for (i = 0; i < n->nr_pairs; i++) {
 		struct net_pair *p = &n->pairs[i];
 
@@ -1191,7 +1194,7 @@ static void net_reset(struct vdev_device *dev)
 		p->pend_len = 0;
 	}
 	/* Next activation starts with every TAP queue attached. */
-	net_steer(n, n->nr_pairs);
+	net_steer(n, NULL, n->nr_pairs);
 	atomic_store(&n->active_pairs, 1);
 }
 
@@ -1211,6 +1214,44 @@ static unsigned int net_counters(struct vdev_device *dev,
 	return k;
 }
 
+/*
+ * Instance numbers: the lowest one no live net device has, as the kernel
+ * numbers eth0, eth1... So "netN" names one device at a time in log lines
+ * and in its worker threads' names ("vdev-netN-q0"), which must fit in
+ * VDEV_NAME_MAX - 1 characters.
+ */
+#define NET_MAX_INSTANCES	1000
+_Static_assert(sizeof("net999") <= VDEV_NAME_MAX,
+	       "net instance names must fit in VDEV_NAME_MAX");
+
+/* A bit per instance number, taken and given back atomically. */
+static _Atomic uint64_t net_instances[(NET_MAX_INSTANCES + 63) / 64];
+
+static int net_instance_get(void)
+{
+	unsigned int i, bit;
+	uint64_t v;
+
+	for (i = 0; i < ARRAY_SIZE(net_instances); i++) {
+		v = atomic_load(&net_instances[i]);
+		while (~v) {
+			bit = __builtin_ctzll(~v);
+			if (i * 64 + bit >= NET_MAX_INSTANCES)
+				return -ENOSPC;
+			if (atomic_compare_exchange_weak(&net_instances[i], &v,
+							 v | 1ULL << bit))
+				return i * 64 + bit;
+		}
+	}
+	return -ENOSPC;
+}
+
+static void net_instance_put(int i)
+{
+	if (i >= 0)
+		atomic_fetch_and(&net_instances[i / 64], ~(1ULL << (i % 64)));
+}
+
 static void net_free(struct vdev_net *n)
 {
 	unsigned int i;
@@ -1222,6 +1263,7 @@ static void net_free(struct vdev_net *n)
 	}
 	free(n->queue_sizes);
 	pthread_mutex_destroy(&n->cfg_lock);
+	net_instance_put(n->instance);
 	free(n);
 }
 
@@ -1230,7 +1272,6 @@ static void net_release(struct vdev_device *dev)
 {
 	struct vdev_net *n = to_net(dev);
 
-	net_fault_leak_ctrl_worker(n);
 	vdev_tap_close(n->tap);
 	net_free(n);
 }
@@ -1297,8 +1338,6 @@ static int net_pair_init(struct vdev_net *n, unsigned int i)
 	return 0;
 }
 
-static atomic_uint net_instances;
-
 /**
  * vdev_net_create() - create a virtio-net device on a TAP
  * @cfg: configuration
@@ -1309,7 +1348,8 @@ static atomic_uint net_instances;
  * Release the device with vdev_device_put(): the last put joins every
  * worker, then closes every TAP fd, before it returns.
  *
- * Return: 0; -EINVAL for a bad @cfg (neither a TAP name nor fds, more
+ * Return: 0; -ENOSPC when 1000 net devices are alive (instance names run
+ * out); -EINVAL for a bad @cfg (neither a TAP name nor fds, more
  * than VDEV_NET_MAX_QUEUE_PAIRS pairs, not one fd per pair, a queue size
  * that is not a power of two up to 32768, an MTU outside 68..65535);
  * -EBUSY when another fd still holds the TAP; -ENOMEM; or -errno from
@@ -1349,6 +1389,8 @@ int vdev_net_create(const struct vdev_net_config *cfg,
 		return -ENOMEM;
 	n->nr_pairs = pairs;
 	n->timer_fd = -1;
+	n->instance = -1;
+	net_forget_ctrl_tap_fds(n);
 	pthread_mutex_init(&n->cfg_lock, NULL);
 	n->queue_sizes = calloc(2 * pairs + 1, sizeof(*n->queue_sizes));
 	if (!n->queue_sizes) {
@@ -1392,8 +1434,14 @@ int vdev_net_create(const struct vdev_net_config *cfg,
 	n->config.speed = (__force __le32)htole32(-1); /* unknown */
 	n->config.duplex = 0xff;		/* DUPLEX_UNKNOWN */
 
-	snprintf(name, sizeof(name), "net%u",
-		 atomic_fetch_add(&net_instances, 1) % 100);
+	n->instance = net_instance_get();
+	if (n->instance < 0) {
+		vdev_log(VDEV_LOG_ERR, "net: %u devices exist, no name left",
+			 NET_MAX_INSTANCES);
+		ret = n->instance;
+		goto out_close_tap;
+	}
+	snprintf(name, sizeof(name), "net%d", n->instance);
 	info.name = name;
 	info.type = VIRTIO_ID_NET;
 	info.features = net_features(n);

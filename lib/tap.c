@@ -476,14 +476,14 @@ int vdev_tap_ifindex(const struct vdev_tap *tap)
 	return err ? err : st.ifindex;
 }
 
-static int tap_ioctl_all(struct vdev_tap *tap, unsigned long req,
-			 unsigned long arg, const char *what)
+static int tap_ioctl_all(struct vdev_tap *tap, const int *fds,
+			 unsigned long req, unsigned long arg, const char *what)
 {
 	unsigned int i;
 	int err;
 
 	for (i = 0; i < tap->nr_queues; i++) {
-		if (ioctl(tap->fds[i], req, arg) < 0) {
+		if (ioctl(fds[i], req, arg) < 0) {
 			err = -errno;
 			vdev_log(VDEV_LOG_ERR, "tap: %s %s(%#lx) on queue %u: %s",
 				 tap->name, what, arg, i, strerror(-err));
@@ -504,12 +504,12 @@ static int tun_get_flags(int fd)
 	return ifr.ifr_flags & 0xffff;
 }
 
-int __vdev_tap_set_queue_enabled(struct vdev_tap *tap, unsigned int queue,
-				 bool enabled, bool quiet)
+int __vdev_tap_set_queue_enabled(struct vdev_tap *tap, const int *fds,
+				 unsigned int queue, bool enabled, bool quiet)
 {
 	const char *op = enabled ? "attach" : "detach";
 	struct ifreq ifr;
-	int flags, err;
+	int fd, flags, err;
 
 	if (queue >= tap->nr_queues) {
 		if (!quiet)
@@ -518,7 +518,8 @@ int __vdev_tap_set_queue_enabled(struct vdev_tap *tap, unsigned int queue,
 				 tap->name, op, queue, tap->nr_queues);
 		return -EINVAL;
 	}
-	flags = tun_get_flags(tap->fds[queue]);
+	fd = fds ? fds[queue] : tap->fds[queue];
+	flags = tun_get_flags(fd);
 	if (flags < 0) {
 		if (!quiet)
 			vdev_log(VDEV_LOG_ERR,
@@ -540,11 +541,11 @@ int __vdev_tap_set_queue_enabled(struct vdev_tap *tap, unsigned int queue,
 
 	memset(&ifr, 0, sizeof(ifr));
 	ifr.ifr_flags = enabled ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE;
-	if (ioctl(tap->fds[queue], TUNSETQUEUE, &ifr) == 0)
+	if (ioctl(fd, TUNSETQUEUE, &ifr) == 0)
 		return 0;
 	err = -errno;
 	/* EINVAL: already in that state, if someone else just set it. */
-	flags = tun_get_flags(tap->fds[queue]);
+	flags = tun_get_flags(fd);
 	if (err == -EINVAL && flags >= 0 &&
 	    !(flags & IFF_DETACH_QUEUE) == enabled)
 		return 0;
@@ -580,7 +581,7 @@ int __vdev_tap_set_queue_enabled(struct vdev_tap *tap, unsigned int queue,
 int vdev_tap_set_queue_enabled(struct vdev_tap *tap, unsigned int queue,
 			       bool enabled)
 {
-	return __vdev_tap_set_queue_enabled(tap, queue, enabled, false);
+	return __vdev_tap_set_queue_enabled(tap, NULL, queue, enabled, false);
 }
 
 /**
@@ -618,13 +619,20 @@ int vdev_tap_set_vnet_hdr_size(struct vdev_tap *tap, int size)
  */
 int vdev_tap_set_offload(struct vdev_tap *tap, unsigned int tun_f)
 {
+	return __vdev_tap_set_offload(tap, NULL, tun_f);
+}
+
+int __vdev_tap_set_offload(struct vdev_tap *tap, const int *fds,
+			   unsigned int tun_f)
+{
 	if (!vdev_tap_offload_supported(tap, tun_f)) {
 		vdev_log(VDEV_LOG_ERR,
 			 "tap: %s cannot offload %#x (supports %#x)",
 			 tap->name, tun_f & ~tap->offloads, tap->offloads);
 		return -EOPNOTSUPP;
 	}
-	return tap_ioctl_all(tap, TUNSETOFFLOAD, tun_f, "TUNSETOFFLOAD");
+	return tap_ioctl_all(tap, fds ? fds : tap->fds, TUNSETOFFLOAD, tun_f,
+			     "TUNSETOFFLOAD");
 }
 
 /**

@@ -7,6 +7,12 @@
  * once written, every worker sees it until it exits) and pause eventfd
  * (drained by vdev_device_resume()). Workers are stopped only by the kill
  * eventfd and joined, never cancelled.
+ *
+ * A worker may own fds besides its epoll fd (vdev_worker_own_fd()): the
+ * fds its handlers work on, closed with the worker once its thread has
+ * been joined. Once killed, a thread touches nothing of its device: it
+ * leaves its loop, and its joiner takes it off the device's count of
+ * running workers.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -34,15 +40,39 @@ struct worker_fd {
 	bool active;
 };
 
+/**
+ * struct vdev_worker - one worker thread
+ * @next: next in the device's list
+ * @dev: the device
+ * @thread: the thread, once started
+ * @epfd: its epoll instance
+ * @flags: VDEV_WORKER_*
+ * @name: thread name, "vdev-<device>-<suffix>" (TASK_COMM_LEN)
+ * @nr_fds: entries used in @fds
+ * @fds: the fds watched
+ * @nr_owned: entries in @owned
+ * @owned: fds closed with the worker (vdev_worker_own_fd())
+ * @lock: protects @left and @uncounted while the thread runs
+ * @left_cond: signalled when @left is set
+ * @left: the thread has left its loop and touches the device no more
+ * @uncounted: the thread took itself off @dev->nr_running (it left on an
+ *             error, not killed)
+ */
 struct vdev_worker {
 	struct vdev_worker *next;
 	struct vdev_device *dev;
 	pthread_t thread;
 	int epfd;
 	unsigned int flags;
-	char name[24];
+	char name[16];
 	unsigned int nr_fds;
 	struct worker_fd fds[VDEV_WORKER_MAX_FDS];
+	unsigned int nr_owned;
+	int owned[VDEV_WORKER_MAX_FDS];
+	pthread_mutex_t lock;
+	pthread_cond_t left_cond;
+	bool left;
+	bool uncounted;
 };
 
 static int epoll_add(int epfd, int fd, uint32_t events, uint64_t tag)
@@ -82,8 +112,11 @@ int vdev_worker_create(struct vdev_device *dev, const char *suffix,
 		return -ENOMEM;
 	w->dev = dev;
 	w->flags = flags;
-	snprintf(w->name, sizeof(w->name), "vdev-%.6s-%.3s", dev->name,
-		 suffix);
+	/* Unique: device names are (VDEV_NAME_MAX), suffixes per device. */
+	snprintf(w->name, sizeof(w->name), "vdev-%.*s-%.3s",
+		 VDEV_NAME_MAX - 1, dev->name, suffix);
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->left_cond, NULL);
 
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (w->epfd < 0) {
@@ -103,6 +136,8 @@ int vdev_worker_create(struct vdev_device *dev, const char *suffix,
 out_close_epoll:
 	close(w->epfd);
 out_free:
+	pthread_cond_destroy(&w->left_cond);
+	pthread_mutex_destroy(&w->lock);
 	free(w);
 	vdev_log(VDEV_LOG_ERR, "%s: cannot create worker: %d", dev->name, ret);
 	return ret;
@@ -111,13 +146,47 @@ out_free:
 /**
  * vdev_worker_destroy() - free a worker that was never started
  * @w: the worker, or NULL
+ *
+ * Closes its epoll fd and the fds it owns (vdev_worker_own_fd()).
  */
 void vdev_worker_destroy(struct vdev_worker *w)
 {
+	unsigned int i;
+
 	if (!w)
 		return;
+	for (i = 0; i < w->nr_owned; i++)
+		close(w->owned[i]);
 	close(w->epfd);
+	pthread_cond_destroy(&w->left_cond);
+	pthread_mutex_destroy(&w->lock);
 	free(w);
+}
+
+/**
+ * vdev_worker_own_fd() - hand an fd over to the worker
+ * @w: the worker
+ * @fd: an fd the worker's handlers work on (a dup of a TAP fd, say)
+ *
+ * From now on the worker owns @fd: it is closed when the worker is
+ * destroyed, that is after its thread has been joined (by the reset that
+ * stops the device), or by vdev_worker_destroy() or a failed
+ * vdev_worker_start() for a worker that never ran. @fd may also be
+ * watched with vdev_worker_add_fd(), which does not take ownership.
+ *
+ * May be called before start, or later from the worker's own thread.
+ *
+ * Return: 0, -EINVAL for a negative @fd, or -ENOSPC past
+ * VDEV_WORKER_MAX_FDS owned fds; on error the caller still owns @fd.
+ */
+int vdev_worker_own_fd(struct vdev_worker *w, int fd)
+{
+	if (fd < 0)
+		return -EINVAL;
+	if (w->nr_owned >= VDEV_WORKER_MAX_FDS)
+		return -ENOSPC;
+	w->owned[w->nr_owned++] = fd;
+	return 0;
 }
 
 static struct worker_fd *worker_find(struct vdev_worker *w, int fd)
@@ -247,6 +316,31 @@ static void worker_dispatch(struct vdev_worker *w, const struct epoll_event *ev)
 	}
 }
 
+/*
+ * The thread leaves its loop. Killed, it touches nothing of the device
+ * from here on: its joiner does the device's bookkeeping. Leaving on an
+ * error, it takes itself off dev->nr_running first, or a pause would wait
+ * forever for it to park; the device is still alive then, as its joiner
+ * waits for the thread (pthread_join(), or worker_wait_left() under
+ * @w->lock) before it lets the device go.
+ */
+static void worker_leave(struct vdev_worker *w, bool killed)
+{
+	pthread_mutex_lock(&w->lock);
+	if (!killed) {
+		struct vdev_device *dev = w->dev;
+
+		pthread_mutex_lock(&dev->park_lock);
+		dev->nr_running--;
+		pthread_cond_broadcast(&dev->park_cond);
+		pthread_mutex_unlock(&dev->park_lock);
+		w->uncounted = true;
+	}
+	w->left = true;
+	pthread_cond_broadcast(&w->left_cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
 static void *worker_thread(void *arg)
 {
 	struct vdev_worker *w = arg;
@@ -260,12 +354,16 @@ static void *worker_thread(void *arg)
 				continue;
 			vdev_log(VDEV_LOG_ERR, "%s: epoll_wait: %d", w->name,
 				 -errno);
-			break;
+			worker_leave(w, false);
+			return NULL;
 		}
 		/* Kill first: nothing runs once the device is being reset. */
-		for (i = 0; i < n; i++)
-			if (evs[i].data.u64 == TAG_KILL)
-				goto out;
+		for (i = 0; i < n; i++) {
+			if (evs[i].data.u64 == TAG_KILL) {
+				worker_leave(w, true);
+				return NULL;
+			}
+		}
 		for (i = 0; i < n; i++)
 			if (evs[i].data.u64 == TAG_PAUSE)
 				vdev_device_park(w->dev);
@@ -273,12 +371,6 @@ static void *worker_thread(void *arg)
 			if (evs[i].data.u64 < TAG_PAUSE)
 				worker_dispatch(w, &evs[i]);
 	}
-out:
-	pthread_mutex_lock(&w->dev->park_lock);
-	w->dev->nr_running--;
-	pthread_cond_broadcast(&w->dev->park_cond);
-	pthread_mutex_unlock(&w->dev->park_lock);
-	return NULL;
 }
 
 /**
@@ -320,6 +412,68 @@ int vdev_worker_start(struct vdev_worker *w)
 	return 0;
 }
 
+/* The joiner's part of a thread's exit: it no longer runs. */
+static void worker_uncount(struct vdev_worker *w)
+{
+	struct vdev_device *dev = w->dev;
+
+	if (w->uncounted)
+		return;
+	pthread_mutex_lock(&dev->park_lock);
+	dev->nr_running--;
+	pthread_cond_broadcast(&dev->park_cond);
+	pthread_mutex_unlock(&dev->park_lock);
+}
+
+#ifdef VDEV_FAULT_INJECTION
+/*
+ * Test-only (VARIANT=fault): the bug of cloud-hypervisor issue 4868, in
+ * the join path. With VDEV_FAULT=leak-ctrl-worker, a VDEV_WORKER_CTRL
+ * worker is signalled like every other (the kill eventfd is written) but
+ * never joined: its thread is detached, and the worker is never
+ * destroyed, so its epoll fd and every fd it owns (for virtio-net, its
+ * dups of the TAP fds) stay open and the TAP stays attached. Only so much
+ * is kept safe: the joiner waits until the thread has left its loop, after
+ * which the thread touches nothing of the device, which is then freed.
+ */
+static bool worker_fault_leak(const struct vdev_worker *w)
+{
+	const char *f;
+
+	if (!(w->flags & VDEV_WORKER_CTRL))
+		return false;
+	f = getenv("VDEV_FAULT");
+	return f && !strcmp(f, "leak-ctrl-worker");
+}
+
+static void worker_wait_left(struct vdev_worker *w)
+{
+	pthread_mutex_lock(&w->lock);
+	while (!w->left)
+		pthread_cond_wait(&w->left_cond, &w->lock);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void worker_fault_abandon(struct vdev_worker *w)
+{
+	worker_wait_left(w);
+	pthread_detach(w->thread);
+	worker_uncount(w);
+	vdev_log(VDEV_LOG_WARN,
+		 "%s: FAULT leak-ctrl-worker: not joined, %u fds left open",
+		 w->name, w->nr_owned + 1);
+}
+#else
+static inline bool worker_fault_leak(const struct vdev_worker *w)
+{
+	return false;
+}
+
+static inline void worker_fault_abandon(struct vdev_worker *w)
+{
+}
+#endif
+
 /**
  * vdev_workers_join_all() - join and free every started worker of @dev
  * @dev: the device
@@ -345,10 +499,15 @@ void vdev_workers_join_all(struct vdev_device *dev)
 
 	for (; w; w = next) {
 		next = w->next;
+		if (worker_fault_leak(w)) {
+			worker_fault_abandon(w);
+			continue;
+		}
 		ret = pthread_join(w->thread, NULL);
 		if (ret)
 			vdev_log(VDEV_LOG_ERR, "%s: join failed: %d", w->name,
 				 -ret);
+		worker_uncount(w);
 		vdev_worker_destroy(w);
 	}
 }

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <stddef.h>
@@ -159,6 +160,62 @@ static inline int vdev_test_settle_threads_named(const char *prefix, int want)
 {
 	return vdev_test_settle_threads_named_ms(prefix, want,
 						 VDEV_TEST_SETTLE_MS);
+}
+
+/*
+ * A baseline of the thread count, taken once the process has settled: a
+ * thread joined just before (vdev_test_warm_up()'s, say) can still be
+ * listed for a moment. Polls every 100 us, for up to a second, until the
+ * count has not moved for 10 ms, and returns it.
+ */
+static inline int vdev_test_baseline_tasks(void)
+{
+	int i, same = 0, n = vdev_test_count_tasks();
+
+	for (i = 0; i < 10000 && same < 100; i++) {
+		int m;
+
+		usleep(100);
+		m = vdev_test_count_tasks();
+		same = m == n ? same + 1 : 0;
+		n = m;
+	}
+	return n;
+}
+
+/*
+ * The signature lines of the TAP reopen regression tests (net_reopen_test,
+ * vnet_reboot_test; Documentation/testing.rst, "Expected failures"),
+ * printed and flushed at once: a harness test's process ends with
+ * _exit(), which would drop what stdio still buffers.
+ */
+static inline void vdev_test_report_ebusy(const char *tap,
+					  unsigned long cycle)
+{
+	printf("# vdev-regression: EBUSY reopening TAP %s (cycle %lu)\n", tap,
+	       cycle);
+	fflush(stdout);
+}
+
+/*
+ * The leak check of a reopen cycle, between the destruction of a device
+ * and the reopen of its TAP: the fds now, and the threads once settled
+ * (up to @ms, vdev_test_settle_tasks_ms()), against the baselines @fds0
+ * and @tasks0. On a difference, prints the signature line for @cycle and
+ * returns true.
+ */
+static inline bool vdev_test_leaked(int fds0, int tasks0, int ms,
+				    unsigned long cycle)
+{
+	int fds = vdev_test_count_fds();
+	int tasks = vdev_test_settle_tasks_ms(tasks0, ms);
+
+	if (fds == fds0 && tasks == tasks0)
+		return false;
+	printf("# vdev-regression: leaked fds %d -> %d, threads %d -> %d (cycle %lu)\n",
+	       fds0, fds, tasks0, tasks, cycle);
+	fflush(stdout);
+	return true;
 }
 
 #endif /* _VDEV_TEST_H */

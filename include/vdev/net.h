@@ -12,7 +12,11 @@
  * fd ownership (Documentation/net.rst, "TAP reopen rule"): the device
  * owns every TAP fd it opened or dup'd, from vdev_net_create() until its
  * last vdev_device_put(), which joins every worker first and closes the
- * fds after; when it returns, the TAP can be opened again at once.
+ * fds after; the control worker owns its own dups of them, closed with it
+ * after its join. When vdev_device_put() returns, the TAP can be opened
+ * again at once.
+ *
+ * Instance names ("net0", "net1"...) are unique among live devices.
  */
 #ifndef _VDEV_NET_H
 #define _VDEV_NET_H

@@ -7,7 +7,9 @@
  * started; from then on the device owns it, and vdev_device_reset() joins
  * it. Threads are named "vdev-<device>-<suffix>" (see /proc/self/task/
  * N/comm). Handlers run on the worker thread, never concurrently with
- * each other, and never while the device is paused.
+ * each other, and never while the device is paused. A worker can own the
+ * fds its handlers work on (vdev_worker_own_fd()): they are closed with
+ * it, after its thread has been joined.
  */
 #ifndef _VDEV_WORKER_H
 #define _VDEV_WORKER_H
@@ -27,13 +29,19 @@ typedef int (*vdev_worker_fn)(struct vdev_worker *w, uint32_t events,
 			      void *data);
 
 /* Worker flags. */
-#define VDEV_WORKER_CTRL	(1u << 0)	/* serves a control queue */
+/*
+ * Serves a control queue. (The fault build's VDEV_FAULT=leak-ctrl-worker
+ * leaves such a worker unjoined, see Documentation/testing.rst.)
+ */
+#define VDEV_WORKER_CTRL	(1u << 0)
 
 #define VDEV_WORKER_MAX_FDS	16
 
 /* Each function is documented at its definition, in lib/worker.c. */
 int vdev_worker_create(struct vdev_device *dev, const char *suffix,
 		       unsigned int flags, struct vdev_worker **wp);
+
+int vdev_worker_own_fd(struct vdev_worker *w, int fd);
 
 int vdev_worker_add_fd(struct vdev_worker *w, int fd, uint32_t events,
 		       vdev_worker_fn fn, void *data);
@@ -43,6 +51,8 @@ int vdev_worker_mod_fd(struct vdev_worker *w, int fd, uint32_t events);
 int vdev_worker_del_fd(struct vdev_worker *w, int fd);
 
 int vdev_worker_start(struct vdev_worker *w);
+
+int vdev_worker_own_fd(struct vdev_worker *w, int fd);
 
 void vdev_worker_destroy(struct vdev_worker *w);
 

@@ -705,4 +705,96 @@ TEST(mem_readonly_fd_region)
 	close(fd);
 }
 
+/* ---- fds owned by a worker ---- */
+
+static int owned_fd = -1;
+static int own_results[3];
+
+/* Nobody writes the owned eventfd: never called. */
+static int tdev_kick_none(struct vdev_worker *w, uint32_t events, void *data)
+{
+	return 0;
+}
+
+/* tdev's workers, plus one that owns an eventfd it also watches. */
+static int own_activate(struct vdev_device *dev, struct vdev_queue **queues,
+			unsigned int nr)
+{
+	struct vdev_worker *w;
+	int ret, fd, i;
+
+	ret = tdev_activate(dev, queues, nr);
+	if (ret)
+		return ret;
+	/* Refused: a negative fd, and past VDEV_WORKER_MAX_FDS. */
+	ret = vdev_worker_create(dev, "own", 0, &w);
+	if (ret)
+		return ret;
+	own_results[0] = vdev_worker_own_fd(w, -1);
+	for (i = 0; i < VDEV_WORKER_MAX_FDS; i++)
+		vdev_worker_own_fd(w, eventfd(0, EFD_CLOEXEC));
+	fd = eventfd(0, EFD_CLOEXEC);
+	own_results[1] = vdev_worker_own_fd(w, fd);
+	close(fd);
+	vdev_worker_destroy(w);	/* closes the 16 */
+
+	ret = vdev_worker_create(dev, "own", 0, &w);
+	if (ret)
+		return ret;
+	owned_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	own_results[2] = vdev_worker_own_fd(w, owned_fd);
+	ret = vdev_worker_add_fd(w, owned_fd, EPOLLIN, tdev_kick_none, NULL);
+	if (ret) {
+		vdev_worker_destroy(w);
+		return ret;
+	}
+	return vdev_worker_start(w);
+}
+
+static const struct vdev_device_ops own_ops = {
+	.name = "tdev",
+	.activate = own_activate,
+	.release = tdev_release,
+};
+
+/*
+ * An fd handed to a worker is open while the worker runs and closed by
+ * the reset that joins it; a never-started worker closes what it owns.
+ */
+TEST(worker_owned_fd_closed_after_join)
+{
+	struct vdev_device_info info = {
+		.name = "tdev",
+		.type = VIRTIO_ID_RNG,
+		.features = TDEV_FEATURES,
+		.queue_sizes = tdev_sizes,
+		.nr_queues = NQ,
+		.min_queues = NQ,
+	};
+	struct guest g;
+	struct tdev t;
+	int fds0;
+
+	ASSERT_EQ(0, guest_init(&g));
+	ASSERT_EQ(0, tdev_init(&t, &own_ops, &info, "VDEVCFG", 8, QSZ));
+	vdev_test_warm_up();
+	fds0 = vdev_test_count_fds();
+	ASSERT_EQ(0, activate(&g, &t, NQ));
+	EXPECT_EQ(-EINVAL, own_results[0]);
+	EXPECT_EQ(-ENOSPC, own_results[1]);
+	EXPECT_EQ(0, own_results[2]);
+	EXPECT_EQ(NQ + 1, vdev_test_count_threads_named("vdev-tdev-"));
+	/* Open while its worker runs: queues' and owner's epoll + owned. */
+	EXPECT_EQ(0, fcntl(owned_fd, F_GETFD) < 0);
+	EXPECT_EQ(fds0 + NQ + 2 + 2, vdev_test_count_fds());
+	vdev_interrupt_put(vdev_device_reset(&t.dev));
+	vdev_interrupt_get(g.irq);
+	EXPECT_EQ(-1, fcntl(owned_fd, F_GETFD));
+	EXPECT_EQ(EBADF, errno);
+	EXPECT_EQ(fds0, vdev_test_count_fds());
+	vdev_device_put(&t.dev);
+	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-", 0));
+	guest_fini(&g);
+}
+
 TEST_HARNESS_MAIN

@@ -755,4 +755,88 @@ TEST_F(net, tap_deleted_under_traffic)
 	nd_reset(nd);
 }
 
+/* ---- instance names ---- */
+
+#define NAMES_NR	150
+
+struct thread_names {
+	char comm[8][32];
+	unsigned int nr;
+};
+
+static int64_t collect_vdev_thread(const char *tid, const char *comm,
+				   void *arg)
+{
+	struct thread_names *t = arg;
+
+	if (strncmp(comm, "vdev-", 5))
+		return 0;
+	if (t->nr < ARRAY_SIZE(t->comm))
+		snprintf(t->comm[t->nr], sizeof(t->comm[0]), "%.*s",
+			 (int)strcspn(comm, "\n"), comm);
+	t->nr++;
+	return 1;
+}
+
+/*
+ * More devices than a two-digit instance number can tell apart, alive at
+ * once, each on its own dup of one TAP fd: every log name differs, and
+ * the worker threads of the first and the 101st have different names.
+ */
+TEST(instance_names_unique)
+{
+	struct vdev_device *devs[NAMES_NR] = { NULL };
+	struct vdev_net_config cfg = { .queue_size = ND_QSZ };
+	struct thread_names tn = { .nr = 0 };
+	struct nd a, b;
+	unsigned int i, j, dup = 0;
+	int fd;
+
+	ASSERT_EQ(0, nt_enter_netns());
+	ASSERT_EQ(0, nt_tap_create("vn0", false));
+	fd = nt_tap_attach("vn0", NT_TAP_FLAGS);
+	ASSERT_LE(0, fd);
+	cfg.tap_fds = &fd;
+	cfg.num_tap_fds = 1;
+	for (i = 0; i < NAMES_NR; i++)
+		ASSERT_EQ(0, vdev_net_create(&cfg, &devs[i]));
+	/* One destroyed and created again: its name may come back. */
+	vdev_device_put(devs[5]);
+	ASSERT_EQ(0, vdev_net_create(&cfg, &devs[5]));
+	for (i = 0; i < NAMES_NR; i++) {
+		EXPECT_NE(0, strlen(devs[i]->name));
+		for (j = i + 1; j < NAMES_NR; j++) {
+			if (strcmp(devs[i]->name, devs[j]->name))
+				continue;
+			if (dup++ < 3)
+				TH_LOG("devices %u and %u are both %s", i, j,
+				       devs[i]->name);
+		}
+	}
+	EXPECT_EQ(0, dup);
+
+	/* Workers: "vdev-<name>-q0" and "vdev-<name>-ctl" of two devices. */
+	nd_init(&a);
+	nd_init(&b);
+	ASSERT_EQ(0, nd_guest(&a));
+	ASSERT_EQ(0, nd_guest(&b));
+	a.dev = devs[0];
+	b.dev = devs[100];
+	ASSERT_EQ(0, nd_activate(&a, 1, ND_F_BASE | ND_F_CTRL));
+	ASSERT_EQ(0, nd_activate(&b, 1, ND_F_BASE | ND_F_CTRL));
+	EXPECT_EQ(4, vdev_test_walk_threads(collect_vdev_thread, &tn));
+	for (i = 0; i < tn.nr && i < ARRAY_SIZE(tn.comm); i++)
+		for (j = i + 1; j < tn.nr && j < ARRAY_SIZE(tn.comm); j++)
+			EXPECT_STRNE(tn.comm[i], tn.comm[j]);
+	nd_destroy(&a);
+	nd_destroy(&b);
+	devs[0] = devs[100] = NULL;
+	nd_guest_fini(&a);
+	nd_guest_fini(&b);
+	for (i = 0; i < NAMES_NR; i++)
+		vdev_device_put(devs[i]);
+	close(fd);
+	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-", 0));
+}
+
 TEST_HARNESS_MAIN
