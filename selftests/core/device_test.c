@@ -297,9 +297,7 @@ FIXTURE_SETUP(dev)
 {
 	ASSERT_EQ(0, guest_init(&self->g));
 	ASSERT_EQ(0, tdev_setup(&self->t, NQ));
-	vdev_test_warm_up();
-	self->fds0 = vdev_test_count_fds();
-	self->tasks0 = vdev_test_count_tasks();
+	vdev_test_baseline(&self->fds0, &self->tasks0);
 }
 
 FIXTURE_TEARDOWN(dev)
@@ -599,6 +597,29 @@ TEST(refcount_last_put_releases)
 	EXPECT_EQ(0, t.released);
 	vdev_device_put(&t.dev);
 	EXPECT_EQ(1, t.released);
+}
+
+/* ---- the leak-check helpers (selftests/vdev_test.h) ---- */
+
+/*
+ * pthread_join() can return while the joined thread is still listed in
+ * /proc/self/task. A baseline taken right after vdev_test_warm_up() must
+ * not count the warm-up thread: mmio_test's reset_joins_workers once saw
+ * "tasks0 (2) == vdev_test_count_tasks() (1)" in a fresh root.
+ */
+TEST(warm_up_leaves_no_thread)
+{
+	int i, base, bad = 0;
+
+	vdev_test_warm_up();
+	usleep(20000);
+	base = vdev_test_count_tasks();
+	for (i = 0; i < 10000; i++) {
+		vdev_test_warm_up();
+		if (vdev_test_count_tasks() != base)
+			bad++;
+	}
+	EXPECT_EQ(0, bad);
 }
 
 TEST(mem_translate_bounds)

@@ -208,8 +208,7 @@ FIXTURE_SETUP(mm)
 	ASSERT_LE(0, self->irqfd);
 	ASSERT_EQ(0, vdev_mmio_create(&self->d.dev, self->g.mem, self->irqfd,
 				      &self->m));
-	self->fds0 = vdev_test_count_fds();
-	self->tasks0 = vdev_test_count_tasks();
+	vdev_test_baseline(&self->fds0, &self->tasks0);
 }
 
 FIXTURE_TEARDOWN(mm)
@@ -475,7 +474,7 @@ TEST_F(mm, reset_joins_workers)
 	wr(self->m, VIRTIO_MMIO_STATUS, 0);
 	/* Joined before the write returned. */
 	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-", 0));
-	EXPECT_EQ(self->tasks0, vdev_test_count_tasks());
+	EXPECT_EQ(self->tasks0, vdev_test_settle_tasks(self->tasks0));
 	EXPECT_EQ(self->fds0, vdev_test_count_fds());
 	EXPECT_FALSE(vdev_device_is_active(&self->d.dev));
 	EXPECT_EQ(0, rd(self->m, VIRTIO_MMIO_STATUS));
@@ -499,7 +498,7 @@ TEST_F(mm, reset_1000)
 	}
 	EXPECT_EQ(100, atomic_load(&self->d.processed));
 	EXPECT_EQ(self->fds0, vdev_test_count_fds());
-	EXPECT_EQ(self->tasks0, vdev_test_count_tasks());
+	EXPECT_EQ(self->tasks0, vdev_test_settle_tasks(self->tasks0));
 }
 
 /* ---- state rules ---- */
