@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -239,11 +240,18 @@ int vdev_device_activate(struct vdev_device *dev, struct vdev_mem *mem,
 		goto out_close;
 	}
 
+	/* The caller's array may be reused once we return: keep a copy. */
+	dev->queues = calloc(dev->nr_queues, sizeof(*dev->queues));
+	if (!dev->queues) {
+		ret = -ENOMEM;
+		goto out_close;
+	}
+	memcpy(dev->queues, queues, nr_queues * sizeof(*queues));
+
 	dev->mem = vdev_mem_get(mem);
 	dev->irq = vdev_interrupt_get(irq);
-	dev->queues = queues;
 	for (i = 0; i < nr_queues; i++) {
-		ret = vdev_queue_setup(queues[i], dev, mem);
+		ret = vdev_queue_setup(dev->queues[i], dev, mem);
 		if (ret)
 			goto out_teardown;
 	}
@@ -251,7 +259,7 @@ int vdev_device_activate(struct vdev_device *dev, struct vdev_mem *mem,
 	dev->paused = false;
 	dev->nr_parked = 0;
 
-	ret = dev->ops->activate(dev, queues, nr_queues);
+	ret = dev->ops->activate(dev, dev->queues, nr_queues);
 	if (ret) {
 		vdev_log(VDEV_LOG_ERR, "%s: activate failed: %d", dev->name,
 			 ret);
@@ -264,12 +272,13 @@ int vdev_device_activate(struct vdev_device *dev, struct vdev_mem *mem,
 
 out_teardown:
 	teardown_queues(dev, i);
-	dev->queues = NULL;
 	dev->nr_active_queues = 0;
 	vdev_interrupt_put(dev->irq);
 	dev->irq = NULL;
 	vdev_mem_put(dev->mem);
 	dev->mem = NULL;
+	free(dev->queues);
+	dev->queues = NULL;
 out_close:
 	close_eventfds(dev);
 out_unlock:
@@ -297,6 +306,7 @@ struct vdev_interrupt *vdev_device_reset(struct vdev_device *dev)
 		if (dev->ops->reset)
 			dev->ops->reset(dev);
 		teardown_queues(dev, dev->nr_active_queues);
+		free(dev->queues);
 		dev->queues = NULL;
 		dev->nr_active_queues = 0;
 		close_eventfds(dev);

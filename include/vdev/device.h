@@ -178,7 +178,7 @@ struct vdev_device_ops {
  * @workers: list of started workers
  * @nr_workers: entries in @workers
  * @nr_running: workers whose thread has not left its loop
- * @queues: the queues given to activate
+ * @queues: a copy of the queue array given to activate
  * @nr_active_queues: entries in @queues
  * @irq: interrupt object held while active
  * @mem: guest memory held while active
@@ -369,7 +369,9 @@ void vdev_config_read_from(const void *config, size_t config_len,
  * @dev: the device
  * @mem: guest memory (a reference is taken)
  * @irq: interrupt object (a reference is taken)
- * @queues: the queues the driver made ready, in index order
+ * @queues: the queues the driver made ready, in index order; the array is
+ *          copied (the caller may reuse it), the queues must stay until
+ *          reset
  * @nr_queues: number of entries in @queues
  *
  * Checks @nr_queues against the device's minimum, validates and maps every
@@ -377,7 +379,7 @@ void vdev_config_read_from(const void *config, size_t config_len,
  * which starts the workers. On failure nothing is left running.
  *
  * Return: 0; -EINVAL for too few queues or a bad queue setting; -EBUSY
- * when already active; -errno from the device.
+ * when already active; -ENOMEM; -errno from the device.
  */
 int vdev_device_activate(struct vdev_device *dev, struct vdev_mem *mem,
 			 struct vdev_interrupt *irq, struct vdev_queue **queues,

@@ -334,6 +334,43 @@ TEST_F(dev, activate_twice_busy)
 	vdev_interrupt_get(self->g.irq);
 }
 
+/*
+ * The queue array is the caller's: a transport may reuse or free its
+ * scratch array once activate returned, and reset must still tear down
+ * the queues it was given (it used to walk the caller's array).
+ */
+TEST_F(dev, activate_copies_queue_array)
+{
+	struct vdev_queue decoy[NQ], **qp;
+	unsigned int i;
+
+	qp = calloc(NQ, sizeof(*qp));
+	ASSERT_NE(NULL, qp);
+	guest_setup_queues(&self->g, 0);
+	for (i = 0; i < NQ; i++)
+		qp[i] = &self->g.q[i];
+	vdev_device_ack_features(&self->t.dev, 1ULL << VIRTIO_F_VERSION_1);
+	ASSERT_EQ(0, vdev_device_activate(&self->t.dev, self->g.mem,
+					  self->g.irq, qp, NQ));
+	/* The caller reuses its array for other queues. */
+	for (i = 0; i < NQ; i++) {
+		vdev_queue_init(&decoy[i], i, QSZ);
+		qp[i] = &decoy[i];
+	}
+	guest_add_buf(&self->g, 1, RAM_GPA + BUF_OFF, 64);
+	EXPECT_TRUE(guest_wait_used(&self->g, 1, 1));
+
+	vdev_interrupt_put(vdev_device_reset(&self->t.dev));
+	free(qp);
+	/* The queues given to activate were torn down, the others untouched. */
+	for (i = 0; i < NQ; i++) {
+		EXPECT_EQ(NULL, self->g.q[i].mem);
+		EXPECT_EQ(NULL, self->g.q[i].desc);
+		EXPECT_EQ(NULL, decoy[i].dev);
+	}
+	EXPECT_EQ(1, vdev_mem_nr_regions(self->g.mem));
+}
+
 TEST_F_TIMEOUT(dev, workers_named_and_joined, 300)
 {
 	ASSERT_EQ(0, activate(&self->g, &self->t, NQ));
