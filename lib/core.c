@@ -62,14 +62,26 @@ struct vdev_device *vdev_device_get(struct vdev_device *dev)
 	return dev;
 }
 
+/* Reset, then ops->shutdown unless an earlier call already ran it. */
+static void device_shutdown(struct vdev_device *dev)
+{
+	bool first;
+
+	vdev_interrupt_put(vdev_device_reset(dev));
+	pthread_mutex_lock(&dev->lock);
+	first = !dev->shut_down;
+	dev->shut_down = true;
+	pthread_mutex_unlock(&dev->lock);
+	if (first && dev->ops->shutdown)
+		dev->ops->shutdown(dev);
+}
+
 void vdev_device_put(struct vdev_device *dev)
 {
 	if (!dev || !refcount_dec_and_test(&dev->refs))
 		return;
 
-	vdev_interrupt_put(vdev_device_reset(dev));
-	if (dev->ops->shutdown)
-		dev->ops->shutdown(dev);
+	device_shutdown(dev);
 	vdev_access_platform_put(dev->access_platform);
 	pthread_cond_destroy(&dev->park_cond);
 	pthread_mutex_destroy(&dev->park_lock);
@@ -221,6 +233,10 @@ int vdev_device_activate(struct vdev_device *dev, struct vdev_mem *mem,
 	pthread_mutex_lock(&dev->lock);
 	if (dev->activated) {
 		ret = -EBUSY;
+		goto out_unlock;
+	}
+	if (dev->shut_down) {
+		ret = -ESHUTDOWN;
 		goto out_unlock;
 	}
 	if (nr_queues < dev->min_queues || nr_queues > dev->nr_queues) {
@@ -397,9 +413,7 @@ bool vdev_device_is_paused(struct vdev_device *dev)
 
 void vdev_device_shutdown(struct vdev_device *dev)
 {
-	vdev_interrupt_put(vdev_device_reset(dev));
-	if (dev->ops->shutdown)
-		dev->ops->shutdown(dev);
+	device_shutdown(dev);
 }
 
 void vdev_device_set_needs_reset(struct vdev_device *dev, const char *fmt, ...)

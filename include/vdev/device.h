@@ -110,7 +110,9 @@ struct vdev_counter {
  *            start workers with vdev_worker_*(); 0 or -errno (required)
  * @reset: device-specific part of reset, called after every worker has
  *         been joined; default: nothing
- * @shutdown: called once before release by the last put
+ * @shutdown: called once, after the device was reset for the last time:
+ *            by vdev_device_shutdown(), or by the last put if the VMM
+ *            never called it
  * @get_shm_regions: fill @list; 0, or -ENOENT when the device has none
  * @set_shm_regions: replace the device's shared memory description
  * @add_memory_region: guest RAM was hot-added (already in the map)
@@ -169,6 +171,7 @@ struct vdev_device_ops {
  * @min_queues: activate fails with -EINVAL below this many queues
  * @lock: serialises the control path (activate, pause, resume, reset)
  * @activated: between a successful activate and the next reset
+ * @shut_down: @ops->shutdown has run; activate fails from then on
  * @kill_fd: eventfd written once to stop every worker
  * @pause_fd: eventfd written to ask every worker to park
  * @paused: workers are (asked to be) parked
@@ -200,6 +203,7 @@ struct vdev_device {
 
 	pthread_mutex_t lock;
 	bool activated;
+	bool shut_down;
 	int kill_fd;
 	int pause_fd;
 	bool paused;
@@ -263,8 +267,9 @@ struct vdev_device *vdev_device_get(struct vdev_device *dev);
  * @dev: the device, or NULL
  *
  * The last put resets the device (joining every worker), calls
- * @ops->shutdown and frees it; when it returns, no thread of the device
- * runs and every fd it opened is closed.
+ * @ops->shutdown unless vdev_device_shutdown() already did, and frees it;
+ * when it returns, no thread of the device runs and every fd it opened is
+ * closed.
  */
 void vdev_device_put(struct vdev_device *dev);
 
@@ -379,7 +384,8 @@ void vdev_config_read_from(const void *config, size_t config_len,
  * which starts the workers. On failure nothing is left running.
  *
  * Return: 0; -EINVAL for too few queues or a bad queue setting; -EBUSY
- * when already active; -ENOMEM; -errno from the device.
+ * when already active; -ESHUTDOWN after vdev_device_shutdown(); -ENOMEM;
+ * -errno from the device.
  */
 int vdev_device_activate(struct vdev_device *dev, struct vdev_mem *mem,
 			 struct vdev_interrupt *irq, struct vdev_queue **queues,
@@ -440,8 +446,9 @@ bool vdev_device_is_paused(struct vdev_device *dev);
  * vdev_device_shutdown() - explicit shutdown before the VM goes away
  * @dev: the device
  *
- * Resets the device and calls @ops->shutdown; the device must not be
- * activated again.
+ * Resets the device and calls @ops->shutdown, once: a second call, and
+ * the last vdev_device_put(), only reset. vdev_device_activate() fails
+ * with -ESHUTDOWN from then on.
  */
 void vdev_device_shutdown(struct vdev_device *dev);
 

@@ -622,6 +622,62 @@ TEST_F_TIMEOUT(dev, access_platform_translates, 300)
 	EXPECT_EQ(0, atomic_load(&ap.released));
 }
 
+/* ---- shutdown, a failed activate ---- */
+
+static const struct vdev_device_ops tdev_counted_ops = {
+	.name = "tdev",
+	.read_config = tdev_read_config,
+	.activate = tdev_activate,
+	.reset = tdev_reset,
+	.shutdown = tdev_shutdown,
+	.release = tdev_release,
+};
+
+static int tdev_counted_setup(struct tdev *t)
+{
+	struct vdev_device_info info = {
+		.name = "tdev",
+		.type = VIRTIO_ID_RNG,
+		.features = TDEV_FEATURES,
+		.queue_sizes = tdev_sizes,
+		.nr_queues = NQ,
+		.min_queues = 1,
+	};
+
+	return tdev_init(t, &tdev_counted_ops, &info, "VDEVCFG", 8, QSZ);
+}
+
+/* device.h: ops->shutdown is called once, explicit shutdown or not. */
+TEST(shutdown_called_once)
+{
+	struct guest g;
+	struct tdev t;
+
+	ASSERT_EQ(0, guest_init(&g));
+	ASSERT_EQ(0, tdev_counted_setup(&t));
+	ASSERT_EQ(0, activate(&g, &t, NQ));
+	vdev_device_shutdown(&t.dev);
+	EXPECT_EQ(1, t.shutdowns);
+	EXPECT_EQ(1, t.resets);
+	EXPECT_FALSE(vdev_device_is_active(&t.dev));
+	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-", 0));
+	vdev_device_shutdown(&t.dev);
+	EXPECT_EQ(1, t.shutdowns);
+	EXPECT_EQ(-ESHUTDOWN, activate(&g, &t, NQ));
+	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-", 0));
+	vdev_device_put(&t.dev);
+	EXPECT_EQ(1, t.shutdowns);
+	EXPECT_EQ(1, t.released);
+
+	/* Only the last put: once too. */
+	ASSERT_EQ(0, tdev_counted_setup(&t));
+	ASSERT_EQ(0, activate(&g, &t, NQ));
+	vdev_device_put(&t.dev);
+	EXPECT_EQ(1, t.shutdowns);
+	EXPECT_EQ(1, t.released);
+	guest_fini(&g);
+}
+
 /* ---- refcounting ---- */
 
 TEST(refcount_last_put_releases)
