@@ -279,7 +279,10 @@ int vdev_device_activate(struct vdev_device *dev, struct vdev_mem *mem,
 	if (ret) {
 		vdev_log(VDEV_LOG_ERR, "%s: activate failed: %d", dev->name,
 			 ret);
+		/* As at reset: join what it started, then let it clean up. */
 		stop_workers(dev);
+		if (dev->ops->reset)
+			dev->ops->reset(dev);
 		goto out_teardown;
 	}
 	dev->activated = true;

@@ -109,7 +109,9 @@ struct vdev_counter {
  * @activate: start the device on @queues (already validated and mapped);
  *            start workers with vdev_worker_*(); 0 or -errno (required)
  * @reset: device-specific part of reset, called after every worker has
- *         been joined; default: nothing
+ *         been joined; also after a failed @activate (once the workers it
+ *         started are joined), so it must cope with a partial activation;
+ *         default: nothing
  * @shutdown: called once, after the device was reset for the last time:
  *            by vdev_device_shutdown(), or by the last put if the VMM
  *            never called it
@@ -381,7 +383,9 @@ void vdev_config_read_from(const void *config, size_t config_len,
  *
  * Checks @nr_queues against the device's minimum, validates and maps every
  * queue, creates the kill and pause eventfds and calls @ops->activate,
- * which starts the workers. On failure nothing is left running.
+ * which starts the workers. On failure nothing is left running: when
+ * @ops->activate fails, the workers it started are joined and @ops->reset
+ * is called before the queues are unmapped.
  *
  * Return: 0; -EINVAL for too few queues or a bad queue setting; -EBUSY
  * when already active; -ESHUTDOWN after vdev_device_shutdown(); -ENOMEM;

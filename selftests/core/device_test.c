@@ -678,6 +678,40 @@ TEST(shutdown_called_once)
 	guest_fini(&g);
 }
 
+/*
+ * The activate op fails after starting its workers: they are joined, and
+ * ops->reset runs after them so that the device type drops what that
+ * activation set up; the device can be activated again.
+ */
+TEST(failed_activate_resets)
+{
+	int fds0, tasks0;
+	struct guest g;
+	struct tdev t;
+
+	ASSERT_EQ(0, guest_init(&g));
+	ASSERT_EQ(0, tdev_counted_setup(&t));
+	vdev_test_baseline(&fds0, &tasks0);
+	t.activate_err = -EIO;
+	EXPECT_EQ(-EIO, activate(&g, &t, NQ));
+	EXPECT_FALSE(vdev_device_is_active(&t.dev));
+	EXPECT_EQ(1, t.resets);
+	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-", 0));
+	EXPECT_EQ(fds0, vdev_test_count_fds());
+	EXPECT_EQ(tasks0, vdev_test_settle_tasks(tasks0));
+	EXPECT_EQ(NULL, g.q[0].mem);
+
+	t.activate_err = 0;
+	ASSERT_EQ(0, activate(&g, &t, NQ));
+	guest_add_buf(&g, 0, RAM_GPA + BUF_OFF, 64);
+	EXPECT_TRUE(guest_wait_used(&g, 0, 1));
+	vdev_interrupt_put(vdev_device_reset(&t.dev));
+	EXPECT_EQ(2, t.resets);
+	vdev_device_put(&t.dev);
+	EXPECT_EQ(1, t.released);
+	guest_fini(&g);
+}
+
 /* ---- refcounting ---- */
 
 TEST(refcount_last_put_releases)
