@@ -6,6 +6,7 @@
  * given: one worker per queue pops chains and returns them used.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -23,6 +24,7 @@
 #include <vdev/vdev.h>
 
 #include "kselftest_harness.h"
+#include "refcount.h"	/* lib/: refcount_saturates tests it directly */
 #include "vdev_test.h"
 #include "tdev.h"
 
@@ -747,6 +749,68 @@ TEST(warm_up_leaves_no_thread)
 			bad++;
 	}
 	EXPECT_EQ(0, bad);
+}
+
+static atomic_uint log_lines;
+
+static void count_log(enum vdev_log_level level, const char *msg)
+{
+	atomic_fetch_add(&log_lines, 1);
+}
+
+/*
+ * refcount.h saturates as the kernel's refcount_t does: an increment past
+ * INT_MAX, from UINT_MAX or from zero, and a decrement from zero, set the
+ * count to REFCOUNT_SATURATED, where it stays: it never wraps and the
+ * object is never freed. Logged, but not once per call.
+ */
+TEST(refcount_saturates)
+{
+	atomic_uint r;
+	struct tdev t;
+	int i;
+
+	atomic_store(&log_lines, 0);
+	vdev_log_set_handler(count_log);
+
+	/* Through the device: a near-saturated count. */
+	ASSERT_EQ(0, tdev_setup(&t, 1));
+	atomic_store(&t.dev.refs, INT_MAX);
+	EXPECT_EQ(&t.dev, vdev_device_get(&t.dev));
+	EXPECT_EQ(REFCOUNT_SATURATED, atomic_load(&t.dev.refs));
+	for (i = 0; i < 1000; i++) {
+		vdev_device_get(&t.dev);
+		vdev_device_put(&t.dev);
+		vdev_device_put(&t.dev);
+	}
+	EXPECT_EQ(REFCOUNT_SATURATED, atomic_load(&t.dev.refs));
+	EXPECT_EQ(0, t.released);
+
+	/* UINT_MAX would wrap to 0, and the next put would free. */
+	refcount_set(&r, UINT_MAX);
+	refcount_inc(&r);
+	EXPECT_EQ(REFCOUNT_SATURATED, refcount_read(&r));
+	EXPECT_FALSE(refcount_dec_and_test(&r));
+
+	/* An increment on a freed (zero) object, a put of a zero count. */
+	refcount_set(&r, 0);
+	refcount_inc(&r);
+	EXPECT_EQ(REFCOUNT_SATURATED, refcount_read(&r));
+	EXPECT_FALSE(refcount_dec_and_test(&r));
+	refcount_set(&r, 0);
+	EXPECT_FALSE(refcount_dec_and_test(&r));
+	EXPECT_EQ(REFCOUNT_SATURATED, refcount_read(&r));
+	EXPECT_FALSE(refcount_dec_and_test(&r));
+
+	/* The ordinary path is untouched. */
+	refcount_set(&r, 1);
+	refcount_inc(&r);
+	EXPECT_FALSE(refcount_dec_and_test(&r));
+	EXPECT_TRUE(refcount_dec_and_test(&r));
+
+	vdev_log_set_handler(NULL);
+	EXPECT_LE(1, atomic_load(&log_lines));
+	EXPECT_GE(10, atomic_load(&log_lines));
 }
 
 TEST(mem_translate_bounds)
