@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include <linux/virtio_config.h>
-#include <linux/virtio_ring.h>
 
 #include <vdev/device.h>
 #include <vdev/log.h>
@@ -472,9 +471,12 @@ int vdev_device_set_access_platform(struct vdev_device *dev,
 		return -EBUSY;
 	}
 	vdev_access_platform_put(dev->access_platform);
+	/*
+	 * Every address the driver gives goes through it: rings at setup,
+	 * buffers and indirect tables at pop (lib/queue.c, vq_to_gpa()), so
+	 * the offered features stay as they are.
+	 */
 	dev->access_platform = vdev_access_platform_get(ap);
-	/* Indirect tables would need translating too: not offered. */
-	dev->avail_features &= ~(1ULL << VIRTIO_RING_F_INDIRECT_DESC);
 	if (dev->ops->set_access_platform)
 		dev->ops->set_access_platform(dev, ap);
 	pthread_mutex_unlock(&dev->lock);

@@ -496,7 +496,9 @@ int vdev_device_add_memory_region(struct vdev_device *dev,
  * @dev: the device (not active)
  * @ap: the access platform (a reference is taken)
  *
- * Clears VIRTIO_RING_F_INDIRECT_DESC from the offered features.
+ * From the next activate on, every ring, buffer and indirect table
+ * address is an I/O virtual address translated through @ap; the offered
+ * features are left as they are (VIRTIO_RING_F_INDIRECT_DESC included).
  *
  * Return: 0, or -EBUSY when the device is active.
  */
