@@ -7,7 +7,9 @@
  * resume, ack_features, set_access_platform). dev->park_lock protects the
  * worker list, the parking state and the running-worker count; workers
  * take only park_lock, so a control-path caller may wait for them while
- * holding dev->lock.
+ * holding dev->lock. dev->irq_lock protects dev->irq against the threads
+ * that are not workers (see config_irq()); it is never held while
+ * calling out.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -50,6 +52,8 @@ int vdev_device_init(struct vdev_device *dev, const struct vdev_device_ops *ops,
 	pthread_mutex_init(&dev->lock, NULL);
 	pthread_mutex_init(&dev->park_lock, NULL);
 	pthread_cond_init(&dev->park_cond, NULL);
+	pthread_mutex_init(&dev->irq_lock, NULL);
+	pthread_cond_init(&dev->irq_cond, NULL);
 	atomic_init(&dev->needs_reset, false);
 	dev->rl = (struct vdev_ratelimit)VDEV_RATELIMIT_INIT(5000, 1);
 	return 0;
@@ -82,6 +86,8 @@ void vdev_device_put(struct vdev_device *dev)
 
 	device_shutdown(dev);
 	vdev_access_platform_put(dev->access_platform);
+	pthread_cond_destroy(&dev->irq_cond);
+	pthread_mutex_destroy(&dev->irq_lock);
 	pthread_cond_destroy(&dev->park_cond);
 	pthread_mutex_destroy(&dev->park_lock);
 	pthread_mutex_destroy(&dev->lock);
@@ -214,6 +220,56 @@ static void stop_workers(struct vdev_device *dev)
 	vdev_workers_join_all(dev);
 }
 
+/*
+ * dev->irq is set by activate before any worker starts and cleared by
+ * reset after every worker was joined, so workers read it without a lock
+ * (vdev_queue_notify() is the fast path). Any other thread (a VMM's link
+ * monitor calling vdev_device_config_changed(), say) races activate and
+ * reset: it takes the pointer under irq_lock and counts itself in
+ * irq_users, and reset waits for irq_users to drop to zero before handing
+ * the interrupt back, so that nobody raises it once the caller owns it.
+ */
+static void publish_irq(struct vdev_device *dev, struct vdev_interrupt *irq)
+{
+	pthread_mutex_lock(&dev->irq_lock);
+	dev->irq = irq;
+	pthread_mutex_unlock(&dev->irq_lock);
+}
+
+static struct vdev_interrupt *unpublish_irq(struct vdev_device *dev)
+{
+	struct vdev_interrupt *irq;
+
+	pthread_mutex_lock(&dev->irq_lock);
+	irq = dev->irq;
+	dev->irq = NULL;
+	while (dev->irq_users)
+		pthread_cond_wait(&dev->irq_cond, &dev->irq_lock);
+	pthread_mutex_unlock(&dev->irq_lock);
+	return irq;
+}
+
+/* A config interrupt, from any thread; nothing while not active. */
+static void config_irq(struct vdev_device *dev)
+{
+	struct vdev_interrupt *irq;
+
+	pthread_mutex_lock(&dev->irq_lock);
+	irq = dev->irq;
+	if (irq)
+		dev->irq_users++;
+	pthread_mutex_unlock(&dev->irq_lock);
+	if (!irq)
+		return;
+
+	vdev_interrupt_trigger(irq, VDEV_IRQ_CONFIG, 0);
+
+	pthread_mutex_lock(&dev->irq_lock);
+	if (!--dev->irq_users)
+		pthread_cond_broadcast(&dev->irq_cond);
+	pthread_mutex_unlock(&dev->irq_lock);
+}
+
 static void teardown_queues(struct vdev_device *dev, unsigned int n)
 {
 	unsigned int i;
@@ -264,7 +320,7 @@ int vdev_device_activate(struct vdev_device *dev, struct vdev_mem *mem,
 	memcpy(dev->queues, queues, nr_queues * sizeof(*queues));
 
 	dev->mem = vdev_mem_get(mem);
-	dev->irq = vdev_interrupt_get(irq);
+	publish_irq(dev, vdev_interrupt_get(irq));
 	for (i = 0; i < nr_queues; i++) {
 		ret = vdev_queue_setup(dev->queues[i], dev, mem);
 		if (ret)
@@ -291,8 +347,7 @@ int vdev_device_activate(struct vdev_device *dev, struct vdev_mem *mem,
 out_teardown:
 	teardown_queues(dev, i);
 	dev->nr_active_queues = 0;
-	vdev_interrupt_put(dev->irq);
-	dev->irq = NULL;
+	vdev_interrupt_put(unpublish_irq(dev));
 	vdev_mem_put(dev->mem);
 	dev->mem = NULL;
 	free(dev->queues);
@@ -330,8 +385,7 @@ struct vdev_interrupt *vdev_device_reset(struct vdev_device *dev)
 		close_eventfds(dev);
 		vdev_mem_put(dev->mem);
 		dev->mem = NULL;
-		irq = dev->irq;
-		dev->irq = NULL;
+		irq = unpublish_irq(dev);
 		dev->activated = false;
 	}
 	dev->acked_features = 0;
@@ -420,7 +474,6 @@ void vdev_device_shutdown(struct vdev_device *dev)
 
 void vdev_device_set_needs_reset(struct vdev_device *dev, const char *fmt, ...)
 {
-	struct vdev_interrupt *irq;
 	char msg[256];
 	va_list ap;
 
@@ -435,10 +488,7 @@ void vdev_device_set_needs_reset(struct vdev_device *dev, const char *fmt, ...)
 		vdev_log(VDEV_LOG_ERR, "%s: device needs reset: %s", dev->name,
 			 msg);
 
-	/* Called from workers, which run only while dev->irq is held. */
-	irq = READ_ONCE(dev->irq);
-	if (irq)
-		vdev_interrupt_trigger(irq, VDEV_IRQ_CONFIG, 0);
+	config_irq(dev);
 }
 
 bool vdev_device_needs_reset(const struct vdev_device *dev)
@@ -448,10 +498,7 @@ bool vdev_device_needs_reset(const struct vdev_device *dev)
 
 void vdev_device_config_changed(struct vdev_device *dev)
 {
-	struct vdev_interrupt *irq = READ_ONCE(dev->irq);
-
-	if (irq)
-		vdev_interrupt_trigger(irq, VDEV_IRQ_CONFIG, 0);
+	config_irq(dev);
 }
 
 int vdev_device_add_memory_region(struct vdev_device *dev,

@@ -185,7 +185,12 @@ struct vdev_device_ops {
  * @nr_running: workers whose thread has not left its loop
  * @queues: a copy of the queue array given to activate
  * @nr_active_queues: entries in @queues
- * @irq: interrupt object held while active
+ * @irq: interrupt object held while active; set before the workers start
+ *       and cleared after they are joined, under @irq_lock
+ * @irq_lock: protects @irq and @irq_users for threads that are not workers
+ * @irq_cond: signalled when @irq_users drops to zero
+ * @irq_users: threads raising a config interrupt through @irq right now;
+ *             reset waits for none to be left
  * @mem: guest memory held while active
  * @access_platform: DMA remapping, or NULL
  * @needs_reset: DEVICE_NEEDS_RESET (VIRTIO 1.2, 2.1.1)
@@ -219,6 +224,9 @@ struct vdev_device {
 	unsigned int nr_active_queues;
 
 	struct vdev_interrupt *irq;
+	pthread_mutex_t irq_lock;
+	pthread_cond_t irq_cond;
+	unsigned int irq_users;
 	struct vdev_mem *mem;
 	struct vdev_access_platform *access_platform;
 	atomic_bool needs_reset;
@@ -410,7 +418,9 @@ bool vdev_device_is_active(struct vdev_device *dev);
  * Resumes the workers if paused, signals kill, joins every worker, calls
  * @ops->reset, closes the kill and pause eventfds, drops the guest memory
  * and clears the negotiated features and DEVICE_NEEDS_RESET. When it
- * returns no worker thread of the device exists.
+ * returns no worker thread of the device exists, and no other thread is
+ * still raising the interrupt through vdev_device_config_changed() or
+ * vdev_device_set_needs_reset().
  *
  * Return: the interrupt object given to activate (the caller now owns
  * that reference and must vdev_interrupt_put() it), or NULL when the
@@ -461,8 +471,10 @@ void vdev_device_shutdown(struct vdev_device *dev);
  * @dev: the device
  * @fmt: reason, printf format (logged once, rate-limited)
  *
- * Sets DEVICE_NEEDS_RESET and raises a config interrupt. Safe from any
- * worker.
+ * Sets DEVICE_NEEDS_RESET and raises a config interrupt (while the device
+ * is active). Safe from any thread, concurrently with activate and reset:
+ * once vdev_device_reset() has returned, the interrupt it handed back is
+ * not raised any more.
  */
 __vdev_printf(2, 3)
 void vdev_device_set_needs_reset(struct vdev_device *dev, const char *fmt, ...);
@@ -478,6 +490,10 @@ bool vdev_device_needs_reset(const struct vdev_device *dev);
 /**
  * vdev_device_config_changed() - raise a configuration change interrupt
  * @dev: the device
+ *
+ * Does nothing while the device is not active. Safe from any thread (a
+ * VMM's link monitor, say), concurrently with activate and reset, as
+ * vdev_device_set_needs_reset().
  */
 void vdev_device_config_changed(struct vdev_device *dev);
 

@@ -554,6 +554,65 @@ TEST_F_TIMEOUT(dev, needs_reset_isolated, 300)
 	vdev_interrupt_get(self->g.irq);
 }
 
+/*
+ * A VMM thread (a netlink link monitor, say) raises config interrupts and
+ * DEVICE_NEEDS_RESET while another thread activates and resets the
+ * device. Each activation gets an interrupt object of its own, whose last
+ * reference is the one reset hands back: once that is put, nothing may
+ * touch it (ASan), and the interrupt pointer is never read unlocked
+ * against activate and reset (TSan).
+ */
+struct hammer {
+	struct tdev *t;
+	atomic_bool stop;
+	atomic_uint calls;
+};
+
+static void *hammer_thread(void *arg)
+{
+	struct hammer *h = arg;
+
+	while (!atomic_load(&h->stop)) {
+		vdev_device_config_changed(&h->t->dev);
+		vdev_device_set_needs_reset(&h->t->dev, "hammer");
+		atomic_fetch_add(&h->calls, 1);
+	}
+	return NULL;
+}
+
+TEST_F_TIMEOUT(dev, irq_from_any_thread_races_reset, 300)
+{
+	struct hammer h = { .t = &self->t };
+	struct vdev_interrupt *irq;
+	uint64_t v;
+	pthread_t th;
+	int i;
+
+	ASSERT_EQ(0, pthread_create(&th, NULL, hammer_thread, &h));
+	for (i = 0; i < 2000; i++) {
+		ASSERT_EQ(0, vdev_interrupt_eventfd_create(self->g.irqfd, &irq));
+		guest_setup_queues(&self->g, 0);
+		vdev_device_ack_features(&self->t.dev,
+					 1ULL << VIRTIO_F_VERSION_1);
+		ASSERT_EQ(0, vdev_device_activate(&self->t.dev, self->g.mem,
+						  irq, self->g.qp, NQ));
+		vdev_interrupt_put(irq);	/* the device holds the last */
+		if (i % 100 == 0)
+			usleep(1000);	/* let the hammer hit an active device */
+		irq = vdev_device_reset(&self->t.dev);
+		ASSERT_NE(NULL, irq);
+		vdev_interrupt_put(irq);	/* freed here */
+		while (read(self->g.irqfd, &v, sizeof(v)) > 0)
+			;
+	}
+	atomic_store(&h.stop, true);
+	pthread_join(th, NULL);
+	EXPECT_LT(0, atomic_load(&h.calls));
+	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-", 0));
+	EXPECT_EQ(self->fds0, vdev_test_count_fds());
+	EXPECT_EQ(self->tasks0, vdev_test_settle_tasks(self->tasks0));
+}
+
 /* ---- access platform: addresses are IOVAs = GPA + IOVA_OFF ---- */
 
 #define IOVA_OFF 0x800000000ULL
