@@ -26,6 +26,7 @@
 #include <vdev/queue.h>
 
 #include "compiler.h"
+#include "core_priv.h"
 #include "refcount.h"
 #include "worker_priv.h"
 
@@ -214,6 +215,8 @@ static void stop_workers(struct vdev_device *dev)
 	/* A parked worker never sees the kill event: unpark it first. */
 	pthread_mutex_lock(&dev->park_lock);
 	dev->paused = false;
+	dev->vmm_paused = false;
+	dev->nr_quiesced = 0;
 	pthread_cond_broadcast(&dev->park_cond);
 	pthread_mutex_unlock(&dev->park_lock);
 
@@ -408,15 +411,20 @@ void vdev_device_park(struct vdev_device *dev)
 	pthread_mutex_unlock(&dev->park_lock);
 }
 
-int vdev_device_pause(struct vdev_device *dev)
+/*
+ * The workers are parked while any reason holds: the VMM's pause
+ * (dev->vmm_paused) or a transport's quiesce (dev->nr_quiesced), so that
+ * neither undoes the other. Called with dev->lock.
+ */
+static bool park_wanted(const struct vdev_device *dev)
 {
-	pthread_mutex_lock(&dev->lock);
-	if (!dev->activated || dev->paused) {
-		pthread_mutex_unlock(&dev->lock);
-		return 0;
-	}
-	vdev_log(VDEV_LOG_DEBUG, "%s: pausing", dev->name);
+	return dev->vmm_paused || dev->nr_quiesced;
+}
 
+/* Ask every worker to park; return when all have. Called with dev->lock. */
+static void park_workers(struct vdev_device *dev)
+{
+	vdev_log(VDEV_LOG_DEBUG, "%s: pausing", dev->name);
 	pthread_mutex_lock(&dev->park_lock);
 	dev->paused = true;
 	pthread_mutex_unlock(&dev->park_lock);
@@ -427,22 +435,14 @@ int vdev_device_pause(struct vdev_device *dev)
 	while (dev->nr_parked < dev->nr_running)
 		pthread_cond_wait(&dev->park_cond, &dev->park_lock);
 	pthread_mutex_unlock(&dev->park_lock);
-
-	pthread_mutex_unlock(&dev->lock);
-	return 0;
 }
 
-int vdev_device_resume(struct vdev_device *dev)
+/* Wake the parked workers. Called with dev->lock. */
+static void unpark_workers(struct vdev_device *dev)
 {
 	uint64_t v;
 
-	pthread_mutex_lock(&dev->lock);
-	if (!dev->activated || !dev->paused) {
-		pthread_mutex_unlock(&dev->lock);
-		return 0;
-	}
 	vdev_log(VDEV_LOG_DEBUG, "%s: resuming", dev->name);
-
 	/* Drain first, so unparked workers do not see a stale pause. */
 	if (read(dev->pause_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		vdev_log(VDEV_LOG_WARN, "%s: pause eventfd read: %d",
@@ -452,9 +452,66 @@ int vdev_device_resume(struct vdev_device *dev)
 	dev->paused = false;
 	pthread_cond_broadcast(&dev->park_cond);
 	pthread_mutex_unlock(&dev->park_lock);
+}
 
+/* Set the VMM's pause; park_lock too, for vdev_device_is_paused(). */
+static void set_vmm_paused(struct vdev_device *dev, bool paused)
+{
+	pthread_mutex_lock(&dev->park_lock);
+	dev->vmm_paused = paused;
+	pthread_mutex_unlock(&dev->park_lock);
+}
+
+int vdev_device_pause(struct vdev_device *dev)
+{
+	pthread_mutex_lock(&dev->lock);
+	if (dev->activated && !dev->vmm_paused) {
+		if (!park_wanted(dev))
+			park_workers(dev);
+		set_vmm_paused(dev, true);
+	}
 	pthread_mutex_unlock(&dev->lock);
 	return 0;
+}
+
+int vdev_device_resume(struct vdev_device *dev)
+{
+	pthread_mutex_lock(&dev->lock);
+	if (dev->activated && dev->vmm_paused) {
+		set_vmm_paused(dev, false);
+		if (!park_wanted(dev))
+			unpark_workers(dev);
+	}
+	pthread_mutex_unlock(&dev->lock);
+	return 0;
+}
+
+int vdev_device_quiesce(struct vdev_device *dev)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&dev->lock);
+	if (!dev->activated) {
+		ret = -EINVAL;
+	} else {
+		if (!park_wanted(dev))
+			park_workers(dev);
+		dev->nr_quiesced++;
+	}
+	pthread_mutex_unlock(&dev->lock);
+	return ret;
+}
+
+void vdev_device_unquiesce(struct vdev_device *dev)
+{
+	pthread_mutex_lock(&dev->lock);
+	/* A reset in between cleared every reason already. */
+	if (dev->activated && dev->nr_quiesced) {
+		dev->nr_quiesced--;
+		if (!park_wanted(dev))
+			unpark_workers(dev);
+	}
+	pthread_mutex_unlock(&dev->lock);
 }
 
 bool vdev_device_is_paused(struct vdev_device *dev)
@@ -462,7 +519,7 @@ bool vdev_device_is_paused(struct vdev_device *dev)
 	bool paused;
 
 	pthread_mutex_lock(&dev->park_lock);
-	paused = dev->paused;
+	paused = dev->vmm_paused;
 	pthread_mutex_unlock(&dev->park_lock);
 	return paused;
 }

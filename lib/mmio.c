@@ -31,6 +31,7 @@
 #include <vdev/queue.h>
 
 #include "compiler.h"
+#include "core_priv.h"
 #include "refcount.h"
 
 /*
@@ -264,15 +265,17 @@ static void mmio_queue_ready(struct vdev_mmio *m, uint32_t val)
 
 /*
  * QueueReset=1 (VIRTIO_F_RING_RESET). Before DRIVER_OK the queue goes back
- * to its power-on state. While the device runs, its workers are parked,
- * the queue is stopped (the device no longer touches its rings; pop
- * returns -EIO without DEVICE_NEEDS_RESET) and the workers resume: the
- * reset completes within the write, so QueueReset always reads 0.
+ * to its power-on state. While the device runs, its workers are parked
+ * (quiesced), the queue is stopped (the device no longer touches its
+ * rings; pop returns -EIO without DEVICE_NEEDS_RESET) and the quiesce
+ * ends: the reset completes within the write, so QueueReset always reads
+ * 0. The quiesce is a reason to park of its own in the core, so a pause
+ * by the VMM, before or during it, stays in force.
  */
 static void mmio_queue_reset(struct vdev_mmio *m, uint32_t val)
 {
 	struct mmio_queue *q = mmio_sel_queue(m);
-	bool paused;
+	int ret;
 
 	if (!vdev_device_feature_acked(m->dev, VIRTIO_F_RING_RESET)) {
 		mmio_warn(m, "QueueReset without VIRTIO_F_RING_RESET ignored");
@@ -287,13 +290,11 @@ static void mmio_queue_reset(struct vdev_mmio *m, uint32_t val)
 	}
 	if (q->stopped || !q->vq.ready)
 		return;
-	/* Paused by the VMM already: the workers are parked, keep it so. */
-	paused = vdev_device_is_paused(m->dev);
-	if (!paused)
-		vdev_device_pause(m->dev);
+	/* -EINVAL: the VMM reset the device meanwhile, nothing runs. */
+	ret = vdev_device_quiesce(m->dev);
 	atomic_store(&q->vq.broken, true);
-	if (!paused)
-		vdev_device_resume(m->dev);
+	if (!ret)
+		vdev_device_unquiesce(m->dev);
 	q->stopped = true;
 }
 

@@ -176,8 +176,12 @@ struct vdev_device_ops {
  * @shut_down: @ops->shutdown has run; activate fails from then on
  * @kill_fd: eventfd written once to stop every worker
  * @pause_fd: eventfd written to ask every worker to park
- * @paused: workers are (asked to be) parked
- * @park_lock: protects @nr_parked and @paused transitions
+ * @paused: workers are (asked to be) parked: @vmm_paused or @nr_quiesced
+ * @vmm_paused: between the VMM's vdev_device_pause() and resume
+ * @nr_quiesced: the transport's quiesces in progress (a queue reset);
+ *               separate from @vmm_paused so that neither undoes the other
+ * @park_lock: protects @nr_parked and the @paused and @vmm_paused
+ *             transitions
  * @park_cond: signalled when a worker parks or must wake up
  * @nr_parked: workers currently parked
  * @workers: list of started workers
@@ -214,6 +218,8 @@ struct vdev_device {
 	int kill_fd;
 	int pause_fd;
 	bool paused;
+	bool vmm_paused;
+	unsigned int nr_quiesced;
 	pthread_mutex_t park_lock;
 	pthread_cond_t park_cond;
 	unsigned int nr_parked;
@@ -434,7 +440,9 @@ struct vdev_interrupt *vdev_device_reset(struct vdev_device *dev);
  *
  * Returns only when every worker has parked: no descriptor is processed
  * until vdev_device_resume(). Pausing an inactive or paused device is a
- * no-op.
+ * no-op. The VMM's pause is kept apart from the transport's own short
+ * pauses (a guest's queue reset): a queue reset neither lifts it nor is
+ * cut short by the VMM's resume.
  *
  * Return: 0 or -errno.
  */
@@ -449,10 +457,11 @@ int vdev_device_pause(struct vdev_device *dev);
 int vdev_device_resume(struct vdev_device *dev);
 
 /**
- * vdev_device_is_paused() - are the workers parked?
+ * vdev_device_is_paused() - has the VMM paused the device?
  * @dev: the device
  *
- * Return: true between pause and resume.
+ * Return: true between vdev_device_pause() and vdev_device_resume() (or
+ * reset); a transport's short pause for a queue reset does not count.
  */
 bool vdev_device_is_paused(struct vdev_device *dev);
 

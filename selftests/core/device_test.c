@@ -24,6 +24,7 @@
 #include <vdev/vdev.h>
 
 #include "kselftest_harness.h"
+#include "core_priv.h"	/* lib/: vdev_device_quiesce() */
 #include "refcount.h"	/* lib/: refcount_saturates tests it directly */
 #include "vdev_test.h"
 #include "tdev.h"
@@ -466,6 +467,66 @@ TEST_F_TIMEOUT(dev, pause_resume_under_load, 300)
 	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-", 0));
 	EXPECT_EQ(self->fds0, vdev_test_count_fds());
 	EXPECT_EQ(self->tasks0, vdev_test_settle_tasks(self->tasks0));
+}
+
+/* Wait 20 ms: true when queue @qi used no buffer meanwhile. */
+static bool stays_parked(struct guest *g, unsigned int qi)
+{
+	uint16_t used = guest_used_idx(g, qi);
+
+	guest_add_buf(g, qi, RAM_GPA + BUF_OFF, 8);
+	usleep(20000);
+	return guest_used_idx(g, qi) == used;
+}
+
+/*
+ * The VMM's pause and a transport's quiesce (lib/core_priv.h) are separate
+ * reasons to park: the workers run again only when both are gone.
+ */
+TEST_F(dev, pause_and_quiesce_independent)
+{
+	uint16_t used;
+
+	EXPECT_EQ(-EINVAL, vdev_device_quiesce(&self->t.dev));
+	ASSERT_EQ(0, activate(&self->g, &self->t, NQ));
+
+	/* Quiesce, VMM pause, unquiesce: still paused. */
+	ASSERT_EQ(0, vdev_device_quiesce(&self->t.dev));
+	EXPECT_FALSE(vdev_device_is_paused(&self->t.dev));
+	ASSERT_EQ(0, vdev_device_pause(&self->t.dev));
+	vdev_device_unquiesce(&self->t.dev);
+	EXPECT_TRUE(vdev_device_is_paused(&self->t.dev));
+	EXPECT_TRUE(stays_parked(&self->g, 0));
+	ASSERT_EQ(0, vdev_device_resume(&self->t.dev));
+	EXPECT_TRUE(guest_wait_used(&self->g, 0, 1));
+
+	/* Quiesce, a VMM resume (not paused: a no-op), unquiesce. */
+	ASSERT_EQ(0, vdev_device_quiesce(&self->t.dev));
+	ASSERT_EQ(0, vdev_device_resume(&self->t.dev));
+	EXPECT_TRUE(stays_parked(&self->g, 1));
+	vdev_device_unquiesce(&self->t.dev);
+	EXPECT_TRUE(guest_wait_used(&self->g, 1, 1));
+
+	/* VMM pause, quiesce, VMM resume: parked until the unquiesce. */
+	ASSERT_EQ(0, vdev_device_pause(&self->t.dev));
+	ASSERT_EQ(0, vdev_device_quiesce(&self->t.dev));
+	ASSERT_EQ(0, vdev_device_resume(&self->t.dev));
+	EXPECT_FALSE(vdev_device_is_paused(&self->t.dev));
+	used = guest_used_idx(&self->g, 0);
+	EXPECT_TRUE(stays_parked(&self->g, 0));
+	vdev_device_unquiesce(&self->t.dev);
+	EXPECT_TRUE(guest_wait_used(&self->g, 0, used + 1));
+
+	/* Reset clears every reason; a late unquiesce is harmless. */
+	ASSERT_EQ(0, vdev_device_pause(&self->t.dev));
+	ASSERT_EQ(0, vdev_device_quiesce(&self->t.dev));
+	vdev_interrupt_put(vdev_device_reset(&self->t.dev));
+	vdev_device_unquiesce(&self->t.dev);
+	EXPECT_FALSE(vdev_device_is_paused(&self->t.dev));
+	ASSERT_EQ(0, activate(&self->g, &self->t, NQ));
+	guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 8);
+	EXPECT_TRUE(guest_wait_used(&self->g, 0, 1));
+	vdev_interrupt_put(vdev_device_reset(&self->t.dev));
 }
 
 TEST_F(dev, pause_inactive_is_noop)

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -32,6 +33,11 @@
 #include "kselftest_harness.h"
 #include "vdev_test.h"
 #include "tdev.h"
+
+#ifndef WRITE_ONCE
+#define WRITE_ONCE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+#define READ_ONCE(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#endif
 
 #define NQ		2
 #define QSZ		16
@@ -823,6 +829,130 @@ TEST_F(mm, queue_reset)
 	ASSERT_EQ(s, probe(self, NQ));
 	send(self, 0, false);
 	EXPECT_EQ(128, wait_used(self, 0));
+}
+
+/*
+ * A pause by the VMM and the quiesce of a guest's QueueReset must not undo
+ * each other, in either order. The check of "paused": is_paused() says so
+ * and a buffer on the other queue is not used until the VMM resumes.
+ */
+static void expect_vmm_paused(struct __test_metadata *_metadata,
+			      FIXTURE_DATA(mm) *self)
+{
+	EXPECT_TRUE(vdev_device_is_paused(&self->d.dev));
+	send(self, 1, false);
+	usleep(20000);
+	EXPECT_EQ(0, vq_driver_used_pending(&self->q[1]));
+	ASSERT_EQ(0, vdev_device_resume(&self->d.dev));
+	EXPECT_FALSE(vdev_device_is_paused(&self->d.dev));
+	EXPECT_EQ(128, wait_used(self, 1));
+	wr(self->m, VIRTIO_MMIO_QUEUE_SEL, 0);
+	EXPECT_EQ(0, rd(self->m, VIRTIO_MMIO_QUEUE_READY));
+	EXPECT_FALSE(rd(self->m, VIRTIO_MMIO_STATUS) & S_NR);
+}
+
+static void probe_ring_reset(struct __test_metadata *_metadata,
+			     FIXTURE_DATA(mm) *self)
+{
+	unsigned int i;
+
+	ASSERT_EQ(S_ACK | S_DRV | S_FOK,
+		  negotiate(self->m, F(VIRTIO_F_VERSION_1) |
+				     F(VIRTIO_F_RING_RESET)));
+	for (i = 0; i < NQ; i++) {
+		rewind_queue(&self->q[i]);
+		program_queue(self->m, i, &self->q[i]);
+	}
+	wr(self->m, VIRTIO_MMIO_STATUS, S_ACK | S_DRV | S_FOK | S_DOK);
+	ASSERT_TRUE(vdev_device_is_active(&self->d.dev));
+}
+
+/* The VMM pauses first, then the guest resets queue 0. */
+TEST_F(mm, queue_reset_after_vmm_pause)
+{
+	probe_ring_reset(_metadata, self);
+	ASSERT_EQ(0, vdev_device_pause(&self->d.dev));
+	wr(self->m, VIRTIO_MMIO_QUEUE_SEL, 0);
+	wr(self->m, VDEV_MMIO_QUEUE_RESET, 1);
+	expect_vmm_paused(_metadata, self);
+}
+
+struct racer {
+	FIXTURE_DATA(mm) *self;
+	pid_t tid;
+};
+
+/* The guest: QueueReset of queue 0 (QueueSel is 0). */
+static void *queue_reset_thread(void *arg)
+{
+	struct racer *r = arg;
+
+	WRITE_ONCE(r->tid, gettid());
+	wr(r->self->m, VDEV_MMIO_QUEUE_RESET, 1);
+	return NULL;
+}
+
+/* The VMM: pause. */
+static void *vmm_pause_thread(void *arg)
+{
+	struct racer *r = arg;
+
+	WRITE_ONCE(r->tid, gettid());
+	vdev_device_pause(&r->self->d.dev);
+	return NULL;
+}
+
+/* Wait up to 5 s for thread @r to be asleep (blocked on a lock). */
+static bool wait_asleep(struct racer *r)
+{
+	char path[64], buf[256], *p;
+	int i, n = 0;
+
+	for (i = 0; i < 50000 && n < 100; i++) {
+		FILE *f;
+
+		usleep(100);
+		if (!READ_ONCE(r->tid))
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%d/stat",
+			 (int)READ_ONCE(r->tid));
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+		fclose(f);
+		n = p && p[1] == ' ' && p[2] == 'S' ? n + 1 : 0;
+	}
+	return n >= 100;
+}
+
+/*
+ * The guest's queue reset starts first and the VMM pauses while it is
+ * under way. To make the interleaving certain, the test holds the
+ * device's park_lock (which both take) until the queue reset and then
+ * the pause are blocked, in that order; the kernel wakes futex waiters
+ * in that order. The transport used to look at is_paused(), find it
+ * clear, then pause and resume around the queue reset: the resume undid
+ * the VMM's pause.
+ */
+TEST_F_TIMEOUT(mm, vmm_pause_during_queue_reset, 60)
+{
+	struct racer guest = { .self = self }, vmm = { .self = self };
+	pthread_t tg, tv;
+
+	probe_ring_reset(_metadata, self);
+	wr(self->m, VIRTIO_MMIO_QUEUE_SEL, 0);
+
+	pthread_mutex_lock(&self->d.dev.park_lock);
+	ASSERT_EQ(0, pthread_create(&tg, NULL, queue_reset_thread, &guest));
+	EXPECT_TRUE(wait_asleep(&guest));
+	ASSERT_EQ(0, pthread_create(&tv, NULL, vmm_pause_thread, &vmm));
+	EXPECT_TRUE(wait_asleep(&vmm));
+	pthread_mutex_unlock(&self->d.dev.park_lock);
+	pthread_join(tg, NULL);
+	pthread_join(tv, NULL);
+
+	expect_vmm_paused(_metadata, self);
 }
 
 /* ---- shared memory registers ---- */
