@@ -56,7 +56,8 @@ int vdev_device_init(struct vdev_device *dev, const struct vdev_device_ops *ops,
 	pthread_mutex_init(&dev->irq_lock, NULL);
 	pthread_cond_init(&dev->irq_cond, NULL);
 	atomic_init(&dev->needs_reset, false);
-	dev->rl = (struct vdev_ratelimit)VDEV_RATELIMIT_INIT(5000, 1);
+	/* Once, here: a guest's reset must not give it a fresh burst. */
+	dev->rl = (struct vdev_ratelimit)VDEV_RATELIMIT_INIT(5000, 10);
 	return 0;
 }
 
@@ -122,9 +123,10 @@ void vdev_device_ack_features(struct vdev_device *dev, uint64_t value)
 	pthread_mutex_lock(&dev->lock);
 	unrequested = value & ~vdev_device_features(dev);
 	if (unrequested) {
-		vdev_log(VDEV_LOG_WARN,
-			 "%s: driver acked features %#llx never offered",
-			 dev->name, (unsigned long long)unrequested);
+		if (vdev_ratelimit_ok(&dev->rl))
+			vdev_log(VDEV_LOG_WARN,
+				 "%s: driver acked features %#llx never offered",
+				 dev->name, (unsigned long long)unrequested);
 		/* Not counted as acked; FEATURES_OK will be refused. */
 		value &= ~unrequested;
 		dev->features_rejected = true;
@@ -298,9 +300,11 @@ int vdev_device_activate(struct vdev_device *dev, struct vdev_mem *mem,
 		goto out_unlock;
 	}
 	if (nr_queues < dev->min_queues || nr_queues > dev->nr_queues) {
-		vdev_log(VDEV_LOG_ERR,
-			 "%s: %u queues enabled, need %u to %u", dev->name,
-			 nr_queues, dev->min_queues, dev->nr_queues);
+		if (vdev_ratelimit_ok(&dev->rl))
+			vdev_log(VDEV_LOG_ERR,
+				 "%s: %u queues enabled, need %u to %u",
+				 dev->name, nr_queues, dev->min_queues,
+				 dev->nr_queues);
 		ret = -EINVAL;
 		goto out_unlock;
 	}
@@ -309,8 +313,9 @@ int vdev_device_activate(struct vdev_device *dev, struct vdev_mem *mem,
 	dev->pause_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (dev->kill_fd < 0 || dev->pause_fd < 0) {
 		ret = -errno;
-		vdev_log(VDEV_LOG_ERR, "%s: cannot create eventfds: %d",
-			 dev->name, ret);
+		if (vdev_ratelimit_ok(&dev->rl))
+			vdev_log(VDEV_LOG_ERR, "%s: cannot create eventfds: %d",
+				 dev->name, ret);
 		goto out_close;
 	}
 
@@ -335,8 +340,9 @@ int vdev_device_activate(struct vdev_device *dev, struct vdev_mem *mem,
 
 	ret = dev->ops->activate(dev, dev->queues, nr_queues);
 	if (ret) {
-		vdev_log(VDEV_LOG_ERR, "%s: activate failed: %d", dev->name,
-			 ret);
+		if (vdev_ratelimit_ok(&dev->rl))
+			vdev_log(VDEV_LOG_ERR, "%s: activate failed: %d",
+				 dev->name, ret);
 		/* As at reset: join what it started, then let it clean up. */
 		stop_workers(dev);
 		if (dev->ops->reset)

@@ -198,7 +198,9 @@ struct vdev_device_ops {
  * @mem: guest memory held while active
  * @access_platform: DMA remapping, or NULL
  * @needs_reset: DEVICE_NEEDS_RESET (VIRTIO 1.2, 2.1.1)
- * @rl: rate limit for the device's error messages
+ * @rl: rate limit for every message the driver can trigger, the device's
+ *      and its queues' (10 every 5 s); set once at init, so that a
+ *      guest's reset does not renew it
  */
 struct vdev_device {
 	const struct vdev_device_ops *ops;

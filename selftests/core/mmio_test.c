@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/kvm.h>
@@ -505,6 +506,91 @@ TEST_F(mm, reset_1000)
 	EXPECT_EQ(100, atomic_load(&self->d.processed));
 	EXPECT_EQ(self->fds0, vdev_test_count_fds());
 	EXPECT_EQ(self->tasks0, vdev_test_settle_tasks(self->tasks0));
+}
+
+/*
+ * A hostile guest resets the device 1,000 times, each time acking a
+ * feature never offered, starting with no queue ready, or with a queue
+ * whose rings lie outside guest RAM. Every message it triggers (core,
+ * queue and transport) goes through a limiter that survives the guest's
+ * reset: the device's (dev->rl), the transport's (10 every 5 s, see
+ * Documentation/mmio.rst), each at most its burst plus one "suppressed"
+ * line per 5 s window. It used to print 5 lines a cycle.
+ */
+static atomic_uint log_lines;
+static const char *const log_kinds[] = {
+	"never offered", "queues enabled, need", "ring 0x", "needs reset",
+};
+static atomic_uint log_kind_lines[ARRAY_SIZE(log_kinds)];
+
+static void count_log(enum vdev_log_level level, const char *msg)
+{
+	unsigned int i;
+
+	atomic_fetch_add(&log_lines, 1);
+	for (i = 0; i < ARRAY_SIZE(log_kinds); i++)
+		if (strstr(msg, log_kinds[i]))
+			atomic_fetch_add(&log_kind_lines[i], 1);
+}
+
+#define MMIO_RL_BURST	10
+
+TEST_F_TIMEOUT(mm, guest_reset_flood_rate_limited, 120)
+{
+	struct timespec t0, t1;
+	unsigned int i, bound, windows;
+	long ms;
+
+	atomic_store(&log_lines, 0);
+	vdev_log_set_handler(count_log);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < 1000; i++) {
+		switch (i % 3) {
+		case 0:	/* "driver acked features ... never offered" */
+			negotiate(self->m, F(VIRTIO_F_VERSION_1) | F(1));
+			break;
+		case 1:	/* "0 queues enabled, need 1 to 2" */
+			negotiate(self->m, F(VIRTIO_F_VERSION_1));
+			wr(self->m, VIRTIO_MMIO_STATUS,
+			   S_ACK | S_DRV | S_FOK | S_DOK);
+			break;
+		case 2:	/* "descriptor ring ...: not inside guest memory" */
+			negotiate(self->m, F(VIRTIO_F_VERSION_1));
+			wr(self->m, VIRTIO_MMIO_QUEUE_SEL, 0);
+			wr(self->m, VIRTIO_MMIO_QUEUE_DESC_LOW, 0x1000);
+			wr(self->m, VIRTIO_MMIO_QUEUE_AVAIL_HIGH, 0x10);
+			wr(self->m, VIRTIO_MMIO_QUEUE_USED_HIGH, 0x10);
+			wr(self->m, VIRTIO_MMIO_QUEUE_READY, 1);
+			wr(self->m, VIRTIO_MMIO_STATUS,
+			   S_ACK | S_DRV | S_FOK | S_DOK);
+			ASSERT_TRUE(rd(self->m, VIRTIO_MMIO_STATUS) & S_NR);
+			break;
+		}
+		ASSERT_FALSE(vdev_device_is_active(&self->d.dev));
+		wr(self->m, VIRTIO_MMIO_STATUS, 0);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	vdev_log_set_handler(NULL);
+
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 +
+	     (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	windows = ms / 5000 + 2;
+	bound = windows * (self->d.dev.rl.burst + 1 + MMIO_RL_BURST + 1);
+	TH_LOG("%u lines in %ld ms (bound %u)", atomic_load(&log_lines), ms,
+	       bound);
+	EXPECT_LE(atomic_load(&log_lines), bound);
+	/* Not vacuous: each kind of error was reported. */
+	for (i = 0; i < ARRAY_SIZE(log_kinds); i++) {
+		const char *kind = log_kinds[i];
+
+		EXPECT_LT(0, atomic_load(&log_kind_lines[i]))
+			TH_LOG("no \"%s\" line", kind ? kind : "");
+	}
+
+	/* The device still works. */
+	ASSERT_EQ(S_ACK | S_DRV | S_FOK | S_DOK, probe(self, NQ));
+	send(self, 0, false);
+	EXPECT_EQ(128, wait_used(self, 0));
 }
 
 /* ---- state rules ---- */
