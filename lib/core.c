@@ -27,6 +27,7 @@
 
 #include "compiler.h"
 #include "core_priv.h"
+#include "eventfd_priv.h"
 #include "refcount.h"
 #include "worker_priv.h"
 
@@ -202,11 +203,11 @@ static void close_eventfds(struct vdev_device *dev)
 
 static void eventfd_signal(int fd)
 {
-	uint64_t one = 1;
+	int ret = eventfd_kick(fd);
 
-	/* Cannot fail but for a saturated counter, which is still set. */
-	if (write(fd, &one, sizeof(one)) != sizeof(one))
-		vdev_log(VDEV_LOG_DEBUG, "eventfd write: %d", -errno);
+	/* The fds are the device's own: this cannot fail. */
+	if (ret)
+		vdev_log(VDEV_LOG_DEBUG, "eventfd write: %d", ret);
 }
 
 /* Kill, unpark and join every worker. Called with dev->lock. */

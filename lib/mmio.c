@@ -32,6 +32,7 @@
 
 #include "compiler.h"
 #include "core_priv.h"
+#include "eventfd_priv.h"
 #include "refcount.h"
 
 /*
@@ -110,7 +111,6 @@ static int mmio_irq_trigger(struct vdev_interrupt *irq,
 			    enum vdev_irq_type type, unsigned int queue)
 {
 	struct vdev_mmio *m = irq_to_mmio(irq);
-	uint64_t one = 1;
 
 	if (type == VDEV_IRQ_CONFIG) {
 		/* The config space (or the status) changed. */
@@ -120,12 +120,7 @@ static int mmio_irq_trigger(struct vdev_interrupt *irq,
 		atomic_fetch_or(&m->isr, VIRTIO_MMIO_INT_VRING);
 	}
 	/* InterruptStatus is set before the guest can take the interrupt. */
-	if (write(m->irq_fd, &one, sizeof(one)) != sizeof(one)) {
-		/* EAGAIN: the counter is saturated, an interrupt is pending */
-		if (errno != EAGAIN)
-			return -errno;
-	}
-	return 0;
+	return eventfd_kick(m->irq_fd);
 }
 
 static int mmio_irq_notifier(struct vdev_interrupt *irq,
@@ -302,7 +297,7 @@ static void mmio_queue_reset(struct vdev_mmio *m, uint32_t val)
 static void mmio_queue_notify(struct vdev_mmio *m, uint32_t val)
 {
 	unsigned int i = val;
-	uint64_t one = 1;
+	int ret;
 
 	/* VIRTIO_F_NOTIFICATION_DATA is not supported: the value is the index. */
 	if (i >= m->nr_queues) {
@@ -312,11 +307,10 @@ static void mmio_queue_notify(struct vdev_mmio *m, uint32_t val)
 		pthread_mutex_unlock(&m->lock);
 		return;
 	}
-	/* EAGAIN: the counter is saturated, the worker will see it anyway. */
-	if (write(m->queues[i].notify_fd, &one, sizeof(one)) != sizeof(one) &&
-	    errno != EAGAIN)
+	ret = eventfd_kick(m->queues[i].notify_fd);
+	if (ret)
 		vdev_log(VDEV_LOG_DEBUG, "%s: mmio: queue %u notify: %d",
-			 m->dev->name, i, -errno);
+			 m->dev->name, i, ret);
 }
 
 /* ---- status: feature negotiation, activate, reset ---- */
