@@ -7,23 +7,27 @@
  * resume, ack_features, set_access_platform). dev->park_lock protects the
  * worker list, the parking state and the running-worker count; workers
  * take only park_lock, so a control-path caller may wait for them while
- * holding dev->lock.
+ * holding dev->lock. dev->irq_lock protects dev->irq against the threads
+ * that are not workers (see config_irq()); it is never held while
+ * calling out.
  */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <linux/virtio_config.h>
-#include <linux/virtio_ring.h>
 
 #include <vdev/device.h>
 #include <vdev/log.h>
 #include <vdev/queue.h>
 
 #include "compiler.h"
+#include "core_priv.h"
+#include "eventfd_priv.h"
 #include "refcount.h"
 #include "worker_priv.h"
 
@@ -62,8 +66,11 @@ int vdev_device_init(struct vdev_device *dev, const struct vdev_device_ops *ops,
 	pthread_mutex_init(&dev->lock, NULL);
 	pthread_mutex_init(&dev->park_lock, NULL);
 	pthread_cond_init(&dev->park_cond, NULL);
+	pthread_mutex_init(&dev->irq_lock, NULL);
+	pthread_cond_init(&dev->irq_cond, NULL);
 	atomic_init(&dev->needs_reset, false);
-	dev->rl = (struct vdev_ratelimit)VDEV_RATELIMIT_INIT(5000, 1);
+	/* Once, here: a guest's reset must not give it a fresh burst. */
+	dev->rl = (struct vdev_ratelimit)VDEV_RATELIMIT_INIT(5000, 10);
 	return 0;
 }
 
@@ -79,14 +86,28 @@ struct vdev_device *vdev_device_get(struct vdev_device *dev)
 	return dev;
 }
 
+/* Reset, then ops->shutdown unless an earlier call already ran it. */
+static void device_shutdown(struct vdev_device *dev)
+{
+	bool first;
+
+	vdev_interrupt_put(vdev_device_reset(dev));
+	pthread_mutex_lock(&dev->lock);
+	first = !dev->shut_down;
+	dev->shut_down = true;
+	pthread_mutex_unlock(&dev->lock);
+	if (first && dev->ops->shutdown)
+		dev->ops->shutdown(dev);
+}
+
 /**
  * vdev_device_put() - drop a reference
  * @dev: the device, or NULL
  *
  * The last put resets the device (joining every worker), calls
- * @ops->shutdown, drops the access platform and frees the device with
- * @ops->release; when it returns, no thread of the device runs and every
- * fd it opened is closed.
+ * @ops->shutdown unless vdev_device_shutdown() already did, and frees it;
+ * when it returns, no thread of the device runs and every fd it opened is
+ * closed.
  *
  * Context: not from a worker of @dev: the last put joins them.
  */
@@ -95,10 +116,10 @@ void vdev_device_put(struct vdev_device *dev)
 	if (!dev || !refcount_dec_and_test(&dev->refs))
 		return;
 
-	vdev_interrupt_put(vdev_device_reset(dev));
-	if (dev->ops->shutdown)
-		dev->ops->shutdown(dev);
+	device_shutdown(dev);
 	vdev_access_platform_put(dev->access_platform);
+	pthread_cond_destroy(&dev->irq_cond);
+	pthread_mutex_destroy(&dev->irq_lock);
 	pthread_cond_destroy(&dev->park_cond);
 	pthread_mutex_destroy(&dev->park_lock);
 	pthread_mutex_destroy(&dev->lock);
@@ -163,9 +184,10 @@ void vdev_device_ack_features(struct vdev_device *dev, uint64_t value)
 	pthread_mutex_lock(&dev->lock);
 	unrequested = value & ~vdev_device_features(dev);
 	if (unrequested) {
-		vdev_log(VDEV_LOG_WARN,
-			 "%s: driver acked features %#llx never offered",
-			 dev->name, (unsigned long long)unrequested);
+		if (vdev_ratelimit_ok(&dev->rl))
+			vdev_log(VDEV_LOG_WARN,
+				 "%s: driver acked features %#llx never offered",
+				 dev->name, (unsigned long long)unrequested);
 		/* Not counted as acked; FEATURES_OK will be refused. */
 		value &= ~unrequested;
 		dev->features_rejected = true;
@@ -293,11 +315,11 @@ static void close_eventfds(struct vdev_device *dev)
 
 static void eventfd_signal(int fd)
 {
-	uint64_t one = 1;
+	int ret = eventfd_kick(fd);
 
-	/* Cannot fail but for a saturated counter, which is still set. */
-	if (write(fd, &one, sizeof(one)) != sizeof(one))
-		vdev_log(VDEV_LOG_DEBUG, "eventfd write: %d", -errno);
+	/* The fds are the device's own: this cannot fail. */
+	if (ret)
+		vdev_log(VDEV_LOG_DEBUG, "eventfd write: %d", ret);
 }
 
 /* Kill, unpark and join every worker. Called with dev->lock. */
@@ -308,10 +330,62 @@ static void stop_workers(struct vdev_device *dev)
 	/* A parked worker never sees the kill event: unpark it first. */
 	pthread_mutex_lock(&dev->park_lock);
 	dev->paused = false;
+	dev->vmm_paused = false;
+	dev->nr_quiesced = 0;
 	pthread_cond_broadcast(&dev->park_cond);
 	pthread_mutex_unlock(&dev->park_lock);
 
 	vdev_workers_join_all(dev);
+}
+
+/*
+ * dev->irq is set by activate before any worker starts and cleared by
+ * reset after every worker was joined, so workers read it without a lock
+ * (vdev_queue_notify() is the fast path). Any other thread (a VMM's link
+ * monitor calling vdev_device_config_changed(), say) races activate and
+ * reset: it takes the pointer under irq_lock and counts itself in
+ * irq_users, and reset waits for irq_users to drop to zero before handing
+ * the interrupt back, so that nobody raises it once the caller owns it.
+ */
+static void publish_irq(struct vdev_device *dev, struct vdev_interrupt *irq)
+{
+	pthread_mutex_lock(&dev->irq_lock);
+	dev->irq = irq;
+	pthread_mutex_unlock(&dev->irq_lock);
+}
+
+static struct vdev_interrupt *unpublish_irq(struct vdev_device *dev)
+{
+	struct vdev_interrupt *irq;
+
+	pthread_mutex_lock(&dev->irq_lock);
+	irq = dev->irq;
+	dev->irq = NULL;
+	while (dev->irq_users)
+		pthread_cond_wait(&dev->irq_cond, &dev->irq_lock);
+	pthread_mutex_unlock(&dev->irq_lock);
+	return irq;
+}
+
+/* A config interrupt, from any thread; nothing while not active. */
+static void config_irq(struct vdev_device *dev)
+{
+	struct vdev_interrupt *irq;
+
+	pthread_mutex_lock(&dev->irq_lock);
+	irq = dev->irq;
+	if (irq)
+		dev->irq_users++;
+	pthread_mutex_unlock(&dev->irq_lock);
+	if (!irq)
+		return;
+
+	vdev_interrupt_trigger(irq, VDEV_IRQ_CONFIG, 0);
+
+	pthread_mutex_lock(&dev->irq_lock);
+	if (!--dev->irq_users)
+		pthread_cond_broadcast(&dev->irq_cond);
+	pthread_mutex_unlock(&dev->irq_lock);
 }
 
 static void teardown_queues(struct vdev_device *dev, unsigned int n)
@@ -327,20 +401,22 @@ static void teardown_queues(struct vdev_device *dev, unsigned int n)
  * @dev: the device
  * @mem: guest memory (a reference is taken)
  * @irq: interrupt object (a reference is taken)
- * @queues: the queues the driver made ready, in index order
+ * @queues: the queues the driver made ready, in index order; the array is
+ *          copied (the caller may reuse it), the queues must stay until
+ *          reset
  * @nr_queues: number of entries in @queues
  *
- * Checks @nr_queues against the device's minimum and maximum, creates the
- * kill and pause eventfds, validates and maps every queue
- * (vdev_queue_setup()) and calls @ops->activate, which starts the
- * workers. On failure nothing is left running and the references are
- * dropped again.
+ * Checks @nr_queues against the device's minimum, validates and maps every
+ * queue, creates the kill and pause eventfds and calls @ops->activate,
+ * which starts the workers. On failure nothing is left running: when
+ * @ops->activate fails, the workers it started are joined and @ops->reset
+ * is called before the queues are unmapped.
  *
  * Context: takes @dev->lock.
  *
- * Return: 0; -EBUSY when already active; -EINVAL for too few or too many
- * queues or a bad queue setting; -errno from eventfd() or from
- * @ops->activate.
+ * Return: 0; -EINVAL for too few queues or a bad queue setting; -EBUSY
+ * when already active; -ESHUTDOWN after vdev_device_shutdown(); -ENOMEM;
+ * -errno from the device.
  */
 int vdev_device_activate(struct vdev_device *dev, struct vdev_mem *mem,
 			 struct vdev_interrupt *irq, struct vdev_queue **queues,
@@ -354,10 +430,16 @@ int vdev_device_activate(struct vdev_device *dev, struct vdev_mem *mem,
 		ret = -EBUSY;
 		goto out_unlock;
 	}
+	if (dev->shut_down) {
+		ret = -ESHUTDOWN;
+		goto out_unlock;
+	}
 	if (nr_queues < dev->min_queues || nr_queues > dev->nr_queues) {
-		vdev_log(VDEV_LOG_ERR,
-			 "%s: %u queues enabled, need %u to %u", dev->name,
-			 nr_queues, dev->min_queues, dev->nr_queues);
+		if (vdev_ratelimit_ok(&dev->rl))
+			vdev_log(VDEV_LOG_ERR,
+				 "%s: %u queues enabled, need %u to %u",
+				 dev->name, nr_queues, dev->min_queues,
+				 dev->nr_queues);
 		ret = -EINVAL;
 		goto out_unlock;
 	}
@@ -366,16 +448,24 @@ int vdev_device_activate(struct vdev_device *dev, struct vdev_mem *mem,
 	dev->pause_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (dev->kill_fd < 0 || dev->pause_fd < 0) {
 		ret = -errno;
-		vdev_log(VDEV_LOG_ERR, "%s: cannot create eventfds: %d",
-			 dev->name, ret);
+		if (vdev_ratelimit_ok(&dev->rl))
+			vdev_log(VDEV_LOG_ERR, "%s: cannot create eventfds: %d",
+				 dev->name, ret);
 		goto out_close;
 	}
 
+	/* The caller's array may be reused once we return: keep a copy. */
+	dev->queues = calloc(dev->nr_queues, sizeof(*dev->queues));
+	if (!dev->queues) {
+		ret = -ENOMEM;
+		goto out_close;
+	}
+	memcpy(dev->queues, queues, nr_queues * sizeof(*queues));
+
 	dev->mem = vdev_mem_get(mem);
-	dev->irq = vdev_interrupt_get(irq);
-	dev->queues = queues;
+	publish_irq(dev, vdev_interrupt_get(irq));
 	for (i = 0; i < nr_queues; i++) {
-		ret = vdev_queue_setup(queues[i], dev, mem);
+		ret = vdev_queue_setup(dev->queues[i], dev, mem);
 		if (ret)
 			goto out_teardown;
 	}
@@ -383,11 +473,15 @@ int vdev_device_activate(struct vdev_device *dev, struct vdev_mem *mem,
 	dev->paused = false;
 	dev->nr_parked = 0;
 
-	ret = dev->ops->activate(dev, queues, nr_queues);
+	ret = dev->ops->activate(dev, dev->queues, nr_queues);
 	if (ret) {
-		vdev_log(VDEV_LOG_ERR, "%s: activate failed: %d", dev->name,
-			 ret);
+		if (vdev_ratelimit_ok(&dev->rl))
+			vdev_log(VDEV_LOG_ERR, "%s: activate failed: %d",
+				 dev->name, ret);
+		/* As at reset: join what it started, then let it clean up. */
 		stop_workers(dev);
+		if (dev->ops->reset)
+			dev->ops->reset(dev);
 		goto out_teardown;
 	}
 	dev->activated = true;
@@ -396,12 +490,12 @@ int vdev_device_activate(struct vdev_device *dev, struct vdev_mem *mem,
 
 out_teardown:
 	teardown_queues(dev, i);
-	dev->queues = NULL;
 	dev->nr_active_queues = 0;
-	vdev_interrupt_put(dev->irq);
-	dev->irq = NULL;
+	vdev_interrupt_put(unpublish_irq(dev));
 	vdev_mem_put(dev->mem);
 	dev->mem = NULL;
+	free(dev->queues);
+	dev->queues = NULL;
 out_close:
 	close_eventfds(dev);
 out_unlock:
@@ -431,11 +525,12 @@ bool vdev_device_is_active(struct vdev_device *dev)
  * vdev_device_reset() - stop the device and return its interrupt
  * @dev: the device
  *
- * When the device is active: signals kill, unparks paused workers, joins
- * every worker, calls @ops->reset, tears the queues down, closes the kill
- * and pause eventfds and drops the guest memory. In every case it clears
- * the negotiated features and DEVICE_NEEDS_RESET. When it returns no
- * worker thread of the device exists.
+ * Resumes the workers if paused, signals kill, joins every worker, calls
+ * @ops->reset, closes the kill and pause eventfds, drops the guest memory
+ * and clears the negotiated features and DEVICE_NEEDS_RESET. When it
+ * returns no worker thread of the device exists, and no other thread is
+ * still raising the interrupt through vdev_device_config_changed() or
+ * vdev_device_set_needs_reset().
  *
  * Context: takes @dev->lock; not from a worker of @dev (it joins them).
  *
@@ -453,13 +548,13 @@ struct vdev_interrupt *vdev_device_reset(struct vdev_device *dev)
 		if (dev->ops->reset)
 			dev->ops->reset(dev);
 		teardown_queues(dev, dev->nr_active_queues);
+		free(dev->queues);
 		dev->queues = NULL;
 		dev->nr_active_queues = 0;
 		close_eventfds(dev);
 		vdev_mem_put(dev->mem);
 		dev->mem = NULL;
-		irq = dev->irq;
-		dev->irq = NULL;
+		irq = unpublish_irq(dev);
 		dev->activated = false;
 	}
 	dev->acked_features = 0;
@@ -495,28 +590,20 @@ void vdev_device_park(struct vdev_device *dev)
 	pthread_mutex_unlock(&dev->park_lock);
 }
 
-/**
- * vdev_device_pause() - park every worker
- * @dev: the device
- *
- * Returns only when every running worker has parked: no descriptor is
- * processed until vdev_device_resume(). Pausing an inactive or paused
- * device is a no-op.
- *
- * Context: takes @dev->lock and sleeps until the workers park; not from a
- * worker of @dev (it would wait for itself).
- *
- * Return: 0 (it cannot fail today).
+/*
+ * The workers are parked while any reason holds: the VMM's pause
+ * (dev->vmm_paused) or a transport's quiesce (dev->nr_quiesced), so that
+ * neither undoes the other. Called with dev->lock.
  */
-int vdev_device_pause(struct vdev_device *dev)
+static bool park_wanted(const struct vdev_device *dev)
 {
-	pthread_mutex_lock(&dev->lock);
-	if (!dev->activated || dev->paused) {
-		pthread_mutex_unlock(&dev->lock);
-		return 0;
-	}
-	vdev_log(VDEV_LOG_DEBUG, "%s: pausing", dev->name);
+	return dev->vmm_paused || dev->nr_quiesced;
+}
 
+/* Ask every worker to park; return when all have. Called with dev->lock. */
+static void park_workers(struct vdev_device *dev)
+{
+	vdev_log(VDEV_LOG_DEBUG, "%s: pausing", dev->name);
 	pthread_mutex_lock(&dev->park_lock);
 	dev->paused = true;
 	pthread_mutex_unlock(&dev->park_lock);
@@ -527,7 +614,56 @@ int vdev_device_pause(struct vdev_device *dev)
 	while (dev->nr_parked < dev->nr_running)
 		pthread_cond_wait(&dev->park_cond, &dev->park_lock);
 	pthread_mutex_unlock(&dev->park_lock);
+}
 
+/* Wake the parked workers. Called with dev->lock. */
+static void unpark_workers(struct vdev_device *dev)
+{
+	uint64_t v;
+
+	vdev_log(VDEV_LOG_DEBUG, "%s: resuming", dev->name);
+	/* Drain first, so unparked workers do not see a stale pause. */
+	if (read(dev->pause_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		vdev_log(VDEV_LOG_WARN, "%s: pause eventfd read: %d",
+			 dev->name, -errno);
+
+	pthread_mutex_lock(&dev->park_lock);
+	dev->paused = false;
+	pthread_cond_broadcast(&dev->park_cond);
+	pthread_mutex_unlock(&dev->park_lock);
+}
+
+/* Set the VMM's pause; park_lock too, for vdev_device_is_paused(). */
+static void set_vmm_paused(struct vdev_device *dev, bool paused)
+{
+	pthread_mutex_lock(&dev->park_lock);
+	dev->vmm_paused = paused;
+	pthread_mutex_unlock(&dev->park_lock);
+}
+
+/**
+ * vdev_device_pause() - park every worker
+ * @dev: the device
+ *
+ * Returns only when every worker has parked: no descriptor is processed
+ * until vdev_device_resume(). Pausing an inactive or paused device is a
+ * no-op. The VMM's pause is kept apart from the transport's own short
+ * pauses (a guest's queue reset): a queue reset neither lifts it nor is
+ * cut short by the VMM's resume.
+ *
+ * Context: takes @dev->lock and sleeps until the workers park; not from a
+ * worker of @dev (it would wait for itself).
+ *
+ * Return: 0 or -errno.
+ */
+int vdev_device_pause(struct vdev_device *dev)
+{
+	pthread_mutex_lock(&dev->lock);
+	if (dev->activated && !dev->vmm_paused) {
+		if (!park_wanted(dev))
+			park_workers(dev);
+		set_vmm_paused(dev, true);
+	}
 	pthread_mutex_unlock(&dev->lock);
 	return 0;
 }
@@ -545,43 +681,82 @@ int vdev_device_pause(struct vdev_device *dev)
  */
 int vdev_device_resume(struct vdev_device *dev)
 {
-	uint64_t v;
-
 	pthread_mutex_lock(&dev->lock);
-	if (!dev->activated || !dev->paused) {
-		pthread_mutex_unlock(&dev->lock);
-		return 0;
+	if (dev->activated && dev->vmm_paused) {
+		set_vmm_paused(dev, false);
+		if (!park_wanted(dev))
+			unpark_workers(dev);
 	}
-	vdev_log(VDEV_LOG_DEBUG, "%s: resuming", dev->name);
-
-	/* Drain first, so unparked workers do not see a stale pause. */
-	if (read(dev->pause_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		vdev_log(VDEV_LOG_WARN, "%s: pause eventfd read: %d",
-			 dev->name, -errno);
-
-	pthread_mutex_lock(&dev->park_lock);
-	dev->paused = false;
-	pthread_cond_broadcast(&dev->park_cond);
-	pthread_mutex_unlock(&dev->park_lock);
-
 	pthread_mutex_unlock(&dev->lock);
 	return 0;
 }
 
 /**
- * vdev_device_is_paused() - are the workers parked?
+ * vdev_device_quiesce() - park every worker for the transport's own use
+ * @dev: the device
+ *
+ * For work that must not overlap a worker's handler, such as stopping
+ * one queue on a guest's QueueReset. Each successful call is undone by
+ * one vdev_device_unquiesce(). A quiesce is a reason to park separate
+ * from the VMM's vdev_device_pause(): the workers stay parked while
+ * either holds, neither undoes the other, and vdev_device_is_paused()
+ * reports only the VMM's. Reset clears both. Private to lib/ (declared
+ * in lib/core_priv.h).
+ *
+ * Context: takes @dev->lock; not from a worker of @dev.
+ *
+ * Return: 0 once every worker has parked, or -EINVAL when the device is
+ * not active.
+ */
+int vdev_device_quiesce(struct vdev_device *dev)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&dev->lock);
+	if (!dev->activated) {
+		ret = -EINVAL;
+	} else {
+		if (!park_wanted(dev))
+			park_workers(dev);
+		dev->nr_quiesced++;
+	}
+	pthread_mutex_unlock(&dev->lock);
+	return ret;
+}
+
+/**
+ * vdev_device_unquiesce() - undo one vdev_device_quiesce()
+ * @dev: the device
+ *
+ * Context: takes @dev->lock.
+ */
+void vdev_device_unquiesce(struct vdev_device *dev)
+{
+	pthread_mutex_lock(&dev->lock);
+	/* A reset in between cleared every reason already. */
+	if (dev->activated && dev->nr_quiesced) {
+		dev->nr_quiesced--;
+		if (!park_wanted(dev))
+			unpark_workers(dev);
+	}
+	pthread_mutex_unlock(&dev->lock);
+}
+
+/**
+ * vdev_device_is_paused() - has the VMM paused the device?
  * @dev: the device
  *
  * Context: takes @dev->park_lock.
  *
- * Return: true between pause and resume (or reset).
+ * Return: true between vdev_device_pause() and vdev_device_resume() (or
+ * reset); a transport's short pause for a queue reset does not count.
  */
 bool vdev_device_is_paused(struct vdev_device *dev)
 {
 	bool paused;
 
 	pthread_mutex_lock(&dev->park_lock);
-	paused = dev->paused;
+	paused = dev->vmm_paused;
 	pthread_mutex_unlock(&dev->park_lock);
 	return paused;
 }
@@ -590,27 +765,26 @@ bool vdev_device_is_paused(struct vdev_device *dev)
  * vdev_device_shutdown() - explicit shutdown before the VM goes away
  * @dev: the device
  *
- * Resets the device and calls @ops->shutdown; the device must not be
- * activated again.
+ * Resets the device and calls @ops->shutdown, once: a second call, and
+ * the last vdev_device_put(), only reset. vdev_device_activate() fails
+ * with -ESHUTDOWN from then on.
  *
  * Context: not from a worker of @dev (the reset joins them).
  */
 void vdev_device_shutdown(struct vdev_device *dev)
 {
-	vdev_interrupt_put(vdev_device_reset(dev));
-	if (dev->ops->shutdown)
-		dev->ops->shutdown(dev);
+	device_shutdown(dev);
 }
 
 /**
  * vdev_device_set_needs_reset() - the driver broke the device
  * @dev: the device
- * @fmt: reason, printf format
- * @...: arguments for @fmt
+ * @fmt: reason, printf format (logged once, rate-limited)
  *
- * On the first call since the last reset only: sets DEVICE_NEEDS_RESET,
- * logs the reason (rate-limited) and raises a config interrupt when the
- * device is active. Later calls do nothing until vdev_device_reset().
+ * Sets DEVICE_NEEDS_RESET and raises a config interrupt (while the device
+ * is active). Safe from any thread, concurrently with activate and reset:
+ * once vdev_device_reset() has returned, the interrupt it handed back is
+ * not raised any more.
  *
  * Context: any worker of @dev (workers run only while @dev holds its
  * interrupt); another thread must not race vdev_device_reset(), since
@@ -618,7 +792,6 @@ void vdev_device_shutdown(struct vdev_device *dev)
  */
 void vdev_device_set_needs_reset(struct vdev_device *dev, const char *fmt, ...)
 {
-	struct vdev_interrupt *irq;
 	char msg[256];
 	va_list ap;
 
@@ -633,10 +806,7 @@ void vdev_device_set_needs_reset(struct vdev_device *dev, const char *fmt, ...)
 		vdev_log(VDEV_LOG_ERR, "%s: device needs reset: %s", dev->name,
 			 msg);
 
-	/* Called from workers, which run only while dev->irq is held. */
-	irq = READ_ONCE(dev->irq);
-	if (irq)
-		vdev_interrupt_trigger(irq, VDEV_IRQ_CONFIG, 0);
+	config_irq(dev);
 }
 
 /**
@@ -654,7 +824,9 @@ bool vdev_device_needs_reset(const struct vdev_device *dev)
  * vdev_device_config_changed() - raise a configuration change interrupt
  * @dev: the device
  *
- * Does nothing while the device is not active.
+ * Does nothing while the device is not active. Safe from any thread (a
+ * VMM's link monitor, say), concurrently with activate and reset, as
+ * vdev_device_set_needs_reset().
  *
  * Context: as vdev_device_set_needs_reset(): @dev->irq is read without a
  * reference, so a thread other than a worker of @dev must not race
@@ -662,10 +834,7 @@ bool vdev_device_needs_reset(const struct vdev_device *dev)
  */
 void vdev_device_config_changed(struct vdev_device *dev)
 {
-	struct vdev_interrupt *irq = READ_ONCE(dev->irq);
-
-	if (irq)
-		vdev_interrupt_trigger(irq, VDEV_IRQ_CONFIG, 0);
+	config_irq(dev);
 }
 
 /**
@@ -687,12 +856,11 @@ int vdev_device_add_memory_region(struct vdev_device *dev,
 /**
  * vdev_device_set_access_platform() - translate addresses through @ap
  * @dev: the device (not active)
- * @ap: the access platform (a reference is taken; one held on a previous
- *      platform is dropped)
+ * @ap: the access platform (a reference is taken)
  *
- * Clears VIRTIO_RING_F_INDIRECT_DESC from @dev->avail_features (a device
- * with @ops->features offers what that returns) and calls
- * @ops->set_access_platform.
+ * From the next activate on, every ring, buffer and indirect table
+ * address is an I/O virtual address translated through @ap; the offered
+ * features are left as they are (VIRTIO_RING_F_INDIRECT_DESC included).
  *
  * Context: takes @dev->lock.
  *
@@ -707,9 +875,12 @@ int vdev_device_set_access_platform(struct vdev_device *dev,
 		return -EBUSY;
 	}
 	vdev_access_platform_put(dev->access_platform);
+	/*
+	 * Every address the driver gives goes through it: rings at setup,
+	 * buffers and indirect tables at pop (lib/queue.c, vq_to_gpa()), so
+	 * the offered features stay as they are.
+	 */
 	dev->access_platform = vdev_access_platform_get(ap);
-	/* Indirect tables would need translating too: not offered. */
-	dev->avail_features &= ~(1ULL << VIRTIO_RING_F_INDIRECT_DESC);
 	if (dev->ops->set_access_platform)
 		dev->ops->set_access_platform(dev, ap);
 	pthread_mutex_unlock(&dev->lock);

@@ -12,6 +12,7 @@
 #include <vdev/log.h>
 
 #include "compiler.h"
+#include "eventfd_priv.h"
 #include "refcount.h"
 
 /**
@@ -92,14 +93,8 @@ static int eventfd_irq_trigger(struct vdev_interrupt *irq,
 			       enum vdev_irq_type type, unsigned int queue)
 {
 	struct eventfd_irq *e = container_of(irq, struct eventfd_irq, irq);
-	uint64_t one = 1;
 
-	if (write(e->fd, &one, sizeof(one)) != sizeof(one)) {
-		/* EAGAIN: the counter is saturated, an interrupt is pending */
-		if (errno != EAGAIN)
-			return -errno;
-	}
-	return 0;
+	return eventfd_kick(e->fd);
 }
 
 static int eventfd_irq_notifier(struct vdev_interrupt *irq,

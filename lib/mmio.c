@@ -31,6 +31,8 @@
 #include <vdev/queue.h>
 
 #include "compiler.h"
+#include "core_priv.h"
+#include "eventfd_priv.h"
 #include "refcount.h"
 
 /*
@@ -109,7 +111,6 @@ static int mmio_irq_trigger(struct vdev_interrupt *irq,
 			    enum vdev_irq_type type, unsigned int queue)
 {
 	struct vdev_mmio *m = irq_to_mmio(irq);
-	uint64_t one = 1;
 
 	if (type == VDEV_IRQ_CONFIG) {
 		/* The config space (or the status) changed. */
@@ -119,12 +120,7 @@ static int mmio_irq_trigger(struct vdev_interrupt *irq,
 		atomic_fetch_or(&m->isr, VIRTIO_MMIO_INT_VRING);
 	}
 	/* InterruptStatus is set before the guest can take the interrupt. */
-	if (write(m->irq_fd, &one, sizeof(one)) != sizeof(one)) {
-		/* EAGAIN: the counter is saturated, an interrupt is pending */
-		if (errno != EAGAIN)
-			return -errno;
-	}
-	return 0;
+	return eventfd_kick(m->irq_fd);
 }
 
 static int mmio_irq_notifier(struct vdev_interrupt *irq,
@@ -264,15 +260,17 @@ static void mmio_queue_ready(struct vdev_mmio *m, uint32_t val)
 
 /*
  * QueueReset=1 (VIRTIO_F_RING_RESET). Before DRIVER_OK the queue goes back
- * to its power-on state. While the device runs, its workers are parked,
- * the queue is stopped (the device no longer touches its rings; pop
- * returns -EIO without DEVICE_NEEDS_RESET) and the workers resume: the
- * reset completes within the write, so QueueReset always reads 0.
+ * to its power-on state. While the device runs, its workers are parked
+ * (quiesced), the queue is stopped (the device no longer touches its
+ * rings; pop returns -EIO without DEVICE_NEEDS_RESET) and the quiesce
+ * ends: the reset completes within the write, so QueueReset always reads
+ * 0. The quiesce is a reason to park of its own in the core, so a pause
+ * by the VMM, before or during it, stays in force.
  */
 static void mmio_queue_reset(struct vdev_mmio *m, uint32_t val)
 {
 	struct mmio_queue *q = mmio_sel_queue(m);
-	bool paused;
+	int ret;
 
 	if (!vdev_device_feature_acked(m->dev, VIRTIO_F_RING_RESET)) {
 		mmio_warn(m, "QueueReset without VIRTIO_F_RING_RESET ignored");
@@ -287,13 +285,11 @@ static void mmio_queue_reset(struct vdev_mmio *m, uint32_t val)
 	}
 	if (q->stopped || !q->vq.ready)
 		return;
-	/* Paused by the VMM already: the workers are parked, keep it so. */
-	paused = vdev_device_is_paused(m->dev);
-	if (!paused)
-		vdev_device_pause(m->dev);
+	/* -EINVAL: the VMM reset the device meanwhile, nothing runs. */
+	ret = vdev_device_quiesce(m->dev);
 	atomic_store(&q->vq.broken, true);
-	if (!paused)
-		vdev_device_resume(m->dev);
+	if (!ret)
+		vdev_device_unquiesce(m->dev);
 	q->stopped = true;
 }
 
@@ -301,7 +297,7 @@ static void mmio_queue_reset(struct vdev_mmio *m, uint32_t val)
 static void mmio_queue_notify(struct vdev_mmio *m, uint32_t val)
 {
 	unsigned int i = val;
-	uint64_t one = 1;
+	int ret;
 
 	/* VIRTIO_F_NOTIFICATION_DATA is not supported: the value is the index. */
 	if (i >= m->nr_queues) {
@@ -311,11 +307,10 @@ static void mmio_queue_notify(struct vdev_mmio *m, uint32_t val)
 		pthread_mutex_unlock(&m->lock);
 		return;
 	}
-	/* EAGAIN: the counter is saturated, the worker will see it anyway. */
-	if (write(m->queues[i].notify_fd, &one, sizeof(one)) != sizeof(one) &&
-	    errno != EAGAIN)
+	ret = eventfd_kick(m->queues[i].notify_fd);
+	if (ret)
 		vdev_log(VDEV_LOG_DEBUG, "%s: mmio: queue %u notify: %d",
-			 m->dev->name, i, -errno);
+			 m->dev->name, i, ret);
 }
 
 /* ---- status: feature negotiation, activate, reset ---- */

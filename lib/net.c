@@ -57,6 +57,7 @@
 #include <vdev/worker.h>
 
 #include "compiler.h"
+#include "eventfd_priv.h"
 #include "tap_internal.h"
 
 #define NET_DEFAULT_QSIZE	256
@@ -393,11 +394,11 @@ static int tx_process(struct net_pair *p)
 		vdev_queue_notify(vq);
 		if (!budget) {
 			/* Let RX run; come back through our own kick. */
-			uint64_t one = 1;
+			int err = eventfd_kick(vq->kick_fd);
 
-			if (write(vq->kick_fd, &one, sizeof(one)) < 0)
+			if (err)
 				vdev_log(VDEV_LOG_DEBUG, "%s: tx self-kick: %d",
-					 n->dev.name, -errno);
+					 n->dev.name, err);
 			return 0;
 		}
 		again = vdev_queue_enable_notify(vq);

@@ -165,8 +165,9 @@ static inline int vq_to_gpa(struct vdev_device *dev, uint64_t addr,
 /*
  * Host pointer to a ring of @len bytes at @addr, checked at setup; with
  * @write (the used ring) it must not be in read-only memory. The reasons
- * are logged through the queue's rate limit: a driver can retry
- * DRIVER_OK with bad rings as often as it likes.
+ * are logged through the device's rate limit, which a reset does not
+ * renew: a driver can retry DRIVER_OK with bad rings as often as it
+ * likes.
  */
 static void *vq_map_ring(struct vdev_queue *vq, struct vdev_device *dev,
 			 struct vdev_mem *mem, const char *what, uint64_t addr,
@@ -201,7 +202,7 @@ static void *vq_map_ring(struct vdev_queue *vq, struct vdev_device *dev,
 	return p;
 
 out_bad:
-	if (vdev_ratelimit_ok(&vq->rl))
+	if (vdev_ratelimit_ok(&dev->rl))
 		vdev_log(VDEV_LOG_ERR,
 			 "%s: queue %u: %s ring 0x%llx+%zu (align %zu): %s",
 			 dev->name, vq->index, what, (unsigned long long)addr,
@@ -241,7 +242,6 @@ void vdev_queue_init(struct vdev_queue *vq, unsigned int index,
 	vq->size = max_size;
 	vq->kick_fd = -1;
 	atomic_init(&vq->broken, false);
-	vq->rl = (struct vdev_ratelimit)VDEV_RATELIMIT_INIT(5000, 10);
 }
 
 /**
@@ -271,8 +271,9 @@ int vdev_queue_setup(struct vdev_queue *vq, struct vdev_device *dev,
 
 	vq->dev = dev;
 	if (!mem) {
-		vdev_log(VDEV_LOG_ERR, "%s: queue %u: no guest memory",
-			 dev->name, vq->index);
+		if (vdev_ratelimit_ok(&dev->rl))
+			vdev_log(VDEV_LOG_ERR, "%s: queue %u: no guest memory",
+				 dev->name, vq->index);
 		return -EINVAL;
 	}
 	if (!size || (size & (size - 1)) || size > vq->max_size ||

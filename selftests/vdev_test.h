@@ -50,20 +50,45 @@ static inline int vdev_test_count_tasks(void)
 
 static inline void *vdev_test_nop(void *arg)
 {
-	return arg;
+	*(pid_t *)arg = gettid();
+	return NULL;
+}
+
+/*
+ * Wait up to @ms milliseconds for thread @tid to leave /proc/self/task:
+ * pthread_join() can return while the joined thread is still listed
+ * (see vdev_test_settle_tasks_ms()). Returns true once it has gone.
+ */
+static inline bool vdev_test_wait_task_gone(pid_t tid, int ms)
+{
+	char path[64];
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d", (int)tid);
+	for (i = 0; i < 10 * ms; i++) {
+		if (access(path, F_OK))
+			return true;
+		usleep(100);
+	}
+	return false;
 }
 
 /*
  * Call before taking a baseline of fd and task counts: sanitizer runtimes
  * (TSan) start a helper thread with the process's first pthread_create(),
- * which would otherwise look like a leaked thread.
+ * which would otherwise look like a leaked thread. Returns only once the
+ * warm-up thread itself has left /proc/self/task, so that it is not
+ * counted in the baseline either.
  */
 static inline void vdev_test_warm_up(void)
 {
+	pid_t tid = 0;
 	pthread_t t;
 
-	if (!pthread_create(&t, NULL, vdev_test_nop, NULL))
+	if (!pthread_create(&t, NULL, vdev_test_nop, &tid)) {
 		pthread_join(t, NULL);
+		vdev_test_wait_task_gone(tid, 1000);
+	}
 }
 
 /*
@@ -216,6 +241,18 @@ static inline bool vdev_test_leaked(int fds0, int tasks0, int ms,
 	       fds0, fds, tasks0, tasks, cycle);
 	fflush(stdout);
 	return true;
+}
+
+/*
+ * Take the baselines of a leak check (*@fds, *@tasks) once the process has
+ * settled: after vdev_test_warm_up(), and once the thread count has held
+ * still for 10 ms (vdev_test_baseline_tasks()).
+ */
+static inline void vdev_test_baseline(int *fds, int *tasks)
+{
+	vdev_test_warm_up();
+	*tasks = vdev_test_baseline_tasks();
+	*fds = vdev_test_count_fds();
 }
 
 #endif /* _VDEV_TEST_H */

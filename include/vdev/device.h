@@ -104,8 +104,12 @@ struct vdev_counter {
  * @activate: start the device on @queues (already validated and mapped);
  *            start workers with vdev_worker_*(); 0 or -errno (required)
  * @reset: device-specific part of reset, called after every worker has
- *         been joined; default: nothing
- * @shutdown: called once before release by the last put
+ *         been joined; also after a failed @activate (once the workers it
+ *         started are joined), so it must cope with a partial activation;
+ *         default: nothing
+ * @shutdown: called once, after the device was reset for the last time:
+ *            by vdev_device_shutdown(), or by the last put if the VMM
+ *            never called it
  * @get_shm_regions: fill @list; 0, or -ENOENT when the device has none
  * @set_shm_regions: replace the device's shared memory description
  * @add_memory_region: guest RAM was hot-added (already in the map)
@@ -169,22 +173,34 @@ struct vdev_device_ops {
  * @min_queues: activate fails with -EINVAL below this many queues
  * @lock: serialises the control path (activate, pause, resume, reset)
  * @activated: between a successful activate and the next reset
+ * @shut_down: @ops->shutdown has run; activate fails from then on
  * @kill_fd: eventfd written once to stop every worker
  * @pause_fd: eventfd written to ask every worker to park
- * @paused: workers are (asked to be) parked
- * @park_lock: protects @nr_parked and @paused transitions
+ * @paused: workers are (asked to be) parked: @vmm_paused or @nr_quiesced
+ * @vmm_paused: between the VMM's vdev_device_pause() and resume
+ * @nr_quiesced: the transport's quiesces in progress (a queue reset);
+ *               separate from @vmm_paused so that neither undoes the other
+ * @park_lock: protects @nr_parked and the @paused and @vmm_paused
+ *             transitions
  * @park_cond: signalled when a worker parks or must wake up
  * @nr_parked: workers currently parked
  * @workers: list of started workers
  * @nr_workers: entries in @workers
  * @nr_running: workers whose thread has not left its loop
- * @queues: the queues given to activate
+ * @queues: a copy of the queue array given to activate
  * @nr_active_queues: entries in @queues
- * @irq: interrupt object held while active
+ * @irq: interrupt object held while active; set before the workers start
+ *       and cleared after they are joined, under @irq_lock
+ * @irq_lock: protects @irq and @irq_users for threads that are not workers
+ * @irq_cond: signalled when @irq_users drops to zero
+ * @irq_users: threads raising a config interrupt through @irq right now;
+ *             reset waits for none to be left
  * @mem: guest memory held while active
  * @access_platform: DMA remapping, or NULL
  * @needs_reset: DEVICE_NEEDS_RESET (VIRTIO 1.2, 2.1.1)
- * @rl: rate limit for the device's error messages
+ * @rl: rate limit for every message the driver can trigger, the device's
+ *      and its queues' (10 every 5 s); set once at init, so that a
+ *      guest's reset does not renew it
  */
 struct vdev_device {
 	const struct vdev_device_ops *ops;
@@ -200,9 +216,12 @@ struct vdev_device {
 
 	pthread_mutex_t lock;
 	bool activated;
+	bool shut_down;
 	int kill_fd;
 	int pause_fd;
 	bool paused;
+	bool vmm_paused;
+	unsigned int nr_quiesced;
 	pthread_mutex_t park_lock;
 	pthread_cond_t park_cond;
 	unsigned int nr_parked;
@@ -213,6 +232,9 @@ struct vdev_device {
 	unsigned int nr_active_queues;
 
 	struct vdev_interrupt *irq;
+	pthread_mutex_t irq_lock;
+	pthread_cond_t irq_cond;
+	unsigned int irq_users;
 	struct vdev_mem *mem;
 	struct vdev_access_platform *access_platform;
 	atomic_bool needs_reset;

@@ -51,7 +51,10 @@ struct vdev_mem;
  * @event_idx: VIRTIO_F_EVENT_IDX negotiated
  * @indirect: VIRTIO_RING_F_INDIRECT_DESC negotiated
  * @broken: the driver wrote something malformed; the queue is stopped
- * @rl: rate limit for this queue's error messages
+ *
+ * The queue's messages go through its device's rate limit (@dev->rl):
+ * the transport re-initialises the queue at every guest reset, the
+ * device's limiter lives as long as the device.
  */
 struct vdev_queue {
 	/* set by the transport */
@@ -79,7 +82,6 @@ struct vdev_queue {
 	bool event_idx;
 	bool indirect;
 	atomic_bool broken;
-	struct vdev_ratelimit rl;
 };
 
 /**

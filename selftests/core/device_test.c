@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <poll.h>
 #include <pthread.h>
@@ -25,6 +26,8 @@
 #include <vdev/vdev.h>
 
 #include "kselftest_harness.h"
+#include "core_priv.h"	/* lib/: vdev_device_quiesce() */
+#include "refcount.h"	/* lib/: refcount_saturates tests it directly */
 #include "vdev_test.h"
 #include "tdev.h"
 
@@ -299,9 +302,7 @@ FIXTURE_SETUP(dev)
 {
 	ASSERT_EQ(0, guest_init(&self->g));
 	ASSERT_EQ(0, tdev_setup(&self->t, NQ));
-	vdev_test_warm_up();
-	self->fds0 = vdev_test_count_fds();
-	self->tasks0 = vdev_test_count_tasks();
+	vdev_test_baseline(&self->fds0, &self->tasks0);
 }
 
 FIXTURE_TEARDOWN(dev)
@@ -336,6 +337,43 @@ TEST_F(dev, activate_twice_busy)
 	EXPECT_EQ(self->g.irq, vdev_device_reset(&self->t.dev));
 	vdev_interrupt_put(self->g.irq);
 	vdev_interrupt_get(self->g.irq);
+}
+
+/*
+ * The queue array is the caller's: a transport may reuse or free its
+ * scratch array once activate returned, and reset must still tear down
+ * the queues it was given (it used to walk the caller's array).
+ */
+TEST_F(dev, activate_copies_queue_array)
+{
+	struct vdev_queue decoy[NQ], **qp;
+	unsigned int i;
+
+	qp = calloc(NQ, sizeof(*qp));
+	ASSERT_NE(NULL, qp);
+	guest_setup_queues(&self->g, 0);
+	for (i = 0; i < NQ; i++)
+		qp[i] = &self->g.q[i];
+	vdev_device_ack_features(&self->t.dev, 1ULL << VIRTIO_F_VERSION_1);
+	ASSERT_EQ(0, vdev_device_activate(&self->t.dev, self->g.mem,
+					  self->g.irq, qp, NQ));
+	/* The caller reuses its array for other queues. */
+	for (i = 0; i < NQ; i++) {
+		vdev_queue_init(&decoy[i], i, QSZ);
+		qp[i] = &decoy[i];
+	}
+	guest_add_buf(&self->g, 1, RAM_GPA + BUF_OFF, 64);
+	EXPECT_TRUE(guest_wait_used(&self->g, 1, 1));
+
+	vdev_interrupt_put(vdev_device_reset(&self->t.dev));
+	free(qp);
+	/* The queues given to activate were torn down, the others untouched. */
+	for (i = 0; i < NQ; i++) {
+		EXPECT_EQ(NULL, self->g.q[i].mem);
+		EXPECT_EQ(NULL, self->g.q[i].desc);
+		EXPECT_EQ(NULL, decoy[i].dev);
+	}
+	EXPECT_EQ(1, vdev_mem_nr_regions(self->g.mem));
 }
 
 TEST_F_TIMEOUT(dev, workers_named_and_joined, 300)
@@ -433,6 +471,66 @@ TEST_F_TIMEOUT(dev, pause_resume_under_load, 300)
 	EXPECT_EQ(self->tasks0, vdev_test_settle_tasks(self->tasks0));
 }
 
+/* Wait 20 ms: true when queue @qi used no buffer meanwhile. */
+static bool stays_parked(struct guest *g, unsigned int qi)
+{
+	uint16_t used = guest_used_idx(g, qi);
+
+	guest_add_buf(g, qi, RAM_GPA + BUF_OFF, 8);
+	usleep(20000);
+	return guest_used_idx(g, qi) == used;
+}
+
+/*
+ * The VMM's pause and a transport's quiesce (lib/core_priv.h) are separate
+ * reasons to park: the workers run again only when both are gone.
+ */
+TEST_F(dev, pause_and_quiesce_independent)
+{
+	uint16_t used;
+
+	EXPECT_EQ(-EINVAL, vdev_device_quiesce(&self->t.dev));
+	ASSERT_EQ(0, activate(&self->g, &self->t, NQ));
+
+	/* Quiesce, VMM pause, unquiesce: still paused. */
+	ASSERT_EQ(0, vdev_device_quiesce(&self->t.dev));
+	EXPECT_FALSE(vdev_device_is_paused(&self->t.dev));
+	ASSERT_EQ(0, vdev_device_pause(&self->t.dev));
+	vdev_device_unquiesce(&self->t.dev);
+	EXPECT_TRUE(vdev_device_is_paused(&self->t.dev));
+	EXPECT_TRUE(stays_parked(&self->g, 0));
+	ASSERT_EQ(0, vdev_device_resume(&self->t.dev));
+	EXPECT_TRUE(guest_wait_used(&self->g, 0, 1));
+
+	/* Quiesce, a VMM resume (not paused: a no-op), unquiesce. */
+	ASSERT_EQ(0, vdev_device_quiesce(&self->t.dev));
+	ASSERT_EQ(0, vdev_device_resume(&self->t.dev));
+	EXPECT_TRUE(stays_parked(&self->g, 1));
+	vdev_device_unquiesce(&self->t.dev);
+	EXPECT_TRUE(guest_wait_used(&self->g, 1, 1));
+
+	/* VMM pause, quiesce, VMM resume: parked until the unquiesce. */
+	ASSERT_EQ(0, vdev_device_pause(&self->t.dev));
+	ASSERT_EQ(0, vdev_device_quiesce(&self->t.dev));
+	ASSERT_EQ(0, vdev_device_resume(&self->t.dev));
+	EXPECT_FALSE(vdev_device_is_paused(&self->t.dev));
+	used = guest_used_idx(&self->g, 0);
+	EXPECT_TRUE(stays_parked(&self->g, 0));
+	vdev_device_unquiesce(&self->t.dev);
+	EXPECT_TRUE(guest_wait_used(&self->g, 0, used + 1));
+
+	/* Reset clears every reason; a late unquiesce is harmless. */
+	ASSERT_EQ(0, vdev_device_pause(&self->t.dev));
+	ASSERT_EQ(0, vdev_device_quiesce(&self->t.dev));
+	vdev_interrupt_put(vdev_device_reset(&self->t.dev));
+	vdev_device_unquiesce(&self->t.dev);
+	EXPECT_FALSE(vdev_device_is_paused(&self->t.dev));
+	ASSERT_EQ(0, activate(&self->g, &self->t, NQ));
+	guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 8);
+	EXPECT_TRUE(guest_wait_used(&self->g, 0, 1));
+	vdev_interrupt_put(vdev_device_reset(&self->t.dev));
+}
+
 TEST_F(dev, pause_inactive_is_noop)
 {
 	EXPECT_EQ(0, vdev_device_pause(&self->t.dev));
@@ -519,6 +617,65 @@ TEST_F_TIMEOUT(dev, needs_reset_isolated, 300)
 	vdev_interrupt_get(self->g.irq);
 }
 
+/*
+ * A VMM thread (a netlink link monitor, say) raises config interrupts and
+ * DEVICE_NEEDS_RESET while another thread activates and resets the
+ * device. Each activation gets an interrupt object of its own, whose last
+ * reference is the one reset hands back: once that is put, nothing may
+ * touch it (ASan), and the interrupt pointer is never read unlocked
+ * against activate and reset (TSan).
+ */
+struct hammer {
+	struct tdev *t;
+	atomic_bool stop;
+	atomic_uint calls;
+};
+
+static void *hammer_thread(void *arg)
+{
+	struct hammer *h = arg;
+
+	while (!atomic_load(&h->stop)) {
+		vdev_device_config_changed(&h->t->dev);
+		vdev_device_set_needs_reset(&h->t->dev, "hammer");
+		atomic_fetch_add(&h->calls, 1);
+	}
+	return NULL;
+}
+
+TEST_F_TIMEOUT(dev, irq_from_any_thread_races_reset, 300)
+{
+	struct hammer h = { .t = &self->t };
+	struct vdev_interrupt *irq;
+	uint64_t v;
+	pthread_t th;
+	int i;
+
+	ASSERT_EQ(0, pthread_create(&th, NULL, hammer_thread, &h));
+	for (i = 0; i < 2000; i++) {
+		ASSERT_EQ(0, vdev_interrupt_eventfd_create(self->g.irqfd, &irq));
+		guest_setup_queues(&self->g, 0);
+		vdev_device_ack_features(&self->t.dev,
+					 1ULL << VIRTIO_F_VERSION_1);
+		ASSERT_EQ(0, vdev_device_activate(&self->t.dev, self->g.mem,
+						  irq, self->g.qp, NQ));
+		vdev_interrupt_put(irq);	/* the device holds the last */
+		if (i % 100 == 0)
+			usleep(1000);	/* let the hammer hit an active device */
+		irq = vdev_device_reset(&self->t.dev);
+		ASSERT_NE(NULL, irq);
+		vdev_interrupt_put(irq);	/* freed here */
+		while (read(self->g.irqfd, &v, sizeof(v)) > 0)
+			;
+	}
+	atomic_store(&h.stop, true);
+	pthread_join(th, NULL);
+	EXPECT_LT(0, atomic_load(&h.calls));
+	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-", 0));
+	EXPECT_EQ(self->fds0, vdev_test_count_fds());
+	EXPECT_EQ(self->tasks0, vdev_test_settle_tasks(self->tasks0));
+}
+
 /* ---- access platform: addresses are IOVAs = GPA + IOVA_OFF ---- */
 
 #define IOVA_OFF 0x800000000ULL
@@ -567,8 +724,8 @@ TEST_F_TIMEOUT(dev, access_platform_translates, 300)
 	vdev_access_platform_init(&ap.ap, &ap_ops);
 	ASSERT_EQ(0, vdev_device_set_access_platform(&self->t.dev, &ap.ap));
 	vdev_access_platform_put(&ap.ap);	/* the device holds one */
-	EXPECT_FALSE(vdev_device_features(&self->t.dev) &
-		     (1ULL << VIRTIO_RING_F_INDIRECT_DESC));
+	/* Indirect tables are translated too (queue_test): still offered. */
+	EXPECT_EQ(TDEV_FEATURES, vdev_device_features(&self->t.dev));
 
 	guest_setup_queues(&self->g, IOVA_OFF);
 	vdev_device_ack_features(&self->t.dev, 1ULL << VIRTIO_F_VERSION_1);
@@ -589,6 +746,96 @@ TEST_F_TIMEOUT(dev, access_platform_translates, 300)
 	EXPECT_EQ(0, atomic_load(&ap.released));
 }
 
+/* ---- shutdown, a failed activate ---- */
+
+static const struct vdev_device_ops tdev_counted_ops = {
+	.name = "tdev",
+	.read_config = tdev_read_config,
+	.activate = tdev_activate,
+	.reset = tdev_reset,
+	.shutdown = tdev_shutdown,
+	.release = tdev_release,
+};
+
+static int tdev_counted_setup(struct tdev *t)
+{
+	struct vdev_device_info info = {
+		.name = "tdev",
+		.type = VIRTIO_ID_RNG,
+		.features = TDEV_FEATURES,
+		.queue_sizes = tdev_sizes,
+		.nr_queues = NQ,
+		.min_queues = 1,
+	};
+
+	return tdev_init(t, &tdev_counted_ops, &info, "VDEVCFG", 8, QSZ);
+}
+
+/* device.h: ops->shutdown is called once, explicit shutdown or not. */
+TEST(shutdown_called_once)
+{
+	struct guest g;
+	struct tdev t;
+
+	ASSERT_EQ(0, guest_init(&g));
+	ASSERT_EQ(0, tdev_counted_setup(&t));
+	ASSERT_EQ(0, activate(&g, &t, NQ));
+	vdev_device_shutdown(&t.dev);
+	EXPECT_EQ(1, t.shutdowns);
+	EXPECT_EQ(1, t.resets);
+	EXPECT_FALSE(vdev_device_is_active(&t.dev));
+	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-", 0));
+	vdev_device_shutdown(&t.dev);
+	EXPECT_EQ(1, t.shutdowns);
+	EXPECT_EQ(-ESHUTDOWN, activate(&g, &t, NQ));
+	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-", 0));
+	vdev_device_put(&t.dev);
+	EXPECT_EQ(1, t.shutdowns);
+	EXPECT_EQ(1, t.released);
+
+	/* Only the last put: once too. */
+	ASSERT_EQ(0, tdev_counted_setup(&t));
+	ASSERT_EQ(0, activate(&g, &t, NQ));
+	vdev_device_put(&t.dev);
+	EXPECT_EQ(1, t.shutdowns);
+	EXPECT_EQ(1, t.released);
+	guest_fini(&g);
+}
+
+/*
+ * The activate op fails after starting its workers: they are joined, and
+ * ops->reset runs after them so that the device type drops what that
+ * activation set up; the device can be activated again.
+ */
+TEST(failed_activate_resets)
+{
+	int fds0, tasks0;
+	struct guest g;
+	struct tdev t;
+
+	ASSERT_EQ(0, guest_init(&g));
+	ASSERT_EQ(0, tdev_counted_setup(&t));
+	vdev_test_baseline(&fds0, &tasks0);
+	t.activate_err = -EIO;
+	EXPECT_EQ(-EIO, activate(&g, &t, NQ));
+	EXPECT_FALSE(vdev_device_is_active(&t.dev));
+	EXPECT_EQ(1, t.resets);
+	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-", 0));
+	EXPECT_EQ(fds0, vdev_test_count_fds());
+	EXPECT_EQ(tasks0, vdev_test_settle_tasks(tasks0));
+	EXPECT_EQ(NULL, g.q[0].mem);
+
+	t.activate_err = 0;
+	ASSERT_EQ(0, activate(&g, &t, NQ));
+	guest_add_buf(&g, 0, RAM_GPA + BUF_OFF, 64);
+	EXPECT_TRUE(guest_wait_used(&g, 0, 1));
+	vdev_interrupt_put(vdev_device_reset(&t.dev));
+	EXPECT_EQ(2, t.resets);
+	vdev_device_put(&t.dev);
+	EXPECT_EQ(1, t.released);
+	guest_fini(&g);
+}
+
 /* ---- refcounting ---- */
 
 TEST(refcount_last_put_releases)
@@ -601,6 +848,91 @@ TEST(refcount_last_put_releases)
 	EXPECT_EQ(0, t.released);
 	vdev_device_put(&t.dev);
 	EXPECT_EQ(1, t.released);
+}
+
+/* ---- the leak-check helpers (selftests/vdev_test.h) ---- */
+
+/*
+ * pthread_join() can return while the joined thread is still listed in
+ * /proc/self/task. A baseline taken right after vdev_test_warm_up() must
+ * not count the warm-up thread: mmio_test's reset_joins_workers once saw
+ * "tasks0 (2) == vdev_test_count_tasks() (1)" in a fresh root.
+ */
+TEST(warm_up_leaves_no_thread)
+{
+	int i, base, bad = 0;
+
+	vdev_test_warm_up();
+	usleep(20000);
+	base = vdev_test_count_tasks();
+	for (i = 0; i < 10000; i++) {
+		vdev_test_warm_up();
+		if (vdev_test_count_tasks() != base)
+			bad++;
+	}
+	EXPECT_EQ(0, bad);
+}
+
+static atomic_uint log_lines;
+
+static void count_log(enum vdev_log_level level, const char *msg)
+{
+	atomic_fetch_add(&log_lines, 1);
+}
+
+/*
+ * refcount.h saturates as the kernel's refcount_t does: an increment past
+ * INT_MAX, from UINT_MAX or from zero, and a decrement from zero, set the
+ * count to REFCOUNT_SATURATED, where it stays: it never wraps and the
+ * object is never freed. Logged, but not once per call.
+ */
+TEST(refcount_saturates)
+{
+	atomic_uint r;
+	struct tdev t;
+	int i;
+
+	atomic_store(&log_lines, 0);
+	vdev_log_set_handler(count_log);
+
+	/* Through the device: a near-saturated count. */
+	ASSERT_EQ(0, tdev_setup(&t, 1));
+	atomic_store(&t.dev.refs, INT_MAX);
+	EXPECT_EQ(&t.dev, vdev_device_get(&t.dev));
+	EXPECT_EQ(REFCOUNT_SATURATED, atomic_load(&t.dev.refs));
+	for (i = 0; i < 1000; i++) {
+		vdev_device_get(&t.dev);
+		vdev_device_put(&t.dev);
+		vdev_device_put(&t.dev);
+	}
+	EXPECT_EQ(REFCOUNT_SATURATED, atomic_load(&t.dev.refs));
+	EXPECT_EQ(0, t.released);
+
+	/* UINT_MAX would wrap to 0, and the next put would free. */
+	refcount_set(&r, UINT_MAX);
+	refcount_inc(&r);
+	EXPECT_EQ(REFCOUNT_SATURATED, refcount_read(&r));
+	EXPECT_FALSE(refcount_dec_and_test(&r));
+
+	/* An increment on a freed (zero) object, a put of a zero count. */
+	refcount_set(&r, 0);
+	refcount_inc(&r);
+	EXPECT_EQ(REFCOUNT_SATURATED, refcount_read(&r));
+	EXPECT_FALSE(refcount_dec_and_test(&r));
+	refcount_set(&r, 0);
+	EXPECT_FALSE(refcount_dec_and_test(&r));
+	EXPECT_EQ(REFCOUNT_SATURATED, refcount_read(&r));
+	EXPECT_FALSE(refcount_dec_and_test(&r));
+
+	/* The ordinary path is untouched. */
+	refcount_set(&r, 1);
+	refcount_inc(&r);
+	EXPECT_FALSE(refcount_dec_and_test(&r));
+	EXPECT_TRUE(refcount_dec_and_test(&r));
+
+	vdev_log_set_handler(NULL);
+	EXPECT_LE(1, atomic_load(&log_lines));
+	EXPECT_GE(10, atomic_load(&log_lines));
 }
 
 TEST(mem_translate_bounds)

@@ -14,10 +14,12 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/kvm.h>
@@ -32,6 +34,11 @@
 #include "kselftest_harness.h"
 #include "vdev_test.h"
 #include "tdev.h"
+
+#ifndef WRITE_ONCE
+#define WRITE_ONCE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+#define READ_ONCE(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#endif
 
 #define NQ		2
 #define QSZ		16
@@ -208,8 +215,7 @@ FIXTURE_SETUP(mm)
 	ASSERT_LE(0, self->irqfd);
 	ASSERT_EQ(0, vdev_mmio_create(&self->d.dev, self->g.mem, self->irqfd,
 				      &self->m));
-	self->fds0 = vdev_test_count_fds();
-	self->tasks0 = vdev_test_count_tasks();
+	vdev_test_baseline(&self->fds0, &self->tasks0);
 }
 
 FIXTURE_TEARDOWN(mm)
@@ -475,7 +481,7 @@ TEST_F(mm, reset_joins_workers)
 	wr(self->m, VIRTIO_MMIO_STATUS, 0);
 	/* Joined before the write returned. */
 	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-", 0));
-	EXPECT_EQ(self->tasks0, vdev_test_count_tasks());
+	EXPECT_EQ(self->tasks0, vdev_test_settle_tasks(self->tasks0));
 	EXPECT_EQ(self->fds0, vdev_test_count_fds());
 	EXPECT_FALSE(vdev_device_is_active(&self->d.dev));
 	EXPECT_EQ(0, rd(self->m, VIRTIO_MMIO_STATUS));
@@ -499,7 +505,92 @@ TEST_F(mm, reset_1000)
 	}
 	EXPECT_EQ(100, atomic_load(&self->d.processed));
 	EXPECT_EQ(self->fds0, vdev_test_count_fds());
-	EXPECT_EQ(self->tasks0, vdev_test_count_tasks());
+	EXPECT_EQ(self->tasks0, vdev_test_settle_tasks(self->tasks0));
+}
+
+/*
+ * A hostile guest resets the device 1,000 times, each time acking a
+ * feature never offered, starting with no queue ready, or with a queue
+ * whose rings lie outside guest RAM. Every message it triggers (core,
+ * queue and transport) goes through a limiter that survives the guest's
+ * reset: the device's (dev->rl), the transport's (10 every 5 s, see
+ * Documentation/mmio.rst), each at most its burst plus one "suppressed"
+ * line per 5 s window. It used to print 5 lines a cycle.
+ */
+static atomic_uint log_lines;
+static const char *const log_kinds[] = {
+	"never offered", "queues enabled, need", "ring 0x", "needs reset",
+};
+static atomic_uint log_kind_lines[ARRAY_SIZE(log_kinds)];
+
+static void count_log(enum vdev_log_level level, const char *msg)
+{
+	unsigned int i;
+
+	atomic_fetch_add(&log_lines, 1);
+	for (i = 0; i < ARRAY_SIZE(log_kinds); i++)
+		if (strstr(msg, log_kinds[i]))
+			atomic_fetch_add(&log_kind_lines[i], 1);
+}
+
+#define MMIO_RL_BURST	10
+
+TEST_F_TIMEOUT(mm, guest_reset_flood_rate_limited, 120)
+{
+	struct timespec t0, t1;
+	unsigned int i, bound, windows;
+	long ms;
+
+	atomic_store(&log_lines, 0);
+	vdev_log_set_handler(count_log);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < 1000; i++) {
+		switch (i % 3) {
+		case 0:	/* "driver acked features ... never offered" */
+			negotiate(self->m, F(VIRTIO_F_VERSION_1) | F(1));
+			break;
+		case 1:	/* "0 queues enabled, need 1 to 2" */
+			negotiate(self->m, F(VIRTIO_F_VERSION_1));
+			wr(self->m, VIRTIO_MMIO_STATUS,
+			   S_ACK | S_DRV | S_FOK | S_DOK);
+			break;
+		case 2:	/* "descriptor ring ...: not inside guest memory" */
+			negotiate(self->m, F(VIRTIO_F_VERSION_1));
+			wr(self->m, VIRTIO_MMIO_QUEUE_SEL, 0);
+			wr(self->m, VIRTIO_MMIO_QUEUE_DESC_LOW, 0x1000);
+			wr(self->m, VIRTIO_MMIO_QUEUE_AVAIL_HIGH, 0x10);
+			wr(self->m, VIRTIO_MMIO_QUEUE_USED_HIGH, 0x10);
+			wr(self->m, VIRTIO_MMIO_QUEUE_READY, 1);
+			wr(self->m, VIRTIO_MMIO_STATUS,
+			   S_ACK | S_DRV | S_FOK | S_DOK);
+			ASSERT_TRUE(rd(self->m, VIRTIO_MMIO_STATUS) & S_NR);
+			break;
+		}
+		ASSERT_FALSE(vdev_device_is_active(&self->d.dev));
+		wr(self->m, VIRTIO_MMIO_STATUS, 0);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	vdev_log_set_handler(NULL);
+
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 +
+	     (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	windows = ms / 5000 + 2;
+	bound = windows * (self->d.dev.rl.burst + 1 + MMIO_RL_BURST + 1);
+	TH_LOG("%u lines in %ld ms (bound %u)", atomic_load(&log_lines), ms,
+	       bound);
+	EXPECT_LE(atomic_load(&log_lines), bound);
+	/* Not vacuous: each kind of error was reported. */
+	for (i = 0; i < ARRAY_SIZE(log_kinds); i++) {
+		const char *kind = log_kinds[i];
+
+		EXPECT_LT(0, atomic_load(&log_kind_lines[i]))
+			TH_LOG("no \"%s\" line", kind ? kind : "");
+	}
+
+	/* The device still works. */
+	ASSERT_EQ(S_ACK | S_DRV | S_FOK | S_DOK, probe(self, NQ));
+	send(self, 0, false);
+	EXPECT_EQ(128, wait_used(self, 0));
 }
 
 /* ---- state rules ---- */
@@ -824,6 +915,130 @@ TEST_F(mm, queue_reset)
 	ASSERT_EQ(s, probe(self, NQ));
 	send(self, 0, false);
 	EXPECT_EQ(128, wait_used(self, 0));
+}
+
+/*
+ * A pause by the VMM and the quiesce of a guest's QueueReset must not undo
+ * each other, in either order. The check of "paused": is_paused() says so
+ * and a buffer on the other queue is not used until the VMM resumes.
+ */
+static void expect_vmm_paused(struct __test_metadata *_metadata,
+			      FIXTURE_DATA(mm) *self)
+{
+	EXPECT_TRUE(vdev_device_is_paused(&self->d.dev));
+	send(self, 1, false);
+	usleep(20000);
+	EXPECT_EQ(0, vq_driver_used_pending(&self->q[1]));
+	ASSERT_EQ(0, vdev_device_resume(&self->d.dev));
+	EXPECT_FALSE(vdev_device_is_paused(&self->d.dev));
+	EXPECT_EQ(128, wait_used(self, 1));
+	wr(self->m, VIRTIO_MMIO_QUEUE_SEL, 0);
+	EXPECT_EQ(0, rd(self->m, VIRTIO_MMIO_QUEUE_READY));
+	EXPECT_FALSE(rd(self->m, VIRTIO_MMIO_STATUS) & S_NR);
+}
+
+static void probe_ring_reset(struct __test_metadata *_metadata,
+			     FIXTURE_DATA(mm) *self)
+{
+	unsigned int i;
+
+	ASSERT_EQ(S_ACK | S_DRV | S_FOK,
+		  negotiate(self->m, F(VIRTIO_F_VERSION_1) |
+				     F(VIRTIO_F_RING_RESET)));
+	for (i = 0; i < NQ; i++) {
+		rewind_queue(&self->q[i]);
+		program_queue(self->m, i, &self->q[i]);
+	}
+	wr(self->m, VIRTIO_MMIO_STATUS, S_ACK | S_DRV | S_FOK | S_DOK);
+	ASSERT_TRUE(vdev_device_is_active(&self->d.dev));
+}
+
+/* The VMM pauses first, then the guest resets queue 0. */
+TEST_F(mm, queue_reset_after_vmm_pause)
+{
+	probe_ring_reset(_metadata, self);
+	ASSERT_EQ(0, vdev_device_pause(&self->d.dev));
+	wr(self->m, VIRTIO_MMIO_QUEUE_SEL, 0);
+	wr(self->m, VDEV_MMIO_QUEUE_RESET, 1);
+	expect_vmm_paused(_metadata, self);
+}
+
+struct racer {
+	FIXTURE_DATA(mm) *self;
+	pid_t tid;
+};
+
+/* The guest: QueueReset of queue 0 (QueueSel is 0). */
+static void *queue_reset_thread(void *arg)
+{
+	struct racer *r = arg;
+
+	WRITE_ONCE(r->tid, gettid());
+	wr(r->self->m, VDEV_MMIO_QUEUE_RESET, 1);
+	return NULL;
+}
+
+/* The VMM: pause. */
+static void *vmm_pause_thread(void *arg)
+{
+	struct racer *r = arg;
+
+	WRITE_ONCE(r->tid, gettid());
+	vdev_device_pause(&r->self->d.dev);
+	return NULL;
+}
+
+/* Wait up to 5 s for thread @r to be asleep (blocked on a lock). */
+static bool wait_asleep(struct racer *r)
+{
+	char path[64], buf[256], *p;
+	int i, n = 0;
+
+	for (i = 0; i < 50000 && n < 100; i++) {
+		FILE *f;
+
+		usleep(100);
+		if (!READ_ONCE(r->tid))
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%d/stat",
+			 (int)READ_ONCE(r->tid));
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+		fclose(f);
+		n = p && p[1] == ' ' && p[2] == 'S' ? n + 1 : 0;
+	}
+	return n >= 100;
+}
+
+/*
+ * The guest's queue reset starts first and the VMM pauses while it is
+ * under way. To make the interleaving certain, the test holds the
+ * device's park_lock (which both take) until the queue reset and then
+ * the pause are blocked, in that order; the kernel wakes futex waiters
+ * in that order. The transport used to look at is_paused(), find it
+ * clear, then pause and resume around the queue reset: the resume undid
+ * the VMM's pause.
+ */
+TEST_F_TIMEOUT(mm, vmm_pause_during_queue_reset, 60)
+{
+	struct racer guest = { .self = self }, vmm = { .self = self };
+	pthread_t tg, tv;
+
+	probe_ring_reset(_metadata, self);
+	wr(self->m, VIRTIO_MMIO_QUEUE_SEL, 0);
+
+	pthread_mutex_lock(&self->d.dev.park_lock);
+	ASSERT_EQ(0, pthread_create(&tg, NULL, queue_reset_thread, &guest));
+	EXPECT_TRUE(wait_asleep(&guest));
+	ASSERT_EQ(0, pthread_create(&tv, NULL, vmm_pause_thread, &vmm));
+	EXPECT_TRUE(wait_asleep(&vmm));
+	pthread_mutex_unlock(&self->d.dev.park_lock);
+	pthread_join(tg, NULL);
+	pthread_join(tv, NULL);
+
+	expect_vmm_paused(_metadata, self);
 }
 
 /* ---- shared memory registers ---- */

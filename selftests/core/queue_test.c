@@ -600,6 +600,7 @@ TEST_F(vq, rings_in_fd_region)
 struct test_ap {
 	struct vdev_access_platform ap;
 	unsigned int calls;
+	unsigned int released;
 };
 
 static int test_ap_gva(struct vdev_access_platform *ap, uint64_t gva,
@@ -621,6 +622,7 @@ static int test_ap_gpa(struct vdev_access_platform *ap, uint64_t gpa,
 
 static void test_ap_release(struct vdev_access_platform *ap)
 {
+	container_of(ap, struct test_ap, ap)->released++;
 }
 
 static const struct vdev_access_platform_ops test_ap_ops = {
@@ -654,6 +656,95 @@ TEST_F(vq, access_platform)
 	vq_driver_publish(&self->d);
 	EXPECT_BROKEN("IOMMU");
 	vdev_access_platform_put(&ap.ap);
+}
+
+static uint64_t qt_features(const struct vdev_device *dev)
+{
+	return ALL_FEATURES;
+}
+
+/* qt_ops with the features op: vdev_device_features() asks the device. */
+static const struct vdev_device_ops qt_features_ops = {
+	.name = "qt",
+	.features = qt_features,
+	.activate = qt_activate,
+	.release = qt_release,
+};
+
+/*
+ * Indirect tables are translated through the access platform like every
+ * other address (vq_map_indirect()), so setting one leaves
+ * VIRTIO_RING_F_INDIRECT_DESC offered, whether the device offers its
+ * features with ops->features or with vdev_device_info: a chain through
+ * an indirect table at an IOVA, with buffers at IOVAs, is used.
+ */
+static void ap_indirect(struct __test_metadata *_metadata,
+			FIXTURE_DATA(vq) *self, bool features_op)
+{
+	const struct vdev_device_info info = {
+		.name = "qt0",
+		.type = 4,
+		.queue_sizes = qt_sizes,
+		.nr_queues = 1,
+		.min_queues = 1,
+	};
+	/* Outlives the test body: the device drops it at teardown. */
+	static struct test_ap ap;
+	struct vring_desc *t;
+	uint64_t tgpa;
+
+	if (features_op) {
+		/* The same device, offering its features through the op. */
+		vdev_device_put(&self->dev);
+		ASSERT_EQ(0, vdev_device_init(&self->dev, &qt_features_ops,
+					      &info));
+	}
+	vdev_access_platform_init(&ap.ap, &test_ap_ops);
+	ASSERT_EQ(0, vdev_device_set_access_platform(&self->dev, &ap.ap));
+	vdev_access_platform_put(&ap.ap);	/* the device holds one */
+	ASSERT_EQ(ALL_FEATURES, vdev_device_features(&self->dev));
+
+	self->q.desc_addr += IOVA_OFFSET;
+	self->q.avail_addr += IOVA_OFFSET;
+	self->q.used_addr += IOVA_OFFSET;
+	START(F(VIRTIO_F_VERSION_1) | F(VIRTIO_RING_F_INDIRECT_DESC));
+	ASSERT_TRUE(vdev_device_features_ok(&self->dev));
+	ASSERT_TRUE(self->q.indirect);
+	ASSERT_EQ(3, ap.calls);
+
+	t = vq_driver_indirect(&self->d, 0, &tgpa);
+	t[0] = (struct vring_desc){ self->buf + IOVA_OFFSET, 4,
+				    VRING_DESC_F_NEXT, 1 };
+	t[1] = (struct vring_desc){ self->buf + 256 + IOVA_OFFSET, 8,
+				    VRING_DESC_F_WRITE, 0 };
+	raw(self, 0, tgpa + IOVA_OFFSET, 32, VRING_DESC_F_INDIRECT, 0);
+	post(self, 0);
+	ASSERT_EQ(1, vdev_queue_pop(&self->q, &self->chain));
+	ASSERT_EQ(6, ap.calls);		/* the table and both buffers */
+	ASSERT_EQ(1, self->chain.nr_read);
+	ASSERT_EQ(1, self->chain.nr_write);
+	ASSERT_EQ(vq_guest_ptr(&self->g, self->buf, 4), self->iov[0].iov_base);
+	ASSERT_EQ(vq_guest_ptr(&self->g, self->buf + 256, 8),
+		  self->iov[1].iov_base);
+	ASSERT_FALSE(vdev_device_needs_reset(&self->dev));
+
+	/* A table at its guest-physical address is not an IOVA. */
+	t = vq_driver_indirect(&self->d, 1, &tgpa);
+	t[0] = (struct vring_desc){ self->buf + IOVA_OFFSET, 4, 0, 0 };
+	raw(self, 1, tgpa, 16, VRING_DESC_F_INDIRECT, 0);
+	post(self, 1);
+	EXPECT_BROKEN("indirect table");
+	EXPECT_EQ(0, ap.released);
+}
+
+TEST_F(vq, access_platform_indirect)
+{
+	ap_indirect(_metadata, self, false);
+}
+
+TEST_F(vq, access_platform_indirect_features_op)
+{
+	ap_indirect(_metadata, self, true);
 }
 
 /*

@@ -2,8 +2,9 @@
 /*
  * A minimal device type for the core selftests: it echoes every chain it
  * is given, one worker per queue ("vdev-<name>-q<index>") popping chains
- * and returning them used. The test supplies its own ops (the name, and
- * whether config space is writable: tdev_write_config()), its
+ * and returning them used. The test supplies its own ops (the name,
+ * whether config space is writable: tdev_write_config(), whether reset
+ * and shutdown are counted: tdev_reset(), tdev_shutdown()), its
  * vdev_device_info (features, queue sizes) and the config bytes.
  */
 #ifndef _VDEV_TDEV_H
@@ -33,6 +34,10 @@
  * @config_len: bytes of @config the device has
  * @nr_iov: iovecs per chain (vdev_chain_init())
  * @processed: chains returned used, all queues
+ * @activate_err: when not 0, the activate op fails with it after starting
+ *                every worker
+ * @resets: calls of the reset op (tdev_reset())
+ * @shutdowns: calls of the shutdown op (tdev_shutdown())
  * @released: calls of the release op
  * @chain: each queue's chain
  * @iov: the iovecs of @chain
@@ -43,6 +48,9 @@ struct tdev {
 	unsigned int config_len;
 	unsigned int nr_iov;
 	atomic_uint processed;
+	int activate_err;
+	atomic_uint resets;
+	atomic_uint shutdowns;
 	atomic_uint released;
 	struct vdev_chain chain[TDEV_NQ];
 	struct iovec iov[TDEV_NQ][TDEV_MAX_IOV];
@@ -116,7 +124,17 @@ static inline int tdev_activate(struct vdev_device *dev,
 		if (ret)
 			return ret;
 	}
-	return 0;
+	return t->activate_err;
+}
+
+static inline void tdev_reset(struct vdev_device *dev)
+{
+	atomic_fetch_add(&to_tdev(dev)->resets, 1);
+}
+
+static inline void tdev_shutdown(struct vdev_device *dev)
+{
+	atomic_fetch_add(&to_tdev(dev)->shutdowns, 1);
 }
 
 static inline void tdev_release(struct vdev_device *dev)

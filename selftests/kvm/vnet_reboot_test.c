@@ -77,8 +77,7 @@ int main(void)
 
 	vh_deadline("set-up", 120);
 	vh_net_setup(&net);
-	fds0 = vdev_test_count_fds();
-	tasks0 = vdev_test_baseline_tasks();
+	vdev_test_baseline(&fds0, &tasks0);
 
 	t = vh_now();
 	for (i = 0; i < cycles; i++) {

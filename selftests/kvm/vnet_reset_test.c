@@ -110,8 +110,7 @@ int main(void)
 	flood.net = &net;
 	TEST_ASSERT(!pthread_create(&thr, NULL, flood_fn, &flood),
 		    "flood thread");
-	fds0 = vdev_test_count_fds();
-	tasks0 = vdev_test_count_tasks();
+	vdev_test_baseline(&fds0, &tasks0);
 
 	/* Generous: about 10 ms a cycle was measured under nested TCG. */
 	vh_deadline("reset cycles", 300 + nr_cycles / 2);

@@ -664,8 +664,7 @@ TEST_F(net, reset_under_traffic)
 	/* One activation first, so lazily made resources count. */
 	ASSERT_EQ(0, nd_activate(nd, 1, ND_F_BASE | ND_F_MRG));
 	nd_reset(nd);
-	fds0 = vdev_test_count_fds();
-	tasks0 = vdev_test_count_tasks();
+	vdev_test_baseline(&fds0, &tasks0);
 
 	for (i = 0; i < cycles; i++) {
 		ASSERT_EQ(0, nd_activate(nd, 1, ND_F_BASE | ND_F_MRG));

@@ -110,8 +110,7 @@ TEST_F_TIMEOUT(reopen, create_destroy_cycles, 300)
 
 	if (getenv("VDEV_NET_CYCLES"))
 		cycles = atoi(getenv("VDEV_NET_CYCLES"));
-	fds0 = vdev_test_count_fds();
-	tasks0 = vdev_test_baseline_tasks();
+	vdev_test_baseline(&fds0, &tasks0);
 	t0 = nd_now_ns();
 	for (i = 0; i < cycles; i++) {
 		ret = cycle(&self->nd, self->peer, i);
