@@ -612,6 +612,13 @@ static bool rx_wait_for_buffers(struct net_pair *p)
 /*
  * Read frames from the TAP into guest buffers until the TAP is empty,
  * the guest has no more room, or the batch is done.
+ *
+ * A frame parked in the scratch buffer does not end a batch: the loop
+ * goes on until it is delivered or the worker waits for an RX kick
+ * (rx_wait, notifications on). A parked frame can be the last one the
+ * TAP had, and then no EPOLLIN would ever come back for it; with
+ * EVENT_IDX the driver would not even kick unless asked to. So on
+ * return either nothing is parked or the device waits for buffers.
  */
 static int rx_process(struct net_pair *p)
 {
@@ -623,7 +630,7 @@ static int rx_process(struct net_pair *p)
 	ssize_t have, len;
 	int ret = 0;
 
-	while (frames < NET_BATCH) {
+	while (frames < NET_BATCH || p->pend_len) {
 		if (p->pend_len) {
 			ret = rx_deliver_pending(p);
 			if (ret < 0)
