@@ -67,7 +67,8 @@ int vdev_net_create(const struct vdev_net_config *cfg,
  * vdev_net_active_pairs() - queue pairs in use (MQ_VQ_PAIRS_SET)
  * @dev: a device made by vdev_net_create()
  *
- * Return: the number of queue pairs the driver enabled, 1 without MQ.
+ * Return: the number of queue pairs the driver enabled, 1 without MQ;
+ * 0, with a (rate-limited) error, for any other device.
  */
 unsigned int vdev_net_active_pairs(struct vdev_device *dev);
 
@@ -75,7 +76,8 @@ unsigned int vdev_net_active_pairs(struct vdev_device *dev);
  * vdev_net_link_up() - the link state shown in the config space
  * @dev: a device made by vdev_net_create()
  *
- * Return: true when VIRTIO_NET_S_LINK_UP is set.
+ * Return: true when VIRTIO_NET_S_LINK_UP is set; false, with a
+ * (rate-limited) error, for any other device.
  */
 bool vdev_net_link_up(struct vdev_device *dev);
 
