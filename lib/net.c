@@ -33,7 +33,6 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
-#include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -65,7 +64,6 @@
 #define NET_RX_MAX_CHAINS	256
 #define NET_BATCH		256	/* frames per wakeup before epoll */
 #define NET_FLUSH_EVERY		32	/* used entries published mid-batch */
-#define NET_LINK_POLL_NS	500000000L
 #define NET_CTRL_MAX_CMD	4096
 
 /* struct virtio_net_hdr_v1 / _mrg_rxbuf, and the legacy header. */
@@ -159,7 +157,6 @@ struct net_pair {
  * @ctrlq: control queue, or NULL
  * @ctrl_chain: chain for @ctrlq
  * @ctrl_iov: its iovecs
- * @timer_fd: link poll timer of the control worker, or -1
  * @pairs: the queue pairs
  */
 struct vdev_net {
@@ -181,7 +178,6 @@ struct vdev_net {
 	struct vdev_queue *ctrlq;
 	struct vdev_chain ctrl_chain;
 	struct iovec ctrl_iov[64];
-	int timer_fd;
 
 	struct net_pair pairs[];
 };
@@ -954,15 +950,15 @@ again:
 	return ret;
 }
 
-/* Poll the TAP's carrier: netlink has no cheaper push we can use here. */
-static int link_timer(struct vdev_worker *w, uint32_t events, void *data)
+/*
+ * The TAP's link changed: netlink told us, in the TAP's namespace and by
+ * its ifindex (vdev_tap_link_fd()), so no polling and no RTNL taken.
+ */
+static int link_event(struct vdev_worker *w, uint32_t events, void *data)
 {
 	struct vdev_net *n = data;
-	uint64_t v;
 
-	if (read(n->timer_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		return -errno;
-	net_link_set(n, vdev_tap_carrier_ok(n->tap));
+	net_link_set(n, vdev_tap_link_update(n->tap));
 	return 0;
 }
 
@@ -1020,22 +1016,14 @@ static int net_start_pair(struct vdev_net *n, struct net_pair *p)
 
 static int net_start_ctrl(struct vdev_net *n)
 {
-	struct itimerspec its = {
-		.it_interval.tv_nsec = NET_LINK_POLL_NS,
-		.it_value.tv_nsec = NET_LINK_POLL_NS,
-	};
 	struct vdev_worker *w;
 	int ret;
 
-	n->timer_fd = timerfd_create(CLOCK_MONOTONIC,
-				     TFD_NONBLOCK | TFD_CLOEXEC);
-	if (n->timer_fd < 0)
-		return -errno;
-	timerfd_settime(n->timer_fd, 0, &its, NULL);
 	ret = vdev_worker_create(&n->dev, "ctl", VDEV_WORKER_CTRL, &w);
 	if (ret)
 		return ret;
-	ret = vdev_worker_add_fd(w, n->timer_fd, EPOLLIN, link_timer, n);
+	ret = vdev_worker_add_fd(w, vdev_tap_link_fd(n->tap), EPOLLIN,
+				 link_event, n);
 	if (!ret && n->ctrlq) {
 		vdev_chain_init(&n->ctrl_chain, n->ctrl_iov,
 				ARRAY_SIZE(n->ctrl_iov));
@@ -1066,9 +1054,6 @@ static void net_pair_clear(struct net_pair *p)
  */
 static void net_deactivate(struct vdev_net *n)
 {
-	if (n->timer_fd >= 0)
-		close(n->timer_fd);
-	n->timer_fd = -1;
 	n->ctrlq = NULL;
 	n->ready_pairs = 0;
 	net_steer(n, n->nr_pairs);
@@ -1381,7 +1366,6 @@ int vdev_net_create(const struct vdev_net_config *cfg,
 	if (!n)
 		return -ENOMEM;
 	n->nr_pairs = pairs;
-	n->timer_fd = -1;
 	pthread_mutex_init(&n->cfg_lock, NULL);
 	n->queue_sizes = calloc(2 * pairs + 1, sizeof(*n->queue_sizes));
 	if (!n->queue_sizes) {
