@@ -36,7 +36,6 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
-#include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -69,7 +68,6 @@
 #define NET_RX_MAX_CHAINS	256
 #define NET_BATCH		256	/* frames per wakeup before epoll */
 #define NET_FLUSH_EVERY		32	/* used entries published mid-batch */
-#define NET_LINK_POLL_NS	500000000L
 #define NET_CTRL_MAX_CMD	4096
 
 /* struct virtio_net_hdr_v1 / _mrg_rxbuf, and the legacy header. */
@@ -104,7 +102,6 @@ struct vdev_net;
  * @tap_fd: the pair's TAP fd (owned by @net->tap)
  * @rxq: receive queue, NULL when not set up
  * @txq: transmit queue, NULL when not set up
- * @w: the pair's worker
  * @tap_events: events currently watched on @tap_fd
  * @rx_wait: no RX buffers: EPOLLIN is off until an RX kick
  * @tx_wait: the TAP pushed back (EAGAIN): waiting for EPOLLOUT
@@ -127,7 +124,6 @@ struct net_pair {
 	int tap_fd;
 	struct vdev_queue *rxq;
 	struct vdev_queue *txq;
-	struct vdev_worker *w;
 	uint32_t tap_events;
 	bool rx_wait;
 	bool tx_wait;
@@ -160,13 +156,13 @@ struct net_pair {
  * @hdr_len: negotiated virtio-net header size
  * @mrg_rxbuf: VIRTIO_NET_F_MRG_RXBUF acked
  * @rx_cap: largest frame (with header) a driver's buffers must take
+ * @ready_pairs: pairs 0 .. @ready_pairs - 1 have both queues and a worker
  * @active_pairs: pairs enabled by the driver (MQ_VQ_PAIRS_SET)
  * @ctrlq: control queue, or NULL
  * @ctrl_chain: chain for @ctrlq
  * @ctrl_iov: its iovecs
  * @ctrl_tap_fds: the control worker's dups of the TAP fds, one per pair,
  *                owned (and closed) by that worker; -1 without one
- * @timer_fd: link poll timer of the control worker, or -1
  * @instance: instance number, N of the name "netN"
  * @pairs: the queue pairs
  */
@@ -183,13 +179,13 @@ struct vdev_net {
 	unsigned int hdr_len;
 	bool mrg_rxbuf;
 	size_t rx_cap;
+	unsigned int ready_pairs;
 	atomic_uint active_pairs;
 
 	struct vdev_queue *ctrlq;
 	struct vdev_chain ctrl_chain;
 	struct iovec ctrl_iov[64];
 	int ctrl_tap_fds[VDEV_NET_MAX_QUEUE_PAIRS];
-	int timer_fd;
 	int instance;
 
 	struct net_pair pairs[];
@@ -294,11 +290,12 @@ static void net_link_set(struct vdev_net *n, bool up)
 
 /* ---- TAP fd in the pair's epoll set ---- */
 
-static void pair_tap_events(struct net_pair *p, uint32_t events)
+static void pair_tap_events(struct vdev_worker *w, struct net_pair *p,
+			    uint32_t events)
 {
 	if (p->tap_gone || p->tap_events == events)
 		return;
-	if (vdev_worker_mod_fd(p->w, p->tap_fd, events) == 0)
+	if (vdev_worker_mod_fd(w, p->tap_fd, events) == 0)
 		p->tap_events = events;
 }
 
@@ -307,7 +304,8 @@ static void pair_tap_events(struct net_pair *p, uint32_t events)
  * so its fd leaves epoll for good (it would report EPOLLERR forever).
  * EIO: the link is down. Either way the guest sees link down.
  */
-static bool pair_tap_error(struct net_pair *p, int err, const char *op)
+static bool pair_tap_error(struct vdev_worker *w, struct net_pair *p, int err,
+			   const char *op)
 {
 	struct vdev_net *n = p->net;
 
@@ -319,7 +317,7 @@ static bool pair_tap_error(struct net_pair *p, int err, const char *op)
 			 n->dev.name, op, vdev_tap_name(n->tap), p->index,
 			 strerror(err));
 	if (err != EIO && !p->tap_gone) {
-		vdev_worker_del_fd(p->w, p->tap_fd);
+		vdev_worker_del_fd(w, p->tap_fd);
 		p->tap_gone = true;
 	}
 	net_link_set(n, false);
@@ -329,7 +327,7 @@ static bool pair_tap_error(struct net_pair *p, int err, const char *op)
 /* ---- TX ---- */
 
 /* Send chains until the ring is empty or the TAP pushes back. */
-static int tx_process(struct net_pair *p)
+static int tx_process(struct vdev_worker *w, struct net_pair *p)
 {
 	struct vdev_net *n = p->net;
 	struct vdev_queue *vq = p->txq;
@@ -378,13 +376,13 @@ static int tx_process(struct net_pair *p)
 				/* Back off: retry this chain on EPOLLOUT. */
 				vdev_queue_unpop(vq, 1);
 				p->tx_wait = true;
-				pair_tap_events(p, p->tap_events | EPOLLOUT);
+				pair_tap_events(w, p, p->tap_events | EPOLLOUT);
 				vdev_queue_notify(vq);
 				return 0;
 			}
 			stat_add(p, NET_TX_DROPS, 1);
 			stat_add(p, NET_TX_ERRORS, 1);
-			pair_tap_error(p, errno, "write");
+			pair_tap_error(w, p, errno, "write");
 			vdev_queue_push(vq, c->head, 0);
 		}
 		if (ret < 0) {
@@ -415,7 +413,7 @@ static int tx_kick(struct vdev_worker *w, uint32_t events, void *data)
 		return -errno;
 	if (p->tx_wait)
 		return 0;	/* EPOLLOUT will resume us */
-	return tx_process(p);
+	return tx_process(w, p);
 }
 
 /* ---- RX ---- */
@@ -601,7 +599,7 @@ static int rx_deliver_pending(struct net_pair *p)
 }
 
 /* The guest gave no room: sleep until it kicks the RX queue. */
-static bool rx_wait_for_buffers(struct net_pair *p)
+static bool rx_wait_for_buffers(struct vdev_worker *w, struct net_pair *p)
 {
 	struct vdev_queue *vq = p->rxq;
 
@@ -614,15 +612,22 @@ static bool rx_wait_for_buffers(struct net_pair *p)
 		return false;
 	}
 	p->rx_wait = true;
-	pair_tap_events(p, p->tap_events & ~EPOLLIN);
+	pair_tap_events(w, p, p->tap_events & ~EPOLLIN);
 	return true;
 }
 
 /*
  * Read frames from the TAP into guest buffers until the TAP is empty,
  * the guest has no more room, or the batch is done.
+ *
+ * A frame parked in the scratch buffer does not end a batch: the loop
+ * goes on until it is delivered or the worker waits for an RX kick
+ * (rx_wait, notifications on). A parked frame can be the last one the
+ * TAP had, and then no EPOLLIN would ever come back for it; with
+ * EVENT_IDX the driver would not even kick unless asked to. So on
+ * return either nothing is parked or the device waits for buffers.
  */
-static int rx_process(struct net_pair *p)
+static int rx_process(struct vdev_worker *w, struct net_pair *p)
 {
 	struct vdev_net *n = p->net;
 	struct iovec *iov;
@@ -632,13 +637,13 @@ static int rx_process(struct net_pair *p)
 	ssize_t have, len;
 	int ret = 0;
 
-	while (frames < NET_BATCH) {
+	while (frames < NET_BATCH || p->pend_len) {
 		if (p->pend_len) {
 			ret = rx_deliver_pending(p);
 			if (ret < 0)
 				break;
 			if (!ret) {
-				if (rx_wait_for_buffers(p))
+				if (rx_wait_for_buffers(w, p))
 					break;
 				continue;
 			}
@@ -653,7 +658,7 @@ static int rx_process(struct net_pair *p)
 			break;
 		}
 		if (!have) {
-			if (rx_wait_for_buffers(p))
+			if (rx_wait_for_buffers(w, p))
 				break;
 			continue;
 		}
@@ -674,7 +679,7 @@ static int rx_process(struct net_pair *p)
 
 			if (err == EAGAIN)
 				break;
-			if (pair_tap_error(p, err, "read"))
+			if (pair_tap_error(w, p, err, "read"))
 				break;
 			/* The kernel dropped the frame (EFAULT, EINVAL). */
 			stat_add(p, NET_RX_DROPS, 1);
@@ -720,10 +725,10 @@ static int rx_process(struct net_pair *p)
 }
 
 /* The RX queue is broken: stop reading the TAP for good (until reset). */
-static int rx_stop(struct net_pair *p, int err)
+static int rx_stop(struct vdev_worker *w, struct net_pair *p, int err)
 {
 	p->rx_wait = true;
-	pair_tap_events(p, p->tap_events & ~EPOLLIN);
+	pair_tap_events(w, p, p->tap_events & ~EPOLLIN);
 	return err;
 }
 
@@ -736,14 +741,14 @@ static int rx_kick(struct vdev_worker *w, uint32_t events, void *data)
 	if (read(p->rxq->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		return -errno;
 	if (vdev_queue_is_broken(p->rxq))
-		return rx_stop(p, -EIO);
+		return rx_stop(w, p, -EIO);
 	if (!p->rx_wait)
 		return 0;
 	p->rx_wait = false;
 	vdev_queue_disable_notify(p->rxq);
-	pair_tap_events(p, p->tap_events | EPOLLIN);
-	ret = rx_process(p);
-	return ret < 0 ? rx_stop(p, ret) : 0;
+	pair_tap_events(w, p, p->tap_events | EPOLLIN);
+	ret = rx_process(w, p);
+	return ret < 0 ? rx_stop(w, p, ret) : 0;
 }
 
 static int tap_event(struct vdev_worker *w, uint32_t events, void *data)
@@ -753,18 +758,18 @@ static int tap_event(struct vdev_worker *w, uint32_t events, void *data)
 
 	if (p->tx_wait && (events & (EPOLLOUT | EPOLLERR))) {
 		p->tx_wait = false;
-		pair_tap_events(p, p->tap_events & ~EPOLLOUT);
-		ret = tx_process(p);
+		pair_tap_events(w, p, p->tap_events & ~EPOLLOUT);
+		ret = tx_process(w, p);
 		if (ret < 0)
 			return 0;	/* the TX queue is dead, not the TAP */
 	}
 	if (p->rxq && !p->rx_wait && (events & (EPOLLIN | EPOLLERR)) &&
-	    rx_process(p) < 0)
-		rx_stop(p, -EIO);
+	    rx_process(w, p) < 0)
+		rx_stop(w, p, -EIO);
 	if (p->tap_gone)
 		return 0;	/* already removed */
 	if ((events & (EPOLLERR | EPOLLHUP)) && !(events & EPOLLIN)) {
-		pair_tap_error(p, EBADFD, "poll");
+		pair_tap_error(w, p, EBADFD, "poll");
 		return 0;
 	}
 	return 0;
@@ -830,11 +835,15 @@ static uint8_t ctrl_mq(struct vdev_net *n, uint8_t cmd, const uint8_t *d,
 	    !vdev_device_feature_acked(&n->dev, VIRTIO_NET_F_MQ))
 		return VIRTIO_NET_ERR;
 	pairs = d[0] | (d[1] << 8);
-	if (pairs < VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MIN || pairs > n->nr_pairs) {
+	/*
+	 * Only pairs the driver set up have a worker: a TAP queue of any
+	 * other would get flows that nobody reads.
+	 */
+	if (pairs < VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MIN || pairs > n->ready_pairs) {
 		if (vdev_ratelimit_ok(&n->dev.rl))
 			vdev_log(VDEV_LOG_WARN,
-				 "%s: MQ_VQ_PAIRS_SET %u outside 1..%u",
-				 n->dev.name, pairs, n->nr_pairs);
+				 "%s: MQ_VQ_PAIRS_SET %u outside 1..%u (pairs set up)",
+				 n->dev.name, pairs, n->ready_pairs);
 		return VIRTIO_NET_ERR;
 	}
 	net_steer(n, n->ctrl_tap_fds, pairs);
@@ -954,15 +963,15 @@ again:
 	return ret;
 }
 
-/* Poll the TAP's carrier: netlink has no cheaper push we can use here. */
-static int link_timer(struct vdev_worker *w, uint32_t events, void *data)
+/*
+ * The TAP's link changed: netlink told us, in the TAP's namespace and by
+ * its ifindex (vdev_tap_link_fd()), so no polling and no RTNL taken.
+ */
+static int link_event(struct vdev_worker *w, uint32_t events, void *data)
 {
 	struct vdev_net *n = data;
-	uint64_t v;
 
-	if (read(n->timer_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		return -errno;
-	net_link_set(n, vdev_tap_carrier_ok(n->tap));
+	net_link_set(n, vdev_tap_link_update(n->tap));
 	return 0;
 }
 
@@ -988,30 +997,34 @@ static void net_write_config(struct vdev_device *dev, uint64_t offset,
 			 dev->name, (unsigned long long)offset);
 }
 
+/*
+ * The pair keeps no pointer to its worker: each callback gets it as an
+ * argument, so nothing points at a worker once the core has freed it.
+ */
 static int net_start_pair(struct vdev_net *n, struct net_pair *p)
 {
 	struct vdev_device *dev = &n->dev;
+	struct vdev_worker *w;
 	char sfx[8];
 	int ret;
 
 	snprintf(sfx, sizeof(sfx), "q%u", p->index);
-	ret = vdev_worker_create(dev, sfx, 0, &p->w);
+	ret = vdev_worker_create(dev, sfx, 0, &w);
 	if (ret)
 		return ret;
 	p->tap_events = EPOLLIN;
-	ret = vdev_worker_add_fd(p->w, p->rxq->kick_fd, EPOLLIN, rx_kick, p);
+	ret = vdev_worker_add_fd(w, p->rxq->kick_fd, EPOLLIN, rx_kick, p);
 	if (!ret)
-		ret = vdev_worker_add_fd(p->w, p->txq->kick_fd, EPOLLIN,
+		ret = vdev_worker_add_fd(w, p->txq->kick_fd, EPOLLIN,
 					 tx_kick, p);
 	if (!ret && !p->tap_gone)
-		ret = vdev_worker_add_fd(p->w, p->tap_fd, p->tap_events,
+		ret = vdev_worker_add_fd(w, p->tap_fd, p->tap_events,
 					 tap_event, p);
 	if (ret) {
-		vdev_worker_destroy(p->w);
-		p->w = NULL;
+		vdev_worker_destroy(w);
 		return ret;
 	}
-	return vdev_worker_start(p->w);
+	return vdev_worker_start(w);
 }
 
 /* The control worker's TAP fds are gone with it (or were never made). */
@@ -1050,22 +1063,14 @@ static int net_ctrl_own_tap_fds(struct vdev_net *n, struct vdev_worker *w)
 
 static int net_start_ctrl(struct vdev_net *n)
 {
-	struct itimerspec its = {
-		.it_interval.tv_nsec = NET_LINK_POLL_NS,
-		.it_value.tv_nsec = NET_LINK_POLL_NS,
-	};
 	struct vdev_worker *w;
 	int ret;
 
-	n->timer_fd = timerfd_create(CLOCK_MONOTONIC,
-				     TFD_NONBLOCK | TFD_CLOEXEC);
-	if (n->timer_fd < 0)
-		return -errno;
-	timerfd_settime(n->timer_fd, 0, &its, NULL);
 	ret = vdev_worker_create(&n->dev, "ctl", VDEV_WORKER_CTRL, &w);
 	if (ret)
 		return ret;
-	ret = vdev_worker_add_fd(w, n->timer_fd, EPOLLIN, link_timer, n);
+	ret = vdev_worker_add_fd(w, vdev_tap_link_fd(n->tap), EPOLLIN,
+				 link_event, n);
 	if (!ret && n->ctrlq)
 		ret = net_ctrl_own_tap_fds(n, w);
 	if (!ret && n->ctrlq) {
@@ -1085,6 +1090,36 @@ static int net_start_ctrl(struct vdev_net *n)
 	return ret;
 }
 
+/* Forget pair @p's activation; its worker is not running. */
+static void net_pair_clear(struct net_pair *p)
+{
+	p->rxq = p->txq = NULL;
+	p->tap_events = 0;
+	p->rx_wait = p->tx_wait = false;
+	p->rx_first = p->rx_nr = p->rx_pool_used = 0;
+	p->pend_len = 0;
+}
+
+/*
+ * Undo what an activation set up and no running worker reads: the
+ * control queue, the pair count and the TAP queue steering (every queue
+ * attached again, as between activations).
+ */
+static void net_deactivate(struct vdev_net *n)
+{
+	n->ctrlq = NULL;
+	n->ready_pairs = 0;
+	/* Closed with the control worker, by the join (or never given). */
+	net_forget_ctrl_tap_fds(n);
+	net_steer(n, NULL, n->nr_pairs);
+	atomic_store(&n->active_pairs, 1);
+}
+
+/*
+ * A failure leaves the device as reset does, except for the pairs whose
+ * workers already run: the core joins those after we return and then
+ * calls net_reset(), which clears their pairs.
+ */
 static int net_activate(struct vdev_device *dev, struct vdev_queue **queues,
 			unsigned int nr_queues)
 {
@@ -1092,13 +1127,13 @@ static int net_activate(struct vdev_device *dev, struct vdev_queue **queues,
 	bool mq = vdev_device_feature_acked(dev, VIRTIO_NET_F_MQ);
 	uint64_t acked = vdev_device_acked_features(dev);
 	unsigned int ctrl_index = mq ? 2 * n->nr_pairs : 2;
-	unsigned int i, pairs = 0;
+	unsigned int i, started = 0;
 	bool gone = false;
 	int ret;
 
 	n->ctrlq = NULL;
 	for (i = 0; i < n->nr_pairs; i++)
-		n->pairs[i].rxq = n->pairs[i].txq = NULL;
+		net_pair_clear(&n->pairs[i]);
 	for (i = 0; i < nr_queues; i++) {
 		struct vdev_queue *vq = queues[i];
 
@@ -1108,9 +1143,11 @@ static int net_activate(struct vdev_device *dev, struct vdev_queue **queues,
 			continue;
 		}
 		if (vq->index >= 2 * n->nr_pairs) {
-			vdev_log(VDEV_LOG_ERR, "%s: no queue %u", dev->name,
-				 vq->index);
-			return -EINVAL;
+			if (vdev_ratelimit_ok(&dev->rl))
+				vdev_log(VDEV_LOG_ERR, "%s: no queue %u",
+					 dev->name, vq->index);
+			ret = -EINVAL;
+			goto out_clear;
 		}
 		if (vq->index & 1)
 			n->pairs[vq->index / 2].txq = vq;
@@ -1132,71 +1169,68 @@ static int net_activate(struct vdev_device *dev, struct vdev_queue **queues,
 	if (ret == -EBADFD || ret == -ENODEV)
 		gone = true;
 	else if (ret)
-		return ret;
+		goto out_clear;
 
+	/* MQ_VQ_PAIRS_SET may enable pairs 0 .. ready_pairs - 1 only. */
+	n->ready_pairs = 0;
 	for (i = 0; i < n->nr_pairs; i++) {
 		struct net_pair *p = &n->pairs[i];
 
-		p->rx_wait = p->tx_wait = false;
 		p->tap_gone = gone;
-		p->rx_first = p->rx_nr = p->rx_pool_used = 0;
-		p->pend_len = 0;
 		if (!p->rxq || !p->txq) {
 			p->rxq = p->txq = NULL;
 			continue;
 		}
+		if (n->ready_pairs == i)
+			n->ready_pairs++;
 		vdev_chain_init(&p->txc, p->tx_iov, NET_MAX_IOV);
-		pairs++;
 	}
-	if (!pairs || !n->pairs[0].rxq) {
-		vdev_log(VDEV_LOG_ERR, "%s: queue pair 0 not ready", dev->name);
-		return -EINVAL;
+	if (!n->ready_pairs) {
+		if (vdev_ratelimit_ok(&dev->rl))
+			vdev_log(VDEV_LOG_ERR, "%s: queue pair 0 not ready",
+				 dev->name);
+		ret = -EINVAL;
+		goto out_clear;
 	}
 	atomic_store(&n->active_pairs, 1);
 	net_steer(n, NULL, 1);
 	net_link_set(n, !gone && vdev_tap_carrier_ok(n->tap));
 
-	for (i = 0; i < n->nr_pairs; i++) {
-		if (!n->pairs[i].rxq)
+	for (started = 0; started < n->nr_pairs; started++) {
+		if (!n->pairs[started].rxq)
 			continue;
-		ret = net_start_pair(n, &n->pairs[i]);
+		ret = net_start_pair(n, &n->pairs[started]);
 		if (ret)
-			goto out_timer;
+			goto out_deactivate;
 	}
 	ret = net_start_ctrl(n);
 	if (!ret)
 		return 0;
-out_timer:
+out_deactivate:
 	/* The core stops the workers already started. */
-	if (n->timer_fd >= 0)
-		close(n->timer_fd);
-	n->timer_fd = -1;
+	net_deactivate(n);
+out_clear:
+	/* Pairs from @started on have no worker running. */
+	for (i = started; i < n->nr_pairs; i++)
+		net_pair_clear(&n->pairs[i]);
+	n->ctrlq = NULL;
+	n->ready_pairs = 0;
 	return ret;
 }
 
-/* Every worker has been joined (core): drop per-activation state. */
+/*
+ * Every worker has been joined (core): drop per-activation state. Also
+ * after a failed activate, so it must not assume one succeeded.
+ */
 static void net_reset(struct vdev_device *dev)
 {
 	struct vdev_net *n = to_net(dev);
 	unsigned int i;
 
-	if (n->timer_fd >= 0)
-		close(n->timer_fd);
-	n->timer_fd = -1;
-	n->ctrlq = NULL;
-	/* Closed with the control worker, by the join. */
-	net_forget_ctrl_tap_fds(n);
-	for (i = 0; i < n->nr_pairs; i++) {
-		struct net_pair *p = &n->pairs[i];
-
-		p->w = NULL;
-		p->rxq = p->txq = NULL;
-		p->rx_first = p->rx_nr = p->rx_pool_used = 0;
-		p->pend_len = 0;
-	}
+	for (i = 0; i < n->nr_pairs; i++)
+		net_pair_clear(&n->pairs[i]);
 	/* Next activation starts with every TAP queue attached. */
-	net_steer(n, NULL, n->nr_pairs);
-	atomic_store(&n->active_pairs, 1);
+	net_deactivate(n);
 }
 
 static unsigned int net_counters(struct vdev_device *dev,
@@ -1389,7 +1423,6 @@ int vdev_net_create(const struct vdev_net_config *cfg,
 	if (!n)
 		return -ENOMEM;
 	n->nr_pairs = pairs;
-	n->timer_fd = -1;
 	n->instance = -1;
 	net_forget_ctrl_tap_fds(n);
 	pthread_mutex_init(&n->cfg_lock, NULL);
@@ -1462,28 +1495,49 @@ out_free:
 	return ret;
 }
 
+/* @dev as a virtio-net device, or NULL (rate-limited error) when not. */
+static struct vdev_net *net_from_dev(struct vdev_device *dev,
+				     const char *what)
+{
+	static struct vdev_ratelimit rl = VDEV_RATELIMIT_INIT(5000, 1);
+
+	if (dev && dev->ops == &net_ops &&
+	    vdev_device_type(dev) == VIRTIO_ID_NET)
+		return to_net(dev);
+	if (vdev_ratelimit_ok(&rl))
+		vdev_log(VDEV_LOG_ERR, "%s: %s is not a virtio-net device",
+			 what, dev ? dev->name : "(null)");
+	return NULL;
+}
+
 /**
  * vdev_net_active_pairs() - queue pairs in use (MQ_VQ_PAIRS_SET)
- * @dev: a device made by vdev_net_create() (the type is not checked)
+ * @dev: a device made by vdev_net_create()
  *
  * Context: any thread.
  *
- * Return: the number of queue pairs the driver enabled, 1 without MQ.
+ * Return: the number of queue pairs the driver enabled, 1 without MQ;
+ * 0, with a (rate-limited) error, for any other device.
  */
 unsigned int vdev_net_active_pairs(struct vdev_device *dev)
 {
-	return atomic_load(&to_net(dev)->active_pairs);
+	struct vdev_net *n = net_from_dev(dev, "vdev_net_active_pairs");
+
+	return n ? atomic_load(&n->active_pairs) : 0;
 }
 
 /**
  * vdev_net_link_up() - the link state shown in the config space
- * @dev: a device made by vdev_net_create() (the type is not checked)
+ * @dev: a device made by vdev_net_create()
  *
  * Context: any thread; takes the device's config lock.
  *
- * Return: true when VIRTIO_NET_S_LINK_UP is set.
+ * Return: true when VIRTIO_NET_S_LINK_UP is set; false, with a
+ * (rate-limited) error, for any other device.
  */
 bool vdev_net_link_up(struct vdev_device *dev)
 {
-	return net_link_get(to_net(dev));
+	struct vdev_net *n = net_from_dev(dev, "vdev_net_link_up");
+
+	return n ? net_link_get(n) : false;
 }

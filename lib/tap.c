@@ -12,19 +12,34 @@
  * a multiqueue request on a single-queue TAP (and the reverse) fails with
  * a message that says so. Link queries go through netlink as well; the
  * rest are tun ioctls: TUNGETFEATURES, TUNSETIFF, TUNGETIFF, TUNSETQUEUE,
- * TUNSETVNETHDRSZ, TUNSETOFFLOAD.
+ * TUNSETVNETHDRSZ, TUNSETOFFLOAD, TUNGETDEVNETNS.
+ *
+ * Link state: at open, a NETLINK_ROUTE socket subscribed to RTNLGRP_LINK
+ * is made in the TAP's network namespace (TUNGETDEVNETNS), and the TAP's
+ * ifindex noted; its notifications, and RTM_GETLINK by that ifindex, are
+ * what vdev_tap_carrier_ok() and vdev_tap_link_update() read. So the link
+ * is followed whatever namespace the caller is in, across renames, and
+ * without polling.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 
 /* after <net/if.h>: libc-compat.h then skips what glibc defined */
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <linux/rtnetlink.h>
+#include <netlink/netlink.h>
+#include <netlink/msg.h>
+#include <netlink/attr.h>
+#include <netlink/route/link.h>
 
 #include <vdev/log.h>
 #include <vdev/netlink.h>
@@ -46,14 +61,22 @@ static const unsigned int tap_offload_bits[] = {
 
 /**
  * struct vdev_tap - an open TAP
- * @name: interface name, as TUNGETIFF reports it
+ * @name: interface name, as TUNGETIFF reported it at open
  * @offloads: TUN_F_* bits TUNSETOFFLOAD accepted at open
+ * @ifindex: the TAP's ifindex in its namespace, noted at open
+ * @link_lock: serialises the users of @link_sk and @link_up
+ * @link_sk: NETLINK_ROUTE socket in the TAP's namespace, in RTNLGRP_LINK
+ * @link_up: the link state its last message about the TAP gave
  * @nr_queues: queue pairs, entries in @fds
  * @fds: one fd per queue pair, all owned by this handle
  */
 struct vdev_tap {
 	char name[IFNAMSIZ];
 	unsigned int offloads;
+	int ifindex;
+	pthread_mutex_t link_lock;
+	struct nl_sock *link_sk;
+	bool link_up;
 	unsigned int nr_queues;
 	int fds[];
 };
@@ -218,6 +241,7 @@ static struct vdev_tap *tap_alloc(unsigned int nr_queues)
 	tap->nr_queues = nr_queues;
 	for (i = 0; i < nr_queues; i++)
 		tap->fds[i] = -1;
+	pthread_mutex_init(&tap->link_lock, NULL);
 	return tap;
 }
 
@@ -343,6 +367,178 @@ static void tap_probe_offloads(struct vdev_tap *tap)
 	ioctl(fd, TUNSETOFFLOAD, 0);
 }
 
+/* An RTM_NEWLINK / RTM_DELLINK about the TAP: note its link state. */
+static int tap_link_msg(struct nl_msg *msg, void *arg)
+{
+	struct nlmsghdr *h = nlmsg_hdr(msg);
+	struct nlattr *tb[IFLA_MAX + 1];
+	struct vdev_tap *tap = arg;
+	struct ifinfomsg *ifi;
+	uint8_t oper;
+	bool carrier;
+
+	if ((h->nlmsg_type != RTM_NEWLINK && h->nlmsg_type != RTM_DELLINK) ||
+	    h->nlmsg_len < NLMSG_LENGTH(sizeof(*ifi)))
+		return NL_OK;
+	ifi = nlmsg_data(h);
+	/* AF_BRIDGE: a bridge's view of its port, not the link itself. */
+	if (ifi->ifi_index != tap->ifindex || ifi->ifi_family != AF_UNSPEC)
+		return NL_OK;
+	if (h->nlmsg_type == RTM_DELLINK ||
+	    nlmsg_parse(h, sizeof(*ifi), tb, IFLA_MAX, NULL) < 0) {
+		tap->link_up = false;
+		return NL_OK;
+	}
+	carrier = tb[IFLA_CARRIER] ? nla_get_u8(tb[IFLA_CARRIER]) :
+		  !!(ifi->ifi_flags & IFF_LOWER_UP);
+	oper = tb[IFLA_OPERSTATE] ? nla_get_u8(tb[IFLA_OPERSTATE]) :
+	       IF_OPER_UNKNOWN;
+	/* tun reports IF_OPER_UNKNOWN while it has a carrier */
+	tap->link_up = (ifi->ifi_flags & IFF_UP) && carrier &&
+		       (oper == IF_OPER_UP || oper == IF_OPER_UNKNOWN);
+	return NL_OK;
+}
+
+/* The answer to our RTM_GETLINK is an error: the TAP is gone. */
+static int tap_link_err(struct sockaddr_nl *nla, struct nlmsgerr *e,
+			void *arg)
+{
+	struct vdev_tap *tap = arg;
+
+	tap->link_up = false;
+	return NL_SKIP;
+}
+
+/* Read every message waiting on the link socket. Called with link_lock. */
+static int tap_link_drain(struct vdev_tap *tap)
+{
+	struct nl_cb *cb = nl_socket_get_cb(tap->link_sk);
+	int err;
+
+	do
+		err = nl_recvmsgs_report(tap->link_sk, cb);
+	while (err > 0);
+	nl_cb_put(cb);
+	return err == -NLE_AGAIN ? 0 : err;	/* non-blocking: all read */
+}
+
+/* Ask for the TAP's state by ifindex, and read the answer. */
+static void tap_link_query(struct vdev_tap *tap)
+{
+	struct nl_msg *msg;
+	int err;
+
+	/* What is queued is older than the answer: read it first. */
+	if (tap_link_drain(tap) < 0)
+		vdev_log(VDEV_LOG_DEBUG, "tap: %s link events lost, asking",
+			 tap->name);
+	err = rtnl_link_build_get_request(tap->ifindex, NULL, &msg);
+	if (err < 0)
+		goto out_fail;
+	err = nl_send_auto(tap->link_sk, msg);
+	nlmsg_free(msg);
+	if (err < 0)
+		goto out_fail;
+	/* rtnetlink answers within the send: the reply is queued now. */
+	err = tap_link_drain(tap);
+	if (err >= 0)
+		return;
+out_fail:
+	vdev_log(VDEV_LOG_DEBUG, "tap: %s link query: %s", tap->name,
+		 nl_geterror(err));
+	tap->link_up = false;
+}
+
+/* Same network namespace? */
+static bool tap_same_netns(int a, int b)
+{
+	struct stat sa, sb;
+
+	return !fstat(a, &sa) && !fstat(b, &sb) && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
+/* The link socket and the ifindex, made in the calling thread's netns. */
+static int tap_link_open_here(struct vdev_tap *tap)
+{
+	struct nl_sock *sk;
+	struct nl_cb *cb;
+	int err;
+
+	tap->ifindex = if_nametoindex(tap->name);
+	if (!tap->ifindex) {
+		err = -errno;
+		vdev_log(VDEV_LOG_ERR, "tap: %s: no ifindex: %s", tap->name,
+			 strerror(-err));
+		return err;
+	}
+	sk = nl_socket_alloc();
+	if (!sk)
+		return -ENOMEM;
+	/* Notifications carry no sequence number; GETLINK wants no ACK. */
+	nl_socket_disable_seq_check(sk);
+	nl_socket_disable_auto_ack(sk);
+	err = nl_connect(sk, NETLINK_ROUTE);
+	if (!err)
+		err = nl_socket_add_membership(sk, RTNLGRP_LINK);
+	if (!err)
+		err = nl_socket_set_nonblocking(sk);
+	cb = nl_socket_get_cb(sk);
+	if (!err)
+		err = nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, tap_link_msg,
+				tap);
+	if (!err)
+		err = nl_cb_err(cb, NL_CB_CUSTOM, tap_link_err, tap);
+	nl_cb_put(cb);
+	if (err) {
+		vdev_log(VDEV_LOG_ERR, "tap: %s: link event socket: %s",
+			 tap->name, nl_geterror(err));
+		nl_socket_free(sk);
+		return -EIO;
+	}
+	fcntl(nl_socket_get_fd(sk), F_SETFD, FD_CLOEXEC);
+	tap->link_sk = sk;
+	return 0;
+}
+
+/*
+ * Make the link socket in the TAP's network namespace: the caller's,
+ * for a TAP opened by name; for caller fds, the one TUNGETDEVNETNS
+ * names, entered for the time it takes (setns(), CAP_SYS_ADMIN).
+ */
+static int tap_link_open(struct vdev_tap *tap)
+{
+	int ns, self = -1, err;
+
+	ns = ioctl(tap->fds[0], TUNGETDEVNETNS);
+	if (ns < 0)
+		return tap_link_open_here(tap);	/* before Linux 5.2 */
+	self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (self < 0 || tap_same_netns(ns, self)) {
+		err = tap_link_open_here(tap);
+		goto out_close;
+	}
+	if (setns(ns, CLONE_NEWNET)) {
+		err = -errno;
+		vdev_log(VDEV_LOG_ERR,
+			 "tap: %s is in another network namespace, which this thread cannot enter to watch its link: %s",
+			 tap->name, strerror(-err));
+		goto out_close;
+	}
+	err = tap_link_open_here(tap);
+	if (setns(self, CLONE_NEWNET)) {
+		vdev_log(VDEV_LOG_ERR,
+			 "tap: %s: cannot return to the caller's network namespace: %s",
+			 tap->name, strerror(errno));
+		err = -errno;
+	}
+out_close:
+	if (self >= 0)
+		close(self);
+	close(ns);
+	return err;
+}
+
 /**
  * vdev_tap_open() - open a TAP by name or adopt caller-supplied fds
  * @cfg: what to open
@@ -397,6 +593,9 @@ int vdev_tap_open(const struct vdev_tap_config *cfg, struct vdev_tap **tapp)
 		err = tap_open_name(tap, cfg->name);
 	if (err)
 		goto out_close_tap;
+	err = tap_link_open(tap);
+	if (err)
+		goto out_close_tap;
 	tap_probe_offloads(tap);
 	*tapp = tap;
 	return 0;
@@ -422,6 +621,8 @@ void vdev_tap_close(struct vdev_tap *tap)
 	for (i = 0; i < tap->nr_queues; i++)
 		if (tap->fds[i] >= 0)
 			close(tap->fds[i]);
+	nl_socket_free(tap->link_sk);
+	pthread_mutex_destroy(&tap->link_lock);
 	free(tap);
 }
 
@@ -689,16 +890,58 @@ int vdev_tap_get_mac(struct vdev_tap *tap, uint8_t mac[6])
  * vdev_tap_carrier_ok() - is the link up? (netlink)
  * @tap: handle
  *
+ * Asks by ifindex in the TAP's namespace (see vdev_tap_link_update()).
+ *
  * Return: true when the TAP is administratively up, has a carrier and its
  * operstate is UP or UNKNOWN; false otherwise, or when it is gone.
  */
 bool vdev_tap_carrier_ok(struct vdev_tap *tap)
 {
-	struct vdev_nl_link_state st;
+	bool up;
 
-	if (__vdev_nl_link_state(tap->name, &st, true))
-		return false;
-	/* tun reports IF_OPER_UNKNOWN while it has a carrier */
-	return (st.flags & IFF_UP) && st.carrier &&
-	       (st.operstate == IF_OPER_UP || st.operstate == IF_OPER_UNKNOWN);
+	pthread_mutex_lock(&tap->link_lock);
+	tap_link_query(tap);
+	up = tap->link_up;
+	pthread_mutex_unlock(&tap->link_lock);
+	return up;
+}
+
+/**
+ * vdev_tap_link_fd() - an fd that is readable when the TAP's link changes
+ * @tap: handle
+ *
+ * A NETLINK_ROUTE socket in RTNLGRP_LINK, made at open in the TAP's
+ * network namespace: poll it (EPOLLIN) and call vdev_tap_link_update()
+ * when it is readable. The fd is owned by @tap and open until
+ * vdev_tap_close(); it holds nothing of the TAP (no TUNSETIFF).
+ *
+ * Return: the fd.
+ */
+int vdev_tap_link_fd(const struct vdev_tap *tap)
+{
+	return nl_socket_get_fd(tap->link_sk);
+}
+
+/**
+ * vdev_tap_link_update() - read the TAP's link events
+ * @tap: handle
+ *
+ * Reads, without blocking, every link notification waiting on
+ * vdev_tap_link_fd(); when some were lost (the socket overflowed), asks
+ * for the TAP's state instead. The TAP is known by the ifindex it had at
+ * open, in its own namespace, so a rename or the caller's namespace
+ * change nothing. Thread-safe.
+ *
+ * Return: the link state, as vdev_tap_carrier_ok() defines it.
+ */
+bool vdev_tap_link_update(struct vdev_tap *tap)
+{
+	bool up;
+
+	pthread_mutex_lock(&tap->link_lock);
+	if (tap_link_drain(tap) < 0)
+		tap_link_query(tap);
+	up = tap->link_up;
+	pthread_mutex_unlock(&tap->link_lock);
+	return up;
 }

@@ -14,8 +14,13 @@
  * of these fds must drive them with epoll only and join every thread
  * that uses them before vdev_tap_close().
  *
- * Link queries (ifindex, MTU, MAC, carrier) go through vdev's netlink
- * helpers (<vdev/netlink.h>) in the calling thread's network namespace.
+ * Link queries (ifindex, MTU, MAC) go through vdev's netlink helpers
+ * (<vdev/netlink.h>) in the calling thread's network namespace. The link
+ * state (vdev_tap_carrier_ok(), vdev_tap_link_fd(), vdev_tap_link_update())
+ * is followed by the TAP's ifindex through a netlink socket made at open
+ * in the TAP's namespace, so it holds across renames and from any
+ * namespace. Each handle holds that socket (one more fd) until
+ * vdev_tap_close().
  */
 #ifndef _VDEV_TAP_H
 #define _VDEV_TAP_H
@@ -72,5 +77,11 @@ int vdev_tap_get_mtu(struct vdev_tap *tap, unsigned int *mtu);
 int vdev_tap_get_mac(struct vdev_tap *tap, uint8_t mac[6]);
 
 bool vdev_tap_carrier_ok(struct vdev_tap *tap);
+
+/* The fd to poll for link changes (kernel-doc in lib/tap.c). */
+int vdev_tap_link_fd(const struct vdev_tap *tap);
+
+/* Read the link changes; the link state after them (lib/tap.c). */
+bool vdev_tap_link_update(struct vdev_tap *tap);
 
 #endif /* _VDEV_TAP_H */

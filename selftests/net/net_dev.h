@@ -108,11 +108,10 @@ static inline uint64_t nd_now_ns(void)
 }
 
 /*
- * Enter a fresh network namespace and build br0 with vp0 (its peer vp1
- * is the test's peer). IPv6 is off, so no stray autoconfiguration
- * traffic. Returns 0 or -errno.
+ * Enter a fresh network namespace with IPv6 off for the links made from
+ * now on, so no stray autoconfiguration traffic. Returns 0 or -errno.
  */
-static inline int nd_netns(void)
+static inline int nd_netns_bare(void)
 {
 	int ret, fd;
 
@@ -125,6 +124,20 @@ static inline int nd_netns(void)
 			ret = 0;
 		close(fd);
 	}
+	return 0;
+}
+
+/*
+ * Enter a fresh network namespace (nd_netns_bare()) and build br0 with
+ * vp0 (its peer vp1 is the test's peer). Returns 0 or -errno.
+ */
+static inline int nd_netns(void)
+{
+	int ret;
+
+	ret = nd_netns_bare();
+	if (ret)
+		return ret;
 	ret = vdev_nl_bridge_create("br0");
 	if (!ret)
 		ret = vdev_nl_veth_create("vp0", ND_PEER);
@@ -149,13 +162,13 @@ static inline int nd_plug_tap(const char *tap)
 	return ret;
 }
 
-/* AF_PACKET socket on the peer; non-blocking; -errno on failure. */
-static inline int nd_peer_socket(bool vnet_hdr)
+/* AF_PACKET socket on @ifname; non-blocking; -errno on failure. */
+static inline int nd_packet_socket(const char *ifname, bool vnet_hdr)
 {
 	struct sockaddr_ll sll = { 0 };
 	int fd, ifindex, one = 1, sz = 8 << 20, ret;
 
-	ret = vdev_nl_ifindex(ND_PEER, &ifindex);
+	ret = vdev_nl_ifindex(ifname, &ifindex);
 	if (ret)
 		return ret;
 	fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC,
@@ -177,6 +190,12 @@ fail:
 	ret = -errno;
 	close(fd);
 	return ret;
+}
+
+/* AF_PACKET socket on the peer; non-blocking; -errno on failure. */
+static inline int nd_peer_socket(bool vnet_hdr)
+{
+	return nd_packet_socket(ND_PEER, vnet_hdr);
 }
 
 /* Build a test frame: broadcast, @src, ND_ETHERTYPE, @seq, pattern. */
@@ -297,34 +316,30 @@ static inline bool nd_is_rx(struct nd *nd, unsigned int qi)
 }
 
 /*
- * Lay out fresh rings for @pairs pairs (plus the control queue when
- * @features has CTRL_VQ), ack @features and activate. The ring memory
- * of each queue is allocated once and reused across activations.
+ * Lay out fresh rings for the @nq queues of index @idx[0..@nq-1] (the
+ * control queue is the one of index @ctrl_qi), ack @features and
+ * activate. The ring memory of each slot is allocated once and reused
+ * across activations. Any indices, also ones the device must refuse.
  */
-static inline int nd_activate(struct nd *nd, unsigned int pairs,
-			      uint64_t features)
+static inline int nd_activate_idx(struct nd *nd, const unsigned int *idx,
+				  unsigned int nq, unsigned int ctrl_qi,
+				  uint64_t features)
 {
-	bool ctrl = features & (1ULL << VIRTIO_NET_F_CTRL_VQ);
 	bool ev = features & (1ULL << VIRTIO_RING_F_EVENT_IDX);
-	struct virtio_net_config cfg;
-	unsigned int i, qi, nq = 2 * pairs + ctrl;
+	unsigned int i, pairs = 0;
 	const uint16_t *sizes;
 	uint64_t save;
 	int ret;
 
 	vdev_device_queue_max_sizes(nd->dev, &sizes);
-	vdev_device_read_config(nd->dev, 0, &cfg, sizeof(cfg));
-	nd->pairs = pairs;
 	nd->features = features;
 	nd->ctrl = -1;
 	nd->nq = nq;
 	for (i = 0; i < nq; i++) {
-		qi = i;
-		if (ctrl && i == nq - 1) {
-			qi = (features & ND_F_MQ) ?
-			     2 * le16toh(cfg.max_virtqueue_pairs) : 2;
+		if (idx[i] == ctrl_qi)
 			nd->ctrl = i;
-		}
+		else if (idx[i] & 1)
+			pairs++;
 		/* Rings at the same place every time. */
 		save = nd->g.r[0].next;
 		nd->g.r[0].next = nd->ring[i] - nd->g.r[0].gpa;
@@ -333,12 +348,34 @@ static inline int nd_activate(struct nd *nd, unsigned int pairs,
 		nd->g.r[0].next = save;
 		if (ret)
 			return ret;
-		vq_driver_bind(&nd->drv[i], &nd->q[i], qi, sizes[0]);
+		vq_driver_bind(&nd->drv[i], &nd->q[i], idx[i], sizes[0]);
 		nd->q[i].kick_fd = nd->kick[i];
 		nd->qp[i] = &nd->q[i];
 	}
+	nd->pairs = pairs;
 	vdev_device_ack_features(nd->dev, features);
 	return vdev_device_activate(nd->dev, nd->g.mem, nd->irq, nd->qp, nq);
+}
+
+/*
+ * Lay out fresh rings for @pairs pairs (plus the control queue when
+ * @features has CTRL_VQ), ack @features and activate.
+ */
+static inline int nd_activate(struct nd *nd, unsigned int pairs,
+			      uint64_t features)
+{
+	bool ctrl = features & (1ULL << VIRTIO_NET_F_CTRL_VQ);
+	unsigned int i, idx[ND_MAXQ], nq = 2 * pairs + ctrl, ctrl_qi;
+	struct virtio_net_config cfg;
+
+	vdev_device_read_config(nd->dev, 0, &cfg, sizeof(cfg));
+	ctrl_qi = (features & ND_F_MQ) ?
+		  2 * le16toh(cfg.max_virtqueue_pairs) : 2;
+	for (i = 0; i < 2 * pairs; i++)
+		idx[i] = i;
+	if (ctrl)
+		idx[nq - 1] = ctrl_qi;
+	return nd_activate_idx(nd, idx, nq, ctrl ? ctrl_qi : ~0u, features);
 }
 
 /* Reset the device (returns and drops its interrupt reference). */
@@ -356,9 +393,13 @@ static inline void nd_kick(struct nd *nd, unsigned int qi)
 		abort();
 }
 
-/* Give RX queue @qi @n buffers of @len bytes (at most ND_RXBUF). */
-static inline int nd_rx_fill(struct nd *nd, unsigned int qi, unsigned int n,
-			     uint32_t len)
+/*
+ * Add @n buffers of @len bytes (at most ND_RXBUF) to RX queue @qi,
+ * neither published nor kicked: the device sees them at the next
+ * nd_kick(), all at once. Returns how many were added.
+ */
+static inline int nd_rx_add(struct nd *nd, unsigned int qi, unsigned int n,
+			    uint32_t len)
 {
 	struct vq_driver *d = &nd->drv[qi];
 	unsigned int i;
@@ -372,8 +413,17 @@ static inline int nd_rx_fill(struct nd *nd, unsigned int qi, unsigned int n,
 		if (vq_driver_add(d, NULL, 0, &b, 1, false) < 0)
 			return -ENOSPC;
 	}
-	nd_kick(nd, qi);
 	return i;
+}
+
+/* Give RX queue @qi @n buffers of @len bytes (at most ND_RXBUF). */
+static inline int nd_rx_fill(struct nd *nd, unsigned int qi, unsigned int n,
+			     uint32_t len)
+{
+	int ret = nd_rx_add(nd, qi, n, len);
+
+	nd_kick(nd, qi);
+	return ret;
 }
 
 /*

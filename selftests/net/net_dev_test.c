@@ -4,12 +4,15 @@
  * and TAP deletion. Each test runs in its own network namespace:
  * driver <-> vdev-net <-> TAP --br0-- vp0 <-> vp1 (AF_PACKET peer).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <netinet/ip.h>
 #include <netinet/tcp.h>
 #include <netinet/udp.h>
@@ -836,6 +839,587 @@ TEST(instance_names_unique)
 		vdev_device_put(devs[i]);
 	close(fd);
 	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-", 0));
+}
+
+/* ---- a frame waiting for RX buffers (scratch buffer, TAP queue) ---- */
+
+FIXTURE(rxwait)
+{
+	struct nd nd;
+	int peer;
+};
+
+/*
+ * @mrg: MRG_RXBUF acked; the waiting frame is parked in the device's
+ *	 scratch buffer (the driver's last buffer holds 100 bytes), else it
+ *	 waits in the TAP (the driver has no buffer left)
+ * @event_idx: EVENT_IDX acked, so the driver kicks only when asked to
+ * @batch_end: the frame starts waiting as the 256th frame of a batch
+ *	 (the device's NET_BATCH), else as the 100th
+ */
+FIXTURE_VARIANT(rxwait)
+{
+	bool mrg;
+	bool event_idx;
+	bool batch_end;
+};
+
+FIXTURE_VARIANT_ADD(rxwait, mrg_evidx_batch_end)
+{
+	.mrg = true, .event_idx = true, .batch_end = true,
+};
+
+FIXTURE_VARIANT_ADD(rxwait, mrg_evidx_mid_batch)
+{
+	.mrg = true, .event_idx = true, .batch_end = false,
+};
+
+FIXTURE_VARIANT_ADD(rxwait, mrg_batch_end)
+{
+	.mrg = true, .event_idx = false, .batch_end = true,
+};
+
+FIXTURE_VARIANT_ADD(rxwait, mrg_mid_batch)
+{
+	.mrg = true, .event_idx = false, .batch_end = false,
+};
+
+FIXTURE_VARIANT_ADD(rxwait, evidx_batch_end)
+{
+	.mrg = false, .event_idx = true, .batch_end = true,
+};
+
+FIXTURE_VARIANT_ADD(rxwait, evidx_mid_batch)
+{
+	.mrg = false, .event_idx = true, .batch_end = false,
+};
+
+FIXTURE_VARIANT_ADD(rxwait, batch_end)
+{
+	.mrg = false, .event_idx = false, .batch_end = true,
+};
+
+FIXTURE_VARIANT_ADD(rxwait, mid_batch)
+{
+	.mrg = false, .event_idx = false, .batch_end = false,
+};
+
+/*
+ * No bridge: the peer is a packet socket on the TAP itself, which sends
+ * the device only what the test sends (a bridge floods it with the IGMP
+ * reports of its multicast snooping, which would move the batch
+ * boundary).
+ */
+FIXTURE_SETUP(rxwait)
+{
+	self->peer = -1;
+	nd_init(&self->nd);
+	ASSERT_EQ(0, nd_netns_bare());
+	ASSERT_EQ(0, nd_create(&self->nd, TAP, 1));
+	ASSERT_EQ(0, nd_guest(&self->nd));
+	ASSERT_EQ(0, vdev_nl_link_set_up(TAP, true));
+	self->peer = nd_packet_socket(TAP, false);
+	ASSERT_LE(0, self->peer);
+}
+
+FIXTURE_TEARDOWN(rxwait)
+{
+	nd_teardown_all(&self->nd, self->peer);
+	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-net", 0));
+}
+
+#define RXW_FLEN	1000
+
+/* Wait for the next test frame on RX queue 0; its seq, or -1 for none. */
+static long rxw_next(struct nd *nd, int ms)
+{
+	ssize_t len;
+	long seq;
+
+	do {
+		len = nd_rx_wait(nd, 0, rbuf, sizeof(rbuf), NULL, NULL, ms);
+		if (len <= 0)
+			return -1;
+		seq = nd_frame_check(rbuf, len);
+	} while (seq == -1);	/* not a test frame */
+	return len == RXW_FLEN ? seq : -2;
+}
+
+/*
+ * The frames wait in the TAP while the device has no buffers; then the
+ * driver posts, all at once, room for every frame but the last: that one
+ * waits. When the driver adds buffers (and kicks if the device asked
+ * for it, as a driver with EVENT_IDX does), it must arrive at once.
+ */
+TEST_F(rxwait, delivered_when_buffers_arrive)
+{
+	struct nd *nd = &self->nd;
+	unsigned int batch = variant->batch_end ? 256 : 100;
+	unsigned int nframes = variant->mrg ? batch : batch + 1;
+	unsigned int full = variant->mrg ? batch - 1 : batch, i;
+	uint64_t f = ND_F_BASE;
+
+	if (variant->mrg)
+		f |= ND_F_MRG;
+	if (!variant->event_idx)
+		f &= ~(1ULL << VIRTIO_RING_F_EVENT_IDX);
+	ASSERT_EQ(0, nd_activate(nd, 1, f));
+	for (i = 0; i < nframes; i++) {
+		nd_frame(fbuf, RXW_FLEN, nd->mac, i);
+		fbuf[6] = 0x02;	/* not the device's own MAC */
+		ASSERT_EQ(RXW_FLEN, send(self->peer, fbuf, RXW_FLEN, 0));
+	}
+	usleep(100000);	/* every frame in the TAP's queue */
+
+	ASSERT_EQ(full, nd_rx_add(nd, 0, full, ND_RXBUF));
+	if (variant->mrg)
+		ASSERT_EQ(1, nd_rx_add(nd, 0, 1, 100));
+	nd_kick(nd, 0);
+	for (i = 0; i < nframes - 1; i++)
+		ASSERT_EQ(i, rxw_next(nd, 2000));
+	/* No room for the last one yet. */
+	EXPECT_EQ(-1, rxw_next(nd, 50));
+
+	ASSERT_EQ(64, nd_rx_fill(nd, 0, 64, ND_RXBUF));
+	EXPECT_EQ(nframes - 1, rxw_next(nd, 2000));
+	EXPECT_EQ(0, nd_counter(nd, "rx_drops"));
+	EXPECT_EQ(nframes, nd_counter(nd, "rx_frames"));
+}
+
+/* ---- MQ_VQ_PAIRS_SET bounded by the pairs the driver set up ---- */
+
+/*
+ * The driver sets up half of the pairs the device offers: asking for
+ * more than those is refused, or tun would steer flows to TAP queues
+ * that no worker reads.
+ */
+TEST_F(mq, mq_pairs_bounded_by_started)
+{
+	struct nd *nd = &self->nd;
+	unsigned int started = variant->pairs / 2, i, got = 0, q;
+	uint16_t pairs;
+	ssize_t len;
+	uint64_t end;
+
+	ASSERT_EQ(0, nd_activate(nd, started, ND_F_BASE | ND_F_MRG |
+				 ND_F_CTRL | ND_F_MQ));
+	pairs = htole16(variant->pairs);
+	EXPECT_EQ(VIRTIO_NET_ERR, nd_ctrl(nd, VIRTIO_NET_CTRL_MQ,
+					  VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET,
+					  &pairs, 2));
+	pairs = htole16(started + 1);
+	EXPECT_EQ(VIRTIO_NET_ERR, nd_ctrl(nd, VIRTIO_NET_CTRL_MQ,
+					  VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET,
+					  &pairs, 2));
+	EXPECT_EQ(1, vdev_net_active_pairs(nd->dev));
+	pairs = htole16(started);
+	EXPECT_EQ(VIRTIO_NET_OK, nd_ctrl(nd, VIRTIO_NET_CTRL_MQ,
+					 VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET,
+					 &pairs, 2));
+	EXPECT_EQ(started, vdev_net_active_pairs(nd->dev));
+
+	/* Every flow reaches a pair that runs. */
+	for (q = 0; q < started; q++)
+		ASSERT_EQ(ND_QSZ, nd_rx_fill(nd, 2 * q, ND_QSZ, ND_RXBUF));
+	for (i = 0; i < 200; i++) {
+		size_t fl = ip_frame(fbuf, (const uint8_t *)"\x02\0\0\0\0\x07",
+				     IPPROTO_UDP, 2000 + i, 64);
+
+		ASSERT_EQ((ssize_t)fl, send(self->peer, fbuf, fl, 0));
+	}
+	end = nd_now_ns() + 2000000000ULL;
+	while (got < 200 && nd_now_ns() < end) {
+		bool any = false;
+
+		for (q = 0; q < started; q++) {
+			len = nd_rx_get(nd, 2 * q, rbuf, sizeof(rbuf), NULL,
+					NULL);
+			ASSERT_LE(0, len);
+			if (!len)
+				continue;
+			any = true;
+			if (rbuf[12] == 0x08 && rbuf[23] == IPPROTO_UDP)
+				got++;
+			nd_rx_fill(nd, 2 * q, 1, ND_RXBUF);
+		}
+		if (!any)
+			usleep(100);
+	}
+	EXPECT_EQ(200, got);
+}
+
+/* ---- a failed activate leaves nothing behind ---- */
+
+static int max_open_fd(void)
+{
+	struct dirent *de;
+	DIR *d = opendir("/proc/self/fd");
+	int fd, max = -1;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		fd = atoi(de->d_name);
+		if (fd > max)
+			max = fd;
+	}
+	closedir(d);
+	return max;
+}
+
+/* What reset leaves: inactive, TAP queues attached, no fd, no thread. */
+static void expect_idle(struct __test_metadata *_metadata, struct nd *nd,
+			const int *fds, unsigned int np, int fds0, int tasks0)
+{
+	unsigned int q;
+
+	EXPECT_FALSE(vdev_device_is_active(nd->dev));
+	EXPECT_EQ(1, vdev_net_active_pairs(nd->dev));
+	for (q = 0; q < np; q++) {
+		/* A detached queue gets no frames: reset attaches them all. */
+		EXPECT_EQ(0, nt_tap_fd_flags(fds[q], NULL) & IFF_DETACH_QUEUE);
+	}
+	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-net", 0));
+	EXPECT_EQ(tasks0, vdev_test_settle_tasks(tasks0));
+	EXPECT_EQ(fds0, vdev_test_count_fds());
+}
+
+/*
+ * nd_activate() under an fd limit of @top + 1 + k (no fd free below
+ * @top), k = 0, 1, ... until it succeeds; after each failure, check the
+ * device is left idle. Returns the number of failures.
+ */
+static unsigned int activate_fd_limited(struct __test_metadata *_metadata,
+					struct nd *nd, unsigned int np,
+					uint64_t f, const int *fds, int fds0,
+					int tasks0, int top)
+{
+	struct rlimit rl, tight;
+	unsigned int k;
+	int ret;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return 0;
+	for (k = 0; k < 64; k++) {
+		tight = rl;
+		tight.rlim_cur = top + 1 + k;
+		if (setrlimit(RLIMIT_NOFILE, &tight))
+			return 0;
+		ret = nd_activate(nd, np, f);
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			return 0;
+		if (!ret)
+			return k;
+		expect_idle(_metadata, nd, fds, np, fds0, tasks0);
+		nd_reset(nd);
+	}
+	return k;
+}
+
+/*
+ * Activate fails at each step that takes an fd (an fd limit one higher
+ * every time: eventfds, then each worker's epoll, the control worker's
+ * fds), before and after pair workers started, and with bad queue sets;
+ * the device is left as reset leaves it, then activates on all pairs and
+ * moves traffic on each (ASan: no use of anything the failure freed).
+ * The device runs on the test's own TAP fds, to see their queue state.
+ */
+TEST_F(mq, failed_activate_leaves_nothing)
+{
+	struct vdev_net_config cfg = { .queue_size = ND_QSZ };
+	struct nd *nd = &self->nd;
+	unsigned int np = variant->pairs, q, fails, seen = 0;
+	unsigned int no_pair0[] = { 2, 3, 2 * np }, bad_idx[] = { 0, 1, 7 * np };
+	uint64_t f = ND_F_BASE | ND_F_MRG | ND_F_CTRL | ND_F_MQ;
+	int fds[ND_MAXP], fds0, tasks0, top, plug[256];
+	unsigned int nplug;
+	uint16_t pairs = htole16(np);
+	ssize_t len;
+
+	vdev_device_put(nd->dev);	/* the fixture's, on a TAP by name */
+	for (q = 0; q < np; q++) {
+		fds[q] = nt_tap_attach(TAP, NT_TAP_FLAGS | IFF_MULTI_QUEUE);
+		ASSERT_LE(0, fds[q]);
+	}
+	cfg.tap_fds = fds;
+	cfg.num_tap_fds = np;
+	ASSERT_EQ(0, vdev_net_create(&cfg, &nd->dev));
+	vdev_device_read_config(nd->dev, 0, nd->mac, 6);
+	ASSERT_EQ(0, nd_plug_tap(TAP));
+	vdev_test_warm_up();
+	/* One activation first, so lazily made resources count. */
+	ASSERT_EQ(0, nd_activate(nd, np, f));
+	nd_reset(nd);
+	/* No hole below the highest fd: a limit then counts new fds. */
+	top = max_open_fd();
+	ASSERT_LT(0, top);
+	for (nplug = 0; nplug < ARRAY_SIZE(plug); nplug++) {
+		plug[nplug] = fcntl(0, F_DUPFD_CLOEXEC, 0);
+		ASSERT_LE(0, plug[nplug]);
+		if (plug[nplug] > top) {
+			close(plug[nplug]);
+			break;
+		}
+	}
+	ASSERT_GT(ARRAY_SIZE(plug), nplug);
+	fds0 = vdev_test_count_fds();
+	tasks0 = vdev_test_count_tasks();
+
+	EXPECT_GT(0, nd_activate_idx(nd, no_pair0, 3, 2 * np, f));
+	expect_idle(_metadata, nd, fds, np, fds0, tasks0);
+	nd_reset(nd);
+	EXPECT_GT(0, nd_activate_idx(nd, bad_idx, 3, 2 * np, f & ~ND_F_CTRL));
+	expect_idle(_metadata, nd, fds, np, fds0, tasks0);
+	nd_reset(nd);
+
+	fails = activate_fd_limited(_metadata, nd, np, f, fds, fds0, tasks0,
+				    top);
+	TH_LOG("activate failed with %u fd limits before it succeeded", fails);
+	/* At least the eventfds, one epoll per pair and the control's. */
+	EXPECT_LE(2 + np + 1, fails);
+	ASSERT_TRUE(vdev_device_is_active(nd->dev));
+
+	ASSERT_EQ(VIRTIO_NET_OK, nd_ctrl(nd, VIRTIO_NET_CTRL_MQ,
+					 VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET,
+					 &pairs, 2));
+	for (q = 0; q < np; q++) {
+		nd_frame(fbuf, 100, nd->mac, q);
+		ASSERT_LE(0, nd_tx_add(nd, 2 * q + 1, NULL, fbuf, 100));
+		nd_kick(nd, 2 * q + 1);
+	}
+	for (q = 0; q < np; q++) {
+		len = nd_peer_recv(self->peer, rbuf, sizeof(rbuf), 2000);
+		ASSERT_EQ(100, len);
+		seen |= 1u << nd_frame_check(rbuf, len);
+	}
+	EXPECT_EQ((1u << np) - 1, seen);
+	nd_reset(nd);
+	EXPECT_EQ(fds0, vdev_test_count_fds());
+	for (q = 0; q < np; q++)
+		close(fds[q]);
+	while (nplug)
+		close(plug[--nplug]);
+}
+
+/* ---- guest-triggered messages are rate limited ---- */
+
+static atomic_uint log_hits[2];
+static const char *const log_match[2] = {
+	"no queue", "queue pair 0 not ready",
+};
+
+static void count_log(enum vdev_log_level level, const char *msg)
+{
+	unsigned int i;
+
+	for (i = 0; i < 2; i++)
+		if (strstr(msg, log_match[i]))
+			atomic_fetch_add(&log_hits[i], 1);
+}
+
+/*
+ * 1,000 guest reset cycles, each with an activation the device refuses
+ * with a message (a queue it does not have, or no pair 0): the messages
+ * stay within what the device's limiter allows over the elapsed time.
+ */
+TEST_F(net, guest_activate_errors_rate_limited)
+{
+	struct nd *nd = &self->nd;
+	unsigned int bad_idx[] = { 0, 1, 2 }, no_pair0[] = { 1, 2 }, i;
+	uint64_t t0, ms, bound;
+
+	vdev_log_set_handler(count_log);
+	t0 = nd_now_ns();
+	for (i = 0; i < 1000; i++) {
+		if (i & 1) {
+			EXPECT_GT(0, nd_activate_idx(nd, no_pair0, 2, 2,
+						     ND_F_BASE | ND_F_CTRL));
+		} else {
+			EXPECT_GT(0, nd_activate_idx(nd, bad_idx, 3, ~0u,
+						     ND_F_BASE));
+		}
+		nd_reset(nd);
+	}
+	ms = (nd_now_ns() - t0) / 1000000;
+	vdev_log_set_handler(NULL);
+	bound = nd->dev->rl.burst * (ms / nd->dev->rl.interval_ms + 1);
+	TH_LOG("1000 cycles in %llu ms: %u + %u lines, limiter allows %llu",
+	       (unsigned long long)ms, atomic_load(&log_hits[0]),
+	       atomic_load(&log_hits[1]), (unsigned long long)bound);
+	EXPECT_LE(1, atomic_load(&log_hits[0]) + atomic_load(&log_hits[1]));
+	EXPECT_GE(bound, atomic_load(&log_hits[0]) + atomic_load(&log_hits[1]));
+	/* And the device still works. */
+	ASSERT_EQ(0, nd_activate(nd, 1, ND_F_BASE));
+}
+
+/* ---- the net accessors on a device that is not virtio-net ---- */
+
+static int fake_activate(struct vdev_device *dev, struct vdev_queue **queues,
+			 unsigned int nr_queues)
+{
+	return 0;
+}
+
+static void fake_release(struct vdev_device *dev)
+{
+}
+
+static const struct vdev_device_ops fake_ops = {
+	.name = "fake",
+	.activate = fake_activate,
+	.release = fake_release,
+};
+
+/* Room past the common part, as a device type's own state. */
+struct fake_dev {
+	struct vdev_device dev;
+	uint8_t junk[16384];
+};
+
+static atomic_uint type_hits;
+
+static void count_type_log(enum vdev_log_level level, const char *msg)
+{
+	if (strstr(msg, "not a virtio-net device"))
+		atomic_fetch_add(&type_hits, 1);
+}
+
+/*
+ * Another device type, even one that says VIRTIO_ID_NET: 0 pairs, link
+ * down, an error logged (rate limited), nothing read past its struct.
+ */
+TEST(net_accessors_check_type)
+{
+	static const uint16_t sizes[3] = { 256, 256, 256 };
+	static const uint32_t types[] = { VIRTIO_ID_NET, VIRTIO_ID_BLOCK };
+	struct vdev_device_info info = {
+		.name = "fake", .queue_sizes = sizes, .nr_queues = 3,
+		.min_queues = 2,
+	};
+	struct fake_dev *f = malloc(sizeof(*f));
+	unsigned int t, i;
+
+	ASSERT_NE(NULL, f);
+	vdev_log_set_handler(count_type_log);
+	for (t = 0; t < 2; t++) {
+		info.type = types[t];
+		memset(f->junk, 0xa5, sizeof(f->junk));
+		ASSERT_EQ(0, vdev_device_init(&f->dev, &fake_ops, &info));
+		for (i = 0; i < 100; i++) {
+			EXPECT_EQ(0, vdev_net_active_pairs(&f->dev));
+			EXPECT_FALSE(vdev_net_link_up(&f->dev));
+		}
+		vdev_device_put(&f->dev);
+	}
+	EXPECT_EQ(0, vdev_net_active_pairs(NULL));
+	EXPECT_FALSE(vdev_net_link_up(NULL));
+	vdev_log_set_handler(NULL);
+	/* 402 calls within a few ms: the first one logs, in one window. */
+	EXPECT_LE(1, atomic_load(&type_hits));
+	EXPECT_GE(2, atomic_load(&type_hits));
+	free(f);
+}
+
+/* ---- link state: the TAP's namespace, renames, latency ---- */
+
+/*
+ * Wait up to @ms for the device's link to be @up; the time since @t0 in
+ * us, or -1.
+ */
+static long wait_link_since(struct nd *nd, bool up, int ms, uint64_t t0)
+{
+	uint64_t end = nd_now_ns() + ms * 1000000ULL;
+
+	while (vdev_net_link_up(nd->dev) != up) {
+		if (nd_now_ns() >= end)
+			return -1;
+		usleep(100);
+	}
+	return (nd_now_ns() - t0) / 1000;
+}
+
+static long wait_link(struct nd *nd, bool up, int ms)
+{
+	return wait_link_since(nd, up, ms, nd_now_ns());
+}
+
+/*
+ * The driver's thread (and so the device's workers) is in another
+ * network namespace than the TAP: the link is still the TAP's.
+ */
+TEST_F(net, link_seen_from_other_netns)
+{
+	struct nd *nd = &self->nd;
+	int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+
+	ASSERT_LE(0, home);
+	ASSERT_EQ(0, unshare(CLONE_NEWNET));
+	ASSERT_EQ(0, nd_activate(nd, 1, ND_F_BASE));
+	ASSERT_EQ(0, setns(home, CLONE_NEWNET));
+	close(home);
+	EXPECT_TRUE(vdev_net_link_up(nd->dev));
+	ASSERT_EQ(0, vdev_nl_link_set_up(TAP, false));
+	EXPECT_LE(0, wait_link(nd, false, 2000));
+	ASSERT_EQ(0, vdev_nl_link_set_up(TAP, true));
+	EXPECT_LE(0, wait_link(nd, true, 2000));
+}
+
+/* The TAP is renamed under the device: its link is still followed. */
+TEST_F(net, link_follows_rename)
+{
+	struct nd *nd = &self->nd;
+	struct ifreq ifr = { 0 };
+
+	ASSERT_EQ(0, nd_activate(nd, 1, ND_F_BASE));
+	EXPECT_TRUE(vdev_net_link_up(nd->dev));
+	ASSERT_EQ(0, vdev_nl_link_set_up(TAP, false));	/* renames need it */
+	EXPECT_LE(0, wait_link(nd, false, 2000));
+	snprintf(ifr.ifr_newname, sizeof(ifr.ifr_newname), "vt0renamed");
+	ASSERT_EQ(0, nt_if_ioctl(TAP, SIOCSIFNAME, &ifr));
+	ASSERT_EQ(0, vdev_nl_link_set_up("vt0renamed", true));
+	EXPECT_LE(0, wait_link(nd, true, 2000));
+	ASSERT_EQ(0, vdev_nl_link_set_up("vt0renamed", false));
+	EXPECT_LE(0, wait_link(nd, false, 2000));
+	/* A reset and a new activation on the renamed TAP. */
+	ASSERT_EQ(0, vdev_nl_link_set_up("vt0renamed", true));
+	nd_reset(nd);
+	ASSERT_EQ(0, nd_activate(nd, 1, ND_F_BASE));
+	EXPECT_TRUE(vdev_net_link_up(nd->dev));
+}
+
+static int cmp_long(const void *a, const void *b)
+{
+	long x = *(const long *)a, y = *(const long *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * From "ip link set down/up" (its netlink request) to the guest-visible
+ * link bit changing, 10 times each way. A 500 ms poll made this 0 to
+ * 500 ms.
+ */
+TEST_F(net, link_change_latency)
+{
+	struct nd *nd = &self->nd;
+	long lat[20];
+	unsigned int i;
+
+	ASSERT_EQ(0, nd_activate(nd, 1, ND_F_BASE));
+	ASSERT_TRUE(vdev_net_link_up(nd->dev));
+	for (i = 0; i < 20; i++) {
+		uint64_t t0 = nd_now_ns();
+
+		ASSERT_EQ(0, vdev_nl_link_set_up(TAP, i & 1));
+		lat[i] = wait_link_since(nd, i & 1, 2000, t0);
+		ASSERT_LE(0, lat[i]);
+	}
+	qsort(lat, 20, sizeof(lat[0]), cmp_long);
+	TH_LOG("link change seen after: median %ld us, max %ld us",
+	       lat[10], lat[19]);
+	EXPECT_GT(200000, lat[19]);
 }
 
 TEST_HARNESS_MAIN

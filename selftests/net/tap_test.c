@@ -8,6 +8,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,7 +179,8 @@ TEST_F(tap, caller_fds_multiqueue)
 	fds_before = vdev_test_count_fds();
 	ASSERT_EQ(0, vdev_tap_open(&cfg, &self->tap));
 	EXPECT_EQ(4, vdev_tap_nr_queues(self->tap));
-	EXPECT_EQ(fds_before + 4, vdev_test_count_fds());
+	/* One per queue, and the link event socket. */
+	EXPECT_EQ(fds_before + 4 + 1, vdev_test_count_fds());
 	for (i = 0; i < 4; i++)
 		check_fd(_metadata, vdev_tap_fd(self->tap, i), TAP,
 			 NT_TAP_FLAGS | IFF_MULTI_QUEUE);
@@ -229,7 +232,8 @@ TEST_F(tap, multiqueue_4)
 
 	ASSERT_EQ(0, vdev_tap_open(&cfg, &self->tap));
 	ASSERT_EQ(4, vdev_tap_nr_queues(self->tap));
-	EXPECT_EQ(fds_before + 4, vdev_test_count_fds());
+	/* One per queue, and the link event socket. */
+	EXPECT_EQ(fds_before + 4 + 1, vdev_test_count_fds());
 	for (i = 0; i < 4; i++) {
 		check_fd(_metadata, vdev_tap_fd(self->tap, i), TAP,
 			 NT_TAP_FLAGS | IFF_MULTI_QUEUE);
@@ -610,6 +614,55 @@ TEST_F(tap, link_queries)
 	EXPECT_EQ(-ENODEV, vdev_tap_ifindex(self->tap));
 	EXPECT_EQ(-ENODEV, vdev_tap_get_mtu(self->tap, &mtu));
 	EXPECT_EQ(-1, write(vdev_tap_fd(self->tap, 0), got, sizeof(got)));
+}
+
+/* Wait up to 2 s for vdev_tap_link_update() to say @up after a poll. */
+static bool link_becomes(struct vdev_tap *tap, bool up)
+{
+	struct pollfd pfd = { .fd = vdev_tap_link_fd(tap), .events = POLLIN };
+	int i;
+
+	for (i = 0; i < 200; i++) {
+		if (vdev_tap_link_update(tap) == up)
+			return true;
+		poll(&pfd, 1, 10);
+	}
+	return false;
+}
+
+/*
+ * Caller fds of a TAP in another network namespace than the thread that
+ * opens them: the link is watched in the TAP's namespace, by ifindex,
+ * also after a rename.
+ */
+TEST_F(tap, link_events_other_netns)
+{
+	struct vdev_tap_config cfg = { .fds = self->fds, .nr_fds = 1 };
+	int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	struct ifreq ifr = { 0 };
+
+	ASSERT_LE(0, home);
+	self->fds[0] = nt_tap_attach(TAP, NT_TAP_FLAGS);
+	ASSERT_LE(0, self->fds[0]);
+	self->nr_fds = 1;
+	ASSERT_EQ(0, vdev_nl_link_set_up(TAP, true));
+	ASSERT_EQ(0, unshare(CLONE_NEWNET));
+	ASSERT_EQ(0, vdev_tap_open(&cfg, &self->tap));
+	EXPECT_TRUE(link_becomes(self->tap, true));
+	EXPECT_TRUE(vdev_tap_carrier_ok(self->tap));
+	ASSERT_EQ(0, setns(home, CLONE_NEWNET));
+	ASSERT_EQ(0, vdev_nl_link_set_up(TAP, false));
+	EXPECT_TRUE(link_becomes(self->tap, false));
+	snprintf(ifr.ifr_newname, sizeof(ifr.ifr_newname), "vtapnew");
+	ASSERT_EQ(0, nt_if_ioctl(TAP, SIOCSIFNAME, &ifr));
+	ASSERT_EQ(0, vdev_nl_link_set_up("vtapnew", true));
+	EXPECT_TRUE(link_becomes(self->tap, true));
+	EXPECT_TRUE(vdev_tap_carrier_ok(self->tap));
+	close(self->fds[0]);
+	self->nr_fds = 0;
+	vdev_tap_close(self->tap);
+	self->tap = NULL;
+	close(home);
 }
 
 TEST_HARNESS_MAIN
