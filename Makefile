@@ -35,7 +35,10 @@ else
 B		:= build/$(VARIANT)
 endif
 
-CC		?= gcc
+# Make's built-in default is cc; gcc unless the user chose a compiler.
+ifeq ($(origin CC),default)
+CC		:= gcc
+endif
 CFLAGS_BASE	:= -std=gnu11 -g -Wall -Wextra -Werror -Wno-unused-parameter \
 		   -Wmissing-prototypes -Wstrict-prototypes -Wshadow \
 		   -Wpointer-arith -Wvla -fno-strict-aliasing -fno-common \
