@@ -10,7 +10,7 @@
 #                   (...)" sums them up (scripts/check)
 #   make run        the main job: a KVM VM with virtio-net on a TAP, rebooted
 #   make bench      benchmarks, printed as ratios against a baseline
-#   make lint       checkpatch.pl --no-tree (and sparse) on the C files
+#   make lint       checkpatch.pl --no-tree on the C files, sparse on lib/*.c
 #   make install    PREFIX=/usr/local DESTDIR=
 #
 # VARIANT selects a build flavour, each in its own folder:
