@@ -9,7 +9,7 @@
 set -u
 
 cd "$(dirname "$0")/../.." || exit 1
-tmp=$(mktemp -d)
+tmp=$(mktemp -d) || { echo "Bail out! mktemp -d failed"; exit 1; }
 trap 'rm -rf "$tmp"' EXIT
 prefix=$tmp/prefix
 ntest=0
@@ -91,7 +91,10 @@ else
 fi
 
 # The test-only fault switch is never in the installed library.
-if strings "$prefix/lib/libvdev.a" | grep -q VDEV_FAULT ||
+if ! command -v strings >/dev/null; then
+	echo "# strings (binutils) missing: cannot look"
+	not_ok "no fault-injection code in the installed library"
+elif strings "$prefix/lib/libvdev.a" | grep -q VDEV_FAULT ||
    strings "$prefix/lib/libvdev.so.0" | grep -q VDEV_FAULT; then
 	not_ok "no fault-injection code in the installed library"
 else

@@ -86,7 +86,8 @@ KVM_XFAIL_BINS	:= $(addprefix $(B)/,$(KVM_XFAIL_TESTS))
 # scripts/vmtest arguments: same grammar as scripts/run-selftests.
 KVM_RUN_ARGS	= --build build --name kvm $(KVM_TESTS) \
 		  $(if $(KVM_XFAIL_TESTS),--xfail-build build/fault \
-		  $(addprefix --xfail-env ,$(KVM_XFAIL_ENV)) $(KVM_XFAIL_TESTS))
+		  $(addprefix --xfail-env ,$(KVM_XFAIL_ENV)) $(KVM_XFAIL_EXPECT) \
+		  $(KVM_XFAIL_TESTS))
 
 .PHONY: kvm-bins kvm-xfail-bins kvm-build
 kvm-bins: $(KVM_BINS)

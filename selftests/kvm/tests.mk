@@ -15,10 +15,15 @@
 #
 #   KVM_TESTS        run, must pass (a skip fails unless VDEV_ALLOW_KVM_SKIP=1)
 #   KVM_XFAIL_TESTS  built from build/fault (VARIANT=fault) and run with
-#                    KVM_XFAIL_ENV in their environment: must fail
+#                    KVM_XFAIL_ENV in their environment: must fail with
+#                    exit 1 and print every KVM_XFAIL_EXPECT signature
 #   KVM_NOVDEV_TESTS subset of the above that does not link libvdev
 KVM_TESTS += selftests/kvm/smoke_test
 KVM_NOVDEV_TESTS += selftests/kvm/smoke_test
+
+# vdev_kvm_attach()/detach() on a real VM fd (no vCPU); moved here from
+# selftests/core/mmio_test so that the host tests need no /dev/kvm.
+KVM_TESTS += selftests/kvm/kvm_attach_test
 
 # virtio-net over virtio-mmio in a KVM guest (selftests/kvm/virtio_guest.h
 # is the guest driver, vnet_host.h the host side); Documentation/kvm-tests.rst.
@@ -31,3 +36,4 @@ KVM_TESTS += selftests/kvm/vnet_hostile_test
 # (cloud-hypervisor issue 4868) must make it fail.
 KVM_XFAIL_TESTS += selftests/kvm/vnet_reboot_test
 KVM_XFAIL_ENV := VDEV_FAULT=leak-ctrl-worker
+KVM_XFAIL_EXPECT := $(XFAIL_EXPECT)

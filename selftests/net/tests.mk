@@ -19,11 +19,9 @@ $(addprefix $(B)/,$(filter selftests/net/%,$(HOST_TESTS))): \
 # virtio-net device (lib/net.c)
 HOST_TESTS += selftests/net/net_dev_test
 THREADED_TESTS += selftests/net/net_dev_test
-CFLAGS_net_dev_test := $(NET_TEST_CFLAGS)
 $(B)/selftests/net/net_dev_test: selftests/net/net_dev.h selftests/vq_driver.h
 HOST_TESTS += selftests/net/net_reopen_test
 THREADED_TESTS += selftests/net/net_reopen_test
 # Fails on purpose from build/fault with VDEV_FAULT=leak-ctrl-worker.
 XFAIL_TESTS += selftests/net/net_reopen_test
-CFLAGS_net_reopen_test := $(NET_TEST_CFLAGS)
 $(B)/selftests/net/net_reopen_test: selftests/net/net_dev.h selftests/vq_driver.h
