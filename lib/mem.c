@@ -2,12 +2,24 @@
 /*
  * Guest memory map.
  *
- * The regions live in an immutable, sorted table. Adding a region builds a
- * new table and publishes it with a release store; readers (device
- * workers, on every descriptor) load the pointer with acquire and never
- * take a lock. A replaced table is kept until the map is freed, so a
- * reader still walking it never sees freed memory; hot-add is rare and
- * bounded by VDEV_MEM_MAX_REGIONS, so this costs at most that many tables.
+ * Writers (add, remove, replace) are serialised by a mutex and keep the
+ * authoritative, sorted list of regions in @slots. Readers (device
+ * workers, on every buffer) never take a lock and never see @slots: they
+ * read one of two copies of the table, a latch (Linux's
+ * raw_write_seqcount_latch()). A writer moves the readers to copy 1,
+ * rewrites copy 0, moves them back to copy 0, rewrites copy 1; a reader
+ * picks the copy @seq names and retries if @seq moved meanwhile. So a
+ * reader never waits for a writer, always gets a table that was
+ * published whole (the old one or the new one), and the map needs no
+ * memory per change: the two copies are all there is, however many
+ * times the table is replaced (a vhost-user back-end replaces it on
+ * every SET_MEM_TABLE, for as long as the VM runs).
+ *
+ * What the latch cannot know is when a reader is done with a host
+ * pointer it returned. Removing a region therefore needs the devices
+ * quiesced (vdev_device_pause()); see vdev_mem_remove_region(). A
+ * mapping vdev made itself (an fd region) is unmapped, and its fd
+ * closed, by the call that removes it.
  *
  * Each region carries its permissions (VDEV_MEM_F_READONLY). Lookups say
  * whether they are for a device write; a write lookup never returns a
@@ -22,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <vdev/log.h>
@@ -30,31 +43,36 @@
 #include "compiler.h"
 #include "refcount.h"
 
+/*
+ * One published copy of the region table. Every field is read with
+ * READ_ONCE() and written with WRITE_ONCE(): a reader may read a copy
+ * while the writer rewrites it (it then retries).
+ */
 struct mem_table {
-	struct mem_table *retired;	/* older table, freed with the map */
 	unsigned int nr;
-	struct vdev_mem_region regions[];
+	struct vdev_mem_region regions[VDEV_MEM_MAX_REGIONS];
 };
 
-struct mem_mapping {
-	void *hva;
-	size_t size;
-	int fd;
+/*
+ * The writer's record of one region. An fd region (@r.fd >= 0) is
+ * vdev's own mapping of @r.size bytes at @r.hva and vdev's dup of the
+ * fd; @st_dev and @st_ino name the file, so that a replace can tell a
+ * region it already has from a new one.
+ */
+struct mem_slot {
+	struct vdev_mem_region r;
+	dev_t st_dev;
+	ino_t st_ino;
 };
 
 struct vdev_mem {
 	atomic_uint refs;
 	pthread_mutex_t lock;		/* serialises writers */
-	struct mem_table *table;	/* published with release */
-	unsigned int nr_mappings;
-	struct mem_mapping mappings[VDEV_MEM_MAX_REGIONS];
+	unsigned int nr;		/* under @lock */
+	struct mem_slot slots[VDEV_MEM_MAX_REGIONS];	/* sorted, @lock */
+	unsigned long seq;		/* latch: readers use table[seq & 1] */
+	struct mem_table table[2];
 };
-
-static struct mem_table *table_alloc(unsigned int nr)
-{
-	return calloc(1, sizeof(struct mem_table) +
-			 nr * sizeof(struct vdev_mem_region));
-}
 
 /**
  * vdev_mem_create() - allocate an empty guest memory map
@@ -65,19 +83,12 @@ static struct mem_table *table_alloc(unsigned int nr)
 int vdev_mem_create(struct vdev_mem **memp)
 {
 	struct vdev_mem *mem;
-	struct mem_table *t;
 
 	mem = calloc(1, sizeof(*mem));
 	if (!mem)
 		return -ENOMEM;
-	t = table_alloc(0);
-	if (!t) {
-		free(mem);
-		return -ENOMEM;
-	}
 	refcount_set(&mem->refs, 1);
 	pthread_mutex_init(&mem->lock, NULL);
-	mem->table = t;
 	*memp = mem;
 	return 0;
 }
@@ -94,62 +105,163 @@ struct vdev_mem *vdev_mem_get(struct vdev_mem *mem)
 	return mem;
 }
 
+/* Undo what slot_map_fd() did; nothing for a caller's mapping. */
+static void slot_release(struct mem_slot *s)
+{
+	if (s->r.fd < 0)
+		return;
+	munmap(s->r.hva, s->r.size);
+	close(s->r.fd);
+	s->r.fd = -1;
+}
+
 /**
  * vdev_mem_put() - drop a reference; the last one frees the map
  * @mem: the map, or NULL
  */
 void vdev_mem_put(struct vdev_mem *mem)
 {
-	struct mem_table *t, *next;
 	unsigned int i;
 
 	if (!mem || !refcount_dec_and_test(&mem->refs))
 		return;
 
-	for (t = mem->table; t; t = next) {
-		next = t->retired;
-		free(t);
-	}
-	for (i = 0; i < mem->nr_mappings; i++) {
-		munmap(mem->mappings[i].hva, mem->mappings[i].size);
-		close(mem->mappings[i].fd);
-	}
+	for (i = 0; i < mem->nr; i++)
+		slot_release(&mem->slots[i]);
 	pthread_mutex_destroy(&mem->lock);
 	free(mem);
 }
 
-static inline struct mem_table *table_load(struct vdev_mem *mem)
+static void table_write(struct mem_table *t, const struct mem_slot *s,
+			unsigned int nr)
 {
-	/* Pairs with the release store in mem_insert(). */
-	return __atomic_load_n(&mem->table, __ATOMIC_ACQUIRE);
+	unsigned int i;
+
+	for (i = 0; i < nr; i++) {
+		struct vdev_mem_region *d = &t->regions[i];
+
+		WRITE_ONCE(d->gpa, s[i].r.gpa);
+		WRITE_ONCE(d->size, s[i].r.size);
+		WRITE_ONCE(d->hva, s[i].r.hva);
+		WRITE_ONCE(d->fd, s[i].r.fd);
+		WRITE_ONCE(d->fd_offset, s[i].r.fd_offset);
+		WRITE_ONCE(d->flags, s[i].r.flags);
+	}
+	WRITE_ONCE(t->nr, nr);
 }
 
-static int mem_insert(struct vdev_mem *mem, const struct vdev_mem_region *r)
+/*
+ * Make @mem->slots what readers see, in one step: a reader that starts
+ * after this returns sees only the new table; one that overlaps it sees
+ * the old table or the new one, whole. Called with @mem->lock held.
+ */
+static void mem_publish(struct vdev_mem *mem)
 {
-	struct mem_table *old, *new;
-	unsigned int i, pos;
-	uint64_t end = r->gpa + r->size - 1;
+	unsigned long seq = mem->seq;	/* only writers store it */
 
-	if (!r->size || !r->hva || end < r->gpa ||
-	    (r->flags & ~VDEV_MEM_F_ALL)) {
+	/*
+	 * Readers to copy 1 (still the old table), then rewrite copy 0.
+	 * The release publishes copy 1 as the previous call left it.
+	 */
+	smp_store_release(&mem->seq, seq + 1);
+	/*
+	 * Orders the new @seq before the stores to the copy; pairs with
+	 * the acquire fence in latch_retry(): a reader that read any of
+	 * them then sees @seq moved and retries.
+	 */
+	smp_mb();
+	table_write(&mem->table[seq & 1], mem->slots, mem->nr);
+	/* Readers to copy 0, the new table, which the release publishes. */
+	smp_store_release(&mem->seq, seq + 2);
+	/* As above, before the stores to copy 1. */
+	smp_mb();
+	table_write(&mem->table[(seq + 1) & 1], mem->slots, mem->nr);
+}
+
+static bool range_overlaps(uint64_t a, uint64_t alen, uint64_t b,
+			   uint64_t blen)
+{
+	return a <= b + blen - 1 && b <= a + alen - 1;
+}
+
+/* -EINVAL (logged) unless @r describes a range vdev can take. */
+static int region_check(const struct vdev_mem_region *r, bool by_fd)
+{
+	if (!r->size || r->gpa + r->size - 1 < r->gpa ||
+	    (r->flags & ~VDEV_MEM_F_ALL) || (!by_fd && !r->hva) ||
+	    (by_fd && r->size > SIZE_MAX)) {
 		vdev_log(VDEV_LOG_ERR,
 			 "mem: bad region gpa %#llx size %#llx flags %#x",
 			 (unsigned long long)r->gpa,
 			 (unsigned long long)r->size, r->flags);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+/*
+ * Map @s->r.size bytes of @fd from @s->r.fd_offset (PROT_READ only for a
+ * read-only region) and keep a dup of @fd; fills @s->r.hva, @s->r.fd and
+ * the file's identity. Return: 0 or -errno, with nothing left behind.
+ */
+static int slot_map_fd(struct mem_slot *s, int fd)
+{
+	int prot = PROT_READ;
+	struct stat st;
+	void *hva;
+	int ret;
+
+	if (fstat(fd, &st))
+		return -errno;
+	/* A guest access past the end of a file would be a SIGBUS. */
+	if (S_ISREG(st.st_mode) &&
+	    (s->r.fd_offset > (uint64_t)st.st_size ||
+	     s->r.size > (uint64_t)st.st_size - s->r.fd_offset)) {
+		vdev_log(VDEV_LOG_ERR,
+			 "mem: region %#llx+%#llx at offset %#llx is past the end of fd %d (%lld bytes)",
+			 (unsigned long long)s->r.gpa,
+			 (unsigned long long)s->r.size,
+			 (unsigned long long)s->r.fd_offset, fd,
+			 (long long)st.st_size);
+		return -EINVAL;
+	}
+	if (!(s->r.flags & VDEV_MEM_F_READONLY))
+		prot |= PROT_WRITE;
+	hva = mmap(NULL, s->r.size, prot, MAP_SHARED, fd,
+		   (off_t)s->r.fd_offset);
+	if (hva == MAP_FAILED) {
+		ret = -errno;
+		vdev_log(VDEV_LOG_ERR, "mem: mmap of fd %d failed: %d", fd,
+			 ret);
+		return ret;
+	}
+	s->r.fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (s->r.fd < 0) {
+		ret = -errno;
+		munmap(hva, s->r.size);
+		return ret;
+	}
+	s->r.hva = hva;
+	s->st_dev = st.st_dev;
+	s->st_ino = st.st_ino;
+	return 0;
+}
+
+static int mem_insert(struct vdev_mem *mem, const struct mem_slot *s)
+{
+	const struct vdev_mem_region *r = &s->r;
+	unsigned int i, pos;
 
 	pthread_mutex_lock(&mem->lock);
-	old = mem->table;
-	if (old->nr >= VDEV_MEM_MAX_REGIONS) {
+	if (mem->nr >= VDEV_MEM_MAX_REGIONS) {
 		pthread_mutex_unlock(&mem->lock);
 		return -ENOSPC;
 	}
-	pos = old->nr;
-	for (i = 0; i < old->nr; i++) {
-		const struct vdev_mem_region *o = &old->regions[i];
+	pos = mem->nr;
+	for (i = 0; i < mem->nr; i++) {
+		const struct vdev_mem_region *o = &mem->slots[i].r;
 
-		if (r->gpa <= o->gpa + o->size - 1 && o->gpa <= end) {
+		if (range_overlaps(r->gpa, r->size, o->gpa, o->size)) {
 			pthread_mutex_unlock(&mem->lock);
 			vdev_log(VDEV_LOG_ERR,
 				 "mem: region %#llx+%#llx overlaps %#llx+%#llx",
@@ -159,23 +271,14 @@ static int mem_insert(struct vdev_mem *mem, const struct vdev_mem_region *r)
 				 (unsigned long long)o->size);
 			return -EEXIST;
 		}
-		if (pos == old->nr && r->gpa < o->gpa)
+		if (pos == mem->nr && r->gpa < o->gpa)
 			pos = i;
 	}
-
-	new = table_alloc(old->nr + 1);
-	if (!new) {
-		pthread_mutex_unlock(&mem->lock);
-		return -ENOMEM;
-	}
-	memcpy(new->regions, old->regions, pos * sizeof(*r));
-	new->regions[pos] = *r;
-	memcpy(&new->regions[pos + 1], &old->regions[pos],
-	       (old->nr - pos) * sizeof(*r));
-	new->nr = old->nr + 1;
-	new->retired = old;
-	/* Pairs with the acquire load in table_load(). */
-	__atomic_store_n(&mem->table, new, __ATOMIC_RELEASE);
+	memmove(&mem->slots[pos + 1], &mem->slots[pos],
+		(mem->nr - pos) * sizeof(*s));
+	mem->slots[pos] = *s;
+	mem->nr++;
+	mem_publish(mem);
 	pthread_mutex_unlock(&mem->lock);
 	return 0;
 }
@@ -185,8 +288,9 @@ static int mem_insert(struct vdev_mem *mem, const struct vdev_mem_region *r)
  * @mem: the map
  * @gpa: guest-physical base
  * @size: length in bytes, non-zero
- * @hva: host address of the mapping; the caller keeps it mapped until the
- *       last reference to @mem is dropped
+ * @hva: host address of the mapping; the caller keeps it mapped until
+ *       the region is removed (vdev_mem_remove_region(),
+ *       vdev_mem_set_regions()) or the last reference to @mem is dropped
  * @flags: VDEV_MEM_F_READONLY for a range the device may only read (it
  *         may then be mapped PROT_READ), or 0
  *
@@ -202,12 +306,16 @@ static int mem_insert(struct vdev_mem *mem, const struct vdev_mem_region *r)
 int vdev_mem_add_region_flags(struct vdev_mem *mem, uint64_t gpa,
 			      uint64_t size, void *hva, uint32_t flags)
 {
-	struct vdev_mem_region r = {
-		.gpa = gpa, .size = size, .hva = hva, .fd = -1,
-		.flags = flags,
+	struct mem_slot s = {
+		.r = { .gpa = gpa, .size = size, .hva = hva, .fd = -1,
+		       .flags = flags },
 	};
+	int ret;
 
-	return mem_insert(mem, &r);
+	ret = region_check(&s.r, false);
+	if (ret)
+		return ret;
+	return mem_insert(mem, &s);
 }
 
 /**
@@ -215,10 +323,11 @@ int vdev_mem_add_region_flags(struct vdev_mem *mem, uint64_t gpa,
  * @mem: the map
  * @gpa: guest-physical base
  * @size: length in bytes, non-zero
- * @hva: host address of the mapping; the caller keeps it mapped until the
- *       last reference to @mem is dropped
+ * @hva: host address of the mapping; the caller keeps it mapped until
+ *       the region is removed or the last reference to @mem is dropped
  *
- * Safe to call while devices use @mem (memory hot-add).
+ * Safe to call while devices use @mem (memory hot-add): nothing needs
+ * to be paused.
  *
  * Context: takes the map's lock, which readers never take.
  *
@@ -237,64 +346,41 @@ int vdev_mem_add_region(struct vdev_mem *mem, uint64_t gpa, uint64_t size,
  * @mem: the map
  * @gpa: guest-physical base
  * @size: length in bytes
- * @fd: fd to mmap (MAP_SHARED); vdev dups it and unmaps and closes its
- *      copy when the last reference to @mem is dropped
+ * @fd: fd to mmap (MAP_SHARED); vdev dups it, and unmaps and closes its
+ *      copy when the region is removed or the last reference to @mem is
+ *      dropped; the caller may close @fd at once
  * @offset: file offset of @gpa
  * @flags: VDEV_MEM_F_READONLY or 0, as for vdev_mem_add_region_flags()
  *
  * A read-only region is mapped PROT_READ, so @fd may be open read-only
  * and vdev cannot write to it even by mistake; otherwise it is mapped
- * read-write. vdev_mem_add_region_fd() is this with @flags 0.
+ * read-write. vdev_mem_add_region_fd() is this with @flags 0. This is
+ * what a vhost-user back-end calls for VHOST_USER_ADD_MEM_REG.
  *
- * Return: 0 or -errno as for vdev_mem_add_region_flags(), or the mmap
- * error (-EACCES for a read-write region on a read-only @fd).
+ * Return: 0 or -errno as for vdev_mem_add_region_flags(); -EINVAL also
+ * when @fd is a regular file that ends before @offset + @size (a guest
+ * access there would raise SIGBUS); -EBADF, or the mmap error (-EACCES
+ * for a read-write region on a read-only @fd).
  */
 int vdev_mem_add_region_fd_flags(struct vdev_mem *mem, uint64_t gpa,
 				 uint64_t size, int fd, uint64_t offset,
 				 uint32_t flags)
 {
-	struct vdev_mem_region r = {
-		.gpa = gpa, .size = size, .fd_offset = offset, .flags = flags,
+	struct mem_slot s = {
+		.r = { .gpa = gpa, .size = size, .fd = -1,
+		       .fd_offset = offset, .flags = flags },
 	};
-	int prot = PROT_READ;
-	struct mem_mapping *m;
 	int ret;
 
-	if (!size || size > SIZE_MAX || (flags & ~VDEV_MEM_F_ALL))
-		return -EINVAL;
-
-	if (!(flags & VDEV_MEM_F_READONLY))
-		prot |= PROT_WRITE;
-	r.hva = mmap(NULL, size, prot, MAP_SHARED, fd, (off_t)offset);
-	if (r.hva == MAP_FAILED) {
-		ret = -errno;
-		vdev_log(VDEV_LOG_ERR, "mem: mmap of fd %d failed: %d", fd,
-			 ret);
-		return ret;
-	}
-	r.fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	if (r.fd < 0) {
-		ret = -errno;
-		goto out_unmap;
-	}
-
-	/* Every mapping is a region, so mappings[] cannot overflow. */
-	ret = mem_insert(mem, &r);
+	ret = region_check(&s.r, true);
 	if (ret)
-		goto out_close;
-
-	pthread_mutex_lock(&mem->lock);
-	m = &mem->mappings[mem->nr_mappings++];
-	m->hva = r.hva;
-	m->size = size;
-	m->fd = r.fd;
-	pthread_mutex_unlock(&mem->lock);
-	return 0;
-
-out_close:
-	close(r.fd);
-out_unmap:
-	munmap(r.hva, size);
+		return ret;
+	ret = slot_map_fd(&s, fd);
+	if (ret)
+		return ret;
+	ret = mem_insert(mem, &s);
+	if (ret)
+		slot_release(&s);
 	return ret;
 }
 
@@ -303,14 +389,15 @@ out_unmap:
  * @mem: the map
  * @gpa: guest-physical base
  * @size: length in bytes
- * @fd: fd to mmap (MAP_SHARED); vdev dups it and unmaps and closes its
- *      copy when the last reference to @mem is dropped
+ * @fd: fd to mmap (MAP_SHARED); vdev dups it, and unmaps and closes its
+ *      copy when the region is removed or the last reference to @mem is
+ *      dropped
  * @offset: file offset of @gpa
  *
  * The region is read-write, so @fd must be open for writing; see
  * vdev_mem_add_region_fd_flags() for a read-only one.
  *
- * Return: 0 or -errno as for vdev_mem_add_region(), or the mmap error.
+ * Return: 0 or -errno as for vdev_mem_add_region_fd_flags().
  */
 int vdev_mem_add_region_fd(struct vdev_mem *mem, uint64_t gpa, uint64_t size,
 			   int fd, uint64_t offset)
@@ -318,24 +405,292 @@ int vdev_mem_add_region_fd(struct vdev_mem *mem, uint64_t gpa, uint64_t size,
 	return vdev_mem_add_region_fd_flags(mem, gpa, size, fd, offset, 0);
 }
 
-/* The region containing @gpa, or NULL. Binary search: regions are sorted. */
-static const struct vdev_mem_region *table_find(const struct mem_table *t,
-						uint64_t gpa)
+/**
+ * vdev_mem_remove_region() - remove one region (memory hot-unplug)
+ * @mem: the map
+ * @gpa: guest-physical base of the region, as it was added
+ * @size: its length, as it was added
+ *
+ * Removes the region that is exactly [@gpa, @gpa + @size), in one
+ * publish: a concurrent lookup sees the map with it or without it. A
+ * region vdev mapped from an fd is unmapped and its fd closed before
+ * this returns; a region given by address is the caller's to unmap once
+ * this has returned. This is what a vhost-user back-end calls for
+ * VHOST_USER_REM_MEM_REG.
+ *
+ * vdev does not know which chains hold host pointers into the region,
+ * so the caller quiesces first: every device that uses @mem must be
+ * paused (vdev_device_pause(), which returns only when its workers have
+ * parked, holding no chain) or reset, from before this call until it
+ * returns; vdev_device_resume() afterwards. A chain the guest then
+ * places in the removed range fails translation like any address
+ * outside guest RAM (DEVICE_NEEDS_RESET). The rings are different: a
+ * queue translates them once, when the device is activated, and uses
+ * those host pointers until reset. A region holding a ring of an active
+ * device must not be removed: reset the device first. If it is removed
+ * anyway, the queue goes on using the old host address: memory the
+ * caller gave by address is still used (keep it mapped until the reset);
+ * an fd region vdev has unmapped faults on the next ring access.
+ *
+ * Context: takes the map's lock, which readers never take.
+ *
+ * Return: 0; -EINVAL for a zero @size, a wrapping range, or a range that
+ * overlaps regions without being exactly one of them (a part of a
+ * region, or more than one); -ENOENT when no region overlaps it.
+ */
+int vdev_mem_remove_region(struct vdev_mem *mem, uint64_t gpa,
+			   uint64_t size)
 {
-	unsigned int lo = 0, hi = t->nr;
+	struct mem_slot gone;
+	unsigned int i;
 
+	if (!size || gpa + size - 1 < gpa) {
+		vdev_log(VDEV_LOG_ERR, "mem: bad range gpa %#llx size %#llx",
+			 (unsigned long long)gpa, (unsigned long long)size);
+		return -EINVAL;
+	}
+
+	pthread_mutex_lock(&mem->lock);
+	for (i = 0; i < mem->nr; i++) {
+		const struct vdev_mem_region *o = &mem->slots[i].r;
+
+		if (range_overlaps(gpa, size, o->gpa, o->size))
+			break;
+	}
+	if (i == mem->nr) {
+		pthread_mutex_unlock(&mem->lock);
+		vdev_log(VDEV_LOG_ERR, "mem: no region at %#llx+%#llx",
+			 (unsigned long long)gpa, (unsigned long long)size);
+		return -ENOENT;
+	}
+	if (mem->slots[i].r.gpa != gpa || mem->slots[i].r.size != size) {
+		pthread_mutex_unlock(&mem->lock);
+		vdev_log(VDEV_LOG_ERR,
+			 "mem: %#llx+%#llx is not one region (%#llx+%#llx)",
+			 (unsigned long long)gpa, (unsigned long long)size,
+			 (unsigned long long)mem->slots[i].r.gpa,
+			 (unsigned long long)mem->slots[i].r.size);
+		return -EINVAL;
+	}
+	gone = mem->slots[i];
+	memmove(&mem->slots[i], &mem->slots[i + 1],
+		(mem->nr - i - 1) * sizeof(gone));
+	mem->nr--;
+	mem_publish(mem);
+	pthread_mutex_unlock(&mem->lock);
+
+	slot_release(&gone);
+	return 0;
+}
+
+/* Does the new region @n, whose file is @st_dev/@st_ino, match @o? */
+static bool slot_same(const struct mem_slot *o, const struct mem_slot *n)
+{
+	if (o->r.gpa != n->r.gpa || o->r.size != n->r.size ||
+	    o->r.flags != n->r.flags)
+		return false;
+	if (n->r.fd < 0)
+		return o->r.fd < 0 && o->r.hva == n->r.hva;
+	return o->r.fd >= 0 && o->r.fd_offset == n->r.fd_offset &&
+	       o->st_dev == n->st_dev && o->st_ino == n->st_ino;
+}
+
+/**
+ * vdev_mem_set_regions() - replace every region of the map at once
+ * @mem: the map
+ * @regions: the new regions, in any order; for each, @fd >= 0 asks vdev
+ *           to map @size bytes of @fd from @fd_offset (@hva is then
+ *           ignored), @fd < 0 gives a mapping by address at @hva
+ * @nr: how many, 0 to VDEV_MEM_MAX_REGIONS (0 empties the map)
+ *
+ * The whole new table is validated and every new fd mapped before
+ * anything changes; then it replaces the old one in one publish, so a
+ * concurrent lookup sees either table, never a mix. This is what a
+ * vhost-user back-end calls for VHOST_USER_SET_MEM_TABLE.
+ *
+ * A region that is already in the map, unchanged, is kept as it is:
+ * same @gpa, @size and @flags, and the same @hva (by address) or the
+ * same file at the same @fd_offset (by fd; compared by device and inode,
+ * so the fd may be a new one for the same memfd). Its host address
+ * stays valid across the call, its fd is not dup'd again, and a ring or
+ * chain in it is unaffected. A front-end that resends its table with
+ * one region added therefore changes nothing for the rest.
+ *
+ * Every other old region is removed, with the rules and the quiesce of
+ * vdev_mem_remove_region(): pause the devices that use @mem around the
+ * call when it drops or changes any region; a call that only keeps and
+ * adds needs no pause.
+ *
+ * Context: takes the map's lock, which readers never take.
+ *
+ * Return: 0, and the map is the new table; on error the map is unchanged
+ * and no fd or mapping is left behind: -EINVAL for a NULL @regions with
+ * @nr > 0, or a region with a zero size, a wrapping range, an unknown
+ * flag or (by address) a NULL @hva, or a regular file that ends before
+ * the region does; -EEXIST when two new regions overlap; -ENOSPC when
+ * @nr > VDEV_MEM_MAX_REGIONS; -EBADF, or the mmap error; -ENOMEM.
+ */
+int vdev_mem_set_regions(struct vdev_mem *mem,
+			 const struct vdev_mem_region *regions,
+			 unsigned int nr)
+{
+	bool kept[VDEV_MEM_MAX_REGIONS] = { false };
+	bool fresh[VDEV_MEM_MAX_REGIONS] = { false };
+	struct mem_slot *next, *gone, s;
+	unsigned int i, j, nr_gone = 0;
+	struct stat st;
+	int ret;
+
+	if (nr > VDEV_MEM_MAX_REGIONS)
+		return -ENOSPC;
+	if (nr && !regions)
+		return -EINVAL;
+	next = calloc(2 * VDEV_MEM_MAX_REGIONS, sizeof(*next));
+	if (!next)
+		return -ENOMEM;
+	gone = next + VDEV_MEM_MAX_REGIONS;
+
+	/* Validate and sort (insertion sort: at most 64 entries). */
+	for (i = 0; i < nr; i++) {
+		s = (struct mem_slot){ .r = regions[i] };
+		ret = region_check(&s.r, s.r.fd >= 0);
+		if (ret)
+			goto out_free;
+		if (s.r.fd >= 0) {
+			if (fstat(s.r.fd, &st)) {
+				ret = -errno;
+				goto out_free;
+			}
+			s.st_dev = st.st_dev;
+			s.st_ino = st.st_ino;
+		} else {
+			s.r.fd = -1;
+			s.r.fd_offset = 0;
+		}
+		for (j = i; j && next[j - 1].r.gpa > s.r.gpa; j--)
+			next[j] = next[j - 1];
+		next[j] = s;
+	}
+	for (i = 1; i < nr; i++) {
+		if (range_overlaps(next[i - 1].r.gpa, next[i - 1].r.size,
+				   next[i].r.gpa, next[i].r.size)) {
+			vdev_log(VDEV_LOG_ERR,
+				 "mem: new region %#llx+%#llx overlaps %#llx+%#llx",
+				 (unsigned long long)next[i].r.gpa,
+				 (unsigned long long)next[i].r.size,
+				 (unsigned long long)next[i - 1].r.gpa,
+				 (unsigned long long)next[i - 1].r.size);
+			ret = -EEXIST;
+			goto out_free;
+		}
+	}
+
+	pthread_mutex_lock(&mem->lock);
+	/* Keep what is unchanged, map what is new. */
+	for (i = 0; i < nr; i++) {
+		for (j = 0; j < mem->nr; j++) {
+			if (!kept[j] && slot_same(&mem->slots[j], &next[i]))
+				break;
+		}
+		if (j < mem->nr) {
+			kept[j] = true;
+			next[i] = mem->slots[j];
+			continue;
+		}
+		if (next[i].r.fd >= 0) {
+			ret = slot_map_fd(&next[i], next[i].r.fd);
+			if (ret)
+				goto out_unmap;
+			fresh[i] = true;
+		}
+	}
+	for (j = 0; j < mem->nr; j++) {
+		if (!kept[j])
+			gone[nr_gone++] = mem->slots[j];
+	}
+	memcpy(mem->slots, next, nr * sizeof(*next));
+	mem->nr = nr;
+	mem_publish(mem);
+	pthread_mutex_unlock(&mem->lock);
+
+	for (i = 0; i < nr_gone; i++)
+		slot_release(&gone[i]);
+	free(next);
+	return 0;
+
+out_unmap:
+	while (i--) {
+		if (fresh[i])
+			slot_release(&next[i]);
+	}
+	pthread_mutex_unlock(&mem->lock);
+out_free:
+	free(next);
+	return ret;
+}
+
+/* Start of a latch read: the copy of the table readers use now. */
+static inline unsigned long latch_begin(struct vdev_mem *mem,
+					const struct mem_table **t)
+{
+	/* Pairs with the release stores of @seq in mem_publish(). */
+	unsigned long seq = smp_load_acquire(&mem->seq);
+
+	*t = &mem->table[seq & 1];
+	return seq;
+}
+
+/* End of a latch read: true when the copy was rewritten meanwhile. */
+static inline bool latch_retry(struct vdev_mem *mem, unsigned long seq)
+{
+	/* Orders the reads of the copy before the re-read of @seq. */
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	return READ_ONCE(mem->seq) != seq;
+}
+
+static inline void region_read(const struct vdev_mem_region *r,
+			       struct vdev_mem_region *out)
+{
+	out->gpa = READ_ONCE(r->gpa);
+	out->size = READ_ONCE(r->size);
+	out->hva = READ_ONCE(r->hva);
+	out->fd = READ_ONCE(r->fd);
+	out->fd_offset = READ_ONCE(r->fd_offset);
+	out->flags = READ_ONCE(r->flags);
+}
+
+/*
+ * Copy the region of @t containing @gpa (its @gpa, @size, @hva and
+ * @flags) to @out; false when none. Binary
+ * search: regions are sorted. @t may be rewritten under us (the caller
+ * then retries), so every index stays in bounds whatever is read.
+ */
+static bool table_find(const struct mem_table *t, uint64_t gpa,
+		       struct vdev_mem_region *out)
+{
+	unsigned int lo = 0, hi = READ_ONCE(t->nr);
+
+	if (hi > VDEV_MEM_MAX_REGIONS)
+		hi = VDEV_MEM_MAX_REGIONS;
 	while (lo < hi) {
 		unsigned int mid = lo + (hi - lo) / 2;
 		const struct vdev_mem_region *r = &t->regions[mid];
+		uint64_t base = READ_ONCE(r->gpa);
 
-		if (gpa < r->gpa)
+		if (gpa < base) {
 			hi = mid;
-		else if (gpa - r->gpa >= r->size)
+		} else if (gpa - base >= READ_ONCE(r->size)) {
 			lo = mid + 1;
-		else
-			return r;
+		} else {
+			/* What a lookup needs; not @fd and @fd_offset. */
+			out->gpa = base;
+			out->size = READ_ONCE(r->size);
+			out->hva = READ_ONCE(r->hva);
+			out->flags = READ_ONCE(r->flags);
+			return true;
+		}
 	}
-	return NULL;
+	return false;
 }
 
 /*
@@ -346,18 +701,24 @@ static const struct vdev_mem_region *table_find(const struct mem_table *t,
 static void *mem_lookup(struct vdev_mem *mem, uint64_t gpa, uint64_t len,
 			bool write, uint64_t *avail)
 {
-	const struct vdev_mem_region *r;
+	const struct mem_table *t;
+	struct vdev_mem_region r;
+	unsigned long seq;
 	uint64_t off, room;
+	bool found;
 
 	if (gpa + len < gpa)
 		return NULL;
-	r = table_find(table_load(mem), gpa);
-	if (!r || (write && (r->flags & VDEV_MEM_F_READONLY)))
+	do {
+		seq = latch_begin(mem, &t);
+		found = table_find(t, gpa, &r);
+	} while (latch_retry(mem, seq));
+	if (!found || (write && (r.flags & VDEV_MEM_F_READONLY)))
 		return NULL;
-	off = gpa - r->gpa;
-	room = r->size - off;
+	off = gpa - r.gpa;
+	room = r.size - off;
 	*avail = len < room ? len : room;
-	return (char *)r->hva + off;
+	return (char *)r.hva + off;
 }
 
 static void *mem_lookup_whole(struct vdev_mem *mem, uint64_t gpa,
@@ -460,24 +821,40 @@ void *vdev_mem_translate_write(struct vdev_mem *mem, uint64_t gpa,
  */
 unsigned int vdev_mem_nr_regions(struct vdev_mem *mem)
 {
-	return table_load(mem)->nr;
+	const struct mem_table *t;
+	unsigned long seq;
+	unsigned int nr;
+
+	do {
+		seq = latch_begin(mem, &t);
+		nr = READ_ONCE(t->nr);
+	} while (latch_retry(mem, seq));
+	return nr;
 }
 
 /**
  * vdev_mem_region_at() - copy out one region's description
  * @mem: the map
  * @i: index, 0 .. vdev_mem_nr_regions() - 1, in ascending gpa order
- * @out: filled in
+ * @out: filled in, from one published table (a concurrent replace may
+ *       renumber the regions between two calls)
+ *
+ * Context: any thread; lock-free.
  *
  * Return: 0, or -ENOENT for an index past the end.
  */
 int vdev_mem_region_at(struct vdev_mem *mem, unsigned int i,
 		       struct vdev_mem_region *out)
 {
-	const struct mem_table *t = table_load(mem);
+	const struct mem_table *t;
+	unsigned long seq;
+	bool found;
 
-	if (i >= t->nr)
-		return -ENOENT;
-	*out = t->regions[i];
-	return 0;
+	do {
+		seq = latch_begin(mem, &t);
+		found = i < READ_ONCE(t->nr) && i < VDEV_MEM_MAX_REGIONS;
+		if (found)
+			region_read(&t->regions[i], out);
+	} while (latch_retry(mem, seq));
+	return found ? 0 : -ENOENT;
 }

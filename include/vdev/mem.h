@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Guest memory: a refcounted map from guest-physical addresses to host
- * pointers. Regions can be added while device workers run; a worker sees
- * either the old or the new set of regions, never a torn one.
+ * pointers. Regions can be added, removed and the whole set replaced
+ * while device workers run; a lookup sees either the old or the new set
+ * of regions, never a torn one. Adding needs nothing else; removing a
+ * region (or replacing it) needs every device that uses the map paused
+ * around the call, because vdev does not know which chains point into
+ * it (vdev_mem_remove_region() says exactly what is required).
  *
  * A region is read-write unless it carries VDEV_MEM_F_READONLY (ROM, or
  * a slot the VMM registered with KVM_MEM_READONLY). vdev never stores to
@@ -21,8 +25,10 @@ struct vdev_mem;
  * struct vdev_mem_region - one contiguous range of guest RAM
  * @gpa: guest-physical base
  * @size: length in bytes
- * @hva: host address the range is mapped at
- * @fd: backing fd (memfd, file) or -1 for anonymous memory
+ * @hva: host address the range is mapped at (for a region vdev maps
+ *       from @fd, vdev's own mapping)
+ * @fd: backing fd (memfd, file) or -1 for memory given by address; in a
+ *      region read back, vdev's own dup of the fd
  * @fd_offset: offset of @gpa within @fd
  * @flags: VDEV_MEM_F_*; 0 is guest RAM the device may read and write
  */
@@ -58,6 +64,13 @@ int vdev_mem_add_region_fd(struct vdev_mem *mem, uint64_t gpa, uint64_t size,
 int vdev_mem_add_region_fd_flags(struct vdev_mem *mem, uint64_t gpa,
 				 uint64_t size, int fd, uint64_t offset,
 				 uint32_t flags);
+
+int vdev_mem_remove_region(struct vdev_mem *mem, uint64_t gpa,
+			   uint64_t size);
+
+int vdev_mem_set_regions(struct vdev_mem *mem,
+			 const struct vdev_mem_region *regions,
+			 unsigned int nr);
 
 struct vdev_mem *vdev_mem_get(struct vdev_mem *mem);
 

@@ -8,3 +8,5 @@ CFLAGS_queue_test := -Wno-missing-prototypes -Wno-clobbered
 HOST_TESTS += selftests/core/mmio_test
 THREADED_TESTS += selftests/core/mmio_test
 THREADED_TESTS += selftests/core/queue_test
+HOST_TESTS += selftests/core/mem_test
+THREADED_TESTS += selftests/core/mem_test
