@@ -31,6 +31,7 @@
 #include <vdev/queue.h>
 
 #include "compiler.h"
+#include "queue_priv.h"
 #include "refcount.h"
 
 /*
@@ -291,7 +292,7 @@ static void mmio_queue_reset(struct vdev_mmio *m, uint32_t val)
 	paused = vdev_device_is_paused(m->dev);
 	if (!paused)
 		vdev_device_pause(m->dev);
-	atomic_store(&q->vq.broken, true);
+	vq_stop(&q->vq);
 	if (!paused)
 		vdev_device_resume(m->dev);
 	q->stopped = true;
@@ -552,22 +553,22 @@ static void mmio_write_reg(struct vdev_mmio *m, uint64_t offset, uint32_t val)
 	case VIRTIO_MMIO_QUEUE_AVAIL_LOW:
 		q = mmio_queue_writable(m, "QueueDriverLow");
 		if (q)
-			set_low(&q->vq.avail_addr, val);
+			set_low(&q->vq.driver_addr, val);
 		break;
 	case VIRTIO_MMIO_QUEUE_AVAIL_HIGH:
 		q = mmio_queue_writable(m, "QueueDriverHigh");
 		if (q)
-			set_high(&q->vq.avail_addr, val);
+			set_high(&q->vq.driver_addr, val);
 		break;
 	case VIRTIO_MMIO_QUEUE_USED_LOW:
 		q = mmio_queue_writable(m, "QueueDeviceLow");
 		if (q)
-			set_low(&q->vq.used_addr, val);
+			set_low(&q->vq.device_addr, val);
 		break;
 	case VIRTIO_MMIO_QUEUE_USED_HIGH:
 		q = mmio_queue_writable(m, "QueueDeviceHigh");
 		if (q)
-			set_high(&q->vq.used_addr, val);
+			set_high(&q->vq.device_addr, val);
 		break;
 	case VIRTIO_MMIO_SHM_SEL:
 		m->shm_sel = val;

@@ -389,8 +389,8 @@ static inline void vq_driver_bind(struct vq_driver *d, struct vdev_queue *vq,
 	vdev_queue_init(vq, index, max_size);
 	vq->size = d->size;
 	vq->desc_addr = d->desc_gpa;
-	vq->avail_addr = d->avail_gpa;
-	vq->used_addr = d->used_gpa;
+	vq->driver_addr = d->avail_gpa;
+	vq->device_addr = d->used_gpa;
 	vq->ready = true;
 }
 

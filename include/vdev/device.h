@@ -185,6 +185,8 @@ struct vdev_device_ops {
  * @access_platform: DMA remapping, or NULL
  * @needs_reset: DEVICE_NEEDS_RESET (VIRTIO 1.2, 2.1.1)
  * @rl: rate limit for the device's error messages
+ * @queue_private: vdev's state for each of the @nr_queues queues
+ *                 (lib/queue_priv.h), for the device's whole life
  */
 struct vdev_device {
 	const struct vdev_device_ops *ops;
@@ -217,6 +219,7 @@ struct vdev_device {
 	struct vdev_access_platform *access_platform;
 	atomic_bool needs_reset;
 	struct vdev_ratelimit rl;
+	struct vdev_queue_private *queue_private;
 };
 
 /**

@@ -141,8 +141,8 @@ static void guest_setup_queues(struct guest *g, uint64_t delta)
 		r->avail_idx = 0;
 		vdev_queue_init(&g->q[i], i, QSZ);
 		g->q[i].desc_addr = r->base + delta;
-		g->q[i].avail_addr = r->base + 0x1000 + delta;
-		g->q[i].used_addr = r->base + 0x2000 + delta;
+		g->q[i].driver_addr = r->base + 0x1000 + delta;
+		g->q[i].device_addr = r->base + 0x2000 + delta;
 		g->q[i].kick_fd = g->kick[i];
 		g->q[i].ready = true;
 	}

@@ -261,8 +261,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	vdev_queue_init(&q, 0, fuzz_sizes[0]);
 	q.size = get16(data);
 	q.desc_addr = 2ULL * get16(data + 4);
-	q.avail_addr = 2ULL * get16(data + 6);
-	q.used_addr = 2ULL * get16(data + 8);
+	q.driver_addr = 2ULL * get16(data + 6);
+	q.device_addr = 2ULL * get16(data + 8);
 	q.ready = true;
 	vdev_chain_init(&chain, iov, 1 + data[3]);
 
