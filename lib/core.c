@@ -28,6 +28,7 @@
 #include "compiler.h"
 #include "core_priv.h"
 #include "eventfd_priv.h"
+#include "queue_priv.h"
 #include "refcount.h"
 #include "worker_priv.h"
 
@@ -52,6 +53,10 @@ int vdev_device_init(struct vdev_device *dev, const struct vdev_device_ops *ops,
 		return -EINVAL;
 
 	memset(dev, 0, sizeof(*dev));
+	/* Per-queue state that outlives guest resets (rate limits too). */
+	dev->queue_private = vq_private_alloc(info->nr_queues);
+	if (!dev->queue_private)
+		return -ENOMEM;
 	dev->ops = ops;
 	refcount_set(&dev->refs, 1);
 	snprintf(dev->name, sizeof(dev->name), "%s",
@@ -123,6 +128,8 @@ void vdev_device_put(struct vdev_device *dev)
 	pthread_cond_destroy(&dev->park_cond);
 	pthread_mutex_destroy(&dev->park_lock);
 	pthread_mutex_destroy(&dev->lock);
+	vq_private_free(dev->queue_private);
+	dev->queue_private = NULL;
 	dev->ops->release(dev);
 }
 

@@ -33,6 +33,7 @@
 #include "compiler.h"
 #include "core_priv.h"
 #include "eventfd_priv.h"
+#include "queue_priv.h"
 #include "refcount.h"
 
 /*
@@ -287,7 +288,7 @@ static void mmio_queue_reset(struct vdev_mmio *m, uint32_t val)
 		return;
 	/* -EINVAL: the VMM reset the device meanwhile, nothing runs. */
 	ret = vdev_device_quiesce(m->dev);
-	atomic_store(&q->vq.broken, true);
+	vq_stop(&q->vq);
 	if (!ret)
 		vdev_device_unquiesce(m->dev);
 	q->stopped = true;
@@ -547,22 +548,22 @@ static void mmio_write_reg(struct vdev_mmio *m, uint64_t offset, uint32_t val)
 	case VIRTIO_MMIO_QUEUE_AVAIL_LOW:
 		q = mmio_queue_writable(m, "QueueDriverLow");
 		if (q)
-			set_low(&q->vq.avail_addr, val);
+			set_low(&q->vq.driver_addr, val);
 		break;
 	case VIRTIO_MMIO_QUEUE_AVAIL_HIGH:
 		q = mmio_queue_writable(m, "QueueDriverHigh");
 		if (q)
-			set_high(&q->vq.avail_addr, val);
+			set_high(&q->vq.driver_addr, val);
 		break;
 	case VIRTIO_MMIO_QUEUE_USED_LOW:
 		q = mmio_queue_writable(m, "QueueDeviceLow");
 		if (q)
-			set_low(&q->vq.used_addr, val);
+			set_low(&q->vq.device_addr, val);
 		break;
 	case VIRTIO_MMIO_QUEUE_USED_HIGH:
 		q = mmio_queue_writable(m, "QueueDeviceHigh");
 		if (q)
-			set_high(&q->vq.used_addr, val);
+			set_high(&q->vq.device_addr, val);
 		break;
 	case VIRTIO_MMIO_SHM_SEL:
 		m->shm_sel = val;

@@ -606,8 +606,7 @@ static bool rx_wait_for_buffers(struct vdev_worker *w, struct net_pair *p)
 	rx_unpop_all(p);
 	vdev_queue_enable_notify(vq);
 	/* New buffers since the last look? (mb in enable_notify) */
-	if (le16toh(READ_ONCE(*(__force uint16_t *)&vq->avail->idx)) !=
-	    vq->avail_idx_shadow) {
+	if (vdev_queue_more_avail(vq)) {
 		vdev_queue_disable_notify(vq);
 		return false;
 	}

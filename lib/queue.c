@@ -1,129 +1,78 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Split virtqueue, device side (VIRTIO 1.2, section 2.7).
+ * Virtqueues, device side: the part common to every ring format.
  *
- * The rings live in guest memory and the driver can change any byte of
- * them at any time, so every shared field is read exactly once into a
- * local (READ_ONCE) and checked before use. Nothing read from the rings
- * is ever used as a host pointer or an index without a bounds check, and
- * buffer addresses go through vdev_mem_translate_partial() or
- * vdev_mem_translate_partial_write(), which never return a pointer
- * outside a registered region.
+ * A queue's private state (struct vdev_queue_private, lib/queue_priv.h)
+ * belongs to its device, one per queue index, and lives as long as the
+ * device; vdev_queue_enable() attaches it to the transport's struct
+ * vdev_queue and picks the ring format from the negotiated features. The
+ * format is an ops table (struct vdev_ring_ops): lib/split.c implements
+ * the split ring (VIRTIO 1.2, 2.7); the packed ring (2.8) is refused with
+ * -EOPNOTSUPP until lib/packed.c provides it, and not offered.
  *
- * Translation is direction-aware: what the device writes (the used ring,
- * device-writable buffers) must lie in regions without
- * VDEV_MEM_F_READONLY, what it only reads (descriptor table, available
- * ring, indirect tables, device-readable buffers) may lie in ROM. A
- * driver that points a write at read-only memory breaks the queue like
- * any other malformed ring; vdev never stores there.
+ * This layer owns what is the same for every format: the lifecycle of a
+ * queue (enable, disable, reset, get and set its position), the broken
+ * flag (no op is called on a stopped queue), interrupts, and the
+ * translation of guest addresses into host iovecs. Translation is
+ * direction-aware: what the device writes (the used ring or used
+ * descriptors, device-writable buffers) must lie in regions without
+ * VDEV_MEM_F_READONLY, what it only reads (descriptors, the driver's ring,
+ * indirect tables, device-readable buffers) may lie in ROM. A driver that
+ * points a write at read-only memory breaks the queue like any other
+ * malformed ring; vdev never stores there. See Documentation/virtqueue.rst.
  *
- * Ordering (the driver's side is Linux drivers/virtio/virtio_ring.c):
- *
- *   driver                           device
- *   write desc[], avail->ring[]
- *   store-release avail->idx  ---->  load-acquire avail->idx  [pop, once
- *                                    read avail->ring[], desc[] per batch]
- *
- *   device                           driver
- *   write used->ring[]
- *   store-release used->idx   ---->  load-acquire used->idx   [flush]
- *                                    read used->ring[]
- *
- * and a full barrier on each side between publishing an index and
- * reading the other side's event index / flags (notification
- * suppression, section 2.7.7 and 2.7.10).
- *
- * A queue is used by one worker thread at a time; only @vq->broken is
+ * A queue is used by one worker thread at a time; only the broken flag is
  * read from other threads.
  */
-#include <endian.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <linux/virtio_config.h>
-#include <linux/virtio_ring.h>
 
 #include <vdev/device.h>
 #include <vdev/interrupt.h>
 #include <vdev/mem.h>
 #include <vdev/queue.h>
 
-#include "compiler.h"
-
-/* Largest queue the split ring format allows (VIRTIO 1.2, 2.7). */
-#define VQ_MAX_SIZE	32768
+#include "queue_priv.h"
 
 /*
- * Single accesses to ring fields, converted from little-endian (VIRTIO 1.0
- * and later; legacy devices are not supported). The __force casts drop
- * sparse's __virtio types for the atomic builtins behind READ_ONCE().
+ * Not enabled (no private state, disabled, or the state now serves
+ * another struct vdev_queue with this index), or broken.
  */
-static inline uint16_t vq_load16(const __virtio16 *p)
+static inline bool vq_stopped(const struct vdev_queue *vq)
 {
-	return le16toh(READ_ONCE(*(__force const uint16_t *)p));
+	const struct vdev_queue_private *p = vq->priv;
+
+	return unlikely(!p || p->vq != vq ||
+			atomic_load_explicit(&p->broken, memory_order_relaxed));
 }
 
-static inline uint16_t vq_load16_acquire(const __virtio16 *p)
+/*
+ * The device's per-queue state, one entry per queue index. The rate
+ * limiters are initialised here, once in the device's life, and never
+ * again: they survive every guest reset.
+ */
+struct vdev_queue_private *vq_private_alloc(unsigned int nr_queues)
 {
-	/* Pairs with the other side's release of the same index. */
-	return le16toh(smp_load_acquire((__force const uint16_t *)p));
+	struct vdev_queue_private *p;
+	unsigned int i;
+
+	p = calloc(nr_queues, sizeof(*p));
+	if (!p)
+		return NULL;
+	for (i = 0; i < nr_queues; i++) {
+		atomic_init(&p[i].broken, true);
+		p[i].rl = (struct vdev_ratelimit)VDEV_RATELIMIT_INIT(5000, 10);
+	}
+	return p;
 }
 
-static inline uint32_t vq_load32(const __virtio32 *p)
+void vq_private_free(struct vdev_queue_private *p)
 {
-	return le32toh(READ_ONCE(*(__force const uint32_t *)p));
-}
-
-static inline uint64_t vq_load64(const __virtio64 *p)
-{
-	return le64toh(READ_ONCE(*(__force const uint64_t *)p));
-}
-
-static inline void vq_store16(__virtio16 *p, uint16_t v)
-{
-	WRITE_ONCE(*(__force uint16_t *)p, htole16(v));
-}
-
-static inline void vq_store16_release(__virtio16 *p, uint16_t v)
-{
-	/* Pairs with the other side's acquire of the same index. */
-	smp_store_release((__force uint16_t *)p, htole16(v));
-}
-
-static inline void vq_store32(__virtio32 *p, uint32_t v)
-{
-	WRITE_ONCE(*(__force uint32_t *)p, htole32(v));
-}
-
-/* &avail->ring[size]: used_event, written by the driver. */
-static inline __virtio16 *vq_used_event(const struct vdev_queue *vq)
-{
-	return &vq->avail->ring[vq->size];
-}
-
-/* &used->ring[size]: avail_event, written by the device. */
-static inline __virtio16 *vq_avail_event(const struct vdev_queue *vq)
-{
-	return (__virtio16 *)&vq->used->ring[vq->size];
-}
-
-static inline size_t vq_desc_bytes(uint16_t size)
-{
-	return (size_t)size * sizeof(struct vring_desc);
-}
-
-/* flags, idx, ring[size], used_event */
-static inline size_t vq_avail_bytes(uint16_t size)
-{
-	return sizeof(struct vring_avail) + ((size_t)size + 1) * sizeof(__virtio16);
-}
-
-/* flags, idx, ring[size], avail_event */
-static inline size_t vq_used_bytes(uint16_t size)
-{
-	return sizeof(struct vring_used) +
-	       (size_t)size * sizeof(struct vring_used_elem) + sizeof(__virtio16);
+	free(p);
 }
 
 /*
@@ -133,13 +82,13 @@ static inline size_t vq_used_bytes(uint16_t size)
  * DEVICE_NEEDS_RESET (which logs, rate-limited, and raises a config
  * interrupt); later calls only return.
  */
-static __vdev_printf(3, 4)
 int vq_fail(struct vdev_queue *vq, int err, const char *fmt, ...)
 {
 	char msg[160];
 	va_list ap;
 
-	if (atomic_exchange_explicit(&vq->broken, true, memory_order_relaxed))
+	if (atomic_exchange_explicit(&vq->priv->broken, true,
+				     memory_order_relaxed))
 		return err;
 
 	va_start(ap, fmt);
@@ -147,6 +96,12 @@ int vq_fail(struct vdev_queue *vq, int err, const char *fmt, ...)
 	va_end(ap);
 	vdev_device_set_needs_reset(vq->dev, "queue %u: %s", vq->index, msg);
 	return err;
+}
+
+void vq_stop(struct vdev_queue *vq)
+{
+	if (vq->priv)
+		atomic_store(&vq->priv->broken, true);
 }
 
 /* I/O virtual address to guest-physical, when there is an access platform. */
@@ -164,15 +119,15 @@ static inline int vq_to_gpa(struct vdev_device *dev, uint64_t addr,
 
 /*
  * Host pointer to a ring of @len bytes at @addr, checked at setup; with
- * @write (the used ring) it must not be in read-only memory. The reasons
- * are logged through the device's rate limit, which a reset does not
- * renew: a driver can retry DRIVER_OK with bad rings as often as it
+ * @write (what the device writes) it must not be in read-only memory. The
+ * reasons are logged through the queue's rate limit, which a reset does
+ * not renew: a driver can retry DRIVER_OK with bad rings as often as it
  * likes.
  */
-static void *vq_map_ring(struct vdev_queue *vq, struct vdev_device *dev,
-			 struct vdev_mem *mem, const char *what, uint64_t addr,
-			 size_t len, size_t align, bool write)
+void *vq_map_ring(struct vdev_queue *vq, const char *what, uint64_t addr,
+		  size_t len, size_t align, bool write)
 {
+	struct vdev_mem *mem = vq->priv->mem;
 	const char *why;
 	uint64_t gpa;
 	void *p;
@@ -181,7 +136,7 @@ static void *vq_map_ring(struct vdev_queue *vq, struct vdev_device *dev,
 		why = "misaligned";
 		goto out_bad;
 	}
-	if (vq_to_gpa(dev, addr, len, &gpa)) {
+	if (vq_to_gpa(vq->dev, addr, len, &gpa)) {
 		why = "not mapped by the IOMMU";
 		goto out_bad;
 	}
@@ -202,182 +157,19 @@ static void *vq_map_ring(struct vdev_queue *vq, struct vdev_device *dev,
 	return p;
 
 out_bad:
-	if (vdev_ratelimit_ok(&dev->rl))
+	if (vdev_ratelimit_ok(&vq->priv->rl))
 		vdev_log(VDEV_LOG_ERR,
 			 "%s: queue %u: %s ring 0x%llx+%zu (align %zu): %s",
-			 dev->name, vq->index, what, (unsigned long long)addr,
-			 len, align, why);
+			 vq->dev->name, vq->index, what,
+			 (unsigned long long)addr, len, align, why);
 	return NULL;
 }
 
-/**
- * vdev_chain_init() - prepare a chain to receive iovecs
- * @chain: the chain
- * @iov: storage for @max_iov iovecs
- * @max_iov: capacity; a chain needing more is treated as malformed
- */
-void vdev_chain_init(struct vdev_chain *chain, struct iovec *iov,
-		     unsigned int max_iov)
-{
-	memset(chain, 0, sizeof(*chain));
-	chain->iov = iov;
-	chain->max_iov = iov ? max_iov : 0;
-}
-
-/**
- * vdev_queue_init() - reset a queue to its power-on state
- * @vq: the queue
- * @index: its index
- * @max_size: QueueNumMax
- *
- * For transports. Sets @size to @max_size, clears addresses and ready,
- * and @kick_fd to -1.
- */
-void vdev_queue_init(struct vdev_queue *vq, unsigned int index,
-		     uint16_t max_size)
-{
-	memset(vq, 0, sizeof(*vq));
-	vq->index = index;
-	vq->max_size = max_size;
-	vq->size = max_size;
-	vq->kick_fd = -1;
-	atomic_init(&vq->broken, false);
-}
-
-/**
- * vdev_queue_setup() - validate the transport's settings and map the rings
- * @vq: the queue, configured by the transport
- * @dev: owning device (for feature bits, access platform, error reporting)
- * @mem: guest memory; a reference is taken on success
- *
- * Called by vdev_device_activate() for every ready queue. Checks that
- * @vq->size is a power of two no larger than @vq->max_size, that each ring
- * is aligned (descriptors 16, available 2, used 4) and lies entirely inside
- * one guest memory region (after translation through the device's access
- * platform, if any), and that the used ring, which the device writes, is
- * not in a read-only one. A bad setting was written by the driver, so it
- * also marks the device DEVICE_NEEDS_RESET.
- *
- * Return: 0, or -EINVAL (with a log message) for a bad setting or a
- * NULL @mem.
- */
-int vdev_queue_setup(struct vdev_queue *vq, struct vdev_device *dev,
-		     struct vdev_mem *mem)
-{
-	uint16_t size = vq->size;
-	struct vring_desc *desc;
-	struct vring_avail *avail;
-	struct vring_used *used;
-
-	vq->dev = dev;
-	if (!mem) {
-		if (vdev_ratelimit_ok(&dev->rl))
-			vdev_log(VDEV_LOG_ERR, "%s: queue %u: no guest memory",
-				 dev->name, vq->index);
-		return -EINVAL;
-	}
-	if (!size || (size & (size - 1)) || size > vq->max_size ||
-	    size > VQ_MAX_SIZE) {
-		vdev_device_set_needs_reset(dev, "queue %u: bad size %u (max %u)",
-					    vq->index, size, vq->max_size);
-		return -EINVAL;
-	}
-
-	desc = vq_map_ring(vq, dev, mem, "descriptor", vq->desc_addr,
-			   vq_desc_bytes(size), VRING_DESC_ALIGN_SIZE, false);
-	avail = vq_map_ring(vq, dev, mem, "available", vq->avail_addr,
-			    vq_avail_bytes(size), VRING_AVAIL_ALIGN_SIZE, false);
-	used = vq_map_ring(vq, dev, mem, "used", vq->used_addr,
-			   vq_used_bytes(size), VRING_USED_ALIGN_SIZE, true);
-	if (!desc || !avail || !used) {
-		vdev_device_set_needs_reset(dev, "queue %u: bad ring address",
-					    vq->index);
-		return -EINVAL;
-	}
-
-	vq->mem = vdev_mem_get(mem);
-	vq->desc = desc;
-	vq->avail = avail;
-	vq->used = used;
-	vq->last_avail_idx = 0;
-	vq->avail_idx_shadow = 0;
-	vq->used_idx = 0;
-	vq->published_used = 0;
-	vq->signalled_used = 0;
-	vq->signalled_used_valid = false;
-	vq->event_idx = vdev_device_feature_acked(dev, VIRTIO_RING_F_EVENT_IDX);
-	vq->indirect = vdev_device_feature_acked(dev,
-						 VIRTIO_RING_F_INDIRECT_DESC);
-	atomic_store_explicit(&vq->broken, false, memory_order_relaxed);
-	return 0;
-}
-
-/**
- * vdev_queue_teardown() - drop what vdev_queue_setup() took
- * @vq: the queue
- */
-void vdev_queue_teardown(struct vdev_queue *vq)
-{
-	vdev_mem_put(vq->mem);
-	vq->mem = NULL;
-	vq->desc = NULL;
-	vq->avail = NULL;
-	vq->used = NULL;
-}
-
 /*
- * Add the guest range [@addr, @addr + @len) to @chain, one iovec per
- * guest memory region it touches. Adjacent regions are fine; a gap or
- * the end of guest memory is not, and neither is a read-only region
- * for a buffer the device will @write.
+ * Host pointer to an indirect table of @len bytes (16-byte descriptors
+ * in both formats); NULL after vq_fail().
  */
-static int vq_map_buf(struct vdev_queue *vq, struct vdev_chain *chain,
-		      uint64_t addr, uint32_t len, bool write, unsigned int *nr)
-{
-	uint64_t gpa, avail;
-	void *p;
-
-	if (unlikely(vq_to_gpa(vq->dev, addr, len, &gpa)))
-		return vq_fail(vq, -EIO,
-			       "buffer 0x%llx+%u not mapped by the IOMMU",
-			       (unsigned long long)addr, len);
-	if (unlikely(gpa + len < gpa))
-		return vq_fail(vq, -EIO, "buffer 0x%llx+%u wraps",
-			       (unsigned long long)gpa, len);
-
-	while (len) {
-		if (write)
-			p = vdev_mem_translate_partial_write(vq->mem, gpa, len,
-							     &avail);
-		else
-			p = vdev_mem_translate_partial(vq->mem, gpa, len,
-						       &avail);
-		if (unlikely(!p || !avail)) {
-			if (write &&
-			    vdev_mem_translate_partial(vq->mem, gpa, len, &avail))
-				return vq_fail(vq, -EIO,
-					       "buffer 0x%llx+%u in read-only memory",
-					       (unsigned long long)gpa, len);
-			return vq_fail(vq, -EIO,
-				       "buffer 0x%llx+%u outside guest memory",
-				       (unsigned long long)gpa, len);
-		}
-		if (unlikely(*nr >= chain->max_iov))
-			return vq_fail(vq, -ENOSPC,
-				       "chain needs more than %u iovecs",
-				       chain->max_iov);
-		chain->iov[*nr].iov_base = p;
-		chain->iov[*nr].iov_len = avail;
-		(*nr)++;
-		gpa += avail;
-		len -= avail;
-	}
-	return 0;
-}
-
-/* Host pointer to an indirect table of @len bytes; NULL after vq_fail(). */
-static struct vring_desc *vq_map_indirect(struct vdev_queue *vq,
-					  uint64_t addr, uint32_t len)
+void *vq_map_table(struct vdev_queue *vq, uint64_t addr, uint32_t len)
 {
 	uint64_t gpa;
 	void *p;
@@ -396,7 +188,7 @@ static struct vring_desc *vq_map_indirect(struct vdev_queue *vq,
 	 * may be read-only); Linux allocates it with kmalloc, which never
 	 * crosses a memory slot.
 	 */
-	p = vdev_mem_translate(vq->mem, gpa, len);
+	p = vdev_mem_translate(vq->priv->mem, gpa, len);
 	if (unlikely(!p || ((uintptr_t)p & (__alignof__(struct vring_desc) - 1)))) {
 		vq_fail(vq, -EIO,
 			"indirect table 0x%llx+%u not in guest memory or misaligned",
@@ -406,126 +198,346 @@ static struct vring_desc *vq_map_indirect(struct vdev_queue *vq,
 	return p;
 }
 
-/*
- * Walk the chain starting at @head. Every descriptor is read once into
- * locals; the total number of descriptors visited, indirect ones
- * included, is bounded by the queue size, which also catches loops.
- */
-static int vq_walk_chain(struct vdev_queue *vq, struct vdev_chain *chain,
-			 uint16_t head)
+/* Start filling @chain with the chain of buffer @id at @ring_pos. */
+void vq_chain_begin(struct vdev_chain *chain, uint16_t id, uint32_t ring_pos)
 {
-	const struct vring_desc *table = vq->desc;
-	unsigned int table_size = vq->size;
-	unsigned int count = 0, nr = 0;
-	uint64_t total = 0;
-	bool in_indirect = false;
-	uint16_t i = head;
-	int ret;
-
-	chain->head = head;
+	chain->id = id;
+	chain->nr_descs = 0;
+	chain->ring_pos = ring_pos;
 	chain->nr_read = 0;
 	chain->nr_write = 0;
 	chain->read_len = 0;
 	chain->write_len = 0;
-
-	for (;;) {
-		uint64_t addr;
-		uint32_t len;
-		uint16_t flags, next;
-
-		if (unlikely(++count > vq->size))
-			return vq_fail(vq, -EIO,
-				       "chain at head %u longer than %u descriptors (loop?)",
-				       head, vq->size);
-		/* Pairs with the driver's writes before its avail->idx store. */
-		addr = vq_load64(&table[i].addr);
-		len = vq_load32(&table[i].len);
-		flags = vq_load16(&table[i].flags);
-		next = vq_load16(&table[i].next);
-
-		if (flags & VRING_DESC_F_INDIRECT) {
-			if (unlikely(!vq->indirect))
-				return vq_fail(vq, -EIO,
-					       "indirect descriptor, feature not negotiated");
-			if (unlikely(in_indirect))
-				return vq_fail(vq, -EIO, "nested indirect descriptor");
-			if (unlikely(flags & VRING_DESC_F_NEXT))
-				return vq_fail(vq, -EIO,
-					       "indirect descriptor with NEXT");
-			table = vq_map_indirect(vq, addr, len);
-			if (!table)
-				return -EIO;
-			table_size = len / sizeof(struct vring_desc);
-			in_indirect = true;
-			i = 0;
-			continue;
-		}
-
-		if (unlikely(!len))
-			return vq_fail(vq, -EIO,
-				       "zero-length descriptor in chain at head %u",
-				       head);
-		total += len;
-		if (unlikely(total > UINT32_MAX))
-			return vq_fail(vq, -EIO,
-				       "chain at head %u longer than 4 GiB", head);
-
-		if (flags & VRING_DESC_F_WRITE) {
-			ret = vq_map_buf(vq, chain, addr, len, true, &nr);
-			if (unlikely(ret))
-				return ret;
-			chain->write_len += len;
-		} else {
-			if (unlikely(chain->write_len))
-				return vq_fail(vq, -EIO,
-					       "readable descriptor after a writable one");
-			ret = vq_map_buf(vq, chain, addr, len, false, &nr);
-			if (unlikely(ret))
-				return ret;
-			chain->read_len += len;
-			chain->nr_read = nr;
-		}
-
-		if (!(flags & VRING_DESC_F_NEXT))
-			break;
-		if (unlikely(next >= table_size))
-			return vq_fail(vq, -EIO, "next %u out of range %u",
-				       next, table_size);
-		i = next;
-	}
-	chain->nr_write = nr - chain->nr_read;
-	return 0;
 }
 
 /*
- * Refresh the shadow of avail->idx. Returns the number of chains
- * available, or -EIO when the driver moved the index by more than the
- * queue size.
+ * Add one descriptor's buffer, the guest range [@addr, @addr + @len), to
+ * @chain: one iovec per guest memory region it touches. Adjacent regions
+ * are fine; a gap or the end of guest memory is not, and neither is a
+ * read-only region for a buffer the device will @write. The rules every
+ * format shares are checked here: no zero length, 4 GiB per chain at
+ * most, readable buffers before writable ones.
  */
-static int vq_fetch_avail(struct vdev_queue *vq)
+int vq_chain_add(struct vdev_queue *vq, struct vdev_chain *chain,
+		 uint64_t addr, uint32_t len, bool write)
 {
-	/*
-	 * Pairs with the driver's wmb before it stores avail->idx: ring
-	 * entries and descriptors are read only after this acquire.
-	 */
-	uint16_t idx = vq_load16_acquire(&vq->avail->idx);
-	uint16_t n = idx - vq->last_avail_idx;
+	struct vdev_mem *mem = vq->priv->mem;
+	unsigned int nr = chain->nr_read + chain->nr_write;
+	uint64_t gpa, avail;
+	uint32_t left = len;
+	void *p;
 
-	if (unlikely(n > vq->size))
+	if (unlikely(!len))
 		return vq_fail(vq, -EIO,
-			       "avail idx %u moved %u past %u, queue size %u",
-			       idx, n, vq->last_avail_idx, vq->size);
-	vq->avail_idx_shadow = idx;
-	return n;
+			       "zero-length descriptor in chain at head %u",
+			       chain->id);
+	if (unlikely((uint64_t)chain->read_len + chain->write_len + len >
+		     UINT32_MAX))
+		return vq_fail(vq, -EIO, "chain at head %u longer than 4 GiB",
+			       chain->id);
+	if (unlikely(!write && chain->write_len))
+		return vq_fail(vq, -EIO,
+			       "readable descriptor after a writable one");
+
+	if (unlikely(vq_to_gpa(vq->dev, addr, len, &gpa)))
+		return vq_fail(vq, -EIO,
+			       "buffer 0x%llx+%u not mapped by the IOMMU",
+			       (unsigned long long)addr, len);
+	if (unlikely(gpa + len < gpa))
+		return vq_fail(vq, -EIO, "buffer 0x%llx+%u wraps",
+			       (unsigned long long)gpa, len);
+
+	while (left) {
+		if (write)
+			p = vdev_mem_translate_partial_write(mem, gpa, left,
+							     &avail);
+		else
+			p = vdev_mem_translate_partial(mem, gpa, left, &avail);
+		if (unlikely(!p || !avail)) {
+			if (write &&
+			    vdev_mem_translate_partial(mem, gpa, left, &avail))
+				return vq_fail(vq, -EIO,
+					       "buffer 0x%llx+%u in read-only memory",
+					       (unsigned long long)gpa, left);
+			return vq_fail(vq, -EIO,
+				       "buffer 0x%llx+%u outside guest memory",
+				       (unsigned long long)gpa, left);
+		}
+		if (unlikely(nr >= chain->max_iov))
+			return vq_fail(vq, -ENOSPC,
+				       "chain needs more than %u iovecs",
+				       chain->max_iov);
+		chain->iov[nr].iov_base = p;
+		chain->iov[nr].iov_len = avail;
+		nr++;
+		gpa += avail;
+		left -= avail;
+	}
+	if (write) {
+		chain->nr_write = nr - chain->nr_read;
+		chain->write_len += len;
+	} else {
+		chain->nr_read = nr;
+		chain->read_len += len;
+	}
+	return 0;
+}
+
+/**
+ * vdev_chain_init() - prepare a chain to receive iovecs
+ * @chain: the chain
+ * @iov: storage for @max_iov iovecs
+ * @max_iov: capacity; a chain needing more is treated as malformed
+ */
+void vdev_chain_init(struct vdev_chain *chain, struct iovec *iov,
+		     unsigned int max_iov)
+{
+	memset(chain, 0, sizeof(*chain));
+	chain->iov = iov;
+	chain->max_iov = iov ? max_iov : 0;
+}
+
+/**
+ * vdev_queue_init() - give a queue its power-on values
+ * @vq: the queue
+ * @index: its index
+ * @max_size: QueueNumMax
+ *
+ * For transports. Sets @size to @max_size, clears addresses and ready,
+ * and @kick_fd to -1; detaches the private state. Not for an enabled
+ * queue: vdev_queue_disable() (or vdev_queue_reset()) it first.
+ */
+void vdev_queue_init(struct vdev_queue *vq, unsigned int index,
+		     uint16_t max_size)
+{
+	memset(vq, 0, sizeof(*vq));
+	vq->index = index;
+	vq->max_size = max_size;
+	vq->size = max_size;
+	vq->kick_fd = -1;
+}
+
+/**
+ * vdev_queue_enable() - validate the transport's settings and map the rings
+ * @vq: the queue, configured by the transport
+ * @dev: owning device (for feature bits, access platform, error reporting)
+ * @mem: guest memory; a reference is taken on success
+ *
+ * Called by vdev_device_activate() for every ready queue, after feature
+ * negotiation. Picks the ring format: packed when VIRTIO_F_RING_PACKED
+ * was negotiated, else split. Checks that @vq->size is non-zero and no
+ * larger than @vq->max_size, then the format's rules: for the split ring
+ * a power of two, each ring aligned (descriptors 16, available 2, used 4)
+ * and inside one guest memory region (after translation through the
+ * device's access platform, if any), and the used ring, which the device
+ * writes, not in a read-only one. A bad setting was written by the
+ * driver, so it also marks the device DEVICE_NEEDS_RESET. The queue
+ * starts at the beginning of its ring; vdev_queue_set_state() moves it.
+ *
+ * Context: the control path (with the device's lock, from activate).
+ *
+ * Return: 0; -EINVAL (with a log message) for a bad setting, a NULL @mem
+ * or a queue index the device does not have; -EBUSY when another queue
+ * with this index is enabled; -EOPNOTSUPP for the packed ring, which is
+ * not implemented yet.
+ */
+int vdev_queue_enable(struct vdev_queue *vq, struct vdev_device *dev,
+		      struct vdev_mem *mem)
+{
+	const struct vdev_ring_ops *ops = &vq_split_ops;
+	struct vdev_queue_private *p;
+	uint16_t size = vq->size;
+	int ret;
+
+	vq->dev = dev;
+	if (!mem) {
+		vdev_log(VDEV_LOG_ERR, "%s: queue %u: no guest memory",
+			 dev->name, vq->index);
+		return -EINVAL;
+	}
+	if (!dev->queue_private || vq->index >= dev->nr_queues) {
+		vdev_log(VDEV_LOG_ERR, "%s: queue %u: device has %u queues",
+			 dev->name, vq->index, dev->nr_queues);
+		return -EINVAL;
+	}
+	p = &dev->queue_private[vq->index];
+	if (p->vq) {
+		if (vdev_ratelimit_ok(&p->rl))
+			vdev_log(VDEV_LOG_ERR, "%s: queue %u: already enabled",
+				 dev->name, vq->index);
+		return -EBUSY;
+	}
+	vq->priv = p;
+	if (!size || size > vq->max_size || size > VQ_MAX_SIZE) {
+		vdev_device_set_needs_reset(dev, "queue %u: bad size %u (max %u)",
+					    vq->index, size, vq->max_size);
+		return -EINVAL;
+	}
+	if (vdev_device_feature_acked(dev, VIRTIO_F_RING_PACKED)) {
+		if (vdev_ratelimit_ok(&p->rl))
+			vdev_log(VDEV_LOG_ERR,
+				 "%s: queue %u: packed ring not supported",
+				 dev->name, vq->index);
+		return -EOPNOTSUPP;
+	}
+
+	p->mem = mem;
+	p->event_idx = vdev_device_feature_acked(dev, VIRTIO_RING_F_EVENT_IDX);
+	p->indirect = vdev_device_feature_acked(dev,
+						VIRTIO_RING_F_INDIRECT_DESC);
+	ret = ops->setup(vq);
+	if (ret) {
+		p->mem = NULL;
+		return ret;
+	}
+	vdev_mem_get(mem);
+	p->ops = ops;
+	p->vq = vq;
+	atomic_store_explicit(&p->broken, false, memory_order_relaxed);
+	return 0;
+}
+
+/**
+ * vdev_queue_setup() - old name of vdev_queue_enable()
+ * @vq: the queue, configured by the transport
+ * @dev: owning device
+ * @mem: guest memory; a reference is taken on success
+ *
+ * Return: as vdev_queue_enable().
+ */
+int vdev_queue_setup(struct vdev_queue *vq, struct vdev_device *dev,
+		     struct vdev_mem *mem)
+{
+	return vdev_queue_enable(vq, dev, mem);
+}
+
+/**
+ * vdev_queue_disable() - stop using a queue's rings
+ * @vq: the queue
+ *
+ * Unmaps the rings and drops the guest memory reference taken by
+ * vdev_queue_enable(). The queue then reads as stopped: every data-path
+ * call returns at once and vdev_queue_is_broken() is true. Does nothing
+ * for a queue that is not enabled.
+ *
+ * Context: the control path; the caller makes sure the queue's worker no
+ * longer uses it (vdev_device_reset() joins it first).
+ */
+void vdev_queue_disable(struct vdev_queue *vq)
+{
+	struct vdev_queue_private *p = vq->priv;
+
+	if (!p || p->vq != vq)
+		return;
+	atomic_store_explicit(&p->broken, true, memory_order_relaxed);
+	p->ops->teardown(vq);
+	vdev_mem_put(p->mem);
+	p->mem = NULL;
+	p->ops = NULL;
+	p->vq = NULL;
+}
+
+/**
+ * vdev_queue_teardown() - old name of vdev_queue_disable()
+ * @vq: the queue
+ */
+void vdev_queue_teardown(struct vdev_queue *vq)
+{
+	vdev_queue_disable(vq);
+}
+
+/**
+ * vdev_queue_reset() - reset one queue (VIRTIO_F_RING_RESET)
+ * @vq: the queue
+ *
+ * Disables the queue and gives the fields the driver writes their
+ * power-on values (size @max_size, addresses 0, not ready); @index,
+ * @max_size, @kick_fd and the private state (its rate limit included)
+ * stay. The driver can then program the queue again and the transport
+ * enable it with vdev_queue_enable().
+ *
+ * Context: as vdev_queue_disable().
+ */
+void vdev_queue_reset(struct vdev_queue *vq)
+{
+	vdev_queue_disable(vq);
+	vq->size = vq->max_size;
+	vq->ready = false;
+	vq->desc_addr = 0;
+	vq->driver_addr = 0;
+	vq->device_addr = 0;
+}
+
+/**
+ * vdev_queue_get_state() - where the queue is in its ring
+ * @vq: an enabled queue whose worker is stopped
+ * @state: filled with the position
+ *
+ * Publishes pushed elements first (as vdev_queue_flush()), so that
+ * @state->used_idx is what the driver sees. Chains popped and neither
+ * pushed nor rewound are not part of the state: a device that stops a
+ * queue pushes or rewinds what it holds first. Reading the state of a
+ * queue the driver broke is allowed (it cannot resume anyway).
+ *
+ * Context: the control path, with the queue's worker stopped.
+ *
+ * Return: 0, or -EINVAL when @vq is not enabled.
+ */
+int vdev_queue_get_state(struct vdev_queue *vq, struct vdev_queue_state *state)
+{
+	struct vdev_queue_private *p = vq->priv;
+
+	if (!p || p->vq != vq)
+		return -EINVAL;
+	if (!vq_is_broken(vq))
+		p->ops->flush(vq);
+	p->ops->get_state(vq, state);
+	return 0;
+}
+
+/**
+ * vdev_queue_set_state() - continue a queue from a saved position
+ * @vq: a queue just enabled, before its worker pops anything
+ * @state: a position from vdev_queue_get_state() (or vhost-user's
+ *         SET_VRING_BASE)
+ *
+ * The next vdev_queue_pop() takes @state->last_avail_idx, the next push
+ * writes at @state->used_idx. Interrupt suppression starts afresh: the
+ * next notify with EVENT_IDX interrupts. No guest memory is read here: a
+ * position that does not match the rings shows at the next pop, as
+ * malformed input would.
+ *
+ * Context: the control path, with the queue's worker stopped.
+ *
+ * Return: 0; -EINVAL when @vq is not enabled or @state does not fit the
+ * ring format (a packed offset not below the size, a wrap counter on a
+ * split ring), with a log message; -EIO when the queue is broken.
+ */
+int vdev_queue_set_state(struct vdev_queue *vq,
+			 const struct vdev_queue_state *state)
+{
+	struct vdev_queue_private *p = vq->priv;
+	int ret;
+
+	if (!p || p->vq != vq)
+		return -EINVAL;
+	if (vq_is_broken(vq))
+		return -EIO;
+	ret = p->ops->set_state(vq, state);
+	if (ret && vdev_ratelimit_ok(&p->rl))
+		vdev_log(VDEV_LOG_ERR,
+			 "%s: queue %u: %s ring cannot be at avail %u/%u used %u/%u",
+			 vq->dev->name, vq->index, p->ops->name,
+			 state->last_avail_idx, state->avail_wrap_counter,
+			 state->used_idx, state->used_wrap_counter);
+	return ret;
 }
 
 /**
  * vdev_queue_pop() - take the next available descriptor chain
  * @vq: the queue
- * @chain: filled with the chain's iovecs (initialised by vdev_chain_init())
- *
- * avail->idx is read only when every chain seen at the last read has
- * been taken, so a burst costs one read of the shared index.
+ * @chain: filled with the chain's iovecs (initialised by vdev_chain_init()),
+ *         its buffer id and descriptor count
  *
  * Context: the queue's worker thread.
  *
@@ -537,30 +549,42 @@ static int vq_fetch_avail(struct vdev_queue *vq)
  */
 int vdev_queue_pop(struct vdev_queue *vq, struct vdev_chain *chain)
 {
-	uint16_t head;
+	if (vq_stopped(vq))
+		return -EIO;
+	return vq->priv->ops->pop(vq, chain);
+}
+
+/**
+ * vdev_queue_rewind() - give back chains taken by pop
+ * @vq: the queue
+ * @chain: the first chain to give back: it, and every chain popped after
+ *         it, are returned by the following pops again, in the same order
+ *
+ * For a device that took buffers it cannot use yet (RX with too little
+ * room, TX when the backend pushes back). None of the chains given back
+ * may have been pushed; chains popped before @chain are unaffected and
+ * may be pushed before or after. Defined by chain rather than by count
+ * because that is what both ring formats can undo: a packed ring chain
+ * takes a variable number of ring slots.
+ *
+ * Context: the queue's worker thread.
+ *
+ * Return: 0; -EIO when the queue is stopped; -EINVAL when @chain was not
+ * popped from this queue since it was enabled (or its position set), a
+ * device bug, logged.
+ */
+int vdev_queue_rewind(struct vdev_queue *vq, const struct vdev_chain *chain)
+{
 	int ret;
 
-	if (unlikely(atomic_load_explicit(&vq->broken, memory_order_relaxed)))
+	if (vq_stopped(vq))
 		return -EIO;
-
-	if (vq->last_avail_idx == vq->avail_idx_shadow) {
-		ret = vq_fetch_avail(vq);
-		if (ret <= 0)
-			return ret;
-	}
-
-	/* Ordered after the acquire of avail->idx in vq_fetch_avail(). */
-	head = vq_load16(&vq->avail->ring[vq->last_avail_idx &
-					     (vq->size - 1)]);
-	if (unlikely(head >= vq->size))
-		return vq_fail(vq, -EIO, "head %u out of range %u", head,
-			       vq->size);
-
-	ret = vq_walk_chain(vq, chain, head);
-	if (unlikely(ret))
-		return ret;
-	vq->last_avail_idx++;
-	return 1;
+	ret = vq->priv->ops->rewind(vq, chain);
+	if (ret && vdev_ratelimit_ok(&vq->priv->rl))
+		vdev_log(VDEV_LOG_ERR,
+			 "%s: queue %u: rewind to a chain not outstanding (id %u at %u)",
+			 vq->dev->name, vq->index, chain->id, chain->ring_pos);
+	return ret;
 }
 
 /**
@@ -568,62 +592,108 @@ int vdev_queue_pop(struct vdev_queue *vq, struct vdev_chain *chain)
  * @vq: the queue
  * @n: how many
  *
- * For a device that took buffers it cannot use yet (RX with too little
- * room): they will be returned by the next vdev_queue_pop() again.
+ * Split ring only; use vdev_queue_rewind(), which works for both formats.
+ * On a packed ring this is a device bug: the queue stops and the device
+ * needs reset.
  *
  * Context: the queue's worker thread.
  */
 void vdev_queue_unpop(struct vdev_queue *vq, unsigned int n)
 {
-	vq->last_avail_idx -= (uint16_t)n;
+	if (vq_stopped(vq))
+		return;
+	if (vq->priv->ops != &vq_split_ops) {
+		vq_fail(vq, -EINVAL, "%s() on a %s ring", __func__,
+			vq->priv->ops->name);
+		return;
+	}
+	vq_split_unpop(vq, n);
 }
 
 /**
- * vdev_queue_push() - put a used element, not yet visible to the driver
+ * vdev_queue_push_id() - put a used element, not yet visible to the driver
+ * @vq: the queue
+ * @id: buffer id of the chain (&vdev_chain.id)
+ * @nr_descs: descriptors the chain took in the ring (&vdev_chain.nr_descs)
+ * @len: bytes written into the chain's writable part
+ *
+ * For a device that keeps only the id and descriptor count of a chain.
+ * Does nothing once the queue is stopped.
+ *
+ * Context: the queue's worker thread.
+ */
+void vdev_queue_push_id(struct vdev_queue *vq, uint16_t id,
+			uint16_t nr_descs, uint32_t len)
+{
+	if (vq_stopped(vq))
+		return;
+	vq->priv->ops->push(vq, id, nr_descs, len);
+}
+
+/**
+ * vdev_queue_push_chain() - return a popped chain used
+ * @vq: the queue
+ * @chain: the chain, as vdev_queue_pop() filled it
+ * @len: bytes written into the chain's writable part
+ *
+ * Chains may be pushed in any order; the element is not visible to the
+ * driver before vdev_queue_flush() or vdev_queue_notify(). Does nothing
+ * once the queue is stopped.
+ *
+ * Context: the queue's worker thread.
+ */
+void vdev_queue_push_chain(struct vdev_queue *vq,
+			   const struct vdev_chain *chain, uint32_t len)
+{
+	vdev_queue_push_id(vq, chain->id, chain->nr_descs, len);
+}
+
+/**
+ * vdev_queue_push() - put a used element by head index (split ring only)
  * @vq: the queue
  * @head: head index of the chain
  * @len: bytes written into the chain's writable part
  *
- * Does nothing once the queue is stopped.
+ * Use vdev_queue_push_chain() or vdev_queue_push_id(): the packed ring
+ * needs the descriptor count too. On a packed ring this is a device bug:
+ * the queue stops and the device needs reset. Does nothing once the queue
+ * is stopped.
  *
  * Context: the queue's worker thread.
  */
 void vdev_queue_push(struct vdev_queue *vq, uint16_t head, uint32_t len)
 {
-	struct vring_used_elem *e;
-
-	if (unlikely(atomic_load_explicit(&vq->broken, memory_order_relaxed)))
+	if (vq_stopped(vq))
 		return;
-	e = &vq->used->ring[vq->used_idx & (vq->size - 1)];
-	vq_store32(&e->id, head);
-	vq_store32(&e->len, len);
-	vq->used_idx++;
+	if (vq->priv->ops != &vq_split_ops) {
+		vq_fail(vq, -EINVAL, "%s() on a %s ring", __func__,
+			vq->priv->ops->name);
+		return;
+	}
+	vq->priv->ops->push(vq, head, 1, len);
 }
 
 /**
- * vdev_queue_flush() - publish pushed elements (used->idx), with barrier
+ * vdev_queue_flush() - publish pushed elements, with a release barrier
  * @vq: the queue
  *
  * Context: the queue's worker thread.
  */
 void vdev_queue_flush(struct vdev_queue *vq)
 {
-	if (vq->published_used == vq->used_idx)
+	if (vq_stopped(vq))
 		return;
-	if (unlikely(atomic_load_explicit(&vq->broken, memory_order_relaxed)))
-		return;
-	/* Pairs with the driver's rmb after it reads used->idx. */
-	vq_store16_release(&vq->used->idx, vq->used_idx);
-	vq->published_used = vq->used_idx;
+	vq->priv->ops->flush(vq);
 }
 
 /**
  * vdev_queue_notify() - flush, and interrupt the driver if it wants one
  * @vq: the queue
  *
- * Honours VRING_AVAIL_F_NO_INTERRUPT, or used_event with EVENT_IDX.
- * Nothing is raised when no element was published since the last
- * interrupt, or once the queue is stopped.
+ * Honours the driver's event suppression: VRING_AVAIL_F_NO_INTERRUPT, or
+ * used_event with EVENT_IDX, for the split ring. Nothing is raised when
+ * no element was published since the last interrupt, or once the queue is
+ * stopped.
  *
  * Context: the queue's worker thread.
  *
@@ -631,37 +701,13 @@ void vdev_queue_flush(struct vdev_queue *vq)
  */
 bool vdev_queue_notify(struct vdev_queue *vq)
 {
-	uint16_t old, new;
-	bool need;
+	const struct vdev_ring_ops *ops;
 
-	vdev_queue_flush(vq);
-	if (unlikely(atomic_load_explicit(&vq->broken, memory_order_relaxed)))
+	if (vq_stopped(vq))
 		return false;
-
-	/* signalled_used starts at 0: nothing published, nothing to say. */
-	new = vq->published_used;
-	old = vq->signalled_used;
-	if (old == new)
-		return false;
-
-	/*
-	 * used->idx must be visible before we read the driver's event index
-	 * or flags; pairs with the driver's mb between writing used_event
-	 * (or clearing NO_INTERRUPT) and re-reading used->idx.
-	 */
-	smp_mb();
-	if (vq->event_idx) {
-		uint16_t event = vq_load16(vq_used_event(vq));
-
-		need = !vq->signalled_used_valid ||
-		       vring_need_event(event, new, old);
-	} else {
-		need = !(vq_load16(&vq->avail->flags) &
-			 VRING_AVAIL_F_NO_INTERRUPT);
-	}
-	vq->signalled_used = new;
-	vq->signalled_used_valid = true;
-	if (!need)
+	ops = vq->priv->ops;
+	ops->flush(vq);
+	if (!ops->need_interrupt(vq))
 		return false;
 	if (vq->dev && vq->dev->irq)
 		vdev_interrupt_trigger(vq->dev->irq, VDEV_IRQ_QUEUE, vq->index);
@@ -673,22 +719,16 @@ bool vdev_queue_notify(struct vdev_queue *vq)
  * @vq: the queue
  *
  * With EVENT_IDX this is free: the driver kicks once when it passes the
- * avail_event written by the last vdev_queue_enable_notify(), and not
+ * event index written by the last vdev_queue_enable_notify(), and not
  * again until the device writes a new one.
  *
  * Context: the queue's worker thread.
  */
 void vdev_queue_disable_notify(struct vdev_queue *vq)
 {
-	uint16_t flags;
-
-	if (vq->event_idx ||
-	    atomic_load_explicit(&vq->broken, memory_order_relaxed))
+	if (vq_stopped(vq))
 		return;
-	/* used->flags is written only by the device. */
-	flags = vq_load16(&vq->used->flags);
-	if (!(flags & VRING_USED_F_NO_NOTIFY))
-		vq_store16(&vq->used->flags, flags | VRING_USED_F_NO_NOTIFY);
+	vq->priv->ops->disable_notify(vq);
 }
 
 /**
@@ -700,32 +740,15 @@ void vdev_queue_disable_notify(struct vdev_queue *vq)
  *
  * Context: the queue's worker thread.
  *
- * Return: true when buffers arrived meanwhile, so the caller must process
- * them instead of sleeping (no kick will come for those); false once the
- * queue is stopped.
+ * Return: true when buffers are available already, so the caller must
+ * process them instead of sleeping (no kick will come for those); false
+ * once the queue is stopped.
  */
 bool vdev_queue_enable_notify(struct vdev_queue *vq)
 {
-	uint16_t flags, idx;
-
-	if (unlikely(atomic_load_explicit(&vq->broken, memory_order_relaxed)))
+	if (vq_stopped(vq))
 		return false;
-	if (vq->event_idx) {
-		vq_store16(vq_avail_event(vq), vq->avail_idx_shadow);
-	} else {
-		flags = vq_load16(&vq->used->flags);
-		if (flags & VRING_USED_F_NO_NOTIFY)
-			vq_store16(&vq->used->flags,
-				   flags & ~VRING_USED_F_NO_NOTIFY);
-	}
-	/*
-	 * The event index (or flag) must be visible before we look at
-	 * avail->idx again; pairs with the driver's mb between storing
-	 * avail->idx and reading avail_event / used->flags.
-	 */
-	smp_mb();
-	idx = vq_load16(&vq->avail->idx);
-	return idx != vq->last_avail_idx;
+	return vq->priv->ops->enable_notify(vq);
 }
 
 /**
@@ -738,24 +761,48 @@ bool vdev_queue_enable_notify(struct vdev_queue *vq)
  */
 bool vdev_queue_has_avail(struct vdev_queue *vq)
 {
-	if (unlikely(atomic_load_explicit(&vq->broken, memory_order_relaxed)))
+	if (vq_stopped(vq))
 		return true;
-	if (vq->last_avail_idx != vq->avail_idx_shadow)
-		return true;
-	/* Pairs with the driver's wmb before it stores avail->idx. */
-	return vq_load16(&vq->avail->idx) != vq->last_avail_idx;
+	return vq->priv->ops->has_avail(vq);
 }
 
 /**
- * vdev_queue_is_broken() - has the driver broken this queue?
+ * vdev_queue_more_avail() - did the driver add buffers the device has not seen?
+ * @vq: the queue
+ *
+ * For a device that gave chains back with vdev_queue_rewind() because they
+ * were not enough (RX: a frame larger than the room): is it worth trying
+ * again, or should it wait for a kick? Chains given back do not count,
+ * only chains past the furthest point vdev_queue_pop() has reached. Once
+ * vdev_queue_pop() has found the ring empty, this is exactly "the driver
+ * added a chain since". The split ring also counts as seen every chain
+ * announced by the available index it last read, popped or not. Call it
+ * after vdev_queue_enable_notify(), whose barrier orders it.
+ *
+ * Context: the queue's worker thread.
+ *
+ * Return: true when there are such buffers, or the queue is stopped (so
+ * that the caller's next pop reports it).
+ */
+bool vdev_queue_more_avail(struct vdev_queue *vq)
+{
+	if (vq_stopped(vq))
+		return true;
+	return vq->priv->ops->more_avail(vq);
+}
+
+/**
+ * vdev_queue_is_broken() - is this queue stopped?
  * @vq: the queue
  *
  * Context: any thread.
  *
- * Return: true after malformed input was seen (until the next
- * vdev_queue_setup()).
+ * Return: true after malformed input was seen, and once the queue was
+ * disabled, stopped by its transport or refused by vdev_queue_enable()
+ * (until the next successful enable); false for a queue never given to
+ * vdev_queue_enable().
  */
 bool vdev_queue_is_broken(const struct vdev_queue *vq)
 {
-	return atomic_load_explicit(&vq->broken, memory_order_relaxed);
+	return vq->priv && vq_stopped(vq);
 }

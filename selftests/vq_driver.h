@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Test-side virtio driver: the guest half of a split virtqueue, over
+ * Test-side virtio driver: the guest half of a virtqueue, over
  * memfd-backed guest memory, so that every device path runs without KVM.
  *
  *   struct vq_guest   guest RAM: up to VQ_GUEST_MAX_REGIONS memfd regions
@@ -15,6 +15,15 @@
  *                     pointers), descriptor free list, add/kick/get_used
  *                     in the style of Linux drivers/virtio/virtio_ring.c,
  *                     plus raw pokes to write malformed rings.
+ *
+ * Ring formats: @format says which ring a vq_driver drives. The calls a
+ * format-neutral test uses (vq_driver_init_format(), _bind(), _resize(),
+ * _add(), _publish(), _kick_prepare(), _get_used(), _used_pending(),
+ * _enable_cb(), _disable_cb(), _set_used_event()) take the format into
+ * account; the split ring is the only one implemented so far, and the
+ * packed ring adds its branch to each. The raw pokes (_avail_raw(),
+ * _desc_raw(), _set_avail_idx(), _indirect(), _avail_event(), the
+ * desc/avail/used pointers) are split-ring layout, for split-only tests.
  *
  * Memory ordering follows Linux's driver side; the device side it pairs
  * with is lib/queue.c.
@@ -37,6 +46,11 @@
 #include "compiler.h"
 
 #define VQ_GUEST_MAX_REGIONS	8
+
+/* Ring format of a vq_driver (and of the FIXTURE_VARIANT of a test). */
+enum vq_format {
+	VQ_SPLIT,
+};
 #define VQ_PAGE			4096UL
 
 /*
@@ -289,7 +303,8 @@ struct vq_buf {
 };
 
 /**
- * struct vq_driver - the driver's half of one split virtqueue
+ * struct vq_driver - the driver's half of one virtqueue
+ * @format: ring format (only VQ_SPLIT so far)
  * @g: guest memory the rings live in
  * @size: queue size
  * @event_idx: VIRTIO_RING_F_EVENT_IDX negotiated
@@ -309,6 +324,7 @@ struct vq_buf {
  * @indir_max: entries per indirect table
  */
 struct vq_driver {
+	enum vq_format format;
 	struct vq_guest *g;
 	uint16_t size;
 	bool event_idx;
@@ -339,15 +355,18 @@ static inline void vq_driver_reset_free(struct vq_driver *d)
 }
 
 /*
- * Lay out a queue of @size entries in region @region of @g (rings
- * zeroed, each at the alignment the device checks), with room for
+ * Lay out a queue of @size entries in @format in region @region of @g
+ * (rings zeroed, each at the alignment the device checks), with room for
  * per-head indirect tables of @indir_max entries (0: none).
  */
-static inline int vq_driver_init(struct vq_driver *d, struct vq_guest *g,
-				 unsigned int region, uint16_t size,
-				 bool event_idx, unsigned int indir_max)
+static inline int vq_driver_init_format(struct vq_driver *d,
+					struct vq_guest *g,
+					enum vq_format format,
+					unsigned int region, uint16_t size,
+					bool event_idx, unsigned int indir_max)
 {
 	memset(d, 0, sizeof(*d));
+	d->format = format;
 	d->g = g;
 	d->size = size;
 	d->event_idx = event_idx;
@@ -376,6 +395,25 @@ static inline int vq_driver_init(struct vq_driver *d, struct vq_guest *g,
 	return 0;
 }
 
+/* A split ring queue: see vq_driver_init_format(). */
+static inline int vq_driver_init(struct vq_driver *d, struct vq_guest *g,
+				 unsigned int region, uint16_t size,
+				 bool event_idx, unsigned int indir_max)
+{
+	return vq_driver_init_format(d, g, VQ_SPLIT, region, size, event_idx,
+				     indir_max);
+}
+
+/*
+ * Use only the first @size entries of the rings laid out by init (a
+ * smaller queue in the same memory), with every descriptor free.
+ */
+static inline void vq_driver_resize(struct vq_driver *d, uint16_t size)
+{
+	d->size = size;
+	vq_driver_reset_free(d);
+}
+
 static inline void vq_driver_destroy(struct vq_driver *d)
 {
 	free(d->chain_len);
@@ -389,8 +427,8 @@ static inline void vq_driver_bind(struct vq_driver *d, struct vdev_queue *vq,
 	vdev_queue_init(vq, index, max_size);
 	vq->size = d->size;
 	vq->desc_addr = d->desc_gpa;
-	vq->avail_addr = d->avail_gpa;
-	vq->used_addr = d->used_gpa;
+	vq->driver_addr = d->avail_gpa;
+	vq->device_addr = d->used_gpa;
 	vq->ready = true;
 }
 

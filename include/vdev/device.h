@@ -201,6 +201,8 @@ struct vdev_device_ops {
  * @rl: rate limit for every message the driver can trigger, the device's
  *      and its queues' (10 every 5 s); set once at init, so that a
  *      guest's reset does not renew it
+ * @queue_private: vdev's state for each of the @nr_queues queues
+ *                 (lib/queue_priv.h), for the device's whole life
  */
 struct vdev_device {
 	const struct vdev_device_ops *ops;
@@ -239,6 +241,7 @@ struct vdev_device {
 	struct vdev_access_platform *access_platform;
 	atomic_bool needs_reset;
 	struct vdev_ratelimit rl;
+	struct vdev_queue_private *queue_private;
 };
 
 /**

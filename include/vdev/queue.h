@@ -1,92 +1,81 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Split virtqueue, device side (VIRTIO 1.2, section 2.7).
+ * Virtqueues, device side (VIRTIO 1.2, section 2.6): one API for every
+ * ring format. The split ring (2.7) is implemented; the packed ring (2.8)
+ * is chosen when VIRTIO_F_RING_PACKED is negotiated.
  *
- * The transport fills in the fields under "set by the transport" while
- * the driver configures the queue; vdev_device_activate() validates them
- * and maps the rings. From then on only the device's worker for this
- * queue calls the functions below.
+ * A transport fills in the public fields of struct vdev_queue while the
+ * driver configures the queue; vdev_queue_enable() (called by
+ * vdev_device_activate() for every ready queue) validates them, maps the
+ * rings and picks the ring format from the negotiated features. From then
+ * on only the device's worker for this queue calls the data-path
+ * functions (pop, push, rewind, flush, notify, notification control).
  *
  * Every value read from guest memory is checked: on malformed input
  * vdev_queue_pop() returns -EIO (-ENOSPC for a chain longer than the
  * caller's iovec array), the queue stops, and the device is marked
  * DEVICE_NEEDS_RESET.
+ *
+ * Function kernel-doc is in lib/queue.c, above each definition. See
+ * Documentation/virtqueue.rst.
  */
 #ifndef _VDEV_QUEUE_H
 #define _VDEV_QUEUE_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
-#include <linux/virtio_ring.h>
-
-#include <vdev/log.h>
 
 struct vdev_device;
 struct vdev_mem;
+struct vdev_queue_private;
 
 /**
- * struct vdev_queue - one split virtqueue
- * @size: number of entries (QueueNum); a power of two, at most @max_size
+ * struct vdev_queue - one virtqueue, as its transport sees it
+ * @size: number of entries (QueueNum), at most @max_size; a power of two
+ *        for the split ring
  * @max_size: device maximum (QueueNumMax)
  * @ready: QueueReady
- * @desc_addr: descriptor table address (guest-physical, or IOVA when the
- *             device has an access platform)
- * @avail_addr: driver (available) ring address
- * @used_addr: device (used) ring address
+ * @desc_addr: descriptor area: the split ring's descriptor table, or the
+ *             packed ring's descriptor ring (guest-physical, or IOVA when
+ *             the device has an access platform)
+ * @driver_addr: driver area: the split ring's available ring, or the
+ *               packed ring's driver event suppression structure
+ * @device_addr: device area: the split ring's used ring, or the packed
+ *               ring's device event suppression structure
  * @kick_fd: eventfd the transport signals on QueueNotify, or -1
  * @index: queue index within the device
- * @dev: owning device (set at activate)
- * @mem: guest memory the rings live in (reference held while active)
- * @desc: host pointer to the descriptor table
- * @avail: host pointer to the available ring
- * @used: host pointer to the used ring
- * @last_avail_idx: next available ring entry the device will consume
- * @avail_idx_shadow: last value read from avail->idx
- * @used_idx: next used ring index the device will publish
- * @published_used: used->idx as last published
- * @signalled_used: used index at the last interrupt (EVENT_IDX)
- * @signalled_used_valid: @signalled_used is meaningful
- * @event_idx: VIRTIO_F_EVENT_IDX negotiated
- * @indirect: VIRTIO_RING_F_INDIRECT_DESC negotiated
- * @broken: the driver wrote something malformed; the queue is stopped
+ * @dev: owning device, set by vdev_queue_enable(); devices may read it
+ * @priv: vdev's private state (ring format, shadow indices, host
+ *        pointers); set by vdev_queue_enable(), NULL after
+ *        vdev_queue_init(). Nothing outside lib/ looks inside.
  *
- * The queue's messages go through its device's rate limit (@dev->rl):
- * the transport re-initialises the queue at every guest reset, the
- * device's limiter lives as long as the device.
+ * The transport owns the structure and sets every field above @dev.
+ * vdev_queue_init() gives a queue its power-on values.
  */
 struct vdev_queue {
-	/* set by the transport */
 	uint16_t size;
 	uint16_t max_size;
 	bool ready;
 	uint64_t desc_addr;
-	uint64_t avail_addr;
-	uint64_t used_addr;
+	uint64_t driver_addr;
+	uint64_t device_addr;
 	int kick_fd;
 	unsigned int index;
 
-	/* private to vdev from activate on */
 	struct vdev_device *dev;
-	struct vdev_mem *mem;
-	struct vring_desc *desc;
-	struct vring_avail *avail;
-	struct vring_used *used;
-	uint16_t last_avail_idx;
-	uint16_t avail_idx_shadow;
-	uint16_t used_idx;
-	uint16_t published_used;
-	uint16_t signalled_used;
-	bool signalled_used_valid;
-	bool event_idx;
-	bool indirect;
-	atomic_bool broken;
+	struct vdev_queue_private *priv;
 };
 
 /**
  * struct vdev_chain - one descriptor chain, as host iovecs
- * @head: head descriptor index, returned in the used ring
+ * @id: buffer id, given back with vdev_queue_push_chain(): the split
+ *      ring's head descriptor index, or the packed ring's buffer id
+ * @head: old name of @id, until every caller uses @id
+ * @nr_descs: descriptors the chain takes in the ring (an indirect table
+ *            counts as one); the packed ring needs it back at push time
+ * @ring_pos: where the chain starts in the ring, for vdev_queue_rewind();
+ *            format-specific, opaque to devices
  * @nr_read: iovecs the device reads (driver-written), @iov[0 .. nr_read)
  * @nr_write: iovecs the device writes, @iov[nr_read .. nr_read + nr_write)
  * @read_len: total bytes of the readable part
@@ -97,7 +86,12 @@ struct vdev_queue {
  * A buffer that spans two adjacent memory regions takes two iovecs.
  */
 struct vdev_chain {
-	uint16_t head;
+	union {
+		uint16_t id;
+		uint16_t head;
+	};
+	uint16_t nr_descs;
+	uint32_t ring_pos;
 	unsigned int nr_read;
 	unsigned int nr_write;
 	uint32_t read_len;
@@ -106,34 +100,65 @@ struct vdev_chain {
 	struct iovec *iov;
 };
 
-/* Each function is documented at its definition, in lib/queue.c. */
+/**
+ * struct vdev_queue_state - where a queue is in its ring
+ * @last_avail_idx: next ring entry the device will take: the split ring's
+ *                  free-running available index, or the packed ring's
+ *                  descriptor ring offset (below the queue size)
+ * @used_idx: next used entry the device will write: the split ring's
+ *            free-running used index, or the packed ring's offset
+ * @avail_wrap_counter: packed ring: the device's Driver Ring Wrap Counter
+ *                      for @last_avail_idx; false for the split ring
+ * @used_wrap_counter: packed ring: the Device Ring Wrap Counter for
+ *                     @used_idx; false for the split ring
+ *
+ * What vhost-user's GET_VRING_BASE / SET_VRING_BASE and a snapshot carry:
+ * vdev_queue_get_state() on a stopped queue, vdev_queue_set_state() on a
+ * newly enabled one, and the device goes on exactly where it was.
+ */
+struct vdev_queue_state {
+	uint16_t last_avail_idx;
+	uint16_t used_idx;
+	bool avail_wrap_counter;
+	bool used_wrap_counter;
+};
+
 void vdev_chain_init(struct vdev_chain *chain, struct iovec *iov,
 		     unsigned int max_iov);
 
+/* Per-queue lifecycle: transports and the core. */
 void vdev_queue_init(struct vdev_queue *vq, unsigned int index,
 		     uint16_t max_size);
+int vdev_queue_enable(struct vdev_queue *vq, struct vdev_device *dev,
+		      struct vdev_mem *mem);
+void vdev_queue_disable(struct vdev_queue *vq);
+void vdev_queue_reset(struct vdev_queue *vq);
+int vdev_queue_get_state(struct vdev_queue *vq, struct vdev_queue_state *state);
+int vdev_queue_set_state(struct vdev_queue *vq,
+			 const struct vdev_queue_state *state);
 
+/* Old names of vdev_queue_enable() and vdev_queue_disable(). */
 int vdev_queue_setup(struct vdev_queue *vq, struct vdev_device *dev,
 		     struct vdev_mem *mem);
-
 void vdev_queue_teardown(struct vdev_queue *vq);
 
+/* Data path: the queue's worker. */
 int vdev_queue_pop(struct vdev_queue *vq, struct vdev_chain *chain);
-
-void vdev_queue_unpop(struct vdev_queue *vq, unsigned int n);
-
-void vdev_queue_push(struct vdev_queue *vq, uint16_t head, uint32_t len);
-
+int vdev_queue_rewind(struct vdev_queue *vq, const struct vdev_chain *chain);
+void vdev_queue_push_chain(struct vdev_queue *vq,
+			   const struct vdev_chain *chain, uint32_t len);
+void vdev_queue_push_id(struct vdev_queue *vq, uint16_t id,
+			uint16_t nr_descs, uint32_t len);
 void vdev_queue_flush(struct vdev_queue *vq);
-
 bool vdev_queue_notify(struct vdev_queue *vq);
-
 void vdev_queue_disable_notify(struct vdev_queue *vq);
-
 bool vdev_queue_enable_notify(struct vdev_queue *vq);
-
 bool vdev_queue_has_avail(struct vdev_queue *vq);
-
+bool vdev_queue_more_avail(struct vdev_queue *vq);
 bool vdev_queue_is_broken(const struct vdev_queue *vq);
+
+/* Split-ring-only forms, kept until every caller uses the ones above. */
+void vdev_queue_unpop(struct vdev_queue *vq, unsigned int n);
+void vdev_queue_push(struct vdev_queue *vq, uint16_t head, uint32_t len);
 
 #endif /* _VDEV_QUEUE_H */

@@ -163,8 +163,8 @@ static void *device_thread(void *arg)
 	while (done < b->xfers) {
 		vdev_queue_disable_notify(&b->q);
 		while ((ret = vdev_queue_pop(&b->q, &chain)) == 1) {
-			vdev_queue_push(&b->q, chain.head,
-					device_copy(&chain, buf));
+			vdev_queue_push_chain(&b->q, &chain,
+					      device_copy(&chain, buf));
 			done++;
 			/*
 			 * Publish in bounded batches: one used->idx store
@@ -404,7 +404,7 @@ static double device_cost(int cpu, int ndesc)
 		die("device", -ret);
 	b->data = vq_guest_alloc(&b->g, 0, 4 * (RING + 1), 64);
 	vq_driver_bind(&b->d, &b->q, 0, RING);
-	ret = vdev_queue_setup(&b->q, &b->dev, b->g.mem);
+	ret = vdev_queue_enable(&b->q, &b->dev, b->g.mem);
 	if (ret)
 		die("setup", -ret);
 	vdev_chain_init(&chain, iov, 8);
@@ -424,8 +424,8 @@ static double device_cost(int cpu, int ndesc)
 		vq_driver_publish(&b->d);
 		t0 = now_ns();
 		while (vdev_queue_pop(&b->q, &chain) == 1)
-			vdev_queue_push(&b->q, chain.head,
-					device_copy(&chain, buf));
+			vdev_queue_push_chain(&b->q, &chain,
+					      device_copy(&chain, buf));
 		vdev_queue_flush(&b->q);
 		dev_ns += now_ns() - t0;
 		while (vq_driver_get_used(&b->d, NULL) >= 0)
@@ -433,7 +433,7 @@ static double device_cost(int cpu, int ndesc)
 		if (!k)
 			die("ring", ENOSPC);
 	}
-	vdev_queue_teardown(&b->q);
+	vdev_queue_disable(&b->q);
 	vdev_device_put(&b->dev);
 	vq_driver_destroy(&b->d);
 	vq_guest_destroy(&b->g);

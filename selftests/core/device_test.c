@@ -144,8 +144,8 @@ static void guest_setup_queues(struct guest *g, uint64_t delta)
 		r->avail_idx = 0;
 		vdev_queue_init(&g->q[i], i, QSZ);
 		g->q[i].desc_addr = r->base + delta;
-		g->q[i].avail_addr = r->base + 0x1000 + delta;
-		g->q[i].used_addr = r->base + 0x2000 + delta;
+		g->q[i].driver_addr = r->base + 0x1000 + delta;
+		g->q[i].device_addr = r->base + 0x2000 + delta;
 		g->q[i].kick_fd = g->kick[i];
 		g->q[i].ready = true;
 	}
@@ -369,8 +369,8 @@ TEST_F(dev, activate_copies_queue_array)
 	free(qp);
 	/* The queues given to activate were torn down, the others untouched. */
 	for (i = 0; i < NQ; i++) {
-		EXPECT_EQ(NULL, self->g.q[i].mem);
-		EXPECT_EQ(NULL, self->g.q[i].desc);
+		EXPECT_TRUE(vdev_queue_is_broken(&self->g.q[i]));
+		EXPECT_FALSE(vdev_queue_is_broken(&decoy[i]));
 		EXPECT_EQ(NULL, decoy[i].dev);
 	}
 	EXPECT_EQ(1, vdev_mem_nr_regions(self->g.mem));
@@ -823,7 +823,7 @@ TEST(failed_activate_resets)
 	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-", 0));
 	EXPECT_EQ(fds0, vdev_test_count_fds());
 	EXPECT_EQ(tasks0, vdev_test_settle_tasks(tasks0));
-	EXPECT_EQ(NULL, g.q[0].mem);
+	EXPECT_TRUE(vdev_queue_is_broken(&g.q[0]));	/* disabled */
 
 	t.activate_err = 0;
 	ASSERT_EQ(0, activate(&g, &t, NQ));

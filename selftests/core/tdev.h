@@ -91,7 +91,7 @@ static inline int tdev_kick(struct vdev_worker *w, uint32_t events,
 	if (read(vq->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		return -errno;
 	while ((ret = vdev_queue_pop(vq, c)) > 0) {
-		vdev_queue_push(vq, c->head, c->write_len);
+		vdev_queue_push_chain(vq, c, c->write_len);
 		atomic_fetch_add(&t->processed, 1);
 	}
 	vdev_queue_notify(vq);

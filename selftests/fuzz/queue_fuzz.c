@@ -27,6 +27,11 @@
  *   4  u16 desc address / 2    6  u16 avail address / 2
  *   8  u16 used address / 2    10 u8 ops[16]
  *   26 guest memory image (R0, R1, R2, R3 in order)
+ *
+ * Each op byte: bits 0-1 choose pop-and-push (bits 2-7: how many), notify
+ * (bit 2: first save the position, reset the queue, enable it again and
+ * restore the position, as a vhost-user GET/SET_VRING_BASE does),
+ * notification control, or pop, hold and rewind.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -214,6 +219,33 @@ static uint32_t touch_chain(const struct vdev_chain *c)
 	return c->write_len;
 }
 
+/*
+ * Save the position, reset the queue, program and enable it again, and
+ * restore the position: the next pop must go on where the last one
+ * stopped. A broken queue stays broken (enable would clear that, so it
+ * is not re-enabled).
+ */
+static void stop_resume(struct vdev_queue *q, struct vdev_device *dev,
+			struct vdev_mem *mem)
+{
+	struct vdev_queue_state st;
+	struct vdev_queue saved = *q;
+
+	if (vdev_queue_is_broken(q))
+		return;
+	if (vdev_queue_get_state(q, &st))
+		abort();
+	vdev_queue_reset(q);
+	q->size = saved.size;
+	q->desc_addr = saved.desc_addr;
+	q->driver_addr = saved.driver_addr;
+	q->device_addr = saved.device_addr;
+	q->ready = true;
+	/* Same settings as before: they were valid then. */
+	if (vdev_queue_enable(q, dev, mem) || vdev_queue_set_state(q, &st))
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const struct vdev_device_info info = {
@@ -230,7 +262,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct vdev_chain chain;
 	struct vdev_queue q;
 	const uint8_t *img;
-	unsigned int i, k, held = 0;
+	unsigned int i, k;
 	size_t left;
 	uint64_t features = 0;
 
@@ -261,12 +293,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	vdev_queue_init(&q, 0, fuzz_sizes[0]);
 	q.size = get16(data);
 	q.desc_addr = 2ULL * get16(data + 4);
-	q.avail_addr = 2ULL * get16(data + 6);
-	q.used_addr = 2ULL * get16(data + 8);
+	q.driver_addr = 2ULL * get16(data + 6);
+	q.device_addr = 2ULL * get16(data + 8);
 	q.ready = true;
 	vdev_chain_init(&chain, iov, 1 + data[3]);
 
-	if (vdev_queue_setup(&q, &dev, mem)) {
+	if (vdev_queue_enable(&q, &dev, mem)) {
 		if (!vdev_device_needs_reset(&dev))
 			abort();
 		goto out;
@@ -289,11 +321,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				}
 				if (ret == 0)
 					break;
-				vdev_queue_push(&q, chain.head,
-						touch_chain(&chain));
+				vdev_queue_push_chain(&q, &chain,
+						      touch_chain(&chain));
 			}
 			break;
 		case 1:
+			if (op & 4)
+				stop_resume(&q, &dev, mem);
 			vdev_queue_notify(&q);
 			break;
 		case 2:
@@ -308,15 +342,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			ret = vdev_queue_pop(&q, &chain);
 			if (ret == 1) {
 				touch_chain(&chain);
-				held++;
-				vdev_queue_unpop(&q, held);
-				held = 0;
+				if (vdev_queue_rewind(&q, &chain))
+					abort();
 			}
 			break;
 		}
 	}
 	vdev_queue_notify(&q);
-	vdev_queue_teardown(&q);
+	vdev_queue_disable(&q);
 out:
 	vdev_device_put(&dev);
 	return 0;

@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Private: the virtqueue layer's per-queue state and the interface every
+ * ring format implements (lib/queue.c calls it; lib/split.c is the split
+ * ring, lib/packed.c the packed ring). Not installed.
+ *
+ * The contract (Documentation/virtqueue.rst, "Ring formats"):
+ *
+ * - lib/queue.c owns the generic part: it picks the format at enable,
+ *   takes the guest memory reference, keeps the broken flag, and calls
+ *   no data-path op on a queue that is broken or not enabled. Ops
+ *   therefore never check either; they report malformed input with
+ *   vq_fail() and return what it returns.
+ * - Every value an op reads from guest memory is read once (vq_load*())
+ *   into a local and checked before use. Buffers go through
+ *   vq_chain_add(), which applies the checks common to both formats.
+ * - Ops run on the queue's worker thread only, except @get_state and
+ *   @set_state, which run with the worker stopped.
+ */
+#ifndef _VDEV_LIB_QUEUE_PRIV_H
+#define _VDEV_LIB_QUEUE_PRIV_H
+
+#include <endian.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <linux/virtio_ring.h>
+
+#include <vdev/log.h>
+#include <vdev/queue.h>
+
+#include "compiler.h"
+
+/* Largest queue either ring format allows (VIRTIO 1.2, 2.7 and 2.8). */
+#define VQ_MAX_SIZE	32768
+
+/**
+ * struct vdev_ring_ops - one ring format (const, one instance per format)
+ * @name: "split", "packed": for messages
+ * @setup: check @vq->size and the three ring addresses against the
+ *         format's rules, map the rings with vq_map_ring(), and start at
+ *         position 0 (wrap counters 1 for packed). On a bad setting log
+ *         (vq_map_ring() does) and return -EINVAL; the caller marks the
+ *         device DEVICE_NEEDS_RESET. Nothing is held on failure.
+ * @teardown: forget the ring pointers (the caller drops the memory)
+ * @pop: take the next available chain into @chain: 1, 0 when none is
+ *       available, or vq_fail()'s return. Fill @chain with vq_chain_begin()
+ *       and vq_chain_add(); set @chain->id, @chain->nr_descs (descriptors
+ *       the chain occupies in the ring, an indirect table counting one)
+ *       and @chain->ring_pos (what @rewind needs to come back here)
+ * @rewind: make @chain, and every chain popped after it, available again:
+ *          the next @pop returns @chain. The caller guarantees none of
+ *          those was pushed, so for the packed ring no used descriptor
+ *          was written at or past @chain's position. 0, or -EINVAL when
+ *          @chain->ring_pos cannot be a chain popped since the last
+ *          setup/set_state (a device bug, logged by the caller)
+ * @push: write one used element for buffer @id, @nr_descs descriptors
+ *        long (packed: the used descriptor goes at the next used slot,
+ *        which then advances by @nr_descs), @len bytes written. Not yet
+ *        visible to the driver
+ * @flush: publish every pushed element, with release ordering
+ * @need_interrupt: after @flush: does the driver want an interrupt for
+ *                  what was published since the last call? (event
+ *                  suppression, EVENT_IDX); false when nothing new
+ * @disable_notify: ask the driver not to kick
+ * @enable_notify: ask the driver to kick on new buffers (with EVENT_IDX:
+ *                 at the next one), full barrier, then return whether a
+ *                 chain is available already (the caller must not sleep)
+ * @has_avail: would @pop return a chain (or find the ring malformed)?
+ * @more_avail: has the driver made buffers available that the device has
+ *              not looked at yet: beyond the furthest chain @pop returned
+ *              and, when @pop last found the ring empty, since then?
+ *              Rewinding never makes this true; see vdev_queue_more_avail()
+ * @get_state: the position as struct vdev_queue_state (after a flush)
+ * @set_state: continue from @state: the next @pop takes
+ *             @state->last_avail_idx, the next @push writes at
+ *             @state->used_idx. Reads no guest memory; -EINVAL for values
+ *             the format cannot hold (packed: an offset not below the
+ *             size; split: a wrap counter set)
+ */
+struct vdev_ring_ops {
+	const char *name;
+	int (*setup)(struct vdev_queue *vq);
+	void (*teardown)(struct vdev_queue *vq);
+	int (*pop)(struct vdev_queue *vq, struct vdev_chain *chain);
+	int (*rewind)(struct vdev_queue *vq, const struct vdev_chain *chain);
+	void (*push)(struct vdev_queue *vq, uint16_t id, uint16_t nr_descs,
+		     uint32_t len);
+	void (*flush)(struct vdev_queue *vq);
+	bool (*need_interrupt)(struct vdev_queue *vq);
+	void (*disable_notify)(struct vdev_queue *vq);
+	bool (*enable_notify)(struct vdev_queue *vq);
+	bool (*has_avail)(struct vdev_queue *vq);
+	bool (*more_avail)(struct vdev_queue *vq);
+	void (*get_state)(const struct vdev_queue *vq,
+			  struct vdev_queue_state *state);
+	int (*set_state)(struct vdev_queue *vq,
+			 const struct vdev_queue_state *state);
+};
+
+/**
+ * struct vq_split - split ring state (lib/split.c)
+ * @desc: host pointer to the descriptor table
+ * @avail: host pointer to the available ring
+ * @used: host pointer to the used ring
+ * @last_avail_idx: next available ring entry the device will consume
+ * @avail_idx_shadow: last value read from avail->idx
+ * @used_idx: next used ring index the device will publish
+ * @published_used: used->idx as last published
+ * @signalled_used: used index at the last interrupt (EVENT_IDX)
+ * @signalled_used_valid: @signalled_used is meaningful
+ */
+struct vq_split {
+	struct vring_desc *desc;
+	struct vring_avail *avail;
+	struct vring_used *used;
+	uint16_t last_avail_idx;
+	uint16_t avail_idx_shadow;
+	uint16_t used_idx;
+	uint16_t published_used;
+	uint16_t signalled_used;
+	bool signalled_used_valid;
+};
+
+/**
+ * struct vdev_queue_private - what vdev keeps per queue
+ * @ops: the ring format, from vdev_queue_enable() to vdev_queue_disable()
+ * @vq: the queue using this state while enabled, else NULL
+ * @mem: guest memory the rings live in (reference held while enabled)
+ * @event_idx: VIRTIO_RING_F_EVENT_IDX negotiated
+ * @indirect: VIRTIO_RING_F_INDIRECT_DESC negotiated
+ * @broken: the driver wrote something malformed; the queue is stopped.
+ *          Read from any thread, written by the worker and the transport
+ * @rl: rate limit for this queue's messages. Initialised once, when the
+ *      device is created, and never at enable or reset: a guest that
+ *      resets in a loop with bad rings cannot flood the VMM's log
+ * @split: split ring state (@ops is &vq_split_ops)
+ *
+ * One per queue index, owned by the device (vq_private_alloc()), so that
+ * it outlives every guest reset; @vq->priv points here while enabled and
+ * until the transport calls vdev_queue_init() again. A new ring format
+ * adds its state to the union.
+ */
+struct vdev_queue_private {
+	const struct vdev_ring_ops *ops;
+	struct vdev_queue *vq;
+	struct vdev_mem *mem;
+	bool event_idx;
+	bool indirect;
+	atomic_bool broken;
+	struct vdev_ratelimit rl;
+	union {
+		struct vq_split split;
+	};
+};
+
+extern const struct vdev_ring_ops vq_split_ops;
+
+/* The device's per-queue state: for lib/core.c (init and last put). */
+struct vdev_queue_private *vq_private_alloc(unsigned int nr_queues);
+void vq_private_free(struct vdev_queue_private *p);
+
+/*
+ * Stop @vq as a broken queue does, without DEVICE_NEEDS_RESET: mmio's
+ * QueueReset until the per-queue reset of the device takes its place.
+ */
+void vq_stop(struct vdev_queue *vq);
+
+/* Split-only unpop by count, behind vdev_queue_unpop(). */
+void vq_split_unpop(struct vdev_queue *vq, unsigned int n);
+
+/* ---- helpers for the ring formats (lib/queue.c) ---- */
+
+__vdev_printf(3, 4)
+int vq_fail(struct vdev_queue *vq, int err, const char *fmt, ...);
+void *vq_map_ring(struct vdev_queue *vq, const char *what, uint64_t addr,
+		  size_t len, size_t align, bool write);
+void *vq_map_table(struct vdev_queue *vq, uint64_t addr, uint32_t len);
+void vq_chain_begin(struct vdev_chain *chain, uint16_t id, uint32_t ring_pos);
+int vq_chain_add(struct vdev_queue *vq, struct vdev_chain *chain,
+		 uint64_t addr, uint32_t len, bool write);
+
+static inline bool vq_is_broken(const struct vdev_queue *vq)
+{
+	return atomic_load_explicit(&vq->priv->broken, memory_order_relaxed);
+}
+
+/*
+ * Single accesses to ring fields, converted from little-endian (VIRTIO 1.0
+ * and later; legacy devices are not supported). The __force casts drop
+ * sparse's __virtio types for the atomic builtins behind READ_ONCE().
+ */
+static inline uint16_t vq_load16(const __virtio16 *p)
+{
+	return le16toh(READ_ONCE(*(__force const uint16_t *)p));
+}
+
+static inline uint16_t vq_load16_acquire(const __virtio16 *p)
+{
+	/* Pairs with the other side's release of the same index. */
+	return le16toh(smp_load_acquire((__force const uint16_t *)p));
+}
+
+static inline uint32_t vq_load32(const __virtio32 *p)
+{
+	return le32toh(READ_ONCE(*(__force const uint32_t *)p));
+}
+
+static inline uint64_t vq_load64(const __virtio64 *p)
+{
+	return le64toh(READ_ONCE(*(__force const uint64_t *)p));
+}
+
+static inline void vq_store16(__virtio16 *p, uint16_t v)
+{
+	WRITE_ONCE(*(__force uint16_t *)p, htole16(v));
+}
+
+static inline void vq_store16_release(__virtio16 *p, uint16_t v)
+{
+	/* Pairs with the other side's acquire of the same index. */
+	smp_store_release((__force uint16_t *)p, htole16(v));
+}
+
+static inline void vq_store32(__virtio32 *p, uint32_t v)
+{
+	WRITE_ONCE(*(__force uint32_t *)p, htole32(v));
+}
+
+#endif /* _VDEV_LIB_QUEUE_PRIV_H */
