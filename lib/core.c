@@ -3,11 +3,12 @@
  * The common device model: feature negotiation, activate, pause/resume,
  * reset, refcounting, DEVICE_NEEDS_RESET. See Documentation/core.rst.
  *
- * Locking: dev->lock serialises the control path (activate, reset, pause,
- * resume, ack_features, set_access_platform). dev->park_lock protects the
- * worker list, the parking state and the running-worker count; workers
- * take only park_lock, so a control-path caller may wait for them while
- * holding dev->lock. dev->irq_lock protects dev->irq against the threads
+ * Locking (the locks are private: dev->p, lib/core_priv.h): p->lock
+ * serialises the control path (activate, reset, pause, resume, quiesce,
+ * ack_features, set_access_platform). p->park_lock protects the worker
+ * list, the parking state and the running-worker count; workers take
+ * only park_lock, so a control-path caller may wait for them while
+ * holding p->lock. p->irq_lock protects dev->irq against the threads
  * that are not workers (see config_irq()); it is never held while
  * calling out.
  */
@@ -39,43 +40,56 @@
  *       @ops->release required)
  * @info: name, type, features, queues
  *
- * The device starts with one reference, reset and not activated.
+ * The device starts with one reference, reset and not activated. Its
+ * private state (@dev->p) is allocated here and freed by the last
+ * vdev_device_put(), so a device that was initialised is destroyed only
+ * through vdev_device_put().
  *
- * Return: 0, or -EINVAL for a missing required op, no queues, no
- * @info->queue_sizes or @info->min_queues above @info->nr_queues.
+ * Return: 0; -EINVAL for a missing required op, no queues, no
+ * @info->queue_sizes or @info->min_queues above @info->nr_queues;
+ * -ENOMEM.
  */
 int vdev_device_init(struct vdev_device *dev, const struct vdev_device_ops *ops,
 		     const struct vdev_device_info *info)
 {
+	struct vdev_device_private *p;
+
 	if (!ops || !ops->activate || !ops->release || !ops->name ||
 	    !info->nr_queues || !info->queue_sizes ||
 	    info->min_queues > info->nr_queues)
 		return -EINVAL;
 
 	memset(dev, 0, sizeof(*dev));
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
 	/* Per-queue state that outlives guest resets (rate limits too). */
 	dev->queue_private = vq_private_alloc(info->nr_queues);
-	if (!dev->queue_private)
+	if (!dev->queue_private) {
+		free(p);
 		return -ENOMEM;
+	}
+	dev->p = p;
 	dev->ops = ops;
-	refcount_set(&dev->refs, 1);
 	snprintf(dev->name, sizeof(dev->name), "%s",
 		 info->name ? info->name : ops->name);
 	dev->type = info->type;
-	dev->avail_features = info->features;
 	dev->queue_sizes = info->queue_sizes;
 	dev->nr_queues = info->nr_queues;
 	dev->min_queues = info->min_queues;
-	dev->kill_fd = -1;
-	dev->pause_fd = -1;
-	pthread_mutex_init(&dev->lock, NULL);
-	pthread_mutex_init(&dev->park_lock, NULL);
-	pthread_cond_init(&dev->park_cond, NULL);
-	pthread_mutex_init(&dev->irq_lock, NULL);
-	pthread_cond_init(&dev->irq_cond, NULL);
-	atomic_init(&dev->needs_reset, false);
 	/* Once, here: a guest's reset must not give it a fresh burst. */
 	dev->rl = (struct vdev_ratelimit)VDEV_RATELIMIT_INIT(5000, 10);
+
+	refcount_set(&p->refs, 1);
+	p->avail_features = info->features;
+	p->kill_fd = -1;
+	p->pause_fd = -1;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_mutex_init(&p->park_lock, NULL);
+	pthread_cond_init(&p->park_cond, NULL);
+	pthread_mutex_init(&p->irq_lock, NULL);
+	pthread_cond_init(&p->irq_cond, NULL);
+	atomic_init(&p->needs_reset, false);
 	return 0;
 }
 
@@ -87,7 +101,7 @@ int vdev_device_init(struct vdev_device *dev, const struct vdev_device_ops *ops,
  */
 struct vdev_device *vdev_device_get(struct vdev_device *dev)
 {
-	refcount_inc(&dev->refs);
+	refcount_inc(&dev->p->refs);
 	return dev;
 }
 
@@ -97,10 +111,10 @@ static void device_shutdown(struct vdev_device *dev)
 	bool first;
 
 	vdev_interrupt_put(vdev_device_reset(dev));
-	pthread_mutex_lock(&dev->lock);
-	first = !dev->shut_down;
-	dev->shut_down = true;
-	pthread_mutex_unlock(&dev->lock);
+	pthread_mutex_lock(&dev->p->lock);
+	first = !dev->p->shut_down;
+	dev->p->shut_down = true;
+	pthread_mutex_unlock(&dev->p->lock);
 	if (first && dev->ops->shutdown)
 		dev->ops->shutdown(dev);
 }
@@ -118,16 +132,22 @@ static void device_shutdown(struct vdev_device *dev)
  */
 void vdev_device_put(struct vdev_device *dev)
 {
-	if (!dev || !refcount_dec_and_test(&dev->refs))
+	struct vdev_device_private *p;
+
+	if (!dev || !refcount_dec_and_test(&dev->p->refs))
 		return;
 
 	device_shutdown(dev);
 	vdev_access_platform_put(dev->access_platform);
-	pthread_cond_destroy(&dev->irq_cond);
-	pthread_mutex_destroy(&dev->irq_lock);
-	pthread_cond_destroy(&dev->park_cond);
-	pthread_mutex_destroy(&dev->park_lock);
-	pthread_mutex_destroy(&dev->lock);
+	dev->access_platform = NULL;
+	p = dev->p;
+	pthread_cond_destroy(&p->irq_cond);
+	pthread_mutex_destroy(&p->irq_lock);
+	pthread_cond_destroy(&p->park_cond);
+	pthread_mutex_destroy(&p->park_lock);
+	pthread_mutex_destroy(&p->lock);
+	dev->p = NULL;
+	free(p);
 	vq_private_free(dev->queue_private);
 	dev->queue_private = NULL;
 	dev->ops->release(dev);
@@ -165,12 +185,13 @@ unsigned int vdev_device_queue_max_sizes(const struct vdev_device *dev,
  * vdev_device_features() - feature bits offered to the driver
  * @dev: the device
  *
- * Return: what @ops->features returns, else @dev->avail_features.
+ * Return: what @ops->features returns, else the features given to
+ * vdev_device_init().
  */
 uint64_t vdev_device_features(const struct vdev_device *dev)
 {
 	return dev->ops->features ? dev->ops->features(dev) :
-				    dev->avail_features;
+				    dev->p->avail_features;
 }
 
 /**
@@ -182,13 +203,13 @@ uint64_t vdev_device_features(const struct vdev_device *dev)
  * that vdev_device_features_ok() refuses the negotiation. The rest are
  * added to the acked set and passed to @ops->ack_features.
  *
- * Context: takes @dev->lock.
+ * Context: takes the device's lock.
  */
 void vdev_device_ack_features(struct vdev_device *dev, uint64_t value)
 {
 	uint64_t unrequested;
 
-	pthread_mutex_lock(&dev->lock);
+	pthread_mutex_lock(&dev->p->lock);
 	unrequested = value & ~vdev_device_features(dev);
 	if (unrequested) {
 		if (vdev_ratelimit_ok(&dev->rl))
@@ -197,12 +218,12 @@ void vdev_device_ack_features(struct vdev_device *dev, uint64_t value)
 				 dev->name, (unsigned long long)unrequested);
 		/* Not counted as acked; FEATURES_OK will be refused. */
 		value &= ~unrequested;
-		dev->features_rejected = true;
+		dev->p->features_rejected = true;
 	}
-	dev->acked_features |= value;
+	dev->p->acked_features |= value;
 	if (dev->ops->ack_features)
 		dev->ops->ack_features(dev, value);
-	pthread_mutex_unlock(&dev->lock);
+	pthread_mutex_unlock(&dev->p->lock);
 }
 
 /**
@@ -213,7 +234,7 @@ void vdev_device_ack_features(struct vdev_device *dev, uint64_t value)
  */
 uint64_t vdev_device_acked_features(const struct vdev_device *dev)
 {
-	return dev->acked_features;
+	return dev->p->acked_features;
 }
 
 /**
@@ -225,7 +246,7 @@ uint64_t vdev_device_acked_features(const struct vdev_device *dev)
  */
 bool vdev_device_feature_acked(const struct vdev_device *dev, unsigned int bit)
 {
-	return bit < 64 && (dev->acked_features & (1ULL << bit));
+	return bit < 64 && (dev->p->acked_features & (1ULL << bit));
 }
 
 /**
@@ -237,7 +258,7 @@ bool vdev_device_feature_acked(const struct vdev_device *dev, unsigned int bit)
  */
 bool vdev_device_features_ok(const struct vdev_device *dev)
 {
-	return !dev->features_rejected;
+	return !dev->p->features_rejected;
 }
 
 /**
@@ -312,12 +333,12 @@ void vdev_device_write_config(struct vdev_device *dev, uint64_t offset,
 
 static void close_eventfds(struct vdev_device *dev)
 {
-	if (dev->kill_fd >= 0)
-		close(dev->kill_fd);
-	if (dev->pause_fd >= 0)
-		close(dev->pause_fd);
-	dev->kill_fd = -1;
-	dev->pause_fd = -1;
+	if (dev->p->kill_fd >= 0)
+		close(dev->p->kill_fd);
+	if (dev->p->pause_fd >= 0)
+		close(dev->p->pause_fd);
+	dev->p->kill_fd = -1;
+	dev->p->pause_fd = -1;
 }
 
 static void eventfd_signal(int fd)
@@ -329,20 +350,20 @@ static void eventfd_signal(int fd)
 		vdev_log(VDEV_LOG_DEBUG, "eventfd write: %d", ret);
 }
 
-/* Kill, unpark and join every worker. Called with dev->lock. */
+/* Kill, unpark and join every worker. Called with p->lock. */
 static void stop_workers(struct vdev_device *dev)
 {
-	eventfd_signal(dev->kill_fd);
+	eventfd_signal(dev->p->kill_fd);
 
 	/* A parked worker never sees the kill event: unpark it first. */
-	pthread_mutex_lock(&dev->park_lock);
-	dev->paused = false;
-	dev->vmm_paused = false;
-	dev->nr_quiesced = 0;
-	pthread_cond_broadcast(&dev->park_cond);
-	pthread_mutex_unlock(&dev->park_lock);
+	pthread_mutex_lock(&dev->p->park_lock);
+	dev->p->paused = false;
+	dev->p->vmm_paused = false;
+	dev->p->nr_quiesced = 0;
+	pthread_cond_broadcast(&dev->p->park_cond);
+	pthread_mutex_unlock(&dev->p->park_lock);
 
-	vdev_workers_join_all(dev);
+	__vdev_workers_join_all(dev);
 }
 
 /*
@@ -356,21 +377,21 @@ static void stop_workers(struct vdev_device *dev)
  */
 static void publish_irq(struct vdev_device *dev, struct vdev_interrupt *irq)
 {
-	pthread_mutex_lock(&dev->irq_lock);
+	pthread_mutex_lock(&dev->p->irq_lock);
 	dev->irq = irq;
-	pthread_mutex_unlock(&dev->irq_lock);
+	pthread_mutex_unlock(&dev->p->irq_lock);
 }
 
 static struct vdev_interrupt *unpublish_irq(struct vdev_device *dev)
 {
 	struct vdev_interrupt *irq;
 
-	pthread_mutex_lock(&dev->irq_lock);
+	pthread_mutex_lock(&dev->p->irq_lock);
 	irq = dev->irq;
 	dev->irq = NULL;
-	while (dev->irq_users)
-		pthread_cond_wait(&dev->irq_cond, &dev->irq_lock);
-	pthread_mutex_unlock(&dev->irq_lock);
+	while (dev->p->irq_users)
+		pthread_cond_wait(&dev->p->irq_cond, &dev->p->irq_lock);
+	pthread_mutex_unlock(&dev->p->irq_lock);
 	return irq;
 }
 
@@ -379,20 +400,20 @@ static void config_irq(struct vdev_device *dev)
 {
 	struct vdev_interrupt *irq;
 
-	pthread_mutex_lock(&dev->irq_lock);
+	pthread_mutex_lock(&dev->p->irq_lock);
 	irq = dev->irq;
 	if (irq)
-		dev->irq_users++;
-	pthread_mutex_unlock(&dev->irq_lock);
+		dev->p->irq_users++;
+	pthread_mutex_unlock(&dev->p->irq_lock);
 	if (!irq)
 		return;
 
 	vdev_interrupt_trigger(irq, VDEV_IRQ_CONFIG, 0);
 
-	pthread_mutex_lock(&dev->irq_lock);
-	if (!--dev->irq_users)
-		pthread_cond_broadcast(&dev->irq_cond);
-	pthread_mutex_unlock(&dev->irq_lock);
+	pthread_mutex_lock(&dev->p->irq_lock);
+	if (!--dev->p->irq_users)
+		pthread_cond_broadcast(&dev->p->irq_cond);
+	pthread_mutex_unlock(&dev->p->irq_lock);
 }
 
 static void teardown_queues(struct vdev_device *dev, unsigned int n)
@@ -400,7 +421,7 @@ static void teardown_queues(struct vdev_device *dev, unsigned int n)
 	unsigned int i;
 
 	for (i = 0; i < n; i++)
-		vdev_queue_teardown(dev->queues[i]);
+		vdev_queue_teardown(dev->p->queues[i]);
 }
 
 /**
@@ -419,7 +440,7 @@ static void teardown_queues(struct vdev_device *dev, unsigned int n)
  * @ops->activate fails, the workers it started are joined and @ops->reset
  * is called before the queues are unmapped.
  *
- * Context: takes @dev->lock.
+ * Context: takes the device's lock.
  *
  * Return: 0; -EINVAL for too few queues or a bad queue setting; -EBUSY
  * when already active; -ESHUTDOWN after vdev_device_shutdown(); -ENOMEM;
@@ -432,12 +453,12 @@ int vdev_device_activate(struct vdev_device *dev, struct vdev_mem *mem,
 	unsigned int i;
 	int ret;
 
-	pthread_mutex_lock(&dev->lock);
-	if (dev->activated) {
+	pthread_mutex_lock(&dev->p->lock);
+	if (dev->p->activated) {
 		ret = -EBUSY;
 		goto out_unlock;
 	}
-	if (dev->shut_down) {
+	if (dev->p->shut_down) {
 		ret = -ESHUTDOWN;
 		goto out_unlock;
 	}
@@ -451,9 +472,9 @@ int vdev_device_activate(struct vdev_device *dev, struct vdev_mem *mem,
 		goto out_unlock;
 	}
 
-	dev->kill_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	dev->pause_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (dev->kill_fd < 0 || dev->pause_fd < 0) {
+	dev->p->kill_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	dev->p->pause_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (dev->p->kill_fd < 0 || dev->p->pause_fd < 0) {
 		ret = -errno;
 		if (vdev_ratelimit_ok(&dev->rl))
 			vdev_log(VDEV_LOG_ERR, "%s: cannot create eventfds: %d",
@@ -462,25 +483,25 @@ int vdev_device_activate(struct vdev_device *dev, struct vdev_mem *mem,
 	}
 
 	/* The caller's array may be reused once we return: keep a copy. */
-	dev->queues = calloc(dev->nr_queues, sizeof(*dev->queues));
-	if (!dev->queues) {
+	dev->p->queues = calloc(dev->nr_queues, sizeof(*dev->p->queues));
+	if (!dev->p->queues) {
 		ret = -ENOMEM;
 		goto out_close;
 	}
-	memcpy(dev->queues, queues, nr_queues * sizeof(*queues));
+	memcpy(dev->p->queues, queues, nr_queues * sizeof(*queues));
 
-	dev->mem = vdev_mem_get(mem);
+	dev->p->mem = vdev_mem_get(mem);
 	publish_irq(dev, vdev_interrupt_get(irq));
 	for (i = 0; i < nr_queues; i++) {
-		ret = vdev_queue_setup(dev->queues[i], dev, mem);
+		ret = vdev_queue_setup(dev->p->queues[i], dev, mem);
 		if (ret)
 			goto out_teardown;
 	}
-	dev->nr_active_queues = nr_queues;
-	dev->paused = false;
-	dev->nr_parked = 0;
+	dev->p->nr_active_queues = nr_queues;
+	dev->p->paused = false;
+	dev->p->nr_parked = 0;
 
-	ret = dev->ops->activate(dev, dev->queues, nr_queues);
+	ret = dev->ops->activate(dev, dev->p->queues, nr_queues);
 	if (ret) {
 		if (vdev_ratelimit_ok(&dev->rl))
 			vdev_log(VDEV_LOG_ERR, "%s: activate failed: %d",
@@ -491,22 +512,22 @@ int vdev_device_activate(struct vdev_device *dev, struct vdev_mem *mem,
 			dev->ops->reset(dev);
 		goto out_teardown;
 	}
-	dev->activated = true;
-	pthread_mutex_unlock(&dev->lock);
+	dev->p->activated = true;
+	pthread_mutex_unlock(&dev->p->lock);
 	return 0;
 
 out_teardown:
 	teardown_queues(dev, i);
-	dev->nr_active_queues = 0;
+	dev->p->nr_active_queues = 0;
 	vdev_interrupt_put(unpublish_irq(dev));
-	vdev_mem_put(dev->mem);
-	dev->mem = NULL;
-	free(dev->queues);
-	dev->queues = NULL;
+	vdev_mem_put(dev->p->mem);
+	dev->p->mem = NULL;
+	free(dev->p->queues);
+	dev->p->queues = NULL;
 out_close:
 	close_eventfds(dev);
 out_unlock:
-	pthread_mutex_unlock(&dev->lock);
+	pthread_mutex_unlock(&dev->p->lock);
 	return ret;
 }
 
@@ -514,7 +535,7 @@ out_unlock:
  * vdev_device_is_active() - between activate and reset?
  * @dev: the device
  *
- * Context: takes @dev->lock.
+ * Context: takes the device's lock.
  *
  * Return: true when active.
  */
@@ -522,9 +543,9 @@ bool vdev_device_is_active(struct vdev_device *dev)
 {
 	bool active;
 
-	pthread_mutex_lock(&dev->lock);
-	active = dev->activated;
-	pthread_mutex_unlock(&dev->lock);
+	pthread_mutex_lock(&dev->p->lock);
+	active = dev->p->activated;
+	pthread_mutex_unlock(&dev->p->lock);
 	return active;
 }
 
@@ -539,7 +560,7 @@ bool vdev_device_is_active(struct vdev_device *dev)
  * still raising the interrupt through vdev_device_config_changed() or
  * vdev_device_set_needs_reset().
  *
- * Context: takes @dev->lock; not from a worker of @dev (it joins them).
+ * Context: takes the device's lock; not from a worker of @dev (it joins them).
  *
  * Return: the interrupt object given to activate (the caller now owns
  * that reference and must vdev_interrupt_put() it), or NULL when the
@@ -549,103 +570,103 @@ struct vdev_interrupt *vdev_device_reset(struct vdev_device *dev)
 {
 	struct vdev_interrupt *irq = NULL;
 
-	pthread_mutex_lock(&dev->lock);
-	if (dev->activated) {
+	pthread_mutex_lock(&dev->p->lock);
+	if (dev->p->activated) {
 		stop_workers(dev);
 		if (dev->ops->reset)
 			dev->ops->reset(dev);
-		teardown_queues(dev, dev->nr_active_queues);
-		free(dev->queues);
-		dev->queues = NULL;
-		dev->nr_active_queues = 0;
+		teardown_queues(dev, dev->p->nr_active_queues);
+		free(dev->p->queues);
+		dev->p->queues = NULL;
+		dev->p->nr_active_queues = 0;
 		close_eventfds(dev);
-		vdev_mem_put(dev->mem);
-		dev->mem = NULL;
+		vdev_mem_put(dev->p->mem);
+		dev->p->mem = NULL;
 		irq = unpublish_irq(dev);
-		dev->activated = false;
+		dev->p->activated = false;
 	}
-	dev->acked_features = 0;
-	dev->features_rejected = false;
-	atomic_store(&dev->needs_reset, false);
-	pthread_mutex_unlock(&dev->lock);
+	dev->p->acked_features = 0;
+	dev->p->features_rejected = false;
+	atomic_store(&dev->p->needs_reset, false);
+	pthread_mutex_unlock(&dev->p->lock);
 	return irq;
 }
 
 /**
- * vdev_device_park() - park the calling worker while its device is paused
+ * __vdev_device_park() - park the calling worker while its device is paused
  * @dev: the worker's device
  *
  * Called by a worker thread that saw the pause eventfd: while the device
  * is paused, counts the worker as parked (which vdev_device_pause() waits
  * for) and sleeps until vdev_device_resume() or a reset unparks it. Returns
  * at once when the device is not paused. Private to lib/ (declared in
- * lib/worker_priv.h); exported only because it matches libvdev.map's
- * vdev_* pattern.
+ * lib/core_priv.h, called by lib/worker.c); not exported.
  *
- * Context: a worker thread of @dev; takes @dev->park_lock.
+ * Context: a worker thread of @dev; takes the device's park_lock.
  */
-void vdev_device_park(struct vdev_device *dev)
+void __vdev_device_park(struct vdev_device *dev)
 {
-	pthread_mutex_lock(&dev->park_lock);
-	if (dev->paused) {
-		dev->nr_parked++;
-		pthread_cond_broadcast(&dev->park_cond);
-		while (dev->paused)
-			pthread_cond_wait(&dev->park_cond, &dev->park_lock);
-		dev->nr_parked--;
+	pthread_mutex_lock(&dev->p->park_lock);
+	if (dev->p->paused) {
+		dev->p->nr_parked++;
+		pthread_cond_broadcast(&dev->p->park_cond);
+		while (dev->p->paused)
+			pthread_cond_wait(&dev->p->park_cond,
+					  &dev->p->park_lock);
+		dev->p->nr_parked--;
 	}
-	pthread_mutex_unlock(&dev->park_lock);
+	pthread_mutex_unlock(&dev->p->park_lock);
 }
 
 /*
  * The workers are parked while any reason holds: the VMM's pause
- * (dev->vmm_paused) or a transport's quiesce (dev->nr_quiesced), so that
- * neither undoes the other. Called with dev->lock.
+ * (p->vmm_paused) or a transport's quiesce (p->nr_quiesced), so that
+ * neither undoes the other. Called with p->lock.
  */
 static bool park_wanted(const struct vdev_device *dev)
 {
-	return dev->vmm_paused || dev->nr_quiesced;
+	return dev->p->vmm_paused || dev->p->nr_quiesced;
 }
 
-/* Ask every worker to park; return when all have. Called with dev->lock. */
+/* Ask every worker to park; return when all have. Called with p->lock. */
 static void park_workers(struct vdev_device *dev)
 {
 	vdev_log(VDEV_LOG_DEBUG, "%s: pausing", dev->name);
-	pthread_mutex_lock(&dev->park_lock);
-	dev->paused = true;
-	pthread_mutex_unlock(&dev->park_lock);
-	eventfd_signal(dev->pause_fd);
+	pthread_mutex_lock(&dev->p->park_lock);
+	dev->p->paused = true;
+	pthread_mutex_unlock(&dev->p->park_lock);
+	eventfd_signal(dev->p->pause_fd);
 
 	/* Return only when every running worker has parked. */
-	pthread_mutex_lock(&dev->park_lock);
-	while (dev->nr_parked < dev->nr_running)
-		pthread_cond_wait(&dev->park_cond, &dev->park_lock);
-	pthread_mutex_unlock(&dev->park_lock);
+	pthread_mutex_lock(&dev->p->park_lock);
+	while (dev->p->nr_parked < dev->p->nr_running)
+		pthread_cond_wait(&dev->p->park_cond, &dev->p->park_lock);
+	pthread_mutex_unlock(&dev->p->park_lock);
 }
 
-/* Wake the parked workers. Called with dev->lock. */
+/* Wake the parked workers. Called with p->lock. */
 static void unpark_workers(struct vdev_device *dev)
 {
 	uint64_t v;
 
 	vdev_log(VDEV_LOG_DEBUG, "%s: resuming", dev->name);
 	/* Drain first, so unparked workers do not see a stale pause. */
-	if (read(dev->pause_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+	if (read(dev->p->pause_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		vdev_log(VDEV_LOG_WARN, "%s: pause eventfd read: %d",
 			 dev->name, -errno);
 
-	pthread_mutex_lock(&dev->park_lock);
-	dev->paused = false;
-	pthread_cond_broadcast(&dev->park_cond);
-	pthread_mutex_unlock(&dev->park_lock);
+	pthread_mutex_lock(&dev->p->park_lock);
+	dev->p->paused = false;
+	pthread_cond_broadcast(&dev->p->park_cond);
+	pthread_mutex_unlock(&dev->p->park_lock);
 }
 
 /* Set the VMM's pause; park_lock too, for vdev_device_is_paused(). */
 static void set_vmm_paused(struct vdev_device *dev, bool paused)
 {
-	pthread_mutex_lock(&dev->park_lock);
-	dev->vmm_paused = paused;
-	pthread_mutex_unlock(&dev->park_lock);
+	pthread_mutex_lock(&dev->p->park_lock);
+	dev->p->vmm_paused = paused;
+	pthread_mutex_unlock(&dev->p->park_lock);
 }
 
 /**
@@ -658,20 +679,20 @@ static void set_vmm_paused(struct vdev_device *dev, bool paused)
  * pauses (a guest's queue reset): a queue reset neither lifts it nor is
  * cut short by the VMM's resume.
  *
- * Context: takes @dev->lock and sleeps until the workers park; not from a
- * worker of @dev (it would wait for itself).
+ * Context: takes the device's lock and sleeps until the workers park;
+ * not from a worker of @dev (it would wait for itself).
  *
  * Return: 0 or -errno.
  */
 int vdev_device_pause(struct vdev_device *dev)
 {
-	pthread_mutex_lock(&dev->lock);
-	if (dev->activated && !dev->vmm_paused) {
+	pthread_mutex_lock(&dev->p->lock);
+	if (dev->p->activated && !dev->p->vmm_paused) {
 		if (!park_wanted(dev))
 			park_workers(dev);
 		set_vmm_paused(dev, true);
 	}
-	pthread_mutex_unlock(&dev->lock);
+	pthread_mutex_unlock(&dev->p->lock);
 	return 0;
 }
 
@@ -682,78 +703,78 @@ int vdev_device_pause(struct vdev_device *dev)
  * Drains the pause eventfd, then wakes the parked workers. Resuming an
  * inactive or running device is a no-op.
  *
- * Context: takes @dev->lock.
+ * Context: takes the device's lock.
  *
  * Return: 0 (it cannot fail today).
  */
 int vdev_device_resume(struct vdev_device *dev)
 {
-	pthread_mutex_lock(&dev->lock);
-	if (dev->activated && dev->vmm_paused) {
+	pthread_mutex_lock(&dev->p->lock);
+	if (dev->p->activated && dev->p->vmm_paused) {
 		set_vmm_paused(dev, false);
 		if (!park_wanted(dev))
 			unpark_workers(dev);
 	}
-	pthread_mutex_unlock(&dev->lock);
+	pthread_mutex_unlock(&dev->p->lock);
 	return 0;
 }
 
 /**
- * vdev_device_quiesce() - park every worker for the transport's own use
+ * __vdev_device_quiesce() - park every worker for the transport's own use
  * @dev: the device
  *
  * For work that must not overlap a worker's handler, such as stopping
  * one queue on a guest's QueueReset. Each successful call is undone by
- * one vdev_device_unquiesce(). A quiesce is a reason to park separate
+ * one __vdev_device_unquiesce(). A quiesce is a reason to park separate
  * from the VMM's vdev_device_pause(): the workers stay parked while
  * either holds, neither undoes the other, and vdev_device_is_paused()
  * reports only the VMM's. Reset clears both. Private to lib/ (declared
  * in lib/core_priv.h).
  *
- * Context: takes @dev->lock; not from a worker of @dev.
+ * Context: takes the device's lock; not from a worker of @dev.
  *
  * Return: 0 once every worker has parked, or -EINVAL when the device is
  * not active.
  */
-int vdev_device_quiesce(struct vdev_device *dev)
+int __vdev_device_quiesce(struct vdev_device *dev)
 {
 	int ret = 0;
 
-	pthread_mutex_lock(&dev->lock);
-	if (!dev->activated) {
+	pthread_mutex_lock(&dev->p->lock);
+	if (!dev->p->activated) {
 		ret = -EINVAL;
 	} else {
 		if (!park_wanted(dev))
 			park_workers(dev);
-		dev->nr_quiesced++;
+		dev->p->nr_quiesced++;
 	}
-	pthread_mutex_unlock(&dev->lock);
+	pthread_mutex_unlock(&dev->p->lock);
 	return ret;
 }
 
 /**
- * vdev_device_unquiesce() - undo one vdev_device_quiesce()
+ * __vdev_device_unquiesce() - undo one __vdev_device_quiesce()
  * @dev: the device
  *
- * Context: takes @dev->lock.
+ * Context: takes the device's lock.
  */
-void vdev_device_unquiesce(struct vdev_device *dev)
+void __vdev_device_unquiesce(struct vdev_device *dev)
 {
-	pthread_mutex_lock(&dev->lock);
+	pthread_mutex_lock(&dev->p->lock);
 	/* A reset in between cleared every reason already. */
-	if (dev->activated && dev->nr_quiesced) {
-		dev->nr_quiesced--;
+	if (dev->p->activated && dev->p->nr_quiesced) {
+		dev->p->nr_quiesced--;
 		if (!park_wanted(dev))
 			unpark_workers(dev);
 	}
-	pthread_mutex_unlock(&dev->lock);
+	pthread_mutex_unlock(&dev->p->lock);
 }
 
 /**
  * vdev_device_is_paused() - has the VMM paused the device?
  * @dev: the device
  *
- * Context: takes @dev->park_lock.
+ * Context: takes the device's park_lock.
  *
  * Return: true between vdev_device_pause() and vdev_device_resume() (or
  * reset); a transport's short pause for a queue reset does not count.
@@ -762,9 +783,9 @@ bool vdev_device_is_paused(struct vdev_device *dev)
 {
 	bool paused;
 
-	pthread_mutex_lock(&dev->park_lock);
-	paused = dev->vmm_paused;
-	pthread_mutex_unlock(&dev->park_lock);
+	pthread_mutex_lock(&dev->p->park_lock);
+	paused = dev->p->vmm_paused;
+	pthread_mutex_unlock(&dev->p->park_lock);
 	return paused;
 }
 
@@ -803,7 +824,7 @@ void vdev_device_set_needs_reset(struct vdev_device *dev, const char *fmt, ...)
 	va_list ap;
 
 	/* Log and interrupt only on the first transition. */
-	if (atomic_exchange(&dev->needs_reset, true))
+	if (atomic_exchange(&dev->p->needs_reset, true))
 		return;
 
 	va_start(ap, fmt);
@@ -824,7 +845,7 @@ void vdev_device_set_needs_reset(struct vdev_device *dev, const char *fmt, ...)
  */
 bool vdev_device_needs_reset(const struct vdev_device *dev)
 {
-	return atomic_load(&dev->needs_reset);
+	return atomic_load(&dev->p->needs_reset);
 }
 
 /**
@@ -869,16 +890,16 @@ int vdev_device_add_memory_region(struct vdev_device *dev,
  * address is an I/O virtual address translated through @ap; the offered
  * features are left as they are (VIRTIO_RING_F_INDIRECT_DESC included).
  *
- * Context: takes @dev->lock.
+ * Context: takes the device's lock.
  *
  * Return: 0, or -EBUSY when the device is active.
  */
 int vdev_device_set_access_platform(struct vdev_device *dev,
 				    struct vdev_access_platform *ap)
 {
-	pthread_mutex_lock(&dev->lock);
-	if (dev->activated) {
-		pthread_mutex_unlock(&dev->lock);
+	pthread_mutex_lock(&dev->p->lock);
+	if (dev->p->activated) {
+		pthread_mutex_unlock(&dev->p->lock);
 		return -EBUSY;
 	}
 	vdev_access_platform_put(dev->access_platform);
@@ -890,7 +911,7 @@ int vdev_device_set_access_platform(struct vdev_device *dev,
 	dev->access_platform = vdev_access_platform_get(ap);
 	if (dev->ops->set_access_platform)
 		dev->ops->set_access_platform(dev, ap);
-	pthread_mutex_unlock(&dev->lock);
+	pthread_mutex_unlock(&dev->p->lock);
 	return 0;
 }
 

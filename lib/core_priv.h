@@ -1,13 +1,98 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Private: device model operations for lib/'s transports (lib/core.c). */
+/*
+ * Private to lib/: the device model's own state (struct
+ * vdev_device_private, the kernel's struct device_private) and the core
+ * operations only lib/'s transports and workers call. Nothing outside
+ * lib/ includes this header; the functions it declares are not exported
+ * by libvdev.so (lib/libvdev.map). See Documentation/core.rst, "Public
+ * and private".
+ */
 #ifndef _VDEV_LIB_CORE_PRIV_H
 #define _VDEV_LIB_CORE_PRIV_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
 struct vdev_device;
+struct vdev_mem;
+struct vdev_queue;
+struct vdev_worker;
+
+/**
+ * struct vdev_device_private - what vdev keeps of a device for itself
+ * @refs: reference count; the last vdev_device_put() destroys
+ * @avail_features: features offered (vdev_device_info.features)
+ * @acked_features: features the driver acked (masked to those offered)
+ * @features_rejected: the driver acked a feature never offered since the
+ *                     last reset; the transport must refuse FEATURES_OK
+ * @lock: serialises the control path (activate, pause, resume, quiesce,
+ *        reset, ack_features, set_access_platform)
+ * @activated: between a successful activate and the next reset
+ * @shut_down: @ops->shutdown has run; activate fails from then on
+ * @kill_fd: eventfd written once to stop every worker
+ * @pause_fd: eventfd written to ask every worker to park
+ * @paused: workers are (asked to be) parked: @vmm_paused or @nr_quiesced
+ * @vmm_paused: between the VMM's vdev_device_pause() and resume
+ * @nr_quiesced: the transport's quiesces in progress (a queue reset);
+ *               separate from @vmm_paused so that neither undoes the other
+ * @park_lock: protects the worker list, @nr_parked, @nr_running and the
+ *             @paused and @vmm_paused transitions
+ * @park_cond: signalled when a worker parks or must wake up
+ * @nr_parked: workers currently parked
+ * @workers: list of started workers
+ * @nr_workers: entries in @workers
+ * @nr_running: workers whose thread has not left its loop
+ * @queues: a copy of the queue array given to activate
+ * @nr_active_queues: entries in @queues
+ * @irq_lock: protects the device's irq pointer and @irq_users for the
+ *            threads that are not workers
+ * @irq_cond: signalled when @irq_users drops to zero
+ * @irq_users: threads raising a config interrupt right now; reset waits
+ *             for none to be left
+ * @mem: guest memory held while active
+ * @needs_reset: DEVICE_NEEDS_RESET (VIRTIO 1.2, 2.1.1)
+ *
+ * Allocated by vdev_device_init(), freed by the last vdev_device_put()
+ * before @ops->release.
+ */
+struct vdev_device_private {
+	atomic_uint refs;
+	uint64_t avail_features;
+	uint64_t acked_features;
+	bool features_rejected;
+
+	pthread_mutex_t lock;
+	bool activated;
+	bool shut_down;
+	int kill_fd;
+	int pause_fd;
+	bool paused;
+	bool vmm_paused;
+	unsigned int nr_quiesced;
+	pthread_mutex_t park_lock;
+	pthread_cond_t park_cond;
+	unsigned int nr_parked;
+	struct vdev_worker *workers;
+	unsigned int nr_workers;
+	unsigned int nr_running;
+	struct vdev_queue **queues;
+	unsigned int nr_active_queues;
+
+	pthread_mutex_t irq_lock;
+	pthread_cond_t irq_cond;
+	unsigned int irq_users;
+	struct vdev_mem *mem;
+	atomic_bool needs_reset;
+};
 
 /* Transport quiesce, apart from the VMM's pause; see lib/core.c. */
-int vdev_device_quiesce(struct vdev_device *dev);
+int __vdev_device_quiesce(struct vdev_device *dev);
 
-void vdev_device_unquiesce(struct vdev_device *dev);
+void __vdev_device_unquiesce(struct vdev_device *dev);
+
+/* A worker parks itself while its device is paused; see lib/core.c. */
+void __vdev_device_park(struct vdev_device *dev);
 
 #endif /* _VDEV_LIB_CORE_PRIV_H */

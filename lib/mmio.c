@@ -287,10 +287,10 @@ static void mmio_queue_reset(struct vdev_mmio *m, uint32_t val)
 	if (q->stopped || !q->vq.ready)
 		return;
 	/* -EINVAL: the VMM reset the device meanwhile, nothing runs. */
-	ret = vdev_device_quiesce(m->dev);
+	ret = __vdev_device_quiesce(m->dev);
 	vq_stop(&q->vq);
 	if (!ret)
-		vdev_device_unquiesce(m->dev);
+		__vdev_device_unquiesce(m->dev);
 	q->stopped = true;
 }
 

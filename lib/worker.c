@@ -27,6 +27,7 @@
 #include <vdev/worker.h>
 
 #include "compiler.h"
+#include "core_priv.h"
 #include "worker_priv.h"
 
 #define TAG_KILL	((uint64_t)-1)
@@ -55,8 +56,8 @@ struct worker_fd {
  * @lock: protects @left and @uncounted while the thread runs
  * @left_cond: signalled when @left is set
  * @left: the thread has left its loop and touches the device no more
- * @uncounted: the thread took itself off @dev->nr_running (it left on an
- *             error, not killed)
+ * @uncounted: the thread took itself off its device's count of running
+ *             workers (it left on an error, not killed)
  */
 struct vdev_worker {
 	struct vdev_worker *next;
@@ -104,7 +105,7 @@ int vdev_worker_create(struct vdev_device *dev, const char *suffix,
 	struct vdev_worker *w;
 	int ret;
 
-	if (dev->kill_fd < 0 || dev->pause_fd < 0)
+	if (dev->p->kill_fd < 0 || dev->p->pause_fd < 0)
 		return -EINVAL;	/* only from the activate op */
 
 	w = calloc(1, sizeof(*w));
@@ -123,10 +124,10 @@ int vdev_worker_create(struct vdev_device *dev, const char *suffix,
 		ret = -errno;
 		goto out_free;
 	}
-	ret = epoll_add(w->epfd, dev->kill_fd, EPOLLIN, TAG_KILL);
+	ret = epoll_add(w->epfd, dev->p->kill_fd, EPOLLIN, TAG_KILL);
 	if (ret)
 		goto out_close_epoll;
-	ret = epoll_add(w->epfd, dev->pause_fd, EPOLLIN, TAG_PAUSE);
+	ret = epoll_add(w->epfd, dev->p->pause_fd, EPOLLIN, TAG_PAUSE);
 	if (ret)
 		goto out_close_epoll;
 
@@ -319,7 +320,7 @@ static void worker_dispatch(struct vdev_worker *w, const struct epoll_event *ev)
 /*
  * The thread leaves its loop. Killed, it touches nothing of the device
  * from here on: its joiner does the device's bookkeeping. Leaving on an
- * error, it takes itself off dev->nr_running first, or a pause would wait
+ * error, it takes itself off p->nr_running first, or a pause would wait
  * forever for it to park; the device is still alive then, as its joiner
  * waits for the thread (pthread_join(), or worker_wait_left() under
  * @w->lock) before it lets the device go.
@@ -330,10 +331,10 @@ static void worker_leave(struct vdev_worker *w, bool killed)
 	if (!killed) {
 		struct vdev_device *dev = w->dev;
 
-		pthread_mutex_lock(&dev->park_lock);
-		dev->nr_running--;
-		pthread_cond_broadcast(&dev->park_cond);
-		pthread_mutex_unlock(&dev->park_lock);
+		pthread_mutex_lock(&dev->p->park_lock);
+		dev->p->nr_running--;
+		pthread_cond_broadcast(&dev->p->park_cond);
+		pthread_mutex_unlock(&dev->p->park_lock);
 		w->uncounted = true;
 	}
 	w->left = true;
@@ -366,7 +367,7 @@ static void *worker_thread(void *arg)
 		}
 		for (i = 0; i < n; i++)
 			if (evs[i].data.u64 == TAG_PAUSE)
-				vdev_device_park(w->dev);
+				__vdev_device_park(w->dev);
 		for (i = 0; i < n; i++)
 			if (evs[i].data.u64 < TAG_PAUSE)
 				worker_dispatch(w, &evs[i]);
@@ -388,15 +389,15 @@ int vdev_worker_start(struct vdev_worker *w)
 	struct vdev_device *dev = w->dev;
 	int ret;
 
-	pthread_mutex_lock(&dev->park_lock);
-	dev->nr_running++;
-	pthread_mutex_unlock(&dev->park_lock);
+	pthread_mutex_lock(&dev->p->park_lock);
+	dev->p->nr_running++;
+	pthread_mutex_unlock(&dev->p->park_lock);
 
 	ret = -pthread_create(&w->thread, NULL, worker_thread, w);
 	if (ret) {
-		pthread_mutex_lock(&dev->park_lock);
-		dev->nr_running--;
-		pthread_mutex_unlock(&dev->park_lock);
+		pthread_mutex_lock(&dev->p->park_lock);
+		dev->p->nr_running--;
+		pthread_mutex_unlock(&dev->p->park_lock);
 		vdev_log(VDEV_LOG_ERR, "%s: cannot start thread: %d", w->name,
 			 ret);
 		vdev_worker_destroy(w);
@@ -404,11 +405,11 @@ int vdev_worker_start(struct vdev_worker *w)
 	}
 	pthread_setname_np(w->thread, w->name);
 
-	pthread_mutex_lock(&dev->park_lock);
-	w->next = dev->workers;
-	dev->workers = w;
-	dev->nr_workers++;
-	pthread_mutex_unlock(&dev->park_lock);
+	pthread_mutex_lock(&dev->p->park_lock);
+	w->next = dev->p->workers;
+	dev->p->workers = w;
+	dev->p->nr_workers++;
+	pthread_mutex_unlock(&dev->p->park_lock);
 	return 0;
 }
 
@@ -419,10 +420,10 @@ static void worker_uncount(struct vdev_worker *w)
 
 	if (w->uncounted)
 		return;
-	pthread_mutex_lock(&dev->park_lock);
-	dev->nr_running--;
-	pthread_cond_broadcast(&dev->park_cond);
-	pthread_mutex_unlock(&dev->park_lock);
+	pthread_mutex_lock(&dev->p->park_lock);
+	dev->p->nr_running--;
+	pthread_cond_broadcast(&dev->p->park_cond);
+	pthread_mutex_unlock(&dev->p->park_lock);
 }
 
 #ifdef VDEV_FAULT_INJECTION
@@ -475,27 +476,26 @@ static inline void worker_fault_abandon(struct vdev_worker *w)
 #endif
 
 /**
- * vdev_workers_join_all() - join and free every started worker of @dev
+ * __vdev_workers_join_all() - join and free every started worker of @dev
  * @dev: the device
  *
  * The caller has written the kill eventfd and unparked the workers. Takes
  * the list off @dev, joins each thread and frees it. Private to lib/
- * (declared in lib/worker_priv.h, called by lib/core.c); exported only
- * because it matches libvdev.map's vdev_* pattern.
+ * (declared in lib/worker_priv.h, called by lib/core.c); not exported.
  *
- * Context: with @dev->lock held, never from a worker of @dev; takes
- * @dev->park_lock, which workers take, only to unlink the list.
+ * Context: with @dev->p->lock held, never from a worker of @dev; takes
+ * @dev->p->park_lock, which workers take, only to unlink the list.
  */
-void vdev_workers_join_all(struct vdev_device *dev)
+void __vdev_workers_join_all(struct vdev_device *dev)
 {
 	struct vdev_worker *w, *next;
 	int ret;
 
-	pthread_mutex_lock(&dev->park_lock);
-	w = dev->workers;
-	dev->workers = NULL;
-	dev->nr_workers = 0;
-	pthread_mutex_unlock(&dev->park_lock);
+	pthread_mutex_lock(&dev->p->park_lock);
+	w = dev->p->workers;
+	dev->p->workers = NULL;
+	dev->p->nr_workers = 0;
+	pthread_mutex_unlock(&dev->p->park_lock);
 
 	for (; w; w = next) {
 		next = w->next;

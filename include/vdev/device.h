@@ -17,8 +17,6 @@
 #ifndef _VDEV_DEVICE_H
 #define _VDEV_DEVICE_H
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,6 +28,7 @@
 #include <vdev/queue.h>
 
 struct vdev_device;
+struct vdev_device_private;
 struct vdev_worker;
 
 /**
@@ -96,7 +95,7 @@ struct vdev_counter {
  * @device_type: VIRTIO_ID_*; default: @dev->type
  * @queue_max_sizes: fills *@sizes, returns the number of queues; default:
  *                   @dev->queue_sizes / @dev->nr_queues
- * @features: offered feature bits; default: @dev->avail_features
+ * @features: offered feature bits; default: vdev_device_info.features
  * @ack_features: the driver acked @value (already masked to the offered
  *                bits); default: nothing more
  * @read_config: read @len bytes of config space at @offset; default: zeros
@@ -115,8 +114,8 @@ struct vdev_counter {
  * @add_memory_region: guest RAM was hot-added (already in the map)
  * @userspace_mappings: fill up to @max entries; returns how many
  * @counters: fill up to @max entries; returns how many
- * @set_access_platform: an access platform was set (already stored in
- *                       @dev->access_platform)
+ * @set_access_platform: an access platform was set (@ap; vdev holds a
+ *                       reference until the device is destroyed)
  * @release: free the device's memory (required); called last
  *
  * Every operation is optional unless marked; a NULL entry gets the
@@ -159,89 +158,48 @@ struct vdev_device_ops {
 #define VDEV_NAME_MAX 7		/* "vdev-<name>-<sfx>" fits in 15 chars */
 
 /**
- * struct vdev_device - state common to every device (VirtioCommon)
+ * struct vdev_device - what every device type embeds (the kernel's struct
+ * virtio_device)
  * @ops: the device type's operations
- * @refs: reference count; the last vdev_device_put() destroys
  * @name: instance name, at most VDEV_NAME_MAX - 1 chars ("net0")
  * @type: VIRTIO_ID_*
- * @avail_features: features offered
- * @acked_features: features the driver acked (masked to @avail_features)
- * @features_rejected: the driver acked a feature never offered since the
- *                     last reset; the transport must refuse FEATURES_OK
  * @queue_sizes: maximum size of each queue
  * @nr_queues: entries in @queue_sizes
  * @min_queues: activate fails with -EINVAL below this many queues
- * @lock: serialises the control path (activate, pause, resume, reset)
- * @activated: between a successful activate and the next reset
- * @shut_down: @ops->shutdown has run; activate fails from then on
- * @kill_fd: eventfd written once to stop every worker
- * @pause_fd: eventfd written to ask every worker to park
- * @paused: workers are (asked to be) parked: @vmm_paused or @nr_quiesced
- * @vmm_paused: between the VMM's vdev_device_pause() and resume
- * @nr_quiesced: the transport's quiesces in progress (a queue reset);
- *               separate from @vmm_paused so that neither undoes the other
- * @park_lock: protects @nr_parked and the @paused and @vmm_paused
- *             transitions
- * @park_cond: signalled when a worker parks or must wake up
- * @nr_parked: workers currently parked
- * @workers: list of started workers
- * @nr_workers: entries in @workers
- * @nr_running: workers whose thread has not left its loop
- * @queues: a copy of the queue array given to activate
- * @nr_active_queues: entries in @queues
- * @irq: interrupt object held while active; set before the workers start
- *       and cleared after they are joined, under @irq_lock
- * @irq_lock: protects @irq and @irq_users for threads that are not workers
- * @irq_cond: signalled when @irq_users drops to zero
- * @irq_users: threads raising a config interrupt through @irq right now;
- *             reset waits for none to be left
- * @mem: guest memory held while active
- * @access_platform: DMA remapping, or NULL
- * @needs_reset: DEVICE_NEEDS_RESET (VIRTIO 1.2, 2.1.1)
  * @rl: rate limit for every message the driver can trigger, the device's
  *      and its queues' (10 every 5 s); set once at init, so that a
- *      guest's reset does not renew it
- * @queue_private: vdev's state for each of the @nr_queues queues
- *                 (lib/queue_priv.h), for the device's whole life
+ *      guest's reset does not renew it. A device type logs what a guest
+ *      can cause through it: if (vdev_ratelimit_ok(&dev->rl)) vdev_log()
+ * @irq: not for device types: the interrupt held while active, read by
+ *       lib/queue.c's notify fast path (Documentation/core.rst, Locking)
+ * @access_platform: not for device types: DMA remapping or NULL, read by
+ *                   lib/queue.c; use vdev_device_set_access_platform()
+ * @queue_private: not for device types: vdev's state for each of the
+ *                 @nr_queues queues (lib/queue_priv.h), for the
+ *                 device's whole life
+ * @p: vdev's private state (lib/core_priv.h): features, locks, eventfds,
+ *     workers, pause state, the reference count. Allocated by
+ *     vdev_device_init(), freed by the last vdev_device_put().
+ *
+ * vdev_device_init() sets every field; from then on a device type only
+ * reads @name, @type and the queue limits, and reaches its own structure
+ * with container_of(). Features go through vdev_device_features(),
+ * vdev_device_acked_features() and vdev_device_feature_acked(), the
+ * lifecycle through vdev_device_*().
  */
 struct vdev_device {
 	const struct vdev_device_ops *ops;
-	atomic_uint refs;
 	char name[VDEV_NAME_MAX];
 	uint32_t type;
-	uint64_t avail_features;
-	uint64_t acked_features;
-	bool features_rejected;
 	const uint16_t *queue_sizes;
 	unsigned int nr_queues;
 	unsigned int min_queues;
-
-	pthread_mutex_t lock;
-	bool activated;
-	bool shut_down;
-	int kill_fd;
-	int pause_fd;
-	bool paused;
-	bool vmm_paused;
-	unsigned int nr_quiesced;
-	pthread_mutex_t park_lock;
-	pthread_cond_t park_cond;
-	unsigned int nr_parked;
-	struct vdev_worker *workers;
-	unsigned int nr_workers;
-	unsigned int nr_running;
-	struct vdev_queue **queues;
-	unsigned int nr_active_queues;
+	struct vdev_ratelimit rl;
 
 	struct vdev_interrupt *irq;
-	pthread_mutex_t irq_lock;
-	pthread_cond_t irq_cond;
-	unsigned int irq_users;
-	struct vdev_mem *mem;
 	struct vdev_access_platform *access_platform;
-	atomic_bool needs_reset;
-	struct vdev_ratelimit rl;
 	struct vdev_queue_private *queue_private;
+	struct vdev_device_private *p;
 };
 
 /**

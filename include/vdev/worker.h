@@ -52,8 +52,6 @@ int vdev_worker_del_fd(struct vdev_worker *w, int fd);
 
 int vdev_worker_start(struct vdev_worker *w);
 
-int vdev_worker_own_fd(struct vdev_worker *w, int fd);
-
 void vdev_worker_destroy(struct vdev_worker *w);
 
 struct vdev_device *vdev_worker_device(struct vdev_worker *w);

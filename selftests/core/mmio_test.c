@@ -1012,30 +1012,37 @@ static bool wait_asleep(struct racer *r)
 
 /*
  * The guest's queue reset starts first and the VMM pauses while it is
- * under way. To make the interleaving certain, the test holds the
- * device's park_lock (which both take) until the queue reset and then
- * the pause are blocked, in that order; the kernel wakes futex waiters
- * in that order. The transport used to look at is_paused(), find it
- * clear, then pause and resume around the queue reset: the resume undid
- * the VMM's pause.
+ * under way. To make the interleaving certain, the worker of queue 0 is
+ * held in its kick handler (tdev_hold()): the queue reset's quiesce waits
+ * for it to park, holding the device's control lock, and the VMM's pause
+ * then waits for that lock. Only then is the handler let go. The
+ * transport used to look at is_paused(), find it clear, then pause and
+ * resume around the queue reset: the resume undid the VMM's pause.
  */
 TEST_F_TIMEOUT(mm, vmm_pause_during_queue_reset, 60)
 {
 	struct racer guest = { .self = self }, vmm = { .self = self };
+	struct timespec deadline;
 	pthread_t tg, tv;
 
 	probe_ring_reset(_metadata, self);
+	tdev_hold(&self->d, 0);
+	send(self, 0, false);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 5;
+	ASSERT_EQ(0, sem_timedwait(&self->d.held, &deadline));
 	wr(self->m, VIRTIO_MMIO_QUEUE_SEL, 0);
 
-	pthread_mutex_lock(&self->d.dev.park_lock);
 	ASSERT_EQ(0, pthread_create(&tg, NULL, queue_reset_thread, &guest));
 	EXPECT_TRUE(wait_asleep(&guest));
 	ASSERT_EQ(0, pthread_create(&tv, NULL, vmm_pause_thread, &vmm));
 	EXPECT_TRUE(wait_asleep(&vmm));
-	pthread_mutex_unlock(&self->d.dev.park_lock);
+	sem_post(&self->d.unhold);
 	pthread_join(tg, NULL);
 	pthread_join(tv, NULL);
 
+	/* The held chain was completed before the queue stopped. */
+	EXPECT_EQ(128, wait_used(self, 0));
 	expect_vmm_paused(_metadata, self);
 }
 

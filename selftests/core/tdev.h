@@ -11,6 +11,7 @@
 #define _VDEV_TDEV_H
 
 #include <errno.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,6 +40,10 @@
  * @resets: calls of the reset op (tdev_reset())
  * @shutdowns: calls of the shutdown op (tdev_shutdown())
  * @released: calls of the release op
+ * @hold_mask: queues whose next kick handler stops before it pops: it
+ *             posts @held and waits on @unhold (tdev_hold()); one-shot
+ * @held: posted by a held handler
+ * @unhold: posted by the test to let a held handler go on
  * @chain: each queue's chain
  * @iov: the iovecs of @chain
  */
@@ -52,6 +57,9 @@ struct tdev {
 	atomic_uint resets;
 	atomic_uint shutdowns;
 	atomic_uint released;
+	atomic_uint hold_mask;
+	sem_t held;
+	sem_t unhold;
 	struct vdev_chain chain[TDEV_NQ];
 	struct iovec iov[TDEV_NQ][TDEV_MAX_IOV];
 };
@@ -90,6 +98,12 @@ static inline int tdev_kick(struct vdev_worker *w, uint32_t events,
 
 	if (read(vq->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		return -errno;
+	if (atomic_fetch_and(&t->hold_mask, ~(1u << vq->index)) &
+	    (1u << vq->index)) {
+		sem_post(&t->held);
+		while (sem_wait(&t->unhold) && errno == EINTR)
+			;
+	}
 	while ((ret = vdev_queue_pop(vq, c)) > 0) {
 		vdev_queue_push_chain(vq, c, c->write_len);
 		atomic_fetch_add(&t->processed, 1);
@@ -140,6 +154,18 @@ static inline void tdev_shutdown(struct vdev_device *dev)
 static inline void tdev_release(struct vdev_device *dev)
 {
 	atomic_fetch_add(&to_tdev(dev)->released, 1);
+}
+
+/*
+ * Make the next kick handler of queue @qi stop in the worker, before it
+ * pops, until the test posts @t->unhold: a worker busy in a handler, as
+ * the control path must wait for. @t->held is posted once it is there.
+ */
+static inline void tdev_hold(struct tdev *t, unsigned int qi)
+{
+	sem_init(&t->held, 0, 0);
+	sem_init(&t->unhold, 0, 0);
+	atomic_fetch_or(&t->hold_mask, 1u << qi);
 }
 
 /*
