@@ -9,8 +9,8 @@
  * Two fixtures share one data structure and set-up:
  *
  *   vq     every test that moves data through the format-neutral driver
- *          calls; a FIXTURE_VARIANT per ring format runs each of them on
- *          every format (split now; the packed ring adds its variant);
+ *          calls; a FIXTURE_VARIANT per ring format (split, packed) runs
+ *          each of them on every format;
  *   split  tests that write the split ring's layout directly (malformed
  *          rings, ring settings the split format refuses, unpop by count).
  *
@@ -169,6 +169,11 @@ FIXTURE_VARIANT_ADD(vq, split) {
 	.features = 0,
 };
 
+FIXTURE_VARIANT_ADD(vq, packed) {
+	.format = VQ_PACKED,
+	.features = F(VIRTIO_F_RING_PACKED),
+};
+
 /* The split fixture has the vq fixture's data (self) and set-up. */
 #define _test_data_split _test_data_vq
 FIXTURE(split);
@@ -240,6 +245,7 @@ FIXTURE_TEARDOWN(split)
 {
 	vqt_teardown(self);
 }
+
 
 /* Ack @features and activate the device with its one queue. */
 static int vq_start(struct __test_metadata *_metadata,
@@ -410,8 +416,11 @@ TEST_F(vq, indirect)
 	ASSERT_EQ(9, len);
 }
 
-/* A direct descriptor, then an indirect table: allowed (as vringh). */
-TEST_F(vq, direct_then_indirect)
+/*
+ * A direct descriptor, then an indirect table: allowed on the split ring
+ * (as vringh); the packed ring forbids it.
+ */
+TEST_F(split, direct_then_indirect)
 {
 	struct vring_desc *t;
 	uint64_t tgpa;
@@ -472,6 +481,11 @@ TEST_F(vq, event_idx_avail_event)
 	ASSERT_FALSE(vdev_queue_enable_notify(&self->q));
 	if (self->format == VQ_SPLIT)
 		ASSERT_EQ(0, vq_driver_avail_event(&self->d));
+	if (self->format == VQ_PACKED) {
+		/* Slot 0 in the first lap (wrap counter 1). */
+		ASSERT_EQ(VRING_PACKED_EVENT_FLAG_DESC, self->d.pdevice->flags);
+		ASSERT_EQ(VQ_PACKED_WRAP | 0, self->d.pdevice->off_wrap);
+	}
 
 	vq_driver_add(&self->d, &b, 1, NULL, 0, false);
 	ASSERT_TRUE(vq_driver_kick_prepare(&self->d));
@@ -485,6 +499,8 @@ TEST_F(vq, event_idx_avail_event)
 	ASSERT_FALSE(vdev_queue_enable_notify(&self->q));
 	if (self->format == VQ_SPLIT)
 		ASSERT_EQ(2, vq_driver_avail_event(&self->d));
+	if (self->format == VQ_PACKED)
+		ASSERT_EQ(VQ_PACKED_WRAP | 2, self->d.pdevice->off_wrap);
 	vq_driver_add(&self->d, &b, 1, NULL, 0, false);
 	ASSERT_TRUE(vq_driver_kick_prepare(&self->d));
 
@@ -527,12 +543,18 @@ TEST_F(vq, no_notify_flag)
 	vdev_queue_disable_notify(&self->q);
 	if (self->format == VQ_SPLIT)
 		ASSERT_EQ(VRING_USED_F_NO_NOTIFY, self->d.used->flags);
+	if (self->format == VQ_PACKED)
+		ASSERT_EQ(VRING_PACKED_EVENT_FLAG_DISABLE,
+			  self->d.pdevice->flags);
 	vq_driver_add(&self->d, &b, 1, NULL, 0, false);
 	ASSERT_FALSE(vq_driver_kick_prepare(&self->d));
 	/* Two chains arrived while notifications were off. */
 	ASSERT_TRUE(vdev_queue_enable_notify(&self->q));
 	if (self->format == VQ_SPLIT)
 		ASSERT_EQ(0, self->d.used->flags);
+	if (self->format == VQ_PACKED)
+		ASSERT_EQ(VRING_PACKED_EVENT_FLAG_ENABLE,
+			  self->d.pdevice->flags);
 	vq_driver_add(&self->d, &b, 1, NULL, 0, false);
 	ASSERT_TRUE(vq_driver_kick_prepare(&self->d));
 }
@@ -562,6 +584,17 @@ TEST_F(vq, index_wrap)
 	if (self->format == VQ_SPLIT) {
 		ASSERT_EQ((uint16_t)70000, self->d.avail->idx);
 		ASSERT_EQ((uint16_t)70000, self->d.used->idx);
+	}
+	if (self->format == VQ_PACKED) {
+		struct vdev_queue_state st;
+
+		/* 17500 laps: both wrap counters back at 1, at slot 0. */
+		ASSERT_EQ(0, vdev_queue_get_state(&self->q, &st));
+		ASSERT_EQ(0, st.last_avail_idx);
+		ASSERT_EQ(0, st.used_idx);
+		ASSERT_TRUE(st.avail_wrap_counter && st.used_wrap_counter);
+		ASSERT_EQ(0, self->d.next_avail);
+		ASSERT_TRUE(self->d.avail_wrap && self->d.used_wrap);
 	}
 	ASSERT_FALSE(vdev_device_needs_reset(&self->dev));
 }
@@ -1724,28 +1757,6 @@ TEST_F(split, set_state_free_running_indices)
 	ASSERT_FALSE(vdev_device_needs_reset(&self->dev));
 }
 
-/* VIRTIO_F_RING_PACKED is refused until lib/packed.c exists. */
-TEST_F(split, packed_ring_not_supported_yet)
-{
-	const struct vdev_device_info info = {
-		.name = "qt1",
-		.type = 4,
-		.features = ALL_FEATURES | F(VIRTIO_F_RING_PACKED),
-		.queue_sizes = qt_sizes,
-		.nr_queues = 1,
-		.min_queues = 1,
-	};
-	struct vdev_device dev2;
-
-	ASSERT_EQ(0, vdev_device_init(&dev2, &qt_ops, &info));
-	vdev_device_ack_features(&dev2, ALL_FEATURES | F(VIRTIO_F_RING_PACKED));
-	ASSERT_TRUE(vdev_device_features_ok(&dev2));
-	ASSERT_EQ(-EOPNOTSUPP, vdev_queue_enable(&self->q, &dev2, self->g.mem));
-	ASSERT_TRUE(vdev_queue_is_broken(&self->q));
-	ASSERT_EQ(-EIO, vdev_queue_pop(&self->q, &self->chain));
-	vdev_device_put(&dev2);
-}
-
 /*
  * A driver that resets and offers a bad ring again and again: the
  * queue's messages stay within one burst of its rate limit, although
@@ -1765,5 +1776,6 @@ TEST_F(split, ring_messages_rate_limited_across_resets)
 	ASSERT_LE(1, nr_ring_msgs);
 	ASSERT_GE(10, nr_ring_msgs) TH_LOG("%u ring messages", nr_ring_msgs);
 }
+
 
 TEST_HARNESS_MAIN
