@@ -7,8 +7,7 @@
  * device; vdev_queue_enable() attaches it to the transport's struct
  * vdev_queue and picks the ring format from the negotiated features. The
  * format is an ops table (struct vdev_ring_ops): lib/split.c implements
- * the split ring (VIRTIO 1.2, 2.7); the packed ring (2.8) is refused with
- * -EOPNOTSUPP until lib/packed.c provides it, and not offered.
+ * the split ring (VIRTIO 1.2, 2.7), lib/packed.c the packed ring (2.8).
  *
  * This layer owns what is the same for every format: the lifecycle of a
  * queue (enable, disable, reset, get and set its position), the broken
@@ -330,16 +329,19 @@ void vdev_queue_init(struct vdev_queue *vq, unsigned int index,
  * a power of two, each ring aligned (descriptors 16, available 2, used 4)
  * and inside one guest memory region (after translation through the
  * device's access platform, if any), and the used ring, which the device
- * writes, not in a read-only one. A bad setting was written by the
- * driver, so it also marks the device DEVICE_NEEDS_RESET. The queue
- * starts at the beginning of its ring; vdev_queue_set_state() moves it.
+ * writes, not in a read-only one; for the packed ring any size, the
+ * descriptor ring 16-byte aligned and the two event suppression areas
+ * 4-byte aligned, each inside one region, and the descriptor ring and the
+ * device area (both written by the device) not in a read-only one. A bad
+ * setting was written by the driver, so it also marks the device
+ * DEVICE_NEEDS_RESET. The queue starts at the beginning of its ring (wrap
+ * counters 1 for the packed ring); vdev_queue_set_state() moves it.
  *
  * Context: the control path (with the device's lock, from activate).
  *
  * Return: 0; -EINVAL (with a log message) for a bad setting, a NULL @mem
  * or a queue index the device does not have; -EBUSY when another queue
- * with this index is enabled; -EOPNOTSUPP for the packed ring, which is
- * not implemented yet.
+ * with this index is enabled.
  */
 int vdev_queue_enable(struct vdev_queue *vq, struct vdev_device *dev,
 		      struct vdev_mem *mem)
@@ -373,13 +375,8 @@ int vdev_queue_enable(struct vdev_queue *vq, struct vdev_device *dev,
 					    vq->index, size, vq->max_size);
 		return -EINVAL;
 	}
-	if (vdev_device_feature_acked(dev, VIRTIO_F_RING_PACKED)) {
-		if (vdev_ratelimit_ok(&p->rl))
-			vdev_log(VDEV_LOG_ERR,
-				 "%s: queue %u: packed ring not supported",
-				 dev->name, vq->index);
-		return -EOPNOTSUPP;
-	}
+	if (vdev_device_feature_acked(dev, VIRTIO_F_RING_PACKED))
+		ops = &vq_packed_ops;
 
 	p->mem = mem;
 	p->event_idx = vdev_device_feature_acked(dev, VIRTIO_RING_F_EVENT_IDX);
@@ -691,7 +688,9 @@ void vdev_queue_flush(struct vdev_queue *vq)
  * @vq: the queue
  *
  * Honours the driver's event suppression: VRING_AVAIL_F_NO_INTERRUPT, or
- * used_event with EVENT_IDX, for the split ring. Nothing is raised when
+ * used_event with EVENT_IDX, for the split ring; the driver event area's
+ * flags (ENABLE, DISABLE, or DESC with EVENT_IDX and its off_wrap) for
+ * the packed ring. Nothing is raised when
  * no element was published since the last interrupt, or once the queue is
  * stopped.
  *
@@ -776,8 +775,14 @@ bool vdev_queue_has_avail(struct vdev_queue *vq)
  * only chains past the furthest point vdev_queue_pop() has reached. Once
  * vdev_queue_pop() has found the ring empty, this is exactly "the driver
  * added a chain since". The split ring also counts as seen every chain
- * announced by the available index it last read, popped or not. Call it
- * after vdev_queue_enable_notify(), whose barrier orders it.
+ * announced by the available index it last read, popped or not. The
+ * packed ring has no such index: it can only know as far as pop has
+ * reached, so a chain just past the furthest chain popped counts as new
+ * even when it was there before. A device that stops popping at a limit
+ * of its own, before the ring is empty, must therefore not retry on this
+ * alone (it would spin on a packed ring): it waits for a push to free
+ * room, or pops on. Call it after vdev_queue_enable_notify(), whose
+ * barrier orders it.
  *
  * Context: the queue's worker thread.
  *

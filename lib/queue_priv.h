@@ -123,6 +123,55 @@ struct vq_split {
 };
 
 /**
+ * struct vq_packed - packed ring state (lib/packed.c)
+ * @desc: host pointer to the descriptor ring (the device writes used
+ *        descriptors into it)
+ * @driver: driver event suppression area, only read by the device
+ * @device: device event suppression area, only written by the device
+ * @last_avail: ring offset of the next descriptor pop reads
+ * @avail_wrap: the Driver Ring Wrap Counter expected at @last_avail
+ * @seen: furthest offset pop has reached (the end of the furthest chain
+ *        it returned); @last_avail except after a rewind
+ * @seen_wrap: wrap counter at @seen
+ * @behind: slots @last_avail is behind @seen
+ * @used: ring offset of the next used descriptor push writes
+ * @used_wrap: the Device Ring Wrap Counter at @used
+ * @pending: a pushed used descriptor is not yet published
+ * @pending_pos: offset of the first unpublished used descriptor, whose
+ *               flags flush stores last
+ * @pending_flags: those flags
+ * @used_count: descriptors made used, free-running
+ * @pub_count: @used_count at the last flush
+ * @pub_lin: position of @used at the last flush, 0 .. 2 * size - 1
+ *           (offset, plus size when the wrap counter is 0)
+ * @sig_count: @pub_count when need_interrupt last looked
+ * @sig_valid: @sig_count is meaningful
+ * @dev_event: device event area as last written (off_wrap | flags << 16),
+ *             or ~0 when not written since setup
+ */
+struct vq_packed {
+	struct vring_packed_desc *desc;
+	struct vring_packed_desc_event *driver;
+	struct vring_packed_desc_event *device;
+	uint16_t last_avail;
+	bool avail_wrap;
+	uint16_t seen;
+	bool seen_wrap;
+	uint32_t behind;
+	uint16_t used;
+	bool used_wrap;
+	bool pending;
+	uint16_t pending_pos;
+	uint16_t pending_flags;
+	uint32_t used_count;
+	uint32_t pub_count;
+	uint32_t pub_lin;
+	uint32_t sig_count;
+	bool sig_valid;
+	uint32_t dev_event;
+};
+
+/**
  * struct vdev_queue_private - what vdev keeps per queue
  * @ops: the ring format, from vdev_queue_enable() to vdev_queue_disable()
  * @vq: the queue using this state while enabled, else NULL
@@ -135,6 +184,7 @@ struct vq_split {
  *      device is created, and never at enable or reset: a guest that
  *      resets in a loop with bad rings cannot flood the VMM's log
  * @split: split ring state (@ops is &vq_split_ops)
+ * @packed: packed ring state (@ops is &vq_packed_ops)
  *
  * One per queue index, owned by the device (vq_private_alloc()), so that
  * it outlives every guest reset; @vq->priv points here while enabled and
@@ -151,10 +201,12 @@ struct vdev_queue_private {
 	struct vdev_ratelimit rl;
 	union {
 		struct vq_split split;
+		struct vq_packed packed;
 	};
 };
 
 extern const struct vdev_ring_ops vq_split_ops;
+extern const struct vdev_ring_ops vq_packed_ops;
 
 /* The device's per-queue state: for lib/core.c (init and last put). */
 struct vdev_queue_private *vq_private_alloc(unsigned int nr_queues);
@@ -223,6 +275,44 @@ static inline void vq_store16_release(__virtio16 *p, uint16_t v)
 }
 
 static inline void vq_store32(__virtio32 *p, uint32_t v)
+{
+	WRITE_ONCE(*(__force uint32_t *)p, htole32(v));
+}
+
+/* The same for the packed ring's __le fields (struct vring_packed_desc). */
+static inline uint16_t vq_load_le16(const __le16 *p)
+{
+	return le16toh(READ_ONCE(*(__force const uint16_t *)p));
+}
+
+static inline uint16_t vq_load_le16_acquire(const __le16 *p)
+{
+	/* Pairs with the other side's release of the same flags. */
+	return le16toh(smp_load_acquire((__force const uint16_t *)p));
+}
+
+static inline uint32_t vq_load_le32(const __le32 *p)
+{
+	return le32toh(READ_ONCE(*(__force const uint32_t *)p));
+}
+
+static inline uint64_t vq_load_le64(const __le64 *p)
+{
+	return le64toh(READ_ONCE(*(__force const uint64_t *)p));
+}
+
+static inline void vq_store_le16(__le16 *p, uint16_t v)
+{
+	WRITE_ONCE(*(__force uint16_t *)p, htole16(v));
+}
+
+static inline void vq_store_le16_release(__le16 *p, uint16_t v)
+{
+	/* Pairs with the other side's acquire of the same flags. */
+	smp_store_release((__force uint16_t *)p, htole16(v));
+}
+
+static inline void vq_store_le32(__le32 *p, uint32_t v)
 {
 	WRITE_ONCE(*(__force uint32_t *)p, htole32(v));
 }

@@ -19,11 +19,15 @@
  * Ring formats: @format says which ring a vq_driver drives. The calls a
  * format-neutral test uses (vq_driver_init_format(), _bind(), _resize(),
  * _add(), _publish(), _kick_prepare(), _get_used(), _used_pending(),
- * _enable_cb(), _disable_cb(), _set_used_event()) take the format into
- * account; the split ring is the only one implemented so far, and the
- * packed ring adds its branch to each. The raw pokes (_avail_raw(),
- * _desc_raw(), _set_avail_idx(), _indirect(), _avail_event(), the
- * desc/avail/used pointers) are split-ring layout, for split-only tests.
+ * _enable_cb(), _disable_cb(), _set_used_event()) have a branch for each
+ * format: the split ring, and the packed ring after Linux's *_packed()
+ * functions (virtqueue_add_packed(), virtqueue_kick_prepare_packed(),
+ * virtqueue_get_buf_ctx_packed(), ...): buffer ids from a free list, the
+ * id in every descriptor of a chain, the head's flags stored last. The
+ * raw pokes (_avail_raw(), _desc_raw(), _set_avail_idx(), _indirect(),
+ * _avail_event(), the desc/avail/used pointers) are split-ring layout,
+ * for split-only tests; _pdesc_raw(), _pindirect(), _avail_flags() and
+ * the pdesc/pdriver/pdevice pointers are the packed ring's.
  *
  * Memory ordering follows Linux's driver side; the device side it pairs
  * with is lib/queue.c.
@@ -50,6 +54,7 @@
 /* Ring format of a vq_driver (and of the FIXTURE_VARIANT of a test). */
 enum vq_format {
 	VQ_SPLIT,
+	VQ_PACKED,
 };
 #define VQ_PAGE			4096UL
 
@@ -304,24 +309,34 @@ struct vq_buf {
 
 /**
  * struct vq_driver - the driver's half of one virtqueue
- * @format: ring format (only VQ_SPLIT so far)
+ * @format: ring format
  * @g: guest memory the rings live in
  * @size: queue size
  * @event_idx: VIRTIO_RING_F_EVENT_IDX negotiated
- * @desc_gpa: descriptor table address
- * @avail_gpa: available ring address
- * @used_gpa: used ring address
+ * @desc_gpa: descriptor table (packed: descriptor ring) address
+ * @avail_gpa: available ring (packed: driver event area) address
+ * @used_gpa: used ring (packed: device event area) address
  * @desc: descriptor table (test mapping)
  * @avail: available ring
  * @used: used ring
  * @avail_idx: driver's shadow of avail->idx (published by vq_driver_kick*)
  * @published: avail->idx as last written
  * @last_used: next used entry to read
- * @free_head: first free descriptor (free list through desc[].next)
+ * @free_head: first free descriptor (free list through desc[].next);
+ *             packed: first free buffer id (free list through @id_next)
  * @num_free: free descriptors
- * @chain_len: descriptors used by the chain at each head
+ * @chain_len: descriptors used by the chain at each head (packed: id)
  * @indir_gpa: per-head indirect tables of @indir_max entries, or 0
  * @indir_max: entries per indirect table
+ * @pdesc: packed: the descriptor ring (test mapping)
+ * @pdriver: packed: driver event suppression area
+ * @pdevice: packed: device event suppression area
+ * @next_avail: packed: next ring slot to fill
+ * @avail_wrap: packed: Driver Ring Wrap Counter
+ * @used_wrap: packed: wrap counter of @last_used (a ring offset)
+ * @num_added: packed: descriptors added since the last kick_prepare
+ * @event_flags: packed: driver event flags as last written
+ * @id_next: packed: buffer id free list
  */
 struct vq_driver {
 	enum vq_format format;
@@ -342,16 +357,60 @@ struct vq_driver {
 	uint16_t *chain_len;
 	uint64_t indir_gpa;
 	unsigned int indir_max;
+	struct vring_packed_desc *pdesc;
+	struct vring_packed_desc_event *pdriver;
+	struct vring_packed_desc_event *pdevice;
+	uint16_t next_avail;
+	bool avail_wrap;
+	bool used_wrap;
+	uint16_t num_added;
+	uint16_t event_flags;
+	uint16_t *id_next;
 };
+
+#define VQ_PACKED_AVAIL	(1U << VRING_PACKED_DESC_F_AVAIL)
+#define VQ_PACKED_USED	(1U << VRING_PACKED_DESC_F_USED)
+#define VQ_PACKED_WRAP	(1U << VRING_PACKED_EVENT_F_WRAP_CTR)
 
 static inline void vq_driver_reset_free(struct vq_driver *d)
 {
 	unsigned int i;
 
-	for (i = 0; i < d->size; i++)
-		d->desc[i].next = (uint16_t)(i + 1);
+	for (i = 0; i < d->size; i++) {
+		if (d->format == VQ_PACKED)
+			d->id_next[i] = (uint16_t)(i + 1);
+		else
+			d->desc[i].next = (uint16_t)(i + 1);
+	}
 	d->free_head = 0;
 	d->num_free = d->size;
+}
+
+/* Packed: a zeroed ring, both wrap counters 1, interrupts enabled. */
+static inline int vq_driver_init_packed(struct vq_driver *d,
+					unsigned int region)
+{
+	struct vq_guest *g = d->g;
+	uint16_t size = d->size;
+
+	d->desc_gpa = vq_guest_alloc(g, region, 16ULL * size, 16);
+	d->avail_gpa = vq_guest_alloc(g, region, 4, 4);
+	d->used_gpa = vq_guest_alloc(g, region, 4, 4);
+	if (!d->desc_gpa || !d->avail_gpa || !d->used_gpa)
+		return -ENOMEM;
+	d->pdesc = vq_guest_ptr(g, d->desc_gpa, 16ULL * size);
+	d->pdriver = vq_guest_ptr(g, d->avail_gpa, 4);
+	d->pdevice = vq_guest_ptr(g, d->used_gpa, 4);
+	memset(d->pdesc, 0, 16ULL * size);
+	memset(d->pdriver, 0, 4);
+	memset(d->pdevice, 0, 4);
+	d->avail_wrap = true;
+	d->used_wrap = true;
+	d->event_flags = VRING_PACKED_EVENT_FLAG_ENABLE;
+	d->id_next = calloc(size, sizeof(*d->id_next));
+	if (!d->id_next)
+		return -ENOMEM;
+	return 0;
 }
 
 /*
@@ -370,11 +429,25 @@ static inline int vq_driver_init_format(struct vq_driver *d,
 	d->g = g;
 	d->size = size;
 	d->event_idx = event_idx;
-	d->desc_gpa = vq_guest_alloc(g, region, 16ULL * size, 16);
-	d->avail_gpa = vq_guest_alloc(g, region, 6 + 2ULL * size, 2);
-	d->used_gpa = vq_guest_alloc(g, region, 6 + 8ULL * size, 4);
-	if (!d->desc_gpa || !d->avail_gpa || !d->used_gpa)
+	d->chain_len = calloc(size, sizeof(*d->chain_len));
+	if (!d->chain_len)
 		return -ENOMEM;
+	if (format == VQ_PACKED) {
+		if (vq_driver_init_packed(d, region))
+			return -ENOMEM;
+	} else {
+		d->desc_gpa = vq_guest_alloc(g, region, 16ULL * size, 16);
+		d->avail_gpa = vq_guest_alloc(g, region, 6 + 2ULL * size, 2);
+		d->used_gpa = vq_guest_alloc(g, region, 6 + 8ULL * size, 4);
+		if (!d->desc_gpa || !d->avail_gpa || !d->used_gpa)
+			return -ENOMEM;
+		d->desc = vq_guest_ptr(g, d->desc_gpa, 16ULL * size);
+		d->avail = vq_guest_ptr(g, d->avail_gpa, 6 + 2ULL * size);
+		d->used = vq_guest_ptr(g, d->used_gpa, 6 + 8ULL * size);
+		memset(d->desc, 0, 16ULL * size);
+		memset(d->avail, 0, 6 + 2ULL * size);
+		memset(d->used, 0, 6 + 8ULL * size);
+	}
 	if (indir_max) {
 		d->indir_max = indir_max;
 		d->indir_gpa = vq_guest_alloc(g, region,
@@ -382,15 +455,6 @@ static inline int vq_driver_init_format(struct vq_driver *d,
 		if (!d->indir_gpa)
 			return -ENOMEM;
 	}
-	d->desc = vq_guest_ptr(g, d->desc_gpa, 16ULL * size);
-	d->avail = vq_guest_ptr(g, d->avail_gpa, 6 + 2ULL * size);
-	d->used = vq_guest_ptr(g, d->used_gpa, 6 + 8ULL * size);
-	memset(d->desc, 0, 16ULL * size);
-	memset(d->avail, 0, 6 + 2ULL * size);
-	memset(d->used, 0, 6 + 8ULL * size);
-	d->chain_len = calloc(size, sizeof(*d->chain_len));
-	if (!d->chain_len)
-		return -ENOMEM;
 	vq_driver_reset_free(d);
 	return 0;
 }
@@ -418,6 +482,8 @@ static inline void vq_driver_destroy(struct vq_driver *d)
 {
 	free(d->chain_len);
 	d->chain_len = NULL;
+	free(d->id_next);
+	d->id_next = NULL;
 }
 
 /* Fill the transport's view of queue @index (what a driver writes). */
@@ -470,12 +536,123 @@ static inline struct vring_desc *vq_driver_indirect(struct vq_driver *d,
 	return vq_guest_ptr(d->g, *gpa, 16ULL * d->indir_max);
 }
 
+/* Packed: AVAIL and USED as the driver sets them in its current lap. */
+static inline uint16_t vq_driver_avail_flags(struct vq_driver *d)
+{
+	return d->avail_wrap ? VQ_PACKED_AVAIL : VQ_PACKED_USED;
+}
+
+/*
+ * Packed: write ring slot @i as given, checks none; @flags (stored last,
+ * with release) must carry the AVAIL/USED bits the test wants.
+ */
+static inline void vq_driver_pdesc_raw(struct vq_driver *d, uint16_t i,
+				       uint64_t addr, uint32_t len,
+				       uint16_t id, uint16_t flags)
+{
+	struct vring_packed_desc *desc = &d->pdesc[i % d->size];
+
+	VQ_WRITE(desc->addr, addr);
+	VQ_WRITE(desc->len, len);
+	VQ_WRITE(desc->id, id);
+	/* Pairs with the device's acquire of the head's flags. */
+	smp_store_release(&desc->flags, flags);
+}
+
+/* Packed: indirect table for buffer @id (test pointer and GPA). */
+static inline struct vring_packed_desc *
+vq_driver_pindirect(struct vq_driver *d, uint16_t id, uint64_t *gpa)
+{
+	*gpa = d->indir_gpa + 16ULL * d->indir_max * id;
+	return vq_guest_ptr(d->g, *gpa, 16ULL * d->indir_max);
+}
+
+/* Packed: the next ring slot, the wrap counter toggled at the end. */
+static inline void vq_driver_next_slot(struct vq_driver *d, uint16_t *i)
+{
+	if (++*i >= d->size) {
+		*i = 0;
+		d->avail_wrap = !d->avail_wrap;
+	}
+}
+
+/*
+ * Packed (virtqueue_add_packed() and virtqueue_add_indirect_packed()):
+ * the chain takes the next slots, the id of the next free buffer in each
+ * descriptor, and becomes visible when the head's flags are stored, last.
+ */
+static inline int vq_driver_add_packed(struct vq_driver *d,
+				       const struct vq_buf *out,
+				       unsigned int nout,
+				       const struct vq_buf *in,
+				       unsigned int nin, bool indirect)
+{
+	unsigned int n = nout + nin, i, need = indirect ? 1 : n;
+	uint16_t id = d->free_head, head = d->next_avail, slot = head;
+	uint16_t head_flags = 0, flags;
+	struct vring_packed_desc *t, *desc;
+	uint64_t tgpa;
+
+	if (!n || d->num_free < need ||
+	    (indirect && (!d->indir_gpa || n > d->indir_max)))
+		return -ENOSPC;
+
+	if (indirect) {
+		t = vq_driver_pindirect(d, id, &tgpa);
+		for (i = 0; i < n; i++) {
+			const struct vq_buf *b = i < nout ? &out[i] :
+							    &in[i - nout];
+
+			t[i].addr = b->gpa;
+			t[i].len = b->len;
+			t[i].id = 0;
+			t[i].flags = i >= nout ? VRING_DESC_F_WRITE : 0;
+		}
+		desc = &d->pdesc[slot];
+		desc->addr = tgpa;
+		desc->len = 16 * n;
+		desc->id = id;
+		head_flags = VRING_DESC_F_INDIRECT | vq_driver_avail_flags(d);
+		vq_driver_next_slot(d, &slot);
+	} else {
+		for (i = 0; i < n; i++) {
+			const struct vq_buf *b = i < nout ? &out[i] :
+							    &in[i - nout];
+
+			desc = &d->pdesc[slot];
+			flags = vq_driver_avail_flags(d) |
+				(i + 1 < n ? VRING_DESC_F_NEXT : 0) |
+				(i >= nout ? VRING_DESC_F_WRITE : 0);
+			desc->addr = b->gpa;
+			desc->len = b->len;
+			desc->id = id;
+			if (slot == head)
+				head_flags = flags;
+			else
+				VQ_WRITE(desc->flags, flags);
+			vq_driver_next_slot(d, &slot);
+		}
+	}
+	d->num_free -= need;
+	d->next_avail = slot;
+	d->free_head = d->id_next[id];
+	d->chain_len[id] = need;
+	d->num_added += need;
+	/*
+	 * The head last (virtio_wmb() in Linux); pairs with the device's
+	 * acquire of the head's flags.
+	 */
+	smp_store_release(&d->pdesc[head].flags, head_flags);
+	return id;
+}
+
 /*
  * Add a chain of @nout readable then @nin writable buffers; with
- * @indirect as one descriptor pointing to a table. Not visible to the
- * device before vq_driver_publish() / vq_driver_kick_prepare().
+ * @indirect as one descriptor pointing to a table. Split: not visible to
+ * the device before vq_driver_publish() / vq_driver_kick_prepare();
+ * packed: visible at once, as in Linux.
  *
- * Return: the head, or -ENOSPC.
+ * Return: the head (packed: the buffer id), or -ENOSPC.
  */
 static inline int vq_driver_add(struct vq_driver *d, const struct vq_buf *out,
 				unsigned int nout, const struct vq_buf *in,
@@ -486,6 +663,8 @@ static inline int vq_driver_add(struct vq_driver *d, const struct vq_buf *out,
 	struct vring_desc *t;
 	uint64_t tgpa;
 
+	if (d->format == VQ_PACKED)
+		return vq_driver_add_packed(d, out, nout, in, nin, indirect);
 	if (!n || d->num_free < need ||
 	    (indirect && (!d->indir_gpa || n > d->indir_max)))
 		return -ENOSPC;
@@ -527,11 +706,39 @@ static inline int vq_driver_add(struct vq_driver *d, const struct vq_buf *out,
 	return head;
 }
 
-/* Make added chains visible: avail->idx after the ring entries. */
+/*
+ * Make added chains visible: avail->idx after the ring entries (packed:
+ * nothing to do, add stored the head's flags).
+ */
 static inline void vq_driver_publish(struct vq_driver *d)
 {
+	if (d->format == VQ_PACKED)
+		return;
 	/* Pairs with the device's acquire of avail->idx. */
 	smp_store_release(&d->avail->idx, d->avail_idx);
+}
+
+/* Packed (virtqueue_kick_prepare_packed()). */
+static inline bool vq_driver_kick_prepare_packed(struct vq_driver *d)
+{
+	uint16_t new = d->next_avail, old = new - d->num_added;
+	uint16_t off_wrap, flags, event;
+	uint32_t snap;
+
+	/* Pairs with the device's mb between writing its event area and
+	 * looking at the ring again.
+	 */
+	smp_mb();
+	d->num_added = 0;
+	snap = __atomic_load_n((uint32_t *)d->pdevice, __ATOMIC_RELAXED);
+	off_wrap = (uint16_t)snap;
+	flags = (uint16_t)(snap >> 16);
+	if (flags != VRING_PACKED_EVENT_FLAG_DESC)
+		return flags != VRING_PACKED_EVENT_FLAG_DISABLE;
+	event = off_wrap & (VQ_PACKED_WRAP - 1);
+	if (!!(off_wrap & VQ_PACKED_WRAP) != d->avail_wrap)
+		event -= d->size;
+	return vring_need_event(event, new, old);
 }
 
 /* Publish; return true when the device wants a kick (virtqueue_kick_prepare). */
@@ -539,6 +746,8 @@ static inline bool vq_driver_kick_prepare(struct vq_driver *d)
 {
 	uint16_t old = d->published, new = d->avail_idx;
 
+	if (d->format == VQ_PACKED)
+		return vq_driver_kick_prepare_packed(d);
 	vq_driver_publish(d);
 	d->published = new;
 	/* Pairs with the device's mb between writing avail_event and
@@ -551,15 +760,78 @@ static inline bool vq_driver_kick_prepare(struct vq_driver *d)
 	return !(VQ_READ(d->used->flags) & VRING_USED_F_NO_NOTIFY);
 }
 
+/* Packed: is slot @i used in the lap of @wrap (is_used_desc_packed())? */
+static inline bool vq_driver_is_used_packed(struct vq_driver *d, uint16_t i,
+					    bool wrap)
+{
+	/* Pairs with the device's release of the first used flags. */
+	uint16_t flags = smp_load_acquire(&d->pdesc[i].flags);
+
+	return !!(flags & VQ_PACKED_AVAIL) == !!(flags & VQ_PACKED_USED) &&
+	       !!(flags & VQ_PACKED_USED) == wrap;
+}
+
+/* Packed: driver event area, off_wrap first (virtqueue_get_buf_ctx_packed()). */
+static inline void vq_driver_write_event(struct vq_driver *d,
+					 uint16_t off_wrap, uint16_t flags)
+{
+	VQ_WRITE(d->pdriver->off_wrap, off_wrap);
+	if (d->event_flags != flags) {
+		d->event_flags = flags;
+		VQ_WRITE(d->pdriver->flags, flags);
+	}
+	/* Pairs with the device's mb between publishing and reading it. */
+	smp_mb();
+}
+
+static inline uint16_t vq_driver_last_used_wrap(struct vq_driver *d)
+{
+	return d->last_used | (d->used_wrap ? VQ_PACKED_WRAP : 0);
+}
+
+/* Packed (virtqueue_get_buf_ctx_packed(), detach_buf_packed()). */
+static inline int vq_driver_get_used_packed(struct vq_driver *d,
+					    uint32_t *len)
+{
+	struct vring_packed_desc *desc;
+	uint16_t id, n;
+
+	if (!vq_driver_is_used_packed(d, d->last_used, d->used_wrap))
+		return -1;
+	desc = &d->pdesc[d->last_used];
+	id = desc->id;
+	if (len)
+		*len = desc->len;
+	if (id >= d->size || !d->chain_len[id])
+		return -2;
+	n = d->chain_len[id];
+	d->id_next[id] = d->free_head;
+	d->free_head = id;
+	d->num_free += n;
+	d->chain_len[id] = 0;
+	d->last_used += n;
+	if (d->last_used >= d->size) {
+		d->last_used -= d->size;
+		d->used_wrap = !d->used_wrap;
+	}
+	if (d->event_flags == VRING_PACKED_EVENT_FLAG_DESC)
+		vq_driver_write_event(d, vq_driver_last_used_wrap(d),
+				      VRING_PACKED_EVENT_FLAG_DESC);
+	return id;
+}
+
 /*
- * Take the next used element: returns its head and sets *@len, or -1
- * when none. Frees the chain's descriptors.
+ * Take the next used element: returns its head (packed: buffer id) and
+ * sets *@len, or -1 when none (-2 for an id that is not outstanding).
+ * Frees the chain's descriptors.
  */
 static inline int vq_driver_get_used(struct vq_driver *d, uint32_t *len)
 {
 	uint16_t head, n, i;
 	struct vring_used_elem *e;
 
+	if (d->format == VQ_PACKED)
+		return vq_driver_get_used_packed(d, len);
 	/* Pairs with the device's release of used->idx. */
 	if (smp_load_acquire(&d->used->idx) == d->last_used)
 		return -1;
@@ -580,10 +852,31 @@ static inline int vq_driver_get_used(struct vq_driver *d, uint32_t *len)
 	return head;
 }
 
-/* Used entries the device published and the driver has not read. */
+/*
+ * Used entries the device published and the driver has not read (packed:
+ * the used descriptors from the driver's position on, each skipping its
+ * chain's descriptors).
+ */
 static inline uint16_t vq_driver_used_pending(struct vq_driver *d)
 {
-	return (uint16_t)(VQ_READ(d->used->idx) - d->last_used);
+	uint16_t pos = d->last_used, n = 0, id, seen = 0;
+	bool wrap = d->used_wrap;
+
+	if (d->format != VQ_PACKED)
+		return (uint16_t)(VQ_READ(d->used->idx) - d->last_used);
+	while (seen < d->size && vq_driver_is_used_packed(d, pos, wrap)) {
+		id = d->pdesc[pos].id;
+		if (id >= d->size || !d->chain_len[id])
+			break;
+		n++;
+		seen += d->chain_len[id];
+		pos += d->chain_len[id];
+		if (pos >= d->size) {
+			pos -= d->size;
+			wrap = !wrap;
+		}
+	}
+	return n;
 }
 
 /*
@@ -593,6 +886,14 @@ static inline uint16_t vq_driver_used_pending(struct vq_driver *d)
  */
 static inline bool vq_driver_enable_cb(struct vq_driver *d)
 {
+	if (d->format == VQ_PACKED) {
+		/* virtqueue_enable_cb_prepare_packed(), then poll. */
+		vq_driver_write_event(d, vq_driver_last_used_wrap(d),
+				      d->event_idx ?
+				      VRING_PACKED_EVENT_FLAG_DESC :
+				      VRING_PACKED_EVENT_FLAG_ENABLE);
+		return vq_driver_used_pending(d) != 0;
+	}
 	if (d->event_idx)
 		VQ_WRITE(d->avail->ring[d->size], d->last_used);
 	else
@@ -605,14 +906,34 @@ static inline bool vq_driver_enable_cb(struct vq_driver *d)
 /* No interrupts wanted (virtqueue_disable_cb). */
 static inline void vq_driver_disable_cb(struct vq_driver *d)
 {
+	if (d->format == VQ_PACKED) {
+		/* virtqueue_disable_cb_packed(): also with EVENT_IDX. */
+		if (d->event_flags != VRING_PACKED_EVENT_FLAG_DISABLE) {
+			d->event_flags = VRING_PACKED_EVENT_FLAG_DISABLE;
+			VQ_WRITE(d->pdriver->flags, d->event_flags);
+		}
+		return;
+	}
 	if (!d->event_idx)
 		VQ_WRITE(d->avail->flags, VRING_AVAIL_F_NO_INTERRUPT);
 }
 
-/* With EVENT_IDX: interrupt only once used->idx passes @event. */
+/*
+ * With EVENT_IDX: interrupt only once used->idx passes @event (packed:
+ * once the used position passes @event descriptors from the start of the
+ * ring, counting every lap).
+ */
 static inline void vq_driver_set_used_event(struct vq_driver *d,
 					    uint16_t event)
 {
+	if (d->format == VQ_PACKED) {
+		uint16_t lap = event / d->size;
+
+		vq_driver_write_event(d, (event % d->size) |
+				      (lap & 1 ? 0 : VQ_PACKED_WRAP),
+				      VRING_PACKED_EVENT_FLAG_DESC);
+		return;
+	}
 	VQ_WRITE(d->avail->ring[d->size], event);
 	/* Pairs with the device's mb between used->idx and used_event. */
 	smp_mb();

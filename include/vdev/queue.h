@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Virtqueues, device side (VIRTIO 1.2, section 2.6): one API for every
- * ring format. The split ring (2.7) is implemented; the packed ring (2.8)
- * is chosen when VIRTIO_F_RING_PACKED is negotiated.
+ * ring format: the split ring (2.7), and the packed ring (2.8), chosen
+ * when VIRTIO_F_RING_PACKED is negotiated.
  *
  * A transport fills in the public fields of struct vdev_queue while the
  * driver configures the queue; vdev_queue_enable() (called by

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Split virtqueue throughput: vdev's device side against the test driver
+ * Virtqueue throughput: vdev's device side against the test driver
  * (selftests/vq_driver.h), on two threads pinned to different CPUs.
  *
  * The work per transfer is that of the kernel's tools/virtio/vringh_test
@@ -14,7 +14,8 @@
  *   queue_bench [-n TRANSFERS] [-b BATCH] [--vringh PATH [-m VRINGH_TRANSFERS]]
  *
  * prints ns per transfer for 1..4 descriptors per chain with and without
- * EVENT_IDX, the device's CPU cost alone (one thread, warm caches), then
+ * EVENT_IDX, the device's CPU cost alone (one thread, warm caches) on
+ * the split and on the packed ring, then
  * the mixed vringh_test pattern with EVENT_IDX; with
  * --vringh it also runs "PATH --parallel --eventidx" (10M transfers, a
  * copy patched to pin its two processes to different CPUs) and prints the
@@ -368,13 +369,15 @@ static double run_vringh(const char *path, unsigned long xfers)
 /*
  * The device's own cost: driver and device take turns on one thread, a
  * full ring at a time, so nothing waits and the caches stay warm. Returns
- * ns per chain of pop + copy + push, flush included.
+ * ns per chain of pop + copy + push, flush included, on a ring of
+ * @format (the packed ring with VIRTIO_F_RING_PACKED negotiated).
  */
-static double device_cost(int cpu, int ndesc)
+static double device_cost(int cpu, int ndesc, enum vq_format format)
 {
 	const struct vdev_device_info info = {
 		.name = "bench1",
 		.type = 1,
+		.features = 1ULL << VIRTIO_F_RING_PACKED,
 		.queue_sizes = bench_sizes,
 		.nr_queues = 1,
 		.min_queues = 1,
@@ -397,11 +400,14 @@ static double device_cost(int cpu, int ndesc)
 	if (!ret)
 		ret = vq_guest_add(&b->g, GUEST_GPA, GUEST_SIZE, true);
 	if (!ret)
-		ret = vq_driver_init(&b->d, &b->g, 0, RING, false, 0);
+		ret = vq_driver_init_format(&b->d, &b->g, format, 0, RING,
+					    false, 0);
 	if (!ret)
 		ret = vdev_device_init(&b->dev, &bench_ops, &info);
 	if (ret)
 		die("device", -ret);
+	if (format == VQ_PACKED)
+		vdev_device_ack_features(&b->dev, 1ULL << VIRTIO_F_RING_PACKED);
 	b->data = vq_guest_alloc(&b->g, 0, 4 * (RING + 1), 64);
 	vq_driver_bind(&b->d, &b->q, 0, RING);
 	ret = vdev_queue_enable(&b->q, &b->dev, b->g.mem);
@@ -517,9 +523,16 @@ int main(int argc, char **argv)
 	}
 
 	printf("# device cost alone (one thread, warm caches): ns per chain\n");
-	for (ndesc = 1; ndesc <= 4; ndesc++)
-		printf("  %-10d %10.1f\n", ndesc, device_cost(cpu_a, ndesc));
-	printf("  %-10s %10.1f\n", "1-4 mix", device_cost(cpu_a, 0));
+	printf("# %-9s %10s %10s\n", "desc/chain", "split", "packed");
+	for (ndesc = 0; ndesc <= 4; ndesc++) {
+		double sp = device_cost(cpu_a, ndesc, VQ_SPLIT);
+		double pk = device_cost(cpu_a, ndesc, VQ_PACKED);
+
+		if (ndesc)
+			printf("  %-10d %10.1f %10.1f\n", ndesc, sp, pk);
+		else
+			printf("  %-10s %10.1f %10.1f\n", "1-4 mix", sp, pk);
+	}
 	fflush(stdout);
 
 	mixed = run_one(cpu_a, cpu_b, vxfers, batch, 0, true, &r);

@@ -6,13 +6,16 @@
  * memory; the test plays the driver with selftests/vq_driver.h and calls
  * vdev_queue_pop()/push()/notify() itself.
  *
- * Two fixtures share one data structure and set-up:
+ * Three fixtures share one data structure and set-up:
  *
  *   vq     every test that moves data through the format-neutral driver
- *          calls; a FIXTURE_VARIANT per ring format runs each of them on
- *          every format (split now; the packed ring adds its variant);
+ *          calls; a FIXTURE_VARIANT per ring format (split, packed) runs
+ *          each of them on every format;
  *   split  tests that write the split ring's layout directly (malformed
- *          rings, ring settings the split format refuses, unpop by count).
+ *          rings, ring settings the split format refuses, unpop by count);
+ *   packed the same for the packed ring's layout (VIRTIO_F_RING_PACKED
+ *          negotiated): chains across the end of the ring, wrap counters,
+ *          event suppression areas, buffer ids.
  *
  * Guest memory:
  *
@@ -37,6 +40,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <pthread.h>
+#include <sched.h>
+#include <time.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -169,9 +174,16 @@ FIXTURE_VARIANT_ADD(vq, split) {
 	.features = 0,
 };
 
-/* The split fixture has the vq fixture's data (self) and set-up. */
+FIXTURE_VARIANT_ADD(vq, packed) {
+	.format = VQ_PACKED,
+	.features = F(VIRTIO_F_RING_PACKED),
+};
+
+/* The split and packed fixtures have the vq fixture's data and set-up. */
 #define _test_data_split _test_data_vq
 FIXTURE(split);
+#define _test_data_packed _test_data_vq
+FIXTURE(packed);
 
 static void vqt_setup(struct __test_metadata *_metadata,
 		      FIXTURE_DATA(vq) *self, enum vq_format format,
@@ -237,6 +249,16 @@ FIXTURE_SETUP(split)
 }
 
 FIXTURE_TEARDOWN(split)
+{
+	vqt_teardown(self);
+}
+
+FIXTURE_SETUP(packed)
+{
+	vqt_setup(_metadata, self, VQ_PACKED, F(VIRTIO_F_RING_PACKED));
+}
+
+FIXTURE_TEARDOWN(packed)
 {
 	vqt_teardown(self);
 }
@@ -410,8 +432,11 @@ TEST_F(vq, indirect)
 	ASSERT_EQ(9, len);
 }
 
-/* A direct descriptor, then an indirect table: allowed (as vringh). */
-TEST_F(vq, direct_then_indirect)
+/*
+ * A direct descriptor, then an indirect table: allowed on the split ring
+ * (as vringh); the packed ring forbids it (packed.indirect_inside_chain).
+ */
+TEST_F(split, direct_then_indirect)
 {
 	struct vring_desc *t;
 	uint64_t tgpa;
@@ -472,6 +497,11 @@ TEST_F(vq, event_idx_avail_event)
 	ASSERT_FALSE(vdev_queue_enable_notify(&self->q));
 	if (self->format == VQ_SPLIT)
 		ASSERT_EQ(0, vq_driver_avail_event(&self->d));
+	if (self->format == VQ_PACKED) {
+		/* Slot 0 in the first lap (wrap counter 1). */
+		ASSERT_EQ(VRING_PACKED_EVENT_FLAG_DESC, self->d.pdevice->flags);
+		ASSERT_EQ(VQ_PACKED_WRAP | 0, self->d.pdevice->off_wrap);
+	}
 
 	vq_driver_add(&self->d, &b, 1, NULL, 0, false);
 	ASSERT_TRUE(vq_driver_kick_prepare(&self->d));
@@ -485,6 +515,8 @@ TEST_F(vq, event_idx_avail_event)
 	ASSERT_FALSE(vdev_queue_enable_notify(&self->q));
 	if (self->format == VQ_SPLIT)
 		ASSERT_EQ(2, vq_driver_avail_event(&self->d));
+	if (self->format == VQ_PACKED)
+		ASSERT_EQ(VQ_PACKED_WRAP | 2, self->d.pdevice->off_wrap);
 	vq_driver_add(&self->d, &b, 1, NULL, 0, false);
 	ASSERT_TRUE(vq_driver_kick_prepare(&self->d));
 
@@ -527,12 +559,18 @@ TEST_F(vq, no_notify_flag)
 	vdev_queue_disable_notify(&self->q);
 	if (self->format == VQ_SPLIT)
 		ASSERT_EQ(VRING_USED_F_NO_NOTIFY, self->d.used->flags);
+	if (self->format == VQ_PACKED)
+		ASSERT_EQ(VRING_PACKED_EVENT_FLAG_DISABLE,
+			  self->d.pdevice->flags);
 	vq_driver_add(&self->d, &b, 1, NULL, 0, false);
 	ASSERT_FALSE(vq_driver_kick_prepare(&self->d));
 	/* Two chains arrived while notifications were off. */
 	ASSERT_TRUE(vdev_queue_enable_notify(&self->q));
 	if (self->format == VQ_SPLIT)
 		ASSERT_EQ(0, self->d.used->flags);
+	if (self->format == VQ_PACKED)
+		ASSERT_EQ(VRING_PACKED_EVENT_FLAG_ENABLE,
+			  self->d.pdevice->flags);
 	vq_driver_add(&self->d, &b, 1, NULL, 0, false);
 	ASSERT_TRUE(vq_driver_kick_prepare(&self->d));
 }
@@ -562,6 +600,17 @@ TEST_F(vq, index_wrap)
 	if (self->format == VQ_SPLIT) {
 		ASSERT_EQ((uint16_t)70000, self->d.avail->idx);
 		ASSERT_EQ((uint16_t)70000, self->d.used->idx);
+	}
+	if (self->format == VQ_PACKED) {
+		struct vdev_queue_state st;
+
+		/* 17500 laps: both wrap counters back at 1, at slot 0. */
+		ASSERT_EQ(0, vdev_queue_get_state(&self->q, &st));
+		ASSERT_EQ(0, st.last_avail_idx);
+		ASSERT_EQ(0, st.used_idx);
+		ASSERT_TRUE(st.avail_wrap_counter && st.used_wrap_counter);
+		ASSERT_EQ(0, self->d.next_avail);
+		ASSERT_TRUE(self->d.avail_wrap && self->d.used_wrap);
 	}
 	ASSERT_FALSE(vdev_device_needs_reset(&self->dev));
 }
@@ -1816,28 +1865,6 @@ TEST_F(split, set_state_free_running_indices)
 	ASSERT_FALSE(vdev_device_needs_reset(&self->dev));
 }
 
-/* VIRTIO_F_RING_PACKED is refused until lib/packed.c exists. */
-TEST_F(split, packed_ring_not_supported_yet)
-{
-	const struct vdev_device_info info = {
-		.name = "qt1",
-		.type = 4,
-		.features = ALL_FEATURES | F(VIRTIO_F_RING_PACKED),
-		.queue_sizes = qt_sizes,
-		.nr_queues = 1,
-		.min_queues = 1,
-	};
-	struct vdev_device dev2;
-
-	ASSERT_EQ(0, vdev_device_init(&dev2, &qt_ops, &info));
-	vdev_device_ack_features(&dev2, ALL_FEATURES | F(VIRTIO_F_RING_PACKED));
-	ASSERT_TRUE(vdev_device_features_ok(&dev2));
-	ASSERT_EQ(-EOPNOTSUPP, vdev_queue_enable(&self->q, &dev2, self->g.mem));
-	ASSERT_TRUE(vdev_queue_is_broken(&self->q));
-	ASSERT_EQ(-EIO, vdev_queue_pop(&self->q, &self->chain));
-	vdev_device_put(&dev2);
-}
-
 /*
  * A driver that resets and offers a bad ring again and again: the
  * queue's messages stay within one burst of its rate limit, although
@@ -1856,6 +1883,795 @@ TEST_F(split, ring_messages_rate_limited_across_resets)
 	}
 	ASSERT_LE(1, nr_ring_msgs);
 	ASSERT_GE(10, nr_ring_msgs) TH_LOG("%u ring messages", nr_ring_msgs);
+}
+
+/* ----------------------------------------------------------------------
+ * The packed ring (VIRTIO_F_RING_PACKED): valid paths its layout allows
+ * (chains across the end of the ring, any queue size, a position in the
+ * second lap) and hostile drivers, each of which must stop the queue,
+ * set DEVICE_NEEDS_RESET (one config interrupt, the reason logged) and
+ * touch nothing outside guest memory.
+ */
+
+/* Available in the first lap: AVAIL = wrap counter 1, USED = 0. */
+#define AV	VQ_PACKED_AVAIL
+#define USED	VQ_PACKED_USED
+
+/* Write packed ring slot @i; the flags are stored last. */
+static void pdesc(FIXTURE_DATA(vq) *self, uint16_t i, uint64_t gpa,
+		  uint32_t len, uint16_t id, uint16_t flags)
+{
+	vq_driver_pdesc_raw(&self->d, i, gpa, len, id, flags);
+}
+
+/* One single-buffer transfer through the format-neutral calls. */
+static void xfer(struct __test_metadata *_metadata, FIXTURE_DATA(vq) *self,
+		 uint32_t len)
+{
+	struct vq_buf b = vbuf(self, 0, 4);
+	uint32_t got;
+	int id;
+
+	id = vq_driver_add(&self->d, &b, 1, NULL, 0, false);
+	ASSERT_GE(id, 0);
+	EXPECT_POP(id);
+	vdev_queue_push_chain(&self->q, &self->chain, len);
+	vdev_queue_flush(&self->q);
+	ASSERT_EQ(id, vq_driver_get_used(&self->d, &got));
+	ASSERT_EQ(len, got);
+}
+
+/* A chain of four from slot 14 runs through 15, 0 and 1 of the next lap. */
+TEST_F(packed, chain_across_ring_end)
+{
+	struct vq_buf out[2] = { vbuf(self, 1, 1), vbuf(self, 2, 2) };
+	struct vq_buf in[2] = { vbuf(self, 3, 3), vbuf(self, 4, 4) };
+	unsigned int i;
+	uint32_t len;
+	int id;
+
+	START(0);
+	for (i = 0; i < QSIZE - 2; i++)
+		xfer(_metadata, self, i);
+	id = vq_driver_add(&self->d, out, 2, in, 2, false);
+	ASSERT_GE(id, 0);
+	ASSERT_FALSE(self->d.avail_wrap);
+	EXPECT_POP(id);
+	ASSERT_EQ(4, self->chain.nr_descs);
+	ASSERT_EQ(2, self->chain.nr_read);
+	ASSERT_EQ(2, self->chain.nr_write);
+	ASSERT_EQ(3, self->chain.read_len);
+	ASSERT_EQ(7, self->chain.write_len);
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(vq_guest_ptr(&self->g, self->buf + 256 * (i + 1), 1),
+			  self->iov[i].iov_base);
+	ASSERT_EQ(0, vdev_queue_pop(&self->q, &self->chain));
+	vdev_queue_push_id(&self->q, id, 4, 7);
+	ASSERT_TRUE(vdev_queue_notify(&self->q));
+	ASSERT_EQ(id, vq_driver_get_used(&self->d, &len));
+	ASSERT_EQ(7, len);
+	/* The used descriptor went to slot 14 in lap 1. */
+	ASSERT_EQ(AV | USED | VRING_DESC_F_WRITE, self->d.pdesc[14].flags);
+	/* The next transfer is at slot 2 of lap 0 on both sides. */
+	xfer(_metadata, self, 99);
+	ASSERT_EQ(VRING_DESC_F_WRITE, self->d.pdesc[2].flags);
+	ASSERT_EQ(QSIZE, self->d.num_free);
+	ASSERT_FALSE(vdev_device_needs_reset(&self->dev));
+}
+
+/* Any size up to 32768: 12 is fine, and its ring wraps. */
+TEST_F(packed, size_not_power_of_two)
+{
+	unsigned int i;
+
+	vq_driver_resize(&self->d, 12);
+	self->q.size = 12;
+	START(F(VIRTIO_RING_F_EVENT_IDX));
+	for (i = 0; i < 100; i++)
+		xfer(_metadata, self, i);
+	ASSERT_FALSE(vdev_device_needs_reset(&self->dev));
+}
+
+/* Chains completed out of order: the used slot skips what each took. */
+TEST_F(packed, out_of_order_completion)
+{
+	struct vq_buf b[3] = { vbuf(self, 0, 4), vbuf(self, 1, 4),
+			       vbuf(self, 2, 4) };
+	struct vdev_chain c[3];
+	struct iovec iov[3][4];
+	int id[3], i;
+	uint32_t len;
+
+	START(0);
+	id[0] = vq_driver_add(&self->d, b, 3, NULL, 0, false);
+	id[1] = vq_driver_add(&self->d, b, 1, NULL, 0, false);
+	id[2] = vq_driver_add(&self->d, b, 2, NULL, 0, false);
+	for (i = 0; i < 3; i++) {
+		vdev_chain_init(&c[i], iov[i], 4);
+		ASSERT_EQ(1, vdev_queue_pop(&self->q, &c[i]));
+		ASSERT_EQ(id[i], c[i].id);
+	}
+	vdev_queue_push_chain(&self->q, &c[2], 20);
+	vdev_queue_push_chain(&self->q, &c[0], 0);
+	vdev_queue_push_chain(&self->q, &c[1], 10);
+	ASSERT_TRUE(vdev_queue_notify(&self->q));
+	/* Slot 0 (2 skipped), slot 2 (3 skipped), slot 5. */
+	ASSERT_EQ(id[2], self->d.pdesc[0].id);
+	ASSERT_EQ(id[0], self->d.pdesc[2].id);
+	ASSERT_EQ(id[1], self->d.pdesc[5].id);
+	ASSERT_EQ(AV | USED, self->d.pdesc[2].flags);
+	ASSERT_EQ(id[2], vq_driver_get_used(&self->d, &len));
+	ASSERT_EQ(20, len);
+	ASSERT_EQ(id[0], vq_driver_get_used(&self->d, &len));
+	ASSERT_EQ(id[1], vq_driver_get_used(&self->d, &len));
+	ASSERT_EQ(10, len);
+	ASSERT_EQ(-1, vq_driver_get_used(&self->d, &len));
+	for (i = 0; i < 40; i++)
+		xfer(_metadata, self, i);
+	ASSERT_EQ(QSIZE, self->d.num_free);
+	ASSERT_FALSE(vdev_device_needs_reset(&self->dev));
+}
+
+/*
+ * A position in the second lap (wrap counters 0), as vhost-user's
+ * SET_VRING_BASE gives it, the ring as a finished first lap leaves it.
+ */
+TEST_F(packed, set_state_second_lap)
+{
+	struct vdev_queue_state st = { .last_avail_idx = 5, .used_idx = 5 };
+	unsigned int i;
+
+	for (i = 0; i < QSIZE; i++)
+		self->d.pdesc[i].flags = AV | USED;
+	self->d.next_avail = 5;
+	self->d.avail_wrap = false;
+	self->d.last_used = 5;
+	self->d.used_wrap = false;
+	START(0);
+	ASSERT_EQ(0, vdev_queue_set_state(&self->q, &st));
+	ASSERT_FALSE(vdev_queue_has_avail(&self->q));
+	for (i = 0; i < 20; i++)
+		xfer(_metadata, self, i);
+	/* 5 + 20 = 25: slot 9 of the third lap (wrap counter 1). */
+	ASSERT_EQ(0, vdev_queue_get_state(&self->q, &st));
+	ASSERT_EQ(9, st.last_avail_idx);
+	ASSERT_EQ(9, st.used_idx);
+	ASSERT_TRUE(st.avail_wrap_counter);
+	ASSERT_TRUE(st.used_wrap_counter);
+	ASSERT_FALSE(vdev_device_needs_reset(&self->dev));
+}
+
+TEST_F(packed, set_state_refuses_offsets_past_the_ring)
+{
+	struct vdev_queue_state st = { .last_avail_idx = QSIZE };
+
+	START(0);
+	ASSERT_EQ(-EINVAL, vdev_queue_set_state(&self->q, &st));
+	st.last_avail_idx = 0;
+	st.used_idx = QSIZE;
+	ASSERT_EQ(-EINVAL, vdev_queue_set_state(&self->q, &st));
+	ASSERT_NE(NULL, strstr(last_log, "packed ring cannot be at"));
+	ASSERT_FALSE(vdev_queue_is_broken(&self->q));
+	ASSERT_FALSE(vdev_device_needs_reset(&self->dev));
+	ASSERT_EQ(0, vdev_queue_get_state(&self->q, &st));
+	ASSERT_EQ(0, st.last_avail_idx);
+	ASSERT_TRUE(st.avail_wrap_counter && st.used_wrap_counter);
+}
+
+/* The driver's event area: DISABLE suppresses, ENABLE interrupts. */
+TEST_F(packed, driver_event_disable_enable)
+{
+	START(0);
+	vq_driver_disable_cb(&self->d);
+	xfer(_metadata, self, 0);
+	ASSERT_FALSE(vdev_queue_notify(&self->q));
+	ASSERT_FALSE(vq_driver_enable_cb(&self->d));
+	ASSERT_EQ(VRING_PACKED_EVENT_FLAG_ENABLE, self->d.pdriver->flags);
+	xfer(_metadata, self, 0);
+	ASSERT_TRUE(vdev_queue_notify(&self->q));
+	ASSERT_EQ(1, self->irq.queue);
+}
+
+/*
+ * Modes the device does not act on interrupt, which is always safe: the
+ * reserved mode 3, and DESC without EVENT_IDX (off_wrap then means
+ * nothing).
+ */
+TEST_F(packed, driver_event_mode_not_understood)
+{
+	START(0);
+	self->d.pdriver->off_wrap = VQ_PACKED_WRAP | 7;
+	self->d.pdriver->flags = VRING_PACKED_EVENT_FLAG_DESC;
+	xfer(_metadata, self, 0);
+	ASSERT_TRUE(vdev_queue_notify(&self->q));
+	self->d.pdriver->flags = 3;
+	xfer(_metadata, self, 0);
+	ASSERT_TRUE(vdev_queue_notify(&self->q));
+	ASSERT_EQ(2, self->irq.queue);
+	ASSERT_FALSE(vdev_device_needs_reset(&self->dev));
+}
+
+/*
+ * One transfer that ends with the device's notify; the driver then takes
+ * the used buffer and puts its event back to @event (get_used moves it
+ * to the next slot, as Linux does).
+ */
+static bool xfer_notify(struct __test_metadata *_metadata,
+			FIXTURE_DATA(vq) *self, uint16_t off_wrap)
+{
+	struct vq_buf b = vbuf(self, 0, 4);
+	bool irq;
+	int id;
+
+	id = vq_driver_add(&self->d, &b, 1, NULL, 0, false);
+	EXPECT_POP(id);
+	vdev_queue_push_chain(&self->q, &self->chain, 0);
+	irq = vdev_queue_notify(&self->q);
+	EXPECT_EQ(id, vq_driver_get_used(&self->d, NULL));
+	vq_driver_write_event(&self->d, off_wrap, VRING_PACKED_EVENT_FLAG_DESC);
+	return irq;
+}
+
+/*
+ * EVENT_IDX, an event in the next lap: in a 4-entry ring, used_event 5
+ * is slot 1 with wrap counter 0, made used by the sixth transfer.
+ */
+TEST_F(packed, driver_event_desc_next_lap)
+{
+	uint16_t ev;
+	unsigned int i;
+
+	vq_driver_resize(&self->d, 4);
+	self->q.size = 4;
+	START(F(VIRTIO_RING_F_EVENT_IDX));
+	vq_driver_set_used_event(&self->d, 5);
+	ev = self->d.pdriver->off_wrap;
+	ASSERT_EQ(1, ev);
+	/* Nothing signalled yet: the first notify interrupts. */
+	ASSERT_TRUE(xfer_notify(_metadata, self, ev));
+	for (i = 2; i <= 5; i++)
+		ASSERT_FALSE(xfer_notify(_metadata, self, ev))
+			TH_LOG("transfer %u", i);
+	ASSERT_TRUE(xfer_notify(_metadata, self, ev));
+	/* The event is behind now. */
+	ASSERT_FALSE(xfer_notify(_metadata, self, ev));
+	/* An offset past the ring is no position: interrupt. */
+	self->d.pdriver->off_wrap = VQ_PACKED_WRAP | 4;
+	ASSERT_TRUE(xfer_notify(_metadata, self, VQ_PACKED_WRAP | 4));
+	ASSERT_EQ(3, self->irq.queue);
+}
+
+/* A driver area in ROM is fine: the device only reads it. */
+TEST_F(packed, readonly_driver_area)
+{
+	uint64_t area = vq_guest_alloc(&self->g, R3, 4, 4);
+
+	ASSERT_NE(0, area);
+	self->q.driver_addr = area;
+	START(0);
+	xfer(_metadata, self, 1);
+	/* Zeroed ROM reads as ENABLE. */
+	ASSERT_TRUE(vdev_queue_notify(&self->q));
+	ASSERT_FALSE(vdev_device_needs_reset(&self->dev));
+	ASSERT_EQ(0, self->irq.config);
+}
+
+/* A driver that writes the flags of the other lap: not available yet. */
+TEST_F(packed, head_flags_of_the_other_lap)
+{
+	START(0);
+	/* What a driver in lap 0 writes: AVAIL 0, USED 1. */
+	pdesc(self, 0, self->buf, 4, 0, USED);
+	ASSERT_FALSE(vdev_queue_has_avail(&self->q));
+	ASSERT_EQ(0, vdev_queue_pop(&self->q, &self->chain));
+	ASSERT_FALSE(vdev_device_needs_reset(&self->dev));
+}
+
+/* Hostile: every descriptor with NEXT. */
+TEST_F(packed, chain_longer_than_queue)
+{
+	unsigned int i;
+
+	START(0);
+	for (i = QSIZE; i-- > 0;)
+		pdesc(self, i, self->buf + 16 * i, 4, 0,
+		      AV | VRING_DESC_F_NEXT);
+	EXPECT_BROKEN("chain at 0 longer than 16 descriptors");
+}
+
+/* Hostile: AVAIL and USED both 1 at the head: used, in a lap not reached. */
+TEST_F(packed, head_avail_used_disagree)
+{
+	START(0);
+	pdesc(self, 0, self->buf, 4, 0, AV | USED);
+	EXPECT_BROKEN("descriptor 0: AVAIL/USED flags 0x8080 disagree with wrap counter 1");
+}
+
+TEST_F(packed, chain_avail_used_disagree)
+{
+	START(0);
+	pdesc(self, 1, self->buf, 4, 0, AV | USED);
+	pdesc(self, 0, self->buf, 4, 0, AV | VRING_DESC_F_NEXT);
+	EXPECT_BROKEN("descriptor 1: AVAIL/USED flags 0x8080 disagree");
+}
+
+/* The head made available before the rest of its chain. */
+TEST_F(packed, chain_descriptor_not_available)
+{
+	START(0);
+	pdesc(self, 1, self->buf, 4, 0, 0);
+	pdesc(self, 0, self->buf, 4, 0, AV | VRING_DESC_F_NEXT);
+	EXPECT_BROKEN("descriptor 1 of the chain at 0 not available");
+}
+
+/* A chain from slot 14 whose third descriptor is still of the old lap. */
+TEST_F(packed, chain_runs_into_the_old_lap)
+{
+	unsigned int i;
+
+	START(0);
+	for (i = 0; i < QSIZE - 2; i++)
+		xfer(_metadata, self, 0);
+	/* Slot 0 holds the used descriptor of lap 1 (AVAIL = USED = 1). */
+	pdesc(self, 15, self->buf, 4, 0, AV | VRING_DESC_F_NEXT);
+	pdesc(self, 14, self->buf, 4, 0, AV | VRING_DESC_F_NEXT);
+	EXPECT_BROKEN("descriptor 0 of the chain at 14 not available (flags 0x8080, wrap 0)");
+}
+
+TEST_F(packed, indirect_bad_size)
+{
+	uint64_t tgpa;
+
+	START(F(VIRTIO_RING_F_INDIRECT_DESC));
+	vq_driver_pindirect(&self->d, 0, &tgpa);
+	pdesc(self, 0, tgpa, 17, 0, AV | VRING_DESC_F_INDIRECT);
+	EXPECT_BROKEN("indirect table length 17");
+}
+
+TEST_F(packed, indirect_zero_size)
+{
+	uint64_t tgpa;
+
+	START(F(VIRTIO_RING_F_INDIRECT_DESC));
+	vq_driver_pindirect(&self->d, 0, &tgpa);
+	pdesc(self, 0, tgpa, 0, 0, AV | VRING_DESC_F_INDIRECT);
+	EXPECT_BROKEN("indirect table length 0");
+}
+
+/* More entries than the queue size: as long a list as the ring allows. */
+TEST_F(packed, indirect_longer_than_queue)
+{
+	struct vring_packed_desc *t = vq_guest_ptr(&self->g, self->buf,
+						   16 * (QSIZE + 1));
+	unsigned int i;
+
+	START(F(VIRTIO_RING_F_INDIRECT_DESC));
+	for (i = 0; i <= QSIZE; i++)
+		t[i] = (struct vring_packed_desc){ self->buf + 4096, 4, 0, 0 };
+	pdesc(self, 0, self->buf, 16 * (QSIZE + 1), 0,
+	      AV | VRING_DESC_F_INDIRECT);
+	EXPECT_BROKEN("indirect table of 17 descriptors, queue size 16");
+}
+
+TEST_F(packed, indirect_table_outside_memory)
+{
+	START(F(VIRTIO_RING_F_INDIRECT_DESC));
+	pdesc(self, 0, GAP_GPA - 16, 32, 0, AV | VRING_DESC_F_INDIRECT);
+	EXPECT_BROKEN("not in guest memory");
+}
+
+TEST_F(packed, indirect_nested)
+{
+	struct vring_packed_desc *t;
+	uint64_t tgpa, t2gpa;
+
+	START(F(VIRTIO_RING_F_INDIRECT_DESC));
+	t = vq_driver_pindirect(&self->d, 0, &tgpa);
+	vq_driver_pindirect(&self->d, 1, &t2gpa);
+	t[0] = (struct vring_packed_desc){ self->buf, 4, 0, 0 };
+	t[1] = (struct vring_packed_desc){ t2gpa, 16, 0,
+					   VRING_DESC_F_INDIRECT };
+	pdesc(self, 0, tgpa, 32, 0, AV | VRING_DESC_F_INDIRECT);
+	EXPECT_BROKEN("nested indirect");
+}
+
+TEST_F(packed, indirect_with_next)
+{
+	struct vring_packed_desc *t;
+	uint64_t tgpa;
+
+	START(F(VIRTIO_RING_F_INDIRECT_DESC));
+	t = vq_driver_pindirect(&self->d, 0, &tgpa);
+	t[0] = (struct vring_packed_desc){ self->buf, 4, 0, 0 };
+	pdesc(self, 1, self->buf, 4, 0, AV);
+	pdesc(self, 0, tgpa, 16, 0,
+	      AV | VRING_DESC_F_INDIRECT | VRING_DESC_F_NEXT);
+	EXPECT_BROKEN("indirect descriptor with NEXT");
+}
+
+/* An indirect descriptor after a direct one with NEXT (2.8.8 forbids it). */
+TEST_F(packed, indirect_inside_chain)
+{
+	struct vring_packed_desc *t;
+	uint64_t tgpa;
+
+	START(F(VIRTIO_RING_F_INDIRECT_DESC));
+	t = vq_driver_pindirect(&self->d, 0, &tgpa);
+	t[0] = (struct vring_packed_desc){ self->buf, 4, 0,
+					   VRING_DESC_F_WRITE };
+	pdesc(self, 1, tgpa, 16, 0, AV | VRING_DESC_F_INDIRECT);
+	pdesc(self, 0, self->buf, 4, 0, AV | VRING_DESC_F_NEXT);
+	EXPECT_BROKEN("indirect descriptor inside a chain");
+}
+
+TEST_F(packed, indirect_not_negotiated)
+{
+	struct vring_packed_desc *t;
+	uint64_t tgpa;
+
+	START(0);
+	t = vq_driver_pindirect(&self->d, 0, &tgpa);
+	t[0] = (struct vring_packed_desc){ self->buf, 4, 0, 0 };
+	pdesc(self, 0, tgpa, 16, 0, AV | VRING_DESC_F_INDIRECT);
+	EXPECT_BROKEN("not negotiated");
+}
+
+/* In a table only WRITE counts: NEXT and the ids are ignored (2.8.8). */
+TEST_F(packed, indirect_ignores_next_and_ids)
+{
+	struct vring_packed_desc *t;
+	uint64_t tgpa;
+
+	START(F(VIRTIO_RING_F_INDIRECT_DESC));
+	t = vq_driver_pindirect(&self->d, 3, &tgpa);
+	t[0] = (struct vring_packed_desc){ self->buf, 4, 77,
+					   VRING_DESC_F_NEXT };
+	t[1] = (struct vring_packed_desc){ self->buf + 256, 8, 78,
+					   VRING_DESC_F_WRITE };
+	t[2] = (struct vring_packed_desc){ self->buf + 512, 16, 79,
+					   VRING_DESC_F_WRITE |
+					   VRING_DESC_F_NEXT };
+	pdesc(self, 0, tgpa, 48, 3, AV | VRING_DESC_F_INDIRECT);
+	EXPECT_POP(3);
+	ASSERT_EQ(1, self->chain.nr_descs);
+	ASSERT_EQ(1, self->chain.nr_read);
+	ASSERT_EQ(2, self->chain.nr_write);
+	ASSERT_EQ(24, self->chain.write_len);
+}
+
+/* A writable entry before a readable one inside the table. */
+TEST_F(packed, indirect_readable_after_writable)
+{
+	struct vring_packed_desc *t;
+	uint64_t tgpa;
+
+	START(F(VIRTIO_RING_F_INDIRECT_DESC));
+	t = vq_driver_pindirect(&self->d, 0, &tgpa);
+	t[0] = (struct vring_packed_desc){ self->buf, 4, 0,
+					   VRING_DESC_F_WRITE };
+	t[1] = (struct vring_packed_desc){ self->buf + 256, 4, 0, 0 };
+	pdesc(self, 0, tgpa, 32, 0, AV | VRING_DESC_F_INDIRECT);
+	EXPECT_BROKEN("readable descriptor after a writable one");
+}
+
+TEST_F(packed, addr_past_end_of_memory)
+{
+	START(0);
+	pdesc(self, 0, R2_GPA + R2_SIZE - 16, 32, 0, AV);
+	EXPECT_BROKEN("outside guest memory");
+}
+
+TEST_F(packed, addr_in_gap)
+{
+	START(0);
+	pdesc(self, 0, GAP_GPA + 0x1000, 4, 0, AV | VRING_DESC_F_WRITE);
+	EXPECT_BROKEN("outside guest memory");
+}
+
+TEST_F(packed, addr_len_overflow)
+{
+	START(0);
+	pdesc(self, 0, UINT64_MAX - 15, 32, 0, AV);
+	EXPECT_BROKEN("wraps");
+}
+
+/* The second descriptor of a chain starts in R1 and runs into the gap. */
+TEST_F(packed, buffer_runs_into_gap)
+{
+	START(0);
+	pdesc(self, 1, GAP_GPA - 8, 16, 0, AV | VRING_DESC_F_WRITE);
+	pdesc(self, 0, self->buf, 4, 0, AV | VRING_DESC_F_NEXT);
+	EXPECT_BROKEN("outside guest memory");
+}
+
+TEST_F(packed, readonly_write_desc)
+{
+	START(0);
+	pdesc(self, 0, R3_GPA + 0x100, 64, 0, AV | VRING_DESC_F_WRITE);
+	ASSERT_EQ(-EIO, pop_and_fill(self));
+	EXPECT_BROKEN("buffer 0x300100+64 in read-only memory");
+	ASSERT_TRUE(untouched(self, R3_GPA + 0x100, 64));
+}
+
+/* Starts in RAM just below R3 and runs into it: refused whole. */
+TEST_F(packed, readonly_write_desc_spans_into_rom)
+{
+	ASSERT_EQ(0, vq_guest_add(&self->g, R3_GPA - 0x1000, 0x1000, false));
+	START(0);
+	pdesc(self, 0, R3_GPA - 16, 32, 0, AV | VRING_DESC_F_WRITE);
+	ASSERT_EQ(-EIO, pop_and_fill(self));
+	EXPECT_BROKEN("buffer 0x300000+16 in read-only memory");
+	ASSERT_TRUE(untouched(self, R3_GPA - 16, 16));
+	ASSERT_TRUE(untouched(self, R3_GPA, 16));
+}
+
+TEST_F(packed, zero_length_descriptor)
+{
+	START(0);
+	pdesc(self, 1, self->buf, 0, 0, AV);
+	pdesc(self, 0, self->buf, 4, 0, AV | VRING_DESC_F_NEXT);
+	EXPECT_BROKEN("zero-length");
+}
+
+TEST_F(packed, readable_after_writable)
+{
+	START(0);
+	pdesc(self, 1, self->buf + 64, 4, 0, AV);
+	pdesc(self, 0, self->buf, 4, 0,
+	      AV | VRING_DESC_F_WRITE | VRING_DESC_F_NEXT);
+	EXPECT_BROKEN("readable descriptor after a writable one");
+}
+
+/*
+ * Buffer ids are opaque to the device (documented): an id reused while
+ * outstanding is accepted and returned as given, once per chain. Only
+ * the driver that did it can be confused; nothing in vdev depends on ids.
+ */
+TEST_F(packed, buffer_id_reused_while_outstanding)
+{
+	struct vdev_chain a;
+	struct iovec iova[2];
+
+	START(0);
+	pdesc(self, 1, self->buf + 256, 8, 5, AV | VRING_DESC_F_WRITE);
+	pdesc(self, 0, self->buf, 4, 5, AV);
+	vdev_chain_init(&a, iova, 2);
+	ASSERT_EQ(1, vdev_queue_pop(&self->q, &a));
+	EXPECT_POP(5);
+	ASSERT_EQ(5, a.id);
+	ASSERT_EQ(self->iov[0].iov_base,
+		  vq_guest_ptr(&self->g, self->buf + 256, 8));
+	vdev_queue_push_chain(&self->q, &self->chain, 8);
+	vdev_queue_push_chain(&self->q, &a, 0);
+	ASSERT_TRUE(vdev_queue_notify(&self->q));
+	ASSERT_EQ(5, self->d.pdesc[0].id);
+	ASSERT_EQ(8, self->d.pdesc[0].len);
+	ASSERT_EQ(AV | USED | VRING_DESC_F_WRITE, self->d.pdesc[0].flags);
+	ASSERT_EQ(5, self->d.pdesc[1].id);
+	ASSERT_EQ(AV | USED, self->d.pdesc[1].flags);
+	ASSERT_FALSE(vdev_queue_is_broken(&self->q));
+	ASSERT_FALSE(vdev_device_needs_reset(&self->dev));
+	ASSERT_EQ(0, self->irq.config);
+}
+
+/*
+ * Each descriptor is read once: the driver rewriting it after pop (while
+ * it is outstanding) changes nothing the device holds, and the used
+ * descriptor carries the id that was read. A rewind reads it again.
+ */
+TEST_F(packed, descriptor_rewritten_after_pop)
+{
+	uint8_t *p = vq_guest_ptr(&self->g, self->buf, 4);
+
+	START(0);
+	pdesc(self, 0, self->buf, 4, 7, AV);
+	EXPECT_POP(7);
+	pdesc(self, 0, R3_GPA, 64, 9, AV | VRING_DESC_F_WRITE);
+	ASSERT_EQ(1, self->chain.nr_descs);
+	ASSERT_EQ(1, self->chain.nr_read);
+	ASSERT_EQ(0, self->chain.nr_write);
+	ASSERT_EQ(p, self->iov[0].iov_base);
+	ASSERT_EQ(4, self->iov[0].iov_len);
+	ASSERT_EQ(0, vdev_queue_rewind(&self->q, &self->chain));
+	ASSERT_EQ(-EIO, pop_and_fill(self));
+	EXPECT_BROKEN("in read-only memory");
+	ASSERT_TRUE(untouched(self, R3_GPA, 64));
+}
+
+/*
+ * Each descriptor is read once, with a driver thread rewriting the length
+ * of the only descriptor all the time: 16 bytes that end exactly at the
+ * end of R1, or 4096 that run into the gap. Every pop either takes the 16
+ * bytes or finds the buffer outside guest memory; a device that checked
+ * one length and used another would hand out an iovec over the guard
+ * page, which the fill below would fault on.
+ */
+struct flipper {
+	struct vring_packed_desc *desc;
+	atomic_bool stop;
+	atomic_uint flips;
+};
+
+static void *flip_len(void *arg)
+{
+	struct flipper *f = arg;
+	uint32_t len = 16;
+
+	atomic_store(&f->flips, 1);
+	while (!atomic_load_explicit(&f->stop, memory_order_relaxed)) {
+		len = len == 16 ? 4096 : 16;
+		WRITE_ONCE(f->desc->len, len);
+	}
+	return NULL;
+}
+
+/* Both outcomes seen (or 5 s): two CPUs shared with other work. */
+#define FLIP_SECONDS	5
+
+TEST_F(packed, descriptor_rewritten_while_popped)
+{
+	struct flipper f = { .desc = &self->d.pdesc[0] };
+	unsigned int good = 0, bad = 0;
+	pthread_t thread;
+	time_t end;
+	int ret;
+
+	atomic_init(&f.stop, false);
+	atomic_init(&f.flips, 0);
+	pdesc(self, 0, GAP_GPA - 16, 16, 1, AV | VRING_DESC_F_WRITE);
+	START(0);
+	ASSERT_EQ(0, pthread_create(&thread, NULL, flip_len, &f));
+	while (!atomic_load(&f.flips))
+		sched_yield();
+	end = time(NULL) + FLIP_SECONDS;
+	while ((good < 1000 || bad < 100) && time(NULL) < end) {
+		ret = vdev_queue_pop(&self->q, &self->chain);
+		if (ret == 1) {
+			ASSERT_EQ(1, self->chain.nr_write);
+			ASSERT_EQ(16, self->iov[0].iov_len);
+			ASSERT_EQ(16, self->chain.write_len);
+			memset(self->iov[0].iov_base, 0x5a, 16);
+			ASSERT_EQ(0, vdev_queue_rewind(&self->q, &self->chain));
+			good++;
+			continue;
+		}
+		ASSERT_EQ(-EIO, ret);
+		ASSERT_TRUE(vdev_device_needs_reset(&self->dev));
+		/* Logged once: the device's messages are rate-limited. */
+		if (!bad++)
+			ASSERT_NE(NULL, strstr(last_log,
+					       "buffer 0x120000+4080 outside guest memory"))
+				TH_LOG("log: %s", last_log);
+		/* Enable the queue again, as a queue reset would. */
+		vdev_queue_reset(&self->q);
+		self->q.size = self->d.size;
+		self->q.desc_addr = self->d.desc_gpa;
+		self->q.driver_addr = self->d.avail_gpa;
+		self->q.device_addr = self->d.used_gpa;
+		self->q.ready = true;
+		ASSERT_EQ(0, vdev_queue_enable(&self->q, &self->dev,
+					       self->g.mem));
+	}
+	atomic_store(&f.stop, true);
+	ASSERT_EQ(0, pthread_join(thread, NULL));
+	TH_LOG("%u pops took 16 bytes, %u found 4096", good, bad);
+	ASSERT_LT(0, good);
+	ASSERT_LT(0, bad);
+	ASSERT_EQ(1, self->irq.config);
+}
+
+/* A device bug, not the driver's: a push without a descriptor count. */
+TEST_F(packed, push_id_without_descriptors)
+{
+	START(0);
+	vdev_queue_push_id(&self->q, 0, 0, 0);
+	ASSERT_TRUE(vdev_queue_is_broken(&self->q));
+	ASSERT_TRUE(vdev_device_needs_reset(&self->dev));
+	ASSERT_NE(NULL, strstr(last_log, "push of buffer 0 with 0 descriptors"));
+}
+
+/* The split-only calls stop a packed queue (a device bug). */
+TEST_F(packed, split_only_unpop)
+{
+	START(0);
+	vdev_queue_unpop(&self->q, 1);
+	ASSERT_TRUE(vdev_queue_is_broken(&self->q));
+	ASSERT_NE(NULL, strstr(last_log, "vdev_queue_unpop() on a packed ring"));
+}
+
+TEST_F(packed, split_only_push)
+{
+	START(0);
+	vdev_queue_push(&self->q, 0, 0);
+	ASSERT_TRUE(vdev_queue_is_broken(&self->q));
+	ASSERT_NE(NULL, strstr(last_log, "vdev_queue_push() on a packed ring"));
+}
+
+/* Once broken, the queue reads nothing: all guest RAM made inaccessible. */
+TEST_F(packed, broken_queue_touches_nothing)
+{
+	unsigned int i;
+
+	START(0);
+	pdesc(self, 0, self->buf, 4, 0, AV | USED);
+	ASSERT_EQ(-EIO, vdev_queue_pop(&self->q, &self->chain));
+	for (i = 0; i < self->g.nr; i++)
+		ASSERT_EQ(0, mprotect(self->g.r[i].hva, self->g.r[i].size,
+				      PROT_NONE));
+	ASSERT_EQ(-EIO, vdev_queue_pop(&self->q, &self->chain));
+	ASSERT_TRUE(vdev_queue_has_avail(&self->q));
+	ASSERT_TRUE(vdev_queue_more_avail(&self->q));
+	vdev_queue_push_id(&self->q, 0, 1, 0);
+	vdev_queue_flush(&self->q);
+	ASSERT_FALSE(vdev_queue_notify(&self->q));
+	ASSERT_FALSE(vdev_queue_enable_notify(&self->q));
+	vdev_queue_disable_notify(&self->q);
+	for (i = 0; i < self->g.nr; i++)
+		ASSERT_EQ(0, mprotect(self->g.r[i].hva, self->g.r[i].size,
+				      self->g.r[i].flags & VDEV_MEM_F_READONLY ?
+				      PROT_READ : PROT_READ | PROT_WRITE));
+}
+
+/* Ring settings: refused at activate, DEVICE_NEEDS_RESET. */
+TEST_F(packed, misaligned_desc)
+{
+	self->q.desc_addr += 8;
+	EXPECT_BAD_SETUP("bad ring address");
+	ASSERT_NE(NULL, strstr(all_log, "descriptor ring"));
+	ASSERT_NE(NULL, strstr(all_log, "misaligned"));
+}
+
+TEST_F(packed, misaligned_driver_area)
+{
+	self->q.driver_addr += 2;
+	EXPECT_BAD_SETUP("bad ring address");
+	ASSERT_NE(NULL, strstr(all_log, "driver event ring"));
+	ASSERT_NE(NULL, strstr(all_log, "misaligned"));
+}
+
+TEST_F(packed, misaligned_device_area)
+{
+	self->q.device_addr += 2;
+	EXPECT_BAD_SETUP("bad ring address");
+	ASSERT_NE(NULL, strstr(all_log, "device event ring"));
+}
+
+TEST_F(packed, driver_area_outside_memory)
+{
+	self->q.driver_addr = GAP_GPA;
+	EXPECT_BAD_SETUP("bad ring address");
+	ASSERT_NE(NULL, strstr(all_log, "not inside one guest memory region"));
+}
+
+TEST_F(packed, device_area_outside_memory)
+{
+	self->q.device_addr = R2_GPA + R2_SIZE;
+	EXPECT_BAD_SETUP("bad ring address");
+	ASSERT_NE(NULL, strstr(all_log, "device event ring"));
+}
+
+TEST_F(packed, desc_ring_crosses_end_of_region)
+{
+	self->q.desc_addr = GAP_GPA - 64;
+	EXPECT_BAD_SETUP("bad ring address");
+}
+
+/* The device writes used descriptors and its event area: not in ROM. */
+TEST_F(packed, readonly_desc_ring)
+{
+	self->q.desc_addr = vq_guest_alloc(&self->g, R3, 16 * QSIZE, 16);
+	EXPECT_BAD_SETUP("bad ring address");
+	ASSERT_NE(NULL, strstr(all_log, "descriptor ring 0x300000+256"));
+	ASSERT_NE(NULL, strstr(all_log, "in read-only memory"));
+	ASSERT_EQ(1, self->irq.config);
+}
+
+TEST_F(packed, readonly_device_area)
+{
+	self->q.device_addr = vq_guest_alloc(&self->g, R3, 4, 4);
+	EXPECT_BAD_SETUP("bad ring address");
+	ASSERT_NE(NULL, strstr(all_log, "device event ring 0x300000+4"));
+	ASSERT_NE(NULL, strstr(all_log, "in read-only memory"));
 }
 
 TEST_HARNESS_MAIN

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
-# libFuzzer target over split virtqueue setup and guest memory contents
-# (selftests/fuzz/queue_fuzz.c), built with clang into build/fuzz/ from
-# its own copy of the library objects.
+# libFuzzer target over virtqueue setup (split and packed rings) and guest
+# memory contents (selftests/fuzz/queue_fuzz.c), built with clang into
+# build/fuzz/ from its own copy of the library objects.
 #
 #   make fuzz-check   60 s, bounded (part of 'make check'); fails on a crash
 #   make fuzz         FUZZ_SECONDS (default 600)

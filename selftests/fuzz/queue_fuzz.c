@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * libFuzzer target: split virtqueue setup and guest memory contents.
+ * libFuzzer target: virtqueue setup and guest memory contents, for both
+ * ring formats.
  *
- * The input chooses the queue size, the negotiated ring features, the
- * three ring addresses and a short program of device operations; the rest
- * is copied into guest memory, so descriptors, avail ring and indirect
- * tables are all fuzzer-controlled. Guest memory is three heap buffers
+ * The input chooses the ring format (split or packed), the queue size,
+ * the negotiated ring features, the three ring addresses and a short
+ * program of device operations; the rest is copied into guest memory, so
+ * descriptors, the avail ring or the packed descriptor ring, event areas
+ * and indirect tables are all fuzzer-controlled. Guest memory is three heap buffers
  * (ASan redzones around each) and one read-only memfd page, registered as
  * regions:
  *
@@ -23,7 +25,8 @@
  * Input layout (little-endian):
  *   0  u16 queue size          2  u8 features (bit 0 EVENT_IDX,
  *   3  u8 iovec capacity - 1         bit 1 INDIRECT_DESC, bit 2: an
- *                                    access platform, IOVA = GPA + 64K)
+ *                                    access platform, IOVA = GPA + 64K,
+ *                                    bit 3 RING_PACKED: the packed ring)
  *   4  u16 desc address / 2    6  u16 avail address / 2
  *   8  u16 used address / 2    10 u8 ops[16]
  *   26 guest memory image (R0, R1, R2, R3 in order)
@@ -40,6 +43,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
 
 #include <vdev/device.h>
@@ -252,7 +256,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.name = "fz0",
 		.type = 1,
 		.features = (1ULL << VIRTIO_RING_F_EVENT_IDX) |
-			    (1ULL << VIRTIO_RING_F_INDIRECT_DESC),
+			    (1ULL << VIRTIO_RING_F_INDIRECT_DESC) |
+			    (1ULL << VIRTIO_F_RING_PACKED),
 		.queue_sizes = fuzz_sizes,
 		.nr_queues = 1,
 		.min_queues = 1,
@@ -288,6 +293,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		features |= 1ULL << VIRTIO_RING_F_EVENT_IDX;
 	if (data[2] & 2)
 		features |= 1ULL << VIRTIO_RING_F_INDIRECT_DESC;
+	if (data[2] & 8)
+		features |= 1ULL << VIRTIO_F_RING_PACKED;
 	vdev_device_ack_features(&dev, features);
 
 	vdev_queue_init(&q, 0, fuzz_sizes[0]);
