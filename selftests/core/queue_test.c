@@ -1059,7 +1059,8 @@ static const struct vdev_device_ops qt_features_ops = {
  * other address (vq_map_indirect()), so setting one leaves
  * VIRTIO_RING_F_INDIRECT_DESC offered, whether the device offers its
  * features with ops->features or with vdev_device_info: a chain through
- * an indirect table at an IOVA, with buffers at IOVAs, is used.
+ * an indirect table at an IOVA, with buffers at IOVAs, is used. Split
+ * layout (raw(), post()), so fixture split.
  */
 static void ap_indirect(struct __test_metadata *_metadata,
 			FIXTURE_DATA(vq) *self, bool features_op)
@@ -1121,12 +1122,12 @@ static void ap_indirect(struct __test_metadata *_metadata,
 	EXPECT_EQ(0, ap.released);
 }
 
-TEST_F(vq, access_platform_indirect)
+TEST_F(split, access_platform_indirect)
 {
 	ap_indirect(_metadata, self, false);
 }
 
-TEST_F(vq, access_platform_indirect_features_op)
+TEST_F(split, access_platform_indirect_features_op)
 {
 	ap_indirect(_metadata, self, true);
 }
