@@ -14,7 +14,7 @@
  * of these fds must drive them with epoll only and join every thread
  * that uses them before vdev_tap_close().
  *
- * Link queries (ifindex, MTU, MAC) go through vdev's netlink helpers
+ * Link queries (ifindex, MTU, MAC) go through vdev's netlink calls
  * (<vdev/netlink.h>) in the calling thread's network namespace. The link
  * state (vdev_tap_carrier_ok(), vdev_tap_link_fd(), vdev_tap_link_update())
  * is followed by the TAP's ifindex through a netlink socket made at open
