@@ -115,7 +115,7 @@ HOST_TESTS	:=
 THREADED_TESTS	:=
 XFAIL_TESTS	:=
 KVM_TESTS	:=
-TEST_HELPERS	:= selftests/vdev_test.h
+TEST_HELPERS	:= selftests/vdev_test.h selftests/lib/nl_helpers.h
 # The fault build's switch for the TAP reopen regression (lib/worker.c).
 XFAIL_ENV	:= VDEV_FAULT=leak-ctrl-worker
 # What an expected failure must print to count as caught: the signatures
@@ -128,10 +128,28 @@ include $(sort $(wildcard selftests/*/tests.mk))
 KSFT_CFLAGS	:= -I$(KSFT) -Iselftests -Wno-sign-compare -Wno-missing-prototypes
 TEST_BINS	= $(addprefix $(B)/,$(HOST_TESTS))
 
-$(B)/selftests/%: selftests/%.c $(LIB_A) $(TEST_HELPERS)
+# The selftests' own helper library: test-only code on libvdev's public
+# API (the netlink helpers, selftests/lib/nl_helpers.h), never installed.
+# The selftests, the benchmarks and tools/ link it ahead of libvdev.a.
+TESTLIB_SRCS	:= selftests/lib/nl_helpers.c
+TESTLIB_OBJS	:= $(patsubst %.c,$(B)/%.o,$(TESTLIB_SRCS))
+TESTLIB_A	:= $(B)/selftests/lib/libvdev-test.a
+
+$(B)/selftests/lib/%.o: selftests/lib/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fPIC -MMD -MP -c -o $@ $<
+
+$(TESTLIB_A): $(TESTLIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+-include $(TESTLIB_OBJS:.o=.d)
+
+$(B)/selftests/%: selftests/%.c $(TESTLIB_A) $(LIB_A) $(TEST_HELPERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(KSFT_CFLAGS) $(CFLAGS_$(notdir $*)) -o $@ $< \
-		$(LIB_A) $(LDFLAGS_V) $(LDLIBS_$(notdir $*)) $(NL_LIBS) -lm
+		$(TESTLIB_A) $(LIB_A) $(LDFLAGS_V) $(LDLIBS_$(notdir $*)) \
+		$(NL_LIBS) -lm
 
 tests: $(TEST_BINS)
 

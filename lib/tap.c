@@ -12,7 +12,7 @@
  * a multiqueue request on a single-queue TAP (and the reverse) fails with
  * a message that says so. Link queries go through netlink as well; the
  * rest are tun ioctls: TUNGETFEATURES, TUNSETIFF, TUNGETIFF, TUNSETQUEUE,
- * TUNSETVNETHDRSZ, TUNSETOFFLOAD, TUNGETDEVNETNS.
+ * TUNSETVNETHDRSZ, TUNSETOFFLOAD, TUNSETPERSIST, TUNGETDEVNETNS.
  *
  * Link state: at open, a NETLINK_ROUTE socket subscribed to RTNLGRP_LINK
  * is made in the TAP's network namespace (TUNGETDEVNETNS), and the TAP's
@@ -834,6 +834,40 @@ int __vdev_tap_set_offload(struct vdev_tap *tap, const int *fds,
 	}
 	return tap_ioctl_all(tap, fds ? fds : tap->fds, TUNSETOFFLOAD, tun_f,
 			     "TUNSETOFFLOAD");
+}
+
+/**
+ * vdev_tap_set_persist() - keep the TAP after its last fd is closed, or not
+ * @tap: handle
+ * @persist: true to set IFF_PERSIST (TUNSETPERSIST 1), false to clear it
+ *
+ * A persistent TAP (what "ip tuntap add" makes) stays when its last fd is
+ * closed, with its name, ifindex, MTU, MAC and bridge port: a VMM that
+ * makes its TAP persistent can vdev_tap_close() it on a guest reboot and
+ * vdev_tap_open() the same name again without plumbing it anew. A TAP
+ * that is not persistent (what vdev_tap_open() creates by name) is
+ * deleted with its last fd. Clearing the flag does not delete the TAP at
+ * once: it goes when its last fd is closed, also a caller's.
+ *
+ * The flag belongs to the link, not to @tap: it is set through queue 0's
+ * fd (detached or not) and holds for every fd of the TAP, and
+ * vdev_nl_tun_flags() reports it as IFF_PERSIST. Asking for the state the
+ * TAP is in already is not an error.
+ *
+ * Return: 0, -EBADFD once the TAP is deleted, or another -errno; each
+ * with a message through vdev_log().
+ */
+int vdev_tap_set_persist(struct vdev_tap *tap, bool persist)
+{
+	int err;
+
+	if (ioctl(tap->fds[0], TUNSETPERSIST, persist ? 1UL : 0UL) == 0)
+		return 0;
+	err = -errno;
+	vdev_log(VDEV_LOG_ERR, "tap: %s TUNSETPERSIST(%d): %s%s", tap->name,
+		 persist, strerror(-err),
+		 err == -EBADFD ? " (TAP deleted?)" : "");
+	return err;
 }
 
 /**

@@ -9,17 +9,20 @@
 #               selftest library's guests, otherwise inside QEMU TCG.
 #
 # vdev-demo is guest code plus host code like a KVM selftest, so it builds
-# with the KVM test flags of selftests/kvm/extra.mk (no PIE, libkvm.a).
+# with the KVM test flags of selftests/kvm/extra.mk (no PIE, libkvm.a);
+# it links the selftests' helper library (libvdev-test.a, Makefile) for
+# the bridge and veth it builds.
 
 DEMO		:= build/tools/vdev-demo
 DEMO_DEPS	:= selftests/kvm/virtio_guest.h selftests/kvm/vnet_host.h \
 		   $(TEST_HELPERS)
 
-$(DEMO): tools/vdev-demo.c $(DEMO_DEPS) build/libvdev.a $(LIBKVM_A)
+$(DEMO): tools/vdev-demo.c $(DEMO_DEPS) build/selftests/lib/libvdev-test.a \
+		build/libvdev.a $(LIBKVM_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(KVM_TEST_CFLAGS) -Iselftests/kvm -o $@ $< \
-		build/libvdev.a $(LIBKVM_A) $(LDFLAGS_V) -no-pie $(NL_LIBS) \
-		-ldl -lm
+		build/selftests/lib/libvdev-test.a build/libvdev.a $(LIBKVM_A) \
+		$(LDFLAGS_V) -no-pie $(NL_LIBS) -ldl -lm
 
 .PHONY: demo
 demo: $(DEMO)

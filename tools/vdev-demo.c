@@ -8,7 +8,11 @@
  * vdev_mmio_read/write(), queue notifications go through KVM_IOEVENTFD,
  * interrupts through KVM_IRQFD and the in-kernel IOAPIC. The device's
  * backend is a persistent TAP on a bridge, with a veth to a peer in its
- * own network namespace, all set up with vdev's netlink helpers.
+ * own network namespace, set up with <vdev/netlink.h> and, for what is
+ * no part of libvdev (the bridge and the veth made, the peer moved to
+ * its namespace), the selftests' netlink helpers: this program links the
+ * selftests' helper library, libvdev-test.a (selftests/lib/nl_helpers.h),
+ * as well as libvdev.
  *
  * The demo boots the VM, exchanges frames with the peer, then reboots it
  * VDEV_DEMO_REBOOTS times (default 20) the way a VMM does -- VM and device

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Link and address configuration around a TAP, through libnl-3 and
- * libnl-route-3: what a VMM (or a test) needs to plumb a virtio-net
- * backend without shelling out to ip(8).
+ * Link configuration of a TAP, through libnl-3 and libnl-route-3: what a
+ * VMM needs to plumb a virtio-net backend without shelling out to ip(8).
+ * The TAP itself is created or opened by name, and made persistent, with
+ * <vdev/tap.h>; these set it up or down, set its MTU and MAC, put it on
+ * an existing bridge or take it off, and read its link state and its
+ * TUN/TAP flags (IFF_PERSIST, IFF_MULTI_QUEUE...), all by name.
  *
  * Every call opens its own NETLINK_ROUTE socket, does its work and closes
  * it. So the functions keep no state, are safe to call from any number of
@@ -41,73 +44,16 @@ struct vdev_nl_link_state {
 };
 
 /* Each function is documented at its definition, in lib/netlink.c. */
-int vdev_nl_ifindex(const char *ifname, int *ifindex);
-
 int vdev_nl_link_set_up(const char *ifname, bool up);
 
 int vdev_nl_link_set_mtu(const char *ifname, unsigned int mtu);
 
 int vdev_nl_link_set_mac(const char *ifname, const uint8_t mac[6]);
 
-int vdev_nl_link_set_txqlen(const char *ifname, unsigned int txqlen);
-
-int vdev_nl_addr_add(const char *ifname, int family, const void *addr,
-		     unsigned int prefixlen);
-
-int vdev_nl_addr_del(const char *ifname, int family, const void *addr,
-		     unsigned int prefixlen);
-
-int vdev_nl_bridge_create(const char *brname);
-
-int vdev_nl_link_delete(const char *ifname);
-
 int vdev_nl_link_enslave(const char *ifname, const char *master);
-
-int vdev_nl_veth_create(const char *name, const char *peer);
-
-int vdev_nl_link_set_netns(const char *ifname, int netns_fd);
 
 int vdev_nl_link_state(const char *ifname, struct vdev_nl_link_state *st);
 
 int vdev_nl_tun_flags(const char *ifname, unsigned int *flags);
-
-int vdev_nl_neigh_add(const char *ifname, int family, const void *addr,
-		      const uint8_t lladdr[6]);
-
-int vdev_nl_neigh_del(const char *ifname, int family, const void *addr);
-
-/**
- * struct vdev_nl_route_opts - optional attributes of a route
- * @initcwnd: initial congestion window in segments (RTAX_INITCWND, as
- *            "ip route ... initcwnd"); 0 for the kernel's default (10)
- * @initrwnd: initial receive window advertised, in segments
- *            (RTAX_INITRWND); 0 for the kernel's default
- * @mtu: path MTU in bytes (RTAX_MTU); 0 for the link's MTU
- * @priority: the route's metric (RTA_PRIORITY, "ip route ... metric");
- *            0 for the kernel's default (0 for IPv4, 1024 for IPv6)
- * @table: routing table (RT_TABLE_* of <linux/rtnetlink.h>, or any
- *         other id); 0 for RT_TABLE_MAIN
- * @replace: vdev_nl_route_add() replaces a route to the same
- *           destination (and @priority) instead of failing with -EEXIST,
- *           as "ip route replace"
- *
- * A zeroed struct is the same as passing NULL.
- */
-struct vdev_nl_route_opts {
-	unsigned int initcwnd;
-	unsigned int initrwnd;
-	unsigned int mtu;
-	unsigned int priority;
-	unsigned int table;
-	bool replace;
-};
-
-int vdev_nl_route_add(const char *ifname, int family, const void *dst,
-		      unsigned int prefixlen, const void *gateway,
-		      const struct vdev_nl_route_opts *opts);
-
-int vdev_nl_route_del(const char *ifname, int family, const void *dst,
-		      unsigned int prefixlen, const void *gateway,
-		      const struct vdev_nl_route_opts *opts);
 
 #endif /* _VDEV_NETLINK_H */

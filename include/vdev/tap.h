@@ -14,7 +14,11 @@
  * of these fds must drive them with epoll only and join every thread
  * that uses them before vdev_tap_close().
  *
- * Link queries (ifindex, MTU, MAC) go through vdev's netlink helpers
+ * A TAP that vdev_tap_open() creates by name is deleted with its last fd,
+ * and its MTU, MAC and bridge port with it; vdev_tap_set_persist() makes
+ * it stay, as "ip tuntap add" does.
+ *
+ * Link queries (ifindex, MTU, MAC) go through vdev's netlink calls
  * (<vdev/netlink.h>) in the calling thread's network namespace. The link
  * state (vdev_tap_carrier_ok(), vdev_tap_link_fd(), vdev_tap_link_update())
  * is followed by the TAP's ifindex through a netlink socket made at open
@@ -69,6 +73,8 @@ int vdev_tap_set_queue_enabled(struct vdev_tap *tap, unsigned int queue,
 int vdev_tap_set_vnet_hdr_size(struct vdev_tap *tap, int size);
 
 int vdev_tap_set_offload(struct vdev_tap *tap, unsigned int tun_f);
+
+int vdev_tap_set_persist(struct vdev_tap *tap, bool persist);
 
 bool vdev_tap_offload_supported(struct vdev_tap *tap, unsigned int tun_f);
 

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/nl_helpers.h"
 #include "net_dev.h"
 
 #define TAP		"vb0"
@@ -405,7 +406,7 @@ int main(void)
 	if (!ret)
 		ret = vdev_nl_link_set_up(TAP, true);
 	if (!ret)
-		ret = vdev_nl_link_set_txqlen(TAP, 200000);
+		ret = nlh_link_set_txqlen(TAP, 200000);
 	if (!ret)
 		ret = nd_guest(&nd);
 	if (ret) {
@@ -418,7 +419,7 @@ int main(void)
 		int ifindex;
 
 		ps = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
-		vdev_nl_ifindex(TAP, &ifindex);
+		nlh_ifindex(TAP, &ifindex);
 		sll.sll_ifindex = ifindex;
 		if (ps < 0 || bind(ps, (struct sockaddr *)&sll, sizeof(sll))) {
 			perror("packet socket");
@@ -469,7 +470,7 @@ int main(void)
 	 * 200000 costs about 80 us of its own, in the floor as much as in
 	 * the device.
 	 */
-	if (vdev_nl_link_set_txqlen(TAP, 1000))
+	if (nlh_link_set_txqlen(TAP, 1000))
 		return 1;
 	reopen_floor(cycles);
 	if (nd_create(&nd, TAP, 1) || nd_activate(&nd, 1, FEAT))

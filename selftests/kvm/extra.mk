@@ -56,7 +56,8 @@ $(LIBKVM_A): $(LIBKVM_OBJS)
 
 -include $(LIBKVM_OBJS:.o=.d)
 
-# KVM test programs. The KVM library's headers come in with -isystem so
+# KVM test programs, on libvdev and the selftests' helper library
+# (TESTLIB_A, Makefile). The KVM library's headers come in with -isystem so
 # that the project's warning flags apply to the test code only. Tests are
 # built for VARIANT=plain (and fault, for KVM_XFAIL_TESTS) only: sanitizer
 # instrumentation would also land in guest code.
@@ -65,11 +66,12 @@ KVM_TEST_CFLAGS	:= $(KVM_CODEGEN) $(addprefix -isystem ,$(KVM_INCLUDES)) \
 
 define kvm_test_rule
 $(B)/$(1): $(1).c $(LIBKVM_A) $(TEST_HELPERS) \
-		$(if $(filter $(1),$(KVM_NOVDEV_TESTS)),,$(LIB_A))
+		$(if $(filter $(1),$(KVM_NOVDEV_TESTS)),,$(TESTLIB_A) $(LIB_A))
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(ALL_CFLAGS) $$(KVM_TEST_CFLAGS) $$(CFLAGS_$(notdir $(1))) \
 		-MMD -MP -o $$@ $$< \
-		$(if $(filter $(1),$(KVM_NOVDEV_TESTS)),,$$(LIB_A)) $$(LIBKVM_A) \
+		$(if $(filter $(1),$(KVM_NOVDEV_TESTS)),,$$(TESTLIB_A) $$(LIB_A)) \
+		$$(LIBKVM_A) \
 		$$(LDFLAGS_V) -no-pie $$(LDLIBS_$(notdir $(1))) $$(NL_LIBS) \
 		-ldl -lm
 -include $(B)/$(1).d

@@ -2,9 +2,11 @@
 /*
  * Host side of vdev's KVM virtio-net selftests (and of tools/vdev-demo.c):
  *
- *   struct vh_net   the network around the TAP, built with vdev's netlink
- *                   helpers in a fresh network namespace: a persistent TAP
- *                   and a veth end enslaved to a bridge, the veth peer in
+ *   struct vh_net   the network around the TAP, built with
+ *                   <vdev/netlink.h> and the selftests' netlink helpers
+ *                   (lib/nl_helpers.h, in libvdev-test.a) in a fresh
+ *                   network namespace: a persistent TAP and a veth end
+ *                   enslaved to a bridge, the veth peer in
  *                   a second fresh namespace with an AF_PACKET socket that
  *                   sends frames to the guest and receives the guest's
  *   struct vh_vm    one KVM VM (6.1 KVM selftest library) with the guest
@@ -53,6 +55,7 @@
 #include <vdev/netlink.h>
 
 #include "kselftest.h"
+#include "lib/nl_helpers.h"
 #include "kvm_util.h"
 #include "processor.h"
 #include "test_util.h"
@@ -292,12 +295,12 @@ static inline void vh_net_setup(struct vh_net *net)
 	TEST_ASSERT(!setns(net->host_ns, CLONE_NEWNET), "setns host");
 
 	VH_CHECK(vdev_nl_link_set_up("lo", true));
-	VH_CHECK(vdev_nl_bridge_create(VH_BRIDGE));
+	VH_CHECK(nlh_bridge_create(VH_BRIDGE));
 	VH_CHECK(vh_tap_create_persistent(VH_TAP));
 	VH_CHECK(vdev_nl_link_enslave(VH_TAP, VH_BRIDGE));
-	VH_CHECK(vdev_nl_veth_create(VH_VETH, VH_VETH_PEER));
+	VH_CHECK(nlh_veth_create(VH_VETH, VH_VETH_PEER));
 	VH_CHECK(vdev_nl_link_enslave(VH_VETH, VH_BRIDGE));
-	VH_CHECK(vdev_nl_link_set_netns(VH_VETH_PEER, net->peer_ns));
+	VH_CHECK(nlh_link_set_netns(VH_VETH_PEER, net->peer_ns));
 	VH_CHECK(vdev_nl_link_set_up(VH_TAP, true));
 	VH_CHECK(vdev_nl_link_set_up(VH_VETH, true));
 	VH_CHECK(vdev_nl_link_set_up(VH_BRIDGE, true));
@@ -336,7 +339,7 @@ static inline void vh_net_teardown(struct vh_net *net)
 			ioctl(fd, TUNSETPERSIST, 0);
 		close(fd);
 	}
-	vdev_nl_link_delete(VH_BRIDGE);
+	nlh_link_delete(VH_BRIDGE);
 	close(net->peer_ns);
 	close(net->host_ns);
 }

@@ -4,7 +4,8 @@
 # the device against a plain write()/read() loop on a TAP fd, 64 and 1500
 # byte frames, then reset + TAP reopen latency. Needs CAP_NET_ADMIN (it
 # runs in its own network namespace). Informational: nothing fails on
-# time.
+# time. It links the selftests' helper library (TESTLIB_A, Makefile) for
+# its netlink set-up.
 #
 #   make bench-net [NET_BENCH_FRAMES=500000] [NET_BENCH_CYCLES=1000]
 
@@ -14,10 +15,11 @@ BENCH_TARGETS	+= bench-net
 .PHONY: bench-net
 
 $(NBENCH_BIN): selftests/bench/net_bench.c selftests/net/net_dev.h \
-		selftests/net/net_test.h selftests/vq_driver.h $(LIB_A)
+		selftests/net/net_test.h selftests/vq_driver.h \
+		selftests/lib/nl_helpers.h $(TESTLIB_A) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Iselftests -Iselftests/net -o $@ $< $(LIB_A) \
-		$(LDFLAGS_V) $(NL_LIBS) -lm
+	$(CC) $(ALL_CFLAGS) -Iselftests -Iselftests/net -o $@ $< \
+		$(TESTLIB_A) $(LIB_A) $(LDFLAGS_V) $(NL_LIBS) -lm
 
 bench-net: $(NBENCH_BIN)
 	$(NBENCH_BIN)

@@ -28,6 +28,7 @@
 
 #include <vdev/vdev.h>
 
+#include "lib/nl_helpers.h"
 #include "net_test.h"
 #include "vdev_test.h"
 #include "vq_driver.h"
@@ -138,9 +139,9 @@ static inline int nd_netns(void)
 	ret = nd_netns_bare();
 	if (ret)
 		return ret;
-	ret = vdev_nl_bridge_create("br0");
+	ret = nlh_bridge_create("br0");
 	if (!ret)
-		ret = vdev_nl_veth_create("vp0", ND_PEER);
+		ret = nlh_veth_create("vp0", ND_PEER);
 	if (!ret)
 		ret = vdev_nl_link_enslave("vp0", "br0");
 	if (!ret)
@@ -168,7 +169,7 @@ static inline int nd_packet_socket(const char *ifname, bool vnet_hdr)
 	struct sockaddr_ll sll = { 0 };
 	int fd, ifindex, one = 1, sz = 8 << 20, ret;
 
-	ret = vdev_nl_ifindex(ifname, &ifindex);
+	ret = nlh_ifindex(ifname, &ifindex);
 	if (ret)
 		return ret;
 	fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC,

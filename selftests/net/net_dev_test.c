@@ -17,6 +17,7 @@
 #include <netinet/tcp.h>
 #include <netinet/udp.h>
 
+#include "lib/nl_helpers.h"
 #include "net_dev.h"
 #include "kselftest_harness.h"
 
@@ -409,7 +410,7 @@ TEST_F(net, gso_rx_64k_mergeable)
 				  .sin_port = htons(4000) };
 	struct sockaddr_in guest = { .sin_family = AF_INET,
 				     .sin_port = htons(80) };
-	struct vdev_nl_route_opts cwnd = { .initcwnd = 128 };
+	struct nlh_route_opts cwnd = { .initcwnd = 128 };
 	struct tcp_repair_window win;
 	struct virtio_net_hdr_v1 hdr;
 	struct in_addr a;
@@ -422,14 +423,14 @@ TEST_F(net, gso_rx_64k_mergeable)
 				 ND_F_GUEST_TSO));
 	ASSERT_EQ(ND_QSZ, nd_rx_fill(&self->nd, 0, ND_QSZ, ND_RXBUF));
 	a.s_addr = htonl(0x0a090001);
-	ASSERT_EQ(0, vdev_nl_addr_add("br0", AF_INET, &a, 24));
+	ASSERT_EQ(0, nlh_addr_add("br0", AF_INET, &a, 24));
 	me.sin_addr = a;
 	guest.sin_addr.s_addr = htonl(0x0a090002);
-	ASSERT_EQ(0, vdev_nl_neigh_add("br0", AF_INET, &guest.sin_addr,
-				       self->nd.mac));
+	ASSERT_EQ(0, nlh_neigh_add("br0", AF_INET, &guest.sin_addr,
+				   self->nd.mac));
 	/* A large first window, so the first GSO frame is large too. */
-	ASSERT_EQ(0, vdev_nl_route_add("br0", AF_INET, &guest.sin_addr, 32,
-				       NULL, &cwnd));
+	ASSERT_EQ(0, nlh_route_add("br0", AF_INET, &guest.sin_addr, 32,
+				   NULL, &cwnd));
 
 	s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	ASSERT_LE(0, s);
@@ -720,7 +721,7 @@ TEST_F(net, tap_deleted_under_traffic)
 		nd_rx_get(nd, 0, rbuf, sizeof(rbuf), NULL, NULL) > 0 ?
 			nd_rx_fill(nd, 0, 1, ND_RXBUF) : 0;
 	}
-	ASSERT_EQ(0, vdev_nl_link_delete(TAP));
+	ASSERT_EQ(0, nlh_link_delete(TAP));
 	/* Traffic keeps coming from the driver. */
 	end = nd_now_ns() + 2000000000ULL;
 	while ((vdev_net_link_up(nd->dev) ||

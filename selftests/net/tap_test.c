@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * vdev_tap: open by name (new and existing TAPs, name templates), caller
- * fds, multiqueue, attaching and detaching queues, queue mode
- * mismatches, EBUSY, bad names, EPERM, offloads, vnet header size and the
- * netlink-backed link queries. Each test runs in its own network
+ * fds, persistence, multiqueue, attaching and detaching queues, queue
+ * mode mismatches, EBUSY, bad names, EPERM, offloads, vnet header size
+ * and the netlink-backed link queries. Each test runs in its own network
  * namespace.
  */
 #include <errno.h>
@@ -30,6 +30,7 @@
 #include <vdev/tap.h>
 
 #include "kselftest_harness.h"
+#include "lib/nl_helpers.h"
 #include "vdev_test.h"
 #include "net_test.h"
 
@@ -80,14 +81,14 @@ TEST_F(tap, open_by_name_creates)
 	unsigned int flags;
 	int ifindex;
 
-	ASSERT_EQ(-ENODEV, vdev_nl_ifindex(TAP, &ifindex));
+	ASSERT_EQ(-ENODEV, nlh_ifindex(TAP, &ifindex));
 	ASSERT_EQ(0, vdev_tap_open(&cfg, &self->tap));
 	EXPECT_EQ(1, vdev_tap_nr_queues(self->tap));
 	EXPECT_STREQ(TAP, vdev_tap_name(self->tap));
 	check_fd(_metadata, vdev_tap_fd(self->tap, 0), TAP, NT_TAP_FLAGS);
 	EXPECT_EQ(-EINVAL, vdev_tap_fd(self->tap, 1));
 
-	ASSERT_EQ(0, vdev_nl_ifindex(TAP, &ifindex));
+	ASSERT_EQ(0, nlh_ifindex(TAP, &ifindex));
 	EXPECT_LT(0, ifindex);
 	EXPECT_EQ(ifindex, vdev_tap_ifindex(self->tap));
 	ASSERT_EQ(0, vdev_nl_tun_flags(TAP, &flags));
@@ -96,7 +97,7 @@ TEST_F(tap, open_by_name_creates)
 	/* Not persistent: gone with its last fd. */
 	vdev_tap_close(self->tap);
 	self->tap = NULL;
-	EXPECT_EQ(-ENODEV, vdev_nl_ifindex(TAP, &ifindex));
+	EXPECT_EQ(-ENODEV, nlh_ifindex(TAP, &ifindex));
 }
 
 TEST_F(tap, open_by_template)
@@ -114,14 +115,14 @@ TEST_F(tap, open_existing)
 	int ifindex, again;
 
 	ASSERT_EQ(0, nt_tap_create(TAP, false));
-	ASSERT_EQ(0, vdev_nl_ifindex(TAP, &ifindex));
+	ASSERT_EQ(0, nlh_ifindex(TAP, &ifindex));
 	ASSERT_EQ(0, vdev_tap_open(&cfg, &self->tap));
 	EXPECT_EQ(ifindex, vdev_tap_ifindex(self->tap));
 	check_fd(_metadata, vdev_tap_fd(self->tap, 0), TAP, NT_TAP_FLAGS);
 	vdev_tap_close(self->tap);
 	self->tap = NULL;
 	/* Persistent: still there, and reopens at once. */
-	ASSERT_EQ(0, vdev_nl_ifindex(TAP, &again));
+	ASSERT_EQ(0, nlh_ifindex(TAP, &again));
 	EXPECT_EQ(ifindex, again);
 	ASSERT_EQ(0, vdev_tap_open(&cfg, &self->tap));
 }
@@ -148,7 +149,7 @@ TEST_F(tap, caller_fds_survive)
 	EXPECT_LE(0, fcntl(self->fds[0], F_GETFD));
 	EXPECT_EQ(NT_TAP_FLAGS, nt_tap_fd_flags(self->fds[0], NULL) &
 		  (TUN_TYPE_MASK | IFF_NO_PI | IFF_VNET_HDR));
-	EXPECT_EQ(0, vdev_nl_ifindex(TAP, &ifindex));
+	EXPECT_EQ(0, nlh_ifindex(TAP, &ifindex));
 	EXPECT_EQ(-EBUSY, nt_tap_attach(TAP, NT_TAP_FLAGS));
 	/* ...and can be adopted again (a VM reboot). */
 	ASSERT_EQ(0, vdev_tap_open(&cfg, &self->tap));
@@ -162,6 +163,115 @@ TEST_F(tap, caller_fds_survive)
 	EXPECT_LE(0, fd);
 	if (fd >= 0)
 		close(fd);
+}
+
+/*
+ * vdev_tap_set_persist(): the TAP, with its settings and its bridge port,
+ * outlives the handle; cleared, it goes with its last fd.
+ */
+TEST_F(tap, persist)
+{
+	struct vdev_tap_config cfg = { .name = TAP };
+	struct vdev_nl_link_state st, br;
+	unsigned int flags;
+	int ifindex;
+
+	ASSERT_EQ(0, vdev_tap_open(&cfg, &self->tap));
+	ifindex = vdev_tap_ifindex(self->tap);
+	ASSERT_LT(0, ifindex);
+	ASSERT_EQ(0, nlh_bridge_create("vbr0"));
+	ASSERT_EQ(0, vdev_nl_link_state("vbr0", &br));
+	ASSERT_EQ(0, vdev_nl_link_enslave(TAP, "vbr0"));
+	ASSERT_EQ(0, vdev_nl_link_set_mtu(TAP, 1400));
+
+	ASSERT_EQ(0, vdev_tap_set_persist(self->tap, true));
+	ASSERT_EQ(0, vdev_nl_tun_flags(TAP, &flags));
+	EXPECT_EQ(NT_TAP_FLAGS | IFF_PERSIST, flags);
+	/* Again: no error, no change. */
+	ASSERT_EQ(0, vdev_tap_set_persist(self->tap, true));
+	ASSERT_EQ(0, vdev_nl_tun_flags(TAP, &flags));
+	EXPECT_EQ(NT_TAP_FLAGS | IFF_PERSIST, flags);
+
+	/* Closed: the same link, settings and bridge port stay. */
+	vdev_tap_close(self->tap);
+	self->tap = NULL;
+	ASSERT_EQ(0, vdev_nl_link_state(TAP, &st));
+	EXPECT_EQ(ifindex, st.ifindex);
+	EXPECT_EQ(1400, st.mtu);
+	EXPECT_EQ(br.ifindex, st.master);
+
+	/* Reopened (a VM reboot): the same link; then not persistent. */
+	ASSERT_EQ(0, vdev_tap_open(&cfg, &self->tap));
+	EXPECT_EQ(ifindex, vdev_tap_ifindex(self->tap));
+	ASSERT_EQ(0, vdev_tap_set_persist(self->tap, false));
+	ASSERT_EQ(0, vdev_nl_tun_flags(TAP, &flags));
+	EXPECT_EQ(NT_TAP_FLAGS, flags);
+	ASSERT_EQ(0, vdev_tap_set_persist(self->tap, false));
+	/* Not deleted while open... */
+	ASSERT_EQ(0, vdev_nl_link_state(TAP, &st));
+	EXPECT_EQ(ifindex, st.ifindex);
+	/* ...but with its last fd. */
+	vdev_tap_close(self->tap);
+	self->tap = NULL;
+	EXPECT_EQ(-ENODEV, vdev_nl_link_state(TAP, &st));
+}
+
+/* The flag is the link's: set through a detached queue 0 as well. */
+TEST_F(tap, persist_multiqueue_detached)
+{
+	struct vdev_tap_config cfg = { .name = TAP, .nr_queues = 2 };
+	struct vdev_nl_link_state st;
+	unsigned int flags;
+
+	ASSERT_EQ(0, vdev_tap_open(&cfg, &self->tap));
+	ASSERT_EQ(0, vdev_tap_set_queue_enabled(self->tap, 0, false));
+	ASSERT_EQ(0, vdev_tap_set_persist(self->tap, true));
+	ASSERT_EQ(0, vdev_nl_tun_flags(TAP, &flags));
+	EXPECT_EQ(NT_TAP_FLAGS | IFF_MULTI_QUEUE | IFF_PERSIST, flags);
+	vdev_tap_close(self->tap);
+	self->tap = NULL;
+	ASSERT_EQ(0, vdev_nl_link_state(TAP, &st));
+
+	ASSERT_EQ(0, vdev_tap_open(&cfg, &self->tap));
+	ASSERT_EQ(0, vdev_tap_set_queue_enabled(self->tap, 0, false));
+	ASSERT_EQ(0, vdev_tap_set_persist(self->tap, false));
+	vdev_tap_close(self->tap);
+	self->tap = NULL;
+	EXPECT_EQ(-ENODEV, vdev_nl_link_state(TAP, &st));
+}
+
+/*
+ * On caller fds: cleared, the TAP goes when the caller closes its own fd
+ * too, not with the handle; on a deleted TAP, -EBADFD with a message.
+ */
+TEST_F(tap, persist_caller_fds_and_deleted)
+{
+	struct vdev_tap_config cfg = { .fds = self->fds, .nr_fds = 1 };
+	struct vdev_tap_config by_name = { .name = TAP };
+	struct vdev_nl_link_state st;
+	unsigned int flags;
+
+	ASSERT_EQ(0, nt_tap_create(TAP, false));
+	self->fds[0] = nt_tap_attach(TAP, NT_TAP_FLAGS);
+	ASSERT_LE(0, self->fds[0]);
+	self->nr_fds = 1;
+	ASSERT_EQ(0, vdev_tap_open(&cfg, &self->tap));
+	ASSERT_EQ(0, vdev_tap_set_persist(self->tap, false));
+	ASSERT_EQ(0, vdev_nl_tun_flags(TAP, &flags));
+	EXPECT_EQ(NT_TAP_FLAGS, flags);
+	vdev_tap_close(self->tap);
+	self->tap = NULL;
+	ASSERT_EQ(0, vdev_nl_link_state(TAP, &st));
+	close(self->fds[0]);
+	self->nr_fds = 0;
+	EXPECT_EQ(-ENODEV, vdev_nl_link_state(TAP, &st));
+
+	ASSERT_EQ(0, vdev_tap_open(&by_name, &self->tap));
+	ASSERT_EQ(0, nlh_link_delete(TAP));
+	nt_last_log[0] = '\0';
+	EXPECT_EQ(-EBADFD, vdev_tap_set_persist(self->tap, true));
+	EXPECT_TRUE(nt_log_has("TUNSETPERSIST(1)"));
+	EXPECT_EQ(-ENODEV, vdev_nl_link_state(TAP, &st));
 }
 
 TEST_F(tap, caller_fds_multiqueue)
@@ -278,7 +388,7 @@ TEST_F(tap, refuse_non_tap)
 {
 	struct vdev_tap_config cfg = { .name = "vveth0" };
 
-	ASSERT_EQ(0, vdev_nl_veth_create("vveth0", "vveth1"));
+	ASSERT_EQ(0, nlh_veth_create("vveth0", "vveth1"));
 	EXPECT_EQ(-EINVAL, vdev_tap_open(&cfg, &self->tap));
 	EXPECT_TRUE(nt_log_has("not a TUN/TAP device"));
 
@@ -509,7 +619,7 @@ TEST_F(tap, queue_detach_attach)
 	close(ps);
 
 	/* Deleted under the handle: an error, not a crash. */
-	ASSERT_EQ(0, vdev_nl_link_delete(TAP));
+	ASSERT_EQ(0, nlh_link_delete(TAP));
 	EXPECT_EQ(-EBADFD, vdev_tap_set_queue_enabled(self->tap, 1, false));
 	EXPECT_TRUE(nt_log_has("TAP deleted?"));
 }
@@ -609,7 +719,7 @@ TEST_F(tap, link_queries)
 	EXPECT_FALSE(vdev_tap_carrier_ok(self->tap));
 
 	/* Deleted under the handle: queries fail, nothing crashes. */
-	ASSERT_EQ(0, vdev_nl_link_delete(TAP));
+	ASSERT_EQ(0, nlh_link_delete(TAP));
 	EXPECT_FALSE(vdev_tap_carrier_ok(self->tap));
 	EXPECT_EQ(-ENODEV, vdev_tap_ifindex(self->tap));
 	EXPECT_EQ(-ENODEV, vdev_tap_get_mtu(self->tap, &mtu));
