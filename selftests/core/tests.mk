@@ -10,3 +10,5 @@ THREADED_TESTS += selftests/core/mmio_test
 THREADED_TESTS += selftests/core/queue_test
 HOST_TESTS += selftests/core/mem_test
 THREADED_TESTS += selftests/core/mem_test
+HOST_TESTS += selftests/core/pci_test
+THREADED_TESTS += selftests/core/pci_test
