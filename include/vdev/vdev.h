@@ -18,6 +18,7 @@
 #include <vdev/tap.h>
 #include <vdev/net.h>
 #include <vdev/mmio.h>
+#include <vdev/pci.h>
 #include <vdev/kvm.h>
 
 #endif /* _VDEV_VDEV_H */
