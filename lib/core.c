@@ -421,7 +421,7 @@ static void teardown_queues(struct vdev_device *dev, unsigned int n)
 	unsigned int i;
 
 	for (i = 0; i < n; i++)
-		vdev_queue_teardown(dev->p->queues[i]);
+		vdev_queue_disable(dev->p->queues[i]);
 }
 
 /**
@@ -493,7 +493,7 @@ int vdev_device_activate(struct vdev_device *dev, struct vdev_mem *mem,
 	dev->p->mem = vdev_mem_get(mem);
 	publish_irq(dev, vdev_interrupt_get(irq));
 	for (i = 0; i < nr_queues; i++) {
-		ret = vdev_queue_setup(dev->p->queues[i], dev, mem);
+		ret = vdev_queue_enable(dev->p->queues[i], dev, mem);
 		if (ret)
 			goto out_teardown;
 	}

@@ -8,7 +8,7 @@
  * writev() straight from the guest iovecs. RX reads each frame with one readv()
  * straight into guest buffers; with VIRTIO_NET_F_MRG_RXBUF the iovecs of
  * several chains are handed to one readv() and the chains the frame did
- * not need are given back with vdev_queue_unpop(). A frame larger than
+ * not need are given back with vdev_queue_rewind(). A frame larger than
  * the buffers the guest offers lands, past them, in a per-queue scratch
  * buffer and waits there for more buffers: a frame read from the TAP is
  * never dropped for lack of room. While the guest has no RX buffers the
@@ -345,7 +345,7 @@ static int tx_process(struct vdev_worker *w, struct net_pair *p)
 			if (!(--budget % NET_FLUSH_EVERY))
 				vdev_queue_flush(vq);
 			if (unlikely(c->nr_write)) {
-				vdev_queue_push(vq, c->head, 0);
+				vdev_queue_push_chain(vq, c, 0);
 				vdev_queue_notify(vq);
 				vdev_device_set_needs_reset(&n->dev,
 					"tx queue %u: write-only descriptor",
@@ -356,25 +356,25 @@ static int tx_process(struct vdev_worker *w, struct net_pair *p)
 				     n->hdr_len ||
 				     c->read_len < n->hdr_len + ETH_HLEN)) {
 				stat_add(p, NET_TX_DROPS, 1);
-				vdev_queue_push(vq, c->head, 0);
+				vdev_queue_push_chain(vq, c, 0);
 				continue;
 			}
 			if (unlikely(p->tap_gone)) {
 				stat_add(p, NET_TX_DROPS, 1);
 				stat_add(p, NET_TX_ERRORS, 1);
-				vdev_queue_push(vq, c->head, 0);
+				vdev_queue_push_chain(vq, c, 0);
 				continue;
 			}
 			len = net_tx_write(p->tap_fd, c->iov, c->nr_read);
 			if (likely(len >= 0)) {
 				stat_add(p, NET_TX_FRAMES, 1);
 				stat_add(p, NET_TX_BYTES, len - n->hdr_len);
-				vdev_queue_push(vq, c->head, 0);
+				vdev_queue_push_chain(vq, c, 0);
 				continue;
 			}
 			if (errno == EAGAIN || errno == ENOBUFS) {
 				/* Back off: retry this chain on EPOLLOUT. */
-				vdev_queue_unpop(vq, 1);
+				vdev_queue_rewind(vq, c);
 				p->tx_wait = true;
 				pair_tap_events(w, p, p->tap_events | EPOLLOUT);
 				vdev_queue_notify(vq);
@@ -383,7 +383,7 @@ static int tx_process(struct vdev_worker *w, struct net_pair *p)
 			stat_add(p, NET_TX_DROPS, 1);
 			stat_add(p, NET_TX_ERRORS, 1);
 			pair_tap_error(w, p, errno, "write");
-			vdev_queue_push(vq, c->head, 0);
+			vdev_queue_push_chain(vq, c, 0);
 		}
 		if (ret < 0) {
 			vdev_queue_notify(vq);
@@ -435,10 +435,10 @@ static void rx_set_num_buffers(struct vdev_chain *c, uint16_t num)
 }
 
 /* Give back every popped chain not yet used. */
-static void rx_unpop_all(struct net_pair *p)
+static void rx_rewind_all(struct net_pair *p)
 {
 	if (p->rx_nr > p->rx_first)
-		vdev_queue_unpop(p->rxq, p->rx_nr - p->rx_first);
+		vdev_queue_rewind(p->rxq, &p->rxc[p->rx_first]);
 	p->rx_first = 0;
 	p->rx_nr = 0;
 	p->rx_pool_used = 0;
@@ -499,15 +499,15 @@ static ssize_t rx_fill(struct net_pair *p, size_t want)
 		if (unlikely(c->nr_read || c->write_len < n->hdr_len)) {
 			/*
 			 * Unusable: return it empty and count it, but only
-			 * once no popped chain precedes it, so that unpop
+			 * once no popped chain precedes it, so that rewind
 			 * keeps giving back exactly the unused tail.
 			 */
 			if (p->rx_first != p->rx_nr) {
-				vdev_queue_unpop(p->rxq, 1);
+				vdev_queue_rewind(p->rxq, c);
 				break;
 			}
 			stat_add(p, NET_RX_ERRORS, 1);
-			vdev_queue_push(p->rxq, c->head, 0);
+			vdev_queue_push_chain(p->rxq, c, 0);
 			continue;
 		}
 		p->rx_pool_used += c->nr_write;
@@ -533,7 +533,7 @@ static unsigned int rx_push(struct net_pair *p, size_t len)
 		k++;
 		if (k == 1)
 			continue;
-		vdev_queue_push(p->rxq, c->head, l);
+		vdev_queue_push_chain(p->rxq, c, l);
 	}
 	/* Visible to the driver only at the next flush. */
 	if (p->net->hdr_len == NET_HDR_LEN)
@@ -569,7 +569,6 @@ static void rx_copy_in(struct net_pair *p, const uint8_t *src, size_t len)
 static void rx_complete(struct net_pair *p, size_t len)
 {
 	struct vdev_chain *first = &p->rxc[p->rx_first];
-	uint16_t head = first->head;
 	uint32_t flen = len < first->write_len ? len : first->write_len;
 
 	/*
@@ -577,7 +576,7 @@ static void rx_complete(struct net_pair *p, size_t len)
 	 * first buffer's header, and takes the following ones in order, so
 	 * the first chain must be published first.
 	 */
-	vdev_queue_push(p->rxq, head, flen);
+	vdev_queue_push_chain(p->rxq, first, flen);
 	rx_push(p, len);
 	stat_add(p, NET_RX_FRAMES, 1);
 	stat_add(p, NET_RX_BYTES, len - p->net->hdr_len);
@@ -603,7 +602,7 @@ static bool rx_wait_for_buffers(struct vdev_worker *w, struct net_pair *p)
 {
 	struct vdev_queue *vq = p->rxq;
 
-	rx_unpop_all(p);
+	rx_rewind_all(p);
 	vdev_queue_enable_notify(vq);
 	/* New buffers since the last look? (mb in enable_notify) */
 	if (vdev_queue_more_avail(vq)) {
@@ -713,12 +712,12 @@ static int rx_process(struct vdev_worker *w, struct net_pair *p)
 			       iov[i].iov_len);
 			off += iov[i].iov_len;
 		}
-		rx_unpop_all(p);
+		rx_rewind_all(p);
 		p->pend_len = len;
 	}
 	/* Chains popped but not used go back; one interrupt per batch. */
 	if (!p->rx_wait)
-		rx_unpop_all(p);
+		rx_rewind_all(p);
 	vdev_queue_notify(p->rxq);
 	return ret < 0 ? ret : 0;
 }
@@ -950,11 +949,11 @@ again:
 				vdev_log(VDEV_LOG_WARN,
 					 "%s: control command without ack byte",
 					 n->dev.name);
-			vdev_queue_push(vq, c->head, 0);
+			vdev_queue_push_chain(vq, c, 0);
 			continue;
 		}
 		*(uint8_t *)c->iov[c->nr_read].iov_base = ack;
-		vdev_queue_push(vq, c->head, 1);
+		vdev_queue_push_chain(vq, c, 1);
 	}
 	vdev_queue_notify(vq);
 	if (!ret && vdev_queue_enable_notify(vq))
