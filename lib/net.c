@@ -11,8 +11,10 @@
  * not need are given back with vdev_queue_rewind(). A frame larger than
  * the buffers the guest offers lands, past them, in a per-queue scratch
  * buffer and waits there for more buffers: a frame read from the TAP is
- * never dropped for lack of room. While the guest has no RX buffers the
- * TAP is not polled for EPOLLIN until the guest kicks the RX queue.
+ * never dropped for lack of room, unless it can never fit in what the
+ * device collects at once (rx_deliver_pending()). While the guest has no
+ * RX buffers the TAP is not polled for EPOLLIN until the guest kicks the
+ * RX queue.
  *
  * Every batch of chains ends with a single vdev_queue_notify().
  *
@@ -468,16 +470,19 @@ static void rx_compact(struct net_pair *p)
 }
 
 /*
- * Pop chains until the unused ones hold @want bytes or the ring is
- * empty. Returns the bytes the unused chains hold, or -errno.
+ * Pop chains until the unused ones hold @want bytes, the ring is empty
+ * (*@empty set: only then can more buffers from the driver help), or
+ * the pool is full or an unusable chain must wait its turn (*@empty
+ * clear). Returns the bytes the unused chains hold, or -errno.
  */
-static ssize_t rx_fill(struct net_pair *p, size_t want)
+static ssize_t rx_fill(struct net_pair *p, size_t want, bool *empty)
 {
 	struct vdev_net *n = p->net;
 	size_t have = 0;
 	unsigned int i;
 	int ret;
 
+	*empty = false;
 	for (i = p->rx_first; i < p->rx_nr; i++)
 		have += p->rxc[i].write_len;
 	if (have >= want)
@@ -494,8 +499,10 @@ static ssize_t rx_fill(struct net_pair *p, size_t want)
 		ret = vdev_queue_pop(p->rxq, c);
 		if (ret < 0)
 			return ret;
-		if (!ret)
+		if (!ret) {
+			*empty = true;
 			break;
+		}
 		if (unlikely(c->nr_read || c->write_len < n->hdr_len)) {
 			/*
 			 * Unusable: return it empty and count it, but only
@@ -582,22 +589,45 @@ static void rx_complete(struct net_pair *p, size_t len)
 	stat_add(p, NET_RX_BYTES, len - p->net->hdr_len);
 }
 
-/* Deliver the frame waiting in the scratch buffer; false: no room yet. */
+/*
+ * Deliver the frame waiting in the scratch buffer: 1 when it is gone
+ * (delivered, or dropped because it can never fit), 0 when the ring has
+ * too little room yet, or -errno.
+ */
 static int rx_deliver_pending(struct net_pair *p)
 {
-	ssize_t have = rx_fill(p, p->pend_len);
+	bool empty;
+	ssize_t have = rx_fill(p, p->pend_len, &empty);
 
 	if (have < 0)
 		return have;
-	if ((size_t)have < p->pend_len)
+	if ((size_t)have < p->pend_len && empty)
 		return 0;
+	if ((size_t)have < p->pend_len) {
+		/*
+		 * rx_fill() stopped before the end of the ring: at its pool
+		 * limit, or at an unusable chain that may not be returned
+		 * before the ones ahead of it. More buffers would not change
+		 * that, and vdev_queue_more_avail() (which on the packed ring
+		 * knows only as far as pop has reached) must not be asked:
+		 * the frame can never be delivered, so drop it.
+		 */
+		rx_rewind_all(p);
+		stat_add(p, NET_RX_DROPS, 1);
+		p->pend_len = 0;
+		return 1;
+	}
 	rx_copy_in(p, p->scratch, p->pend_len);
 	rx_complete(p, p->pend_len);
 	p->pend_len = 0;
 	return 1;
 }
 
-/* The guest gave no room: sleep until it kicks the RX queue. */
+/*
+ * The guest gave no room: sleep until it kicks the RX queue. Only after
+ * vdev_queue_pop() found the ring empty: vdev_queue_more_avail() is exact
+ * from there, in both ring formats.
+ */
 static bool rx_wait_for_buffers(struct vdev_worker *w, struct net_pair *p)
 {
 	struct vdev_queue *vq = p->rxq;
@@ -633,6 +663,7 @@ static int rx_process(struct vdev_worker *w, struct net_pair *p)
 	size_t room, off;
 	struct iovec saved;
 	ssize_t have, len;
+	bool empty;
 	int ret = 0;
 
 	while (frames < NET_BATCH || p->pend_len) {
@@ -650,11 +681,12 @@ static int rx_process(struct vdev_worker *w, struct net_pair *p)
 		}
 		if (p->tap_gone)
 			break;
-		have = rx_fill(p, n->rx_cap);
+		have = rx_fill(p, n->rx_cap, &empty);
 		if (have < 0) {
 			ret = have;
 			break;
 		}
+		/* Nothing usable held: pop found the ring empty. */
 		if (!have) {
 			if (rx_wait_for_buffers(w, p))
 				break;
