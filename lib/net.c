@@ -14,7 +14,8 @@
  * never dropped for lack of room, unless it can never fit in what the
  * device collects at once (rx_deliver_pending()). While the guest has no
  * RX buffers the TAP is not polled for EPOLLIN until the guest kicks the
- * RX queue.
+ * RX queue. One queue can be reset while the others run
+ * (net_queue_reset()).
  *
  * Every batch of chains ends with a single vdev_queue_notify().
  *
@@ -107,6 +108,10 @@ struct vdev_net;
  * @tap_events: events currently watched on @tap_fd
  * @rx_wait: no RX buffers: EPOLLIN is off until an RX kick
  * @tx_wait: the TAP pushed back (EAGAIN): waiting for EPOLLOUT
+ * @rx_stopped: the RX queue was disabled or reset on its own
+ *              (net_queue_reset()); its handlers leave it alone until
+ *              net_queue_enable()
+ * @tx_stopped: the same for the TX queue
  * @tap_gone: the TAP was deleted; the fd is out of epoll
  * @txc: chain for TX
  * @tx_iov: its iovecs
@@ -129,6 +134,8 @@ struct net_pair {
 	uint32_t tap_events;
 	bool rx_wait;
 	bool tx_wait;
+	bool rx_stopped;
+	bool tx_stopped;
 	bool tap_gone;
 
 	struct vdev_chain txc;
@@ -161,6 +168,7 @@ struct net_pair {
  * @ready_pairs: pairs 0 .. @ready_pairs - 1 have both queues and a worker
  * @active_pairs: pairs enabled by the driver (MQ_VQ_PAIRS_SET)
  * @ctrlq: control queue, or NULL
+ * @ctrl_stopped: @ctrlq was disabled or reset on its own
  * @ctrl_chain: chain for @ctrlq
  * @ctrl_iov: its iovecs
  * @ctrl_tap_fds: the control worker's dups of the TAP fds, one per pair,
@@ -185,6 +193,7 @@ struct vdev_net {
 	atomic_uint active_pairs;
 
 	struct vdev_queue *ctrlq;
+	bool ctrl_stopped;
 	struct vdev_chain ctrl_chain;
 	struct iovec ctrl_iov[64];
 	int ctrl_tap_fds[VDEV_NET_MAX_QUEUE_PAIRS];
@@ -338,6 +347,8 @@ static int tx_process(struct vdev_worker *w, struct net_pair *p)
 	bool again;
 	int ret;
 
+	if (p->tx_stopped)
+		return 0;
 	do {
 		vdev_queue_disable_notify(vq);
 		while (budget && (ret = vdev_queue_pop(vq, c)) > 0) {
@@ -413,6 +424,8 @@ static int tx_kick(struct vdev_worker *w, uint32_t events, void *data)
 
 	if (read(p->txq->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		return -errno;
+	if (p->tx_stopped)
+		return 0;	/* until net_queue_enable() */
 	if (p->tx_wait)
 		return 0;	/* EPOLLOUT will resume us */
 	return tx_process(w, p);
@@ -770,6 +783,9 @@ static int rx_kick(struct vdev_worker *w, uint32_t events, void *data)
 
 	if (read(p->rxq->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		return -errno;
+	/* Stopped reads as broken too, but comes back: keep the kick fd. */
+	if (p->rx_stopped)
+		return 0;
 	if (vdev_queue_is_broken(p->rxq))
 		return rx_stop(w, p, -EIO);
 	if (!p->rx_wait)
@@ -786,6 +802,12 @@ static int tap_event(struct vdev_worker *w, uint32_t events, void *data)
 	struct net_pair *p = data;
 	int ret = 0;
 
+	/*
+	 * rx_wait means EPOLLIN off; net_queue_reset() sets it from the
+	 * control path, without the worker, so EPOLLIN goes off here.
+	 */
+	if (p->rx_wait && (p->tap_events & EPOLLIN))
+		pair_tap_events(w, p, p->tap_events & ~EPOLLIN);
 	if (p->tx_wait && (events & (EPOLLOUT | EPOLLERR))) {
 		p->tx_wait = false;
 		pair_tap_events(w, p, p->tap_events & ~EPOLLOUT);
@@ -959,6 +981,8 @@ static int ctrl_kick(struct vdev_worker *w, uint32_t events, void *data)
 
 	if (read(vq->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		return -errno;
+	if (n->ctrl_stopped)
+		return 0;	/* until net_queue_enable() */
 again:
 	while ((ret = vdev_queue_pop(vq, c)) > 0) {
 		uint8_t ack = VIRTIO_NET_ERR;
@@ -1126,6 +1150,7 @@ static void net_pair_clear(struct net_pair *p)
 	p->rxq = p->txq = NULL;
 	p->tap_events = 0;
 	p->rx_wait = p->tx_wait = false;
+	p->rx_stopped = p->tx_stopped = false;
 	p->rx_first = p->rx_nr = p->rx_pool_used = 0;
 	p->pend_len = 0;
 }
@@ -1138,6 +1163,7 @@ static void net_pair_clear(struct net_pair *p)
 static void net_deactivate(struct vdev_net *n)
 {
 	n->ctrlq = NULL;
+	n->ctrl_stopped = false;
 	n->ready_pairs = 0;
 	/* Closed with the control worker, by the join (or never given). */
 	net_forget_ctrl_tap_fds(n);
@@ -1162,6 +1188,7 @@ static int net_activate(struct vdev_device *dev, struct vdev_queue **queues,
 	int ret;
 
 	n->ctrlq = NULL;
+	n->ctrl_stopped = false;
 	for (i = 0; i < n->nr_pairs; i++)
 		net_pair_clear(&n->pairs[i]);
 	for (i = 0; i < nr_queues; i++) {
@@ -1263,6 +1290,73 @@ static void net_reset(struct vdev_device *dev)
 	net_deactivate(n);
 }
 
+/* The pair serving @vq, or NULL (the control queue, or no worker). */
+static struct net_pair *net_queue_pair(struct vdev_net *n,
+				       const struct vdev_queue *vq)
+{
+	struct net_pair *p;
+
+	if (vq->index >= 2 * n->nr_pairs)
+		return NULL;
+	p = &n->pairs[vq->index / 2];
+	return p->rxq == vq || p->txq == vq ? p : NULL;
+}
+
+/*
+ * One queue is disabled or reset on its own (VIRTIO_F_RING_RESET,
+ * vhost-user's GET_VRING_BASE); the core has parked every worker. Drop
+ * what the pair keeps for that queue: for RX the chains popped and not
+ * used (between handlers there are none: each batch gives them back) and
+ * the frame parked in the scratch buffer, which is dropped and counted;
+ * rx_wait stays set until the kick net_queue_enable() is followed by, so
+ * EPOLLIN goes off at the worker's next TAP event. TX holds no chain
+ * between handlers; tx_wait is left as it is, so that a pending EPOLLOUT
+ * still clears it. The other queue of the pair, and the other pairs,
+ * carry on once the workers are unparked.
+ */
+static void net_queue_reset(struct vdev_device *dev, struct vdev_queue *vq)
+{
+	struct vdev_net *n = to_net(dev);
+	struct net_pair *p = net_queue_pair(n, vq);
+
+	if (vq == n->ctrlq) {
+		n->ctrl_stopped = true;
+		return;
+	}
+	if (!p)
+		return;
+	if (vq == p->txq) {
+		p->tx_stopped = true;
+		return;
+	}
+	rx_rewind_all(p);
+	if (p->pend_len) {
+		stat_add(p, NET_RX_DROPS, 1);
+		p->pend_len = 0;
+	}
+	p->rx_wait = true;
+	p->rx_stopped = true;
+}
+
+/*
+ * The queue runs again, on a fresh ring or where it stopped; workers
+ * parked. The core kicks the queue next: RX then turns EPOLLIN back on
+ * (rx_kick()), TX sends what the ring holds.
+ */
+static int net_queue_enable(struct vdev_device *dev, struct vdev_queue *vq)
+{
+	struct vdev_net *n = to_net(dev);
+	struct net_pair *p = net_queue_pair(n, vq);
+
+	if (vq == n->ctrlq)
+		n->ctrl_stopped = false;
+	else if (p && vq == p->txq)
+		p->tx_stopped = false;
+	else if (p)
+		p->rx_stopped = false;
+	return 0;
+}
+
 static unsigned int net_counters(struct vdev_device *dev,
 				 struct vdev_counter *counters,
 				 unsigned int max)
@@ -1347,6 +1441,8 @@ static const struct vdev_device_ops net_ops = {
 	.write_config = net_write_config,
 	.activate = net_activate,
 	.reset = net_reset,
+	.queue_reset = net_queue_reset,
+	.queue_enable = net_queue_enable,
 	.counters = net_counters,
 	.release = net_release,
 };
