@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The common device model: feature negotiation, activate, pause/resume,
- * reset, refcounting, DEVICE_NEEDS_RESET. See Documentation/core.rst.
+ * reset, the lifecycle of one queue (disable, reset, enable, its
+ * position), refcounting, DEVICE_NEEDS_RESET. See Documentation/core.rst.
  *
  * Locking (the locks are private: dev->p, lib/core_priv.h): p->lock
  * serialises the control path (activate, reset, pause, resume, quiesce,
@@ -63,12 +64,13 @@ int vdev_device_init(struct vdev_device *dev, const struct vdev_device_ops *ops,
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
+	p->slots = calloc(info->nr_queues, sizeof(*p->slots));
+	if (!p->slots)
+		goto out_free_p;
 	/* Per-queue state that outlives guest resets (rate limits too). */
 	dev->queue_private = vq_private_alloc(info->nr_queues);
-	if (!dev->queue_private) {
-		free(p);
-		return -ENOMEM;
-	}
+	if (!dev->queue_private)
+		goto out_free_slots;
 	dev->p = p;
 	dev->ops = ops;
 	snprintf(dev->name, sizeof(dev->name), "%s",
@@ -91,6 +93,12 @@ int vdev_device_init(struct vdev_device *dev, const struct vdev_device_ops *ops,
 	pthread_cond_init(&p->irq_cond, NULL);
 	atomic_init(&p->needs_reset, false);
 	return 0;
+
+out_free_slots:
+	free(p->slots);
+out_free_p:
+	free(p);
+	return -ENOMEM;
 }
 
 /**
@@ -147,6 +155,7 @@ void vdev_device_put(struct vdev_device *dev)
 	pthread_mutex_destroy(&p->park_lock);
 	pthread_mutex_destroy(&p->lock);
 	dev->p = NULL;
+	free(p->slots);
 	free(p);
 	vq_private_free(dev->queue_private);
 	dev->queue_private = NULL;
@@ -186,12 +195,17 @@ unsigned int vdev_device_queue_max_sizes(const struct vdev_device *dev,
  * @dev: the device
  *
  * Return: what @ops->features returns, else the features given to
- * vdev_device_init().
+ * vdev_device_init(); with VIRTIO_F_RING_RESET added when the device can
+ * reset one queue (vdev_device_queue_reset_supported()).
  */
 uint64_t vdev_device_features(const struct vdev_device *dev)
 {
-	return dev->ops->features ? dev->ops->features(dev) :
-				    dev->p->avail_features;
+	uint64_t f = dev->ops->features ? dev->ops->features(dev) :
+					  dev->p->avail_features;
+
+	if (vdev_device_queue_reset_supported(dev))
+		f |= 1ULL << VIRTIO_F_RING_RESET;
+	return f;
 }
 
 /**
@@ -421,7 +435,7 @@ static void teardown_queues(struct vdev_device *dev, unsigned int n)
 	unsigned int i;
 
 	for (i = 0; i < n; i++)
-		vdev_queue_teardown(dev->p->queues[i]);
+		vdev_queue_disable(dev->p->queues[i]);
 }
 
 /**
@@ -493,11 +507,14 @@ int vdev_device_activate(struct vdev_device *dev, struct vdev_mem *mem,
 	dev->p->mem = vdev_mem_get(mem);
 	publish_irq(dev, vdev_interrupt_get(irq));
 	for (i = 0; i < nr_queues; i++) {
-		ret = vdev_queue_setup(dev->p->queues[i], dev, mem);
+		ret = vdev_queue_enable(dev->p->queues[i], dev, mem);
 		if (ret)
 			goto out_teardown;
 	}
 	dev->p->nr_active_queues = nr_queues;
+	/* Enable took one queue per index, each below dev->nr_queues. */
+	for (i = 0; i < nr_queues; i++)
+		dev->p->slots[queues[i]->index].vq = queues[i];
 	dev->p->paused = false;
 	dev->p->nr_parked = 0;
 
@@ -519,6 +536,7 @@ int vdev_device_activate(struct vdev_device *dev, struct vdev_mem *mem,
 out_teardown:
 	teardown_queues(dev, i);
 	dev->p->nr_active_queues = 0;
+	memset(dev->p->slots, 0, dev->nr_queues * sizeof(*dev->p->slots));
 	vdev_interrupt_put(unpublish_irq(dev));
 	vdev_mem_put(dev->p->mem);
 	dev->p->mem = NULL;
@@ -576,6 +594,8 @@ struct vdev_interrupt *vdev_device_reset(struct vdev_device *dev)
 		if (dev->ops->reset)
 			dev->ops->reset(dev);
 		teardown_queues(dev, dev->p->nr_active_queues);
+		memset(dev->p->slots, 0,
+		       dev->nr_queues * sizeof(*dev->p->slots));
 		free(dev->p->queues);
 		dev->p->queues = NULL;
 		dev->p->nr_active_queues = 0;
@@ -719,6 +739,22 @@ int vdev_device_resume(struct vdev_device *dev)
 	return 0;
 }
 
+/* One more reason to park; return once every worker has. With p->lock. */
+static void quiesce_locked(struct vdev_device *dev)
+{
+	if (!park_wanted(dev))
+		park_workers(dev);
+	dev->p->nr_quiesced++;
+}
+
+/* Undo quiesce_locked(); the workers run when no reason is left. */
+static void unquiesce_locked(struct vdev_device *dev)
+{
+	dev->p->nr_quiesced--;
+	if (!park_wanted(dev))
+		unpark_workers(dev);
+}
+
 /**
  * __vdev_device_quiesce() - park every worker for the transport's own use
  * @dev: the device
@@ -741,13 +777,10 @@ int __vdev_device_quiesce(struct vdev_device *dev)
 	int ret = 0;
 
 	pthread_mutex_lock(&dev->p->lock);
-	if (!dev->p->activated) {
+	if (!dev->p->activated)
 		ret = -EINVAL;
-	} else {
-		if (!park_wanted(dev))
-			park_workers(dev);
-		dev->p->nr_quiesced++;
-	}
+	else
+		quiesce_locked(dev);
 	pthread_mutex_unlock(&dev->p->lock);
 	return ret;
 }
@@ -762,11 +795,8 @@ void __vdev_device_unquiesce(struct vdev_device *dev)
 {
 	pthread_mutex_lock(&dev->p->lock);
 	/* A reset in between cleared every reason already. */
-	if (dev->p->activated && dev->p->nr_quiesced) {
-		dev->p->nr_quiesced--;
-		if (!park_wanted(dev))
-			unpark_workers(dev);
-	}
+	if (dev->p->activated && dev->p->nr_quiesced)
+		unquiesce_locked(dev);
 	pthread_mutex_unlock(&dev->p->lock);
 }
 
@@ -787,6 +817,261 @@ bool vdev_device_is_paused(struct vdev_device *dev)
 	paused = dev->p->vmm_paused;
 	pthread_mutex_unlock(&dev->p->park_lock);
 	return paused;
+}
+
+/* ---- the lifecycle of one queue ---- */
+
+/**
+ * vdev_device_queue_reset_supported() - can one queue be reset on its own?
+ * @dev: the device
+ *
+ * Return: true when the device type implements @ops->queue_reset and
+ * @ops->queue_enable; vdev_device_features() then offers
+ * VIRTIO_F_RING_RESET.
+ */
+bool vdev_device_queue_reset_supported(const struct vdev_device *dev)
+{
+	return dev->ops->queue_reset && dev->ops->queue_enable;
+}
+
+/*
+ * Take p->lock and find the core's slot of @vq: -EOPNOTSUPP without the
+ * device's per-queue ops, -EINVAL when the device is not active or @vq
+ * is not one of the queues given to activate. On success p->lock is
+ * held and *@slotp set; on failure it is not held.
+ */
+static int queue_slot_lock(struct vdev_device *dev, struct vdev_queue *vq,
+			   struct vdev_queue_slot **slotp)
+{
+	if (!vdev_device_queue_reset_supported(dev))
+		return -EOPNOTSUPP;
+	pthread_mutex_lock(&dev->p->lock);
+	if (!dev->p->activated || !vq || vq->index >= dev->nr_queues ||
+	    dev->p->slots[vq->index].vq != vq) {
+		pthread_mutex_unlock(&dev->p->lock);
+		return -EINVAL;
+	}
+	*slotp = &dev->p->slots[vq->index];
+	return 0;
+}
+
+/*
+ * Stop a running queue, workers parked: the device drops its part, then
+ * the position (with what the device gave back) is kept and the rings
+ * unmapped. With p->lock.
+ */
+static void queue_stop_locked(struct vdev_device *dev,
+			      struct vdev_queue_slot *slot)
+{
+	struct vdev_queue *vq = slot->vq;
+
+	dev->ops->queue_reset(dev, vq);
+	slot->has_state = !vdev_queue_get_state(vq, &slot->state);
+	vdev_queue_disable(vq);
+	slot->stopped = true;
+}
+
+/**
+ * vdev_device_queue_disable() - stop one queue, keeping its position
+ * @dev: an active device whose type supports per-queue reset
+ * @vq: one of the queues given to vdev_device_activate()
+ *
+ * Parks every worker, lets the device drop what it keeps for @vq
+ * (@ops->queue_reset: the chains it popped and did not push are given
+ * back), keeps the queue's position, unmaps its rings and drops the
+ * guest memory reference, then lets the workers go on: the other queues
+ * keep running, @vq's worker no longer touches it. When this returns no
+ * worker is inside a handler that uses @vq, nor will be until
+ * vdev_device_queue_enable(). The position is read with
+ * vdev_device_queue_get_state() and the queue resumes from it at the
+ * next enable, on the same or new ring addresses (vhost-user's
+ * GET_VRING_BASE, a snapshot). Disabling a stopped queue does nothing.
+ *
+ * Context: takes the device's lock and sleeps until the workers park;
+ * not from a worker of @dev.
+ *
+ * Return: 0; -EOPNOTSUPP when the device has no per-queue reset;
+ * -EINVAL when @dev is not active or @vq is not one of its queues.
+ */
+int vdev_device_queue_disable(struct vdev_device *dev, struct vdev_queue *vq)
+{
+	struct vdev_queue_slot *slot;
+	int ret;
+
+	ret = queue_slot_lock(dev, vq, &slot);
+	if (ret)
+		return ret;
+	if (!slot->stopped) {
+		quiesce_locked(dev);
+		queue_stop_locked(dev, slot);
+		unquiesce_locked(dev);
+	}
+	pthread_mutex_unlock(&dev->p->lock);
+	return 0;
+}
+
+/**
+ * vdev_device_queue_reset() - reset one queue (VIRTIO_F_RING_RESET)
+ * @dev: an active device whose type supports per-queue reset
+ * @vq: one of the queues given to vdev_device_activate()
+ *
+ * Disables @vq as vdev_device_queue_disable() does (when it runs), then
+ * forgets its position and gives the fields the driver writes their
+ * power-on values (vdev_queue_reset(): size @max_size, addresses 0, not
+ * ready). The transport lets the driver program the queue again and
+ * calls vdev_device_queue_enable(), which starts it at the beginning of
+ * its ring. The other queues keep running throughout.
+ *
+ * Context: as vdev_device_queue_disable().
+ *
+ * Return: as vdev_device_queue_disable().
+ */
+int vdev_device_queue_reset(struct vdev_device *dev, struct vdev_queue *vq)
+{
+	struct vdev_queue_slot *slot;
+	int ret;
+
+	ret = queue_slot_lock(dev, vq, &slot);
+	if (ret)
+		return ret;
+	if (!slot->stopped) {
+		quiesce_locked(dev);
+		queue_stop_locked(dev, slot);
+		unquiesce_locked(dev);
+	}
+	vdev_queue_reset(vq);
+	slot->has_state = false;
+	pthread_mutex_unlock(&dev->p->lock);
+	return 0;
+}
+
+/**
+ * vdev_device_queue_enable() - run a stopped queue again
+ * @dev: an active device whose type supports per-queue reset
+ * @vq: a queue stopped by vdev_device_queue_disable() or
+ *      vdev_device_queue_reset(), its fields set by the transport
+ *
+ * Parks every worker, validates and maps @vq as activate does
+ * (vdev_queue_enable(): a bad setting from the driver also marks the
+ * device DEVICE_NEEDS_RESET), moves it to the position it stopped at or
+ * was given by vdev_device_queue_set_state() (none after a queue reset:
+ * the beginning of the ring), calls @ops->queue_enable, lets the workers
+ * go on and kicks @vq once, so that its handler sees buffers the driver
+ * added while it was stopped.
+ *
+ * Context: as vdev_device_queue_disable().
+ *
+ * Return: 0; -EBUSY when @vq is running; -EINVAL (logged) for a bad
+ * queue setting or a position the ring format cannot hold, and as
+ * vdev_device_queue_disable(); -EOPNOTSUPP as there; -errno from the
+ * device. On failure the queue stays stopped, with its position.
+ */
+int vdev_device_queue_enable(struct vdev_device *dev, struct vdev_queue *vq)
+{
+	struct vdev_queue_slot *slot;
+	int ret;
+
+	ret = queue_slot_lock(dev, vq, &slot);
+	if (ret)
+		return ret;
+	if (!slot->stopped) {
+		ret = -EBUSY;
+		goto out_unlock;
+	}
+	quiesce_locked(dev);
+	ret = vdev_queue_enable(vq, dev, dev->p->mem);
+	if (!ret && slot->has_state)
+		ret = vdev_queue_set_state(vq, &slot->state);
+	if (!ret)
+		ret = dev->ops->queue_enable(dev, vq);
+	if (ret) {
+		vdev_queue_disable(vq);
+	} else {
+		slot->stopped = false;
+		/* Handled once the workers run: a kick may have been lost. */
+		if (vq->kick_fd >= 0)
+			eventfd_signal(vq->kick_fd);
+	}
+	unquiesce_locked(dev);
+out_unlock:
+	pthread_mutex_unlock(&dev->p->lock);
+	return ret;
+}
+
+/**
+ * vdev_device_queue_get_state() - where a stopped queue is in its ring
+ * @dev: an active device whose type supports per-queue reset
+ * @vq: a queue stopped by vdev_device_queue_disable() or
+ *      vdev_device_queue_reset()
+ * @state: filled with the position: where @vq stopped (every chain the
+ *         device held was given back first, so none is lost or used
+ *         twice), what vdev_device_queue_set_state() set, or after a
+ *         queue reset the beginning of the ring
+ *
+ * Context: takes the device's lock.
+ *
+ * Return: 0; -EBUSY when @vq is running; as vdev_device_queue_disable().
+ */
+int vdev_device_queue_get_state(struct vdev_device *dev, struct vdev_queue *vq,
+				struct vdev_queue_state *state)
+{
+	struct vdev_queue_slot *slot;
+	bool packed;
+	int ret;
+
+	ret = queue_slot_lock(dev, vq, &slot);
+	if (ret)
+		return ret;
+	if (!slot->stopped) {
+		ret = -EBUSY;
+	} else if (slot->has_state) {
+		*state = slot->state;
+	} else {
+		/* The start of the ring: the packed ring's counters are 1. */
+		packed = vdev_device_feature_acked(dev, VIRTIO_F_RING_PACKED);
+		memset(state, 0, sizeof(*state));
+		state->avail_wrap_counter = packed;
+		state->used_wrap_counter = packed;
+	}
+	pthread_mutex_unlock(&dev->p->lock);
+	return ret;
+}
+
+/**
+ * vdev_device_queue_set_state() - where a stopped queue is to resume
+ * @dev: an active device whose type supports per-queue reset
+ * @vq: a queue stopped by vdev_device_queue_disable() or
+ *      vdev_device_queue_reset()
+ * @state: the position (vhost-user's SET_VRING_BASE, a snapshot): the
+ *         next pop after vdev_device_queue_enable() takes
+ *         @state->last_avail_idx, the next push writes at
+ *         @state->used_idx
+ *
+ * Only kept here; vdev_device_queue_enable() checks it against the ring
+ * format (vdev_queue_set_state()) and fails with -EINVAL on a value the
+ * format cannot hold.
+ *
+ * Context: takes the device's lock.
+ *
+ * Return: 0; -EBUSY when @vq is running; as vdev_device_queue_disable().
+ */
+int vdev_device_queue_set_state(struct vdev_device *dev, struct vdev_queue *vq,
+				const struct vdev_queue_state *state)
+{
+	struct vdev_queue_slot *slot;
+	int ret;
+
+	ret = queue_slot_lock(dev, vq, &slot);
+	if (ret)
+		return ret;
+	if (!slot->stopped) {
+		ret = -EBUSY;
+	} else {
+		slot->state = *state;
+		slot->has_state = true;
+	}
+	pthread_mutex_unlock(&dev->p->lock);
+	return ret;
 }
 
 /**

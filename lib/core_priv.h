@@ -15,10 +15,31 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <vdev/queue.h>
+
 struct vdev_device;
 struct vdev_mem;
-struct vdev_queue;
 struct vdev_worker;
+
+/**
+ * struct vdev_queue_slot - the core's view of one queue index
+ * @vq: the queue given to activate with this index, NULL for none (or
+ *      while the device is not active)
+ * @stopped: disabled or reset on its own (vdev_device_queue_disable(),
+ *           vdev_device_queue_reset()): its rings are unmapped and the
+ *           device's @queue_reset told it to leave @vq alone, until
+ *           vdev_device_queue_enable()
+ * @has_state: @state is where @vq stopped (or was set), applied at the
+ *             next enable; clear after a queue reset: the ring starts
+ *             from the beginning
+ * @state: the position kept while stopped
+ */
+struct vdev_queue_slot {
+	struct vdev_queue *vq;
+	bool stopped;
+	bool has_state;
+	struct vdev_queue_state state;
+};
 
 /**
  * struct vdev_device_private - what vdev keeps of a device for itself
@@ -46,6 +67,9 @@ struct vdev_worker;
  * @nr_running: workers whose thread has not left its loop
  * @queues: a copy of the queue array given to activate
  * @nr_active_queues: entries in @queues
+ * @slots: per queue index (@dev->nr_queues entries, for the device's
+ *         life): what the per-queue lifecycle needs, set at activate,
+ *         cleared at reset; under @lock
  * @irq_lock: protects the device's irq pointer and @irq_users for the
  *            threads that are not workers
  * @irq_cond: signalled when @irq_users drops to zero
@@ -79,6 +103,7 @@ struct vdev_device_private {
 	unsigned int nr_running;
 	struct vdev_queue **queues;
 	unsigned int nr_active_queues;
+	struct vdev_queue_slot *slots;
 
 	pthread_mutex_t irq_lock;
 	pthread_cond_t irq_cond;

@@ -40,12 +40,18 @@
  * struct mmio_queue - transport state of one queue
  * @vq: the queue given to the device at DRIVER_OK
  * @notify_fd: eventfd signalled by QueueNotify, for the queue's lifetime
- * @stopped: reset through QueueReset while the device runs; the device
- *           no longer touches the rings, QueueReady reads 0
+ * @reset: reset through QueueReset while the device runs, by the core's
+ *         per-queue reset (vdev_device_queue_reset()): the driver may
+ *         program it again and re-enable it with QueueReady
+ * @stopped: reset through QueueReset while the device runs, by a device
+ *           without per-queue reset: the device no longer touches the
+ *           rings, QueueReady reads 0, and only a device reset brings
+ *           the queue back
  */
 struct mmio_queue {
 	struct vdev_queue vq;
 	int notify_fd;
+	bool reset;
 	bool stopped;
 };
 
@@ -60,7 +66,8 @@ struct mmio_queue {
  * @generation: ConfigGeneration
  * @status: Status as written by the driver (without NEEDS_RESET)
  * @needs_reset: DEVICE_NEEDS_RESET set by the transport (DRIVER_OK could
- *               not start the device, or a reset queue was re-enabled)
+ *               not start the device, or a reset queue could not be
+ *               re-enabled)
  * @dev_features_sel: DeviceFeaturesSel
  * @drv_features_sel: DriverFeaturesSel
  * @drv_features: DriverFeatures, both halves, acked at FEATURES_OK
@@ -177,6 +184,7 @@ static void mmio_queue_init(struct vdev_mmio *m, unsigned int i)
 	vdev_device_queue_max_sizes(m->dev, &sizes);
 	vdev_queue_init(&q->vq, i, sizes[i]);
 	q->vq.kick_fd = q->notify_fd;
+	q->reset = false;
 	q->stopped = false;
 }
 
@@ -186,8 +194,9 @@ static struct mmio_queue *mmio_sel_queue(struct vdev_mmio *m)
 }
 
 /*
- * May the driver change the selected queue's settings? Only before
- * DRIVER_OK and while the queue is not ready (VIRTIO 1.2, 4.2.3.2).
+ * May the driver change the selected queue's settings? Only while the
+ * queue is not ready, and before DRIVER_OK unless the queue was reset on
+ * its own since (VIRTIO 1.2, 4.2.3.2 and 2.6.1).
  */
 static struct mmio_queue *mmio_queue_writable(struct vdev_mmio *m,
 					      const char *reg)
@@ -198,9 +207,9 @@ static struct mmio_queue *mmio_queue_writable(struct vdev_mmio *m,
 		mmio_warn(m, "%s write to absent queue %u", reg, m->queue_sel);
 		return NULL;
 	}
-	if (q->stopped)		/* being re-enabled: see mmio_queue_ready() */
+	if (q->stopped)		/* see mmio_queue_ready() */
 		return NULL;
-	if (m->status & VIRTIO_CONFIG_S_DRIVER_OK) {
+	if ((m->status & VIRTIO_CONFIG_S_DRIVER_OK) && !q->reset) {
 		mmio_warn(m, "%s write after DRIVER_OK ignored", reg);
 		return NULL;
 	}
@@ -234,10 +243,26 @@ static void mmio_needs_reset(struct vdev_mmio *m)
 static void mmio_queue_ready(struct vdev_mmio *m, uint32_t val)
 {
 	struct mmio_queue *q = mmio_sel_queue(m);
+	int ret;
 
 	if (!q) {
 		mmio_warn(m, "QueueReady write to absent queue %u",
 			  m->queue_sel);
+		return;
+	}
+	if (q->reset) {
+		/* Re-enabling a queue reset with QueueReset. */
+		if (!(val & 1))
+			return;
+		ret = vdev_device_queue_enable(m->dev, &q->vq);
+		if (ret) {
+			mmio_warn(m, "queue %u not re-enabled: %d", m->queue_sel,
+				  ret);
+			mmio_needs_reset(m);
+			return;
+		}
+		q->vq.ready = true;
+		q->reset = false;
 		return;
 	}
 	if (q->stopped) {
@@ -261,12 +286,18 @@ static void mmio_queue_ready(struct vdev_mmio *m, uint32_t val)
 
 /*
  * QueueReset=1 (VIRTIO_F_RING_RESET). Before DRIVER_OK the queue goes back
- * to its power-on state. While the device runs, its workers are parked
- * (quiesced), the queue is stopped (the device no longer touches its
- * rings; pop returns -EIO without DEVICE_NEEDS_RESET) and the quiesce
- * ends: the reset completes within the write, so QueueReset always reads
- * 0. The quiesce is a reason to park of its own in the core, so a pause
- * by the VMM, before or during it, stays in force.
+ * to its power-on state. While the device runs, the core resets the one
+ * queue (vdev_device_queue_reset(): workers parked, the device drops its
+ * state for the queue, the rings are unmapped, the registers the driver
+ * writes read as at power-on) while the others keep running; the driver
+ * may then program the queue and set QueueReady to enable it again. A
+ * device without per-queue reset gets the old treatment: its workers are
+ * parked (quiesced), the queue is stopped (the device no longer touches
+ * its rings; pop returns -EIO without DEVICE_NEEDS_RESET) and the quiesce
+ * ends; re-enabling it then sets DEVICE_NEEDS_RESET. Either way the reset
+ * completes within the write, so QueueReset always reads 0, and the
+ * quiesce is a reason to park of its own in the core, so a pause by the
+ * VMM, before or during it, stays in force.
  */
 static void mmio_queue_reset(struct vdev_mmio *m, uint32_t val)
 {
@@ -286,6 +317,13 @@ static void mmio_queue_reset(struct vdev_mmio *m, uint32_t val)
 	}
 	if (q->stopped || !q->vq.ready)
 		return;
+	ret = vdev_device_queue_reset(m->dev, &q->vq);
+	if (!ret) {
+		q->reset = true;
+		return;
+	}
+	if (ret != -EOPNOTSUPP)
+		mmio_warn(m, "queue %u reset: %d", m->queue_sel, ret);
 	/* -EINVAL: the VMM reset the device meanwhile, nothing runs. */
 	ret = __vdev_device_quiesce(m->dev);
 	vq_stop(&q->vq);

@@ -8,11 +8,14 @@
  * writev() straight from the guest iovecs. RX reads each frame with one readv()
  * straight into guest buffers; with VIRTIO_NET_F_MRG_RXBUF the iovecs of
  * several chains are handed to one readv() and the chains the frame did
- * not need are given back with vdev_queue_unpop(). A frame larger than
+ * not need are given back with vdev_queue_rewind(). A frame larger than
  * the buffers the guest offers lands, past them, in a per-queue scratch
  * buffer and waits there for more buffers: a frame read from the TAP is
- * never dropped for lack of room. While the guest has no RX buffers the
- * TAP is not polled for EPOLLIN until the guest kicks the RX queue.
+ * never dropped for lack of room, unless it can never fit in what the
+ * device collects at once (rx_deliver_pending()). While the guest has no
+ * RX buffers the TAP is not polled for EPOLLIN until the guest kicks the
+ * RX queue. One queue can be reset while the others run
+ * (net_queue_reset()).
  *
  * Every batch of chains ends with a single vdev_queue_notify().
  *
@@ -105,6 +108,10 @@ struct vdev_net;
  * @tap_events: events currently watched on @tap_fd
  * @rx_wait: no RX buffers: EPOLLIN is off until an RX kick
  * @tx_wait: the TAP pushed back (EAGAIN): waiting for EPOLLOUT
+ * @rx_stopped: the RX queue was disabled or reset on its own
+ *              (net_queue_reset()); its handlers leave it alone until
+ *              net_queue_enable()
+ * @tx_stopped: the same for the TX queue
  * @tap_gone: the TAP was deleted; the fd is out of epoll
  * @txc: chain for TX
  * @tx_iov: its iovecs
@@ -127,6 +134,8 @@ struct net_pair {
 	uint32_t tap_events;
 	bool rx_wait;
 	bool tx_wait;
+	bool rx_stopped;
+	bool tx_stopped;
 	bool tap_gone;
 
 	struct vdev_chain txc;
@@ -159,6 +168,7 @@ struct net_pair {
  * @ready_pairs: pairs 0 .. @ready_pairs - 1 have both queues and a worker
  * @active_pairs: pairs enabled by the driver (MQ_VQ_PAIRS_SET)
  * @ctrlq: control queue, or NULL
+ * @ctrl_stopped: @ctrlq was disabled or reset on its own
  * @ctrl_chain: chain for @ctrlq
  * @ctrl_iov: its iovecs
  * @ctrl_tap_fds: the control worker's dups of the TAP fds, one per pair,
@@ -183,6 +193,7 @@ struct vdev_net {
 	atomic_uint active_pairs;
 
 	struct vdev_queue *ctrlq;
+	bool ctrl_stopped;
 	struct vdev_chain ctrl_chain;
 	struct iovec ctrl_iov[64];
 	int ctrl_tap_fds[VDEV_NET_MAX_QUEUE_PAIRS];
@@ -336,6 +347,8 @@ static int tx_process(struct vdev_worker *w, struct net_pair *p)
 	bool again;
 	int ret;
 
+	if (p->tx_stopped)
+		return 0;
 	do {
 		vdev_queue_disable_notify(vq);
 		while (budget && (ret = vdev_queue_pop(vq, c)) > 0) {
@@ -345,7 +358,7 @@ static int tx_process(struct vdev_worker *w, struct net_pair *p)
 			if (!(--budget % NET_FLUSH_EVERY))
 				vdev_queue_flush(vq);
 			if (unlikely(c->nr_write)) {
-				vdev_queue_push(vq, c->head, 0);
+				vdev_queue_push_chain(vq, c, 0);
 				vdev_queue_notify(vq);
 				vdev_device_set_needs_reset(&n->dev,
 					"tx queue %u: write-only descriptor",
@@ -356,25 +369,25 @@ static int tx_process(struct vdev_worker *w, struct net_pair *p)
 				     n->hdr_len ||
 				     c->read_len < n->hdr_len + ETH_HLEN)) {
 				stat_add(p, NET_TX_DROPS, 1);
-				vdev_queue_push(vq, c->head, 0);
+				vdev_queue_push_chain(vq, c, 0);
 				continue;
 			}
 			if (unlikely(p->tap_gone)) {
 				stat_add(p, NET_TX_DROPS, 1);
 				stat_add(p, NET_TX_ERRORS, 1);
-				vdev_queue_push(vq, c->head, 0);
+				vdev_queue_push_chain(vq, c, 0);
 				continue;
 			}
 			len = net_tx_write(p->tap_fd, c->iov, c->nr_read);
 			if (likely(len >= 0)) {
 				stat_add(p, NET_TX_FRAMES, 1);
 				stat_add(p, NET_TX_BYTES, len - n->hdr_len);
-				vdev_queue_push(vq, c->head, 0);
+				vdev_queue_push_chain(vq, c, 0);
 				continue;
 			}
 			if (errno == EAGAIN || errno == ENOBUFS) {
 				/* Back off: retry this chain on EPOLLOUT. */
-				vdev_queue_unpop(vq, 1);
+				vdev_queue_rewind(vq, c);
 				p->tx_wait = true;
 				pair_tap_events(w, p, p->tap_events | EPOLLOUT);
 				vdev_queue_notify(vq);
@@ -383,7 +396,7 @@ static int tx_process(struct vdev_worker *w, struct net_pair *p)
 			stat_add(p, NET_TX_DROPS, 1);
 			stat_add(p, NET_TX_ERRORS, 1);
 			pair_tap_error(w, p, errno, "write");
-			vdev_queue_push(vq, c->head, 0);
+			vdev_queue_push_chain(vq, c, 0);
 		}
 		if (ret < 0) {
 			vdev_queue_notify(vq);
@@ -411,6 +424,8 @@ static int tx_kick(struct vdev_worker *w, uint32_t events, void *data)
 
 	if (read(p->txq->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		return -errno;
+	if (p->tx_stopped)
+		return 0;	/* until net_queue_enable() */
 	if (p->tx_wait)
 		return 0;	/* EPOLLOUT will resume us */
 	return tx_process(w, p);
@@ -435,10 +450,10 @@ static void rx_set_num_buffers(struct vdev_chain *c, uint16_t num)
 }
 
 /* Give back every popped chain not yet used. */
-static void rx_unpop_all(struct net_pair *p)
+static void rx_rewind_all(struct net_pair *p)
 {
 	if (p->rx_nr > p->rx_first)
-		vdev_queue_unpop(p->rxq, p->rx_nr - p->rx_first);
+		vdev_queue_rewind(p->rxq, &p->rxc[p->rx_first]);
 	p->rx_first = 0;
 	p->rx_nr = 0;
 	p->rx_pool_used = 0;
@@ -468,16 +483,19 @@ static void rx_compact(struct net_pair *p)
 }
 
 /*
- * Pop chains until the unused ones hold @want bytes or the ring is
- * empty. Returns the bytes the unused chains hold, or -errno.
+ * Pop chains until the unused ones hold @want bytes, the ring is empty
+ * (*@empty set: only then can more buffers from the driver help), or
+ * the pool is full or an unusable chain must wait its turn (*@empty
+ * clear). Returns the bytes the unused chains hold, or -errno.
  */
-static ssize_t rx_fill(struct net_pair *p, size_t want)
+static ssize_t rx_fill(struct net_pair *p, size_t want, bool *empty)
 {
 	struct vdev_net *n = p->net;
 	size_t have = 0;
 	unsigned int i;
 	int ret;
 
+	*empty = false;
 	for (i = p->rx_first; i < p->rx_nr; i++)
 		have += p->rxc[i].write_len;
 	if (have >= want)
@@ -494,20 +512,22 @@ static ssize_t rx_fill(struct net_pair *p, size_t want)
 		ret = vdev_queue_pop(p->rxq, c);
 		if (ret < 0)
 			return ret;
-		if (!ret)
+		if (!ret) {
+			*empty = true;
 			break;
+		}
 		if (unlikely(c->nr_read || c->write_len < n->hdr_len)) {
 			/*
 			 * Unusable: return it empty and count it, but only
-			 * once no popped chain precedes it, so that unpop
+			 * once no popped chain precedes it, so that rewind
 			 * keeps giving back exactly the unused tail.
 			 */
 			if (p->rx_first != p->rx_nr) {
-				vdev_queue_unpop(p->rxq, 1);
+				vdev_queue_rewind(p->rxq, c);
 				break;
 			}
 			stat_add(p, NET_RX_ERRORS, 1);
-			vdev_queue_push(p->rxq, c->head, 0);
+			vdev_queue_push_chain(p->rxq, c, 0);
 			continue;
 		}
 		p->rx_pool_used += c->nr_write;
@@ -533,7 +553,7 @@ static unsigned int rx_push(struct net_pair *p, size_t len)
 		k++;
 		if (k == 1)
 			continue;
-		vdev_queue_push(p->rxq, c->head, l);
+		vdev_queue_push_chain(p->rxq, c, l);
 	}
 	/* Visible to the driver only at the next flush. */
 	if (p->net->hdr_len == NET_HDR_LEN)
@@ -569,7 +589,6 @@ static void rx_copy_in(struct net_pair *p, const uint8_t *src, size_t len)
 static void rx_complete(struct net_pair *p, size_t len)
 {
 	struct vdev_chain *first = &p->rxc[p->rx_first];
-	uint16_t head = first->head;
 	uint32_t flen = len < first->write_len ? len : first->write_len;
 
 	/*
@@ -577,33 +596,56 @@ static void rx_complete(struct net_pair *p, size_t len)
 	 * first buffer's header, and takes the following ones in order, so
 	 * the first chain must be published first.
 	 */
-	vdev_queue_push(p->rxq, head, flen);
+	vdev_queue_push_chain(p->rxq, first, flen);
 	rx_push(p, len);
 	stat_add(p, NET_RX_FRAMES, 1);
 	stat_add(p, NET_RX_BYTES, len - p->net->hdr_len);
 }
 
-/* Deliver the frame waiting in the scratch buffer; false: no room yet. */
+/*
+ * Deliver the frame waiting in the scratch buffer: 1 when it is gone
+ * (delivered, or dropped because it can never fit), 0 when the ring has
+ * too little room yet, or -errno.
+ */
 static int rx_deliver_pending(struct net_pair *p)
 {
-	ssize_t have = rx_fill(p, p->pend_len);
+	bool empty;
+	ssize_t have = rx_fill(p, p->pend_len, &empty);
 
 	if (have < 0)
 		return have;
-	if ((size_t)have < p->pend_len)
+	if ((size_t)have < p->pend_len && empty)
 		return 0;
+	if ((size_t)have < p->pend_len) {
+		/*
+		 * rx_fill() stopped before the end of the ring: at its pool
+		 * limit, or at an unusable chain that may not be returned
+		 * before the ones ahead of it. More buffers would not change
+		 * that, and vdev_queue_more_avail() (which on the packed ring
+		 * knows only as far as pop has reached) must not be asked:
+		 * the frame can never be delivered, so drop it.
+		 */
+		rx_rewind_all(p);
+		stat_add(p, NET_RX_DROPS, 1);
+		p->pend_len = 0;
+		return 1;
+	}
 	rx_copy_in(p, p->scratch, p->pend_len);
 	rx_complete(p, p->pend_len);
 	p->pend_len = 0;
 	return 1;
 }
 
-/* The guest gave no room: sleep until it kicks the RX queue. */
+/*
+ * The guest gave no room: sleep until it kicks the RX queue. Only after
+ * vdev_queue_pop() found the ring empty: vdev_queue_more_avail() is exact
+ * from there, in both ring formats.
+ */
 static bool rx_wait_for_buffers(struct vdev_worker *w, struct net_pair *p)
 {
 	struct vdev_queue *vq = p->rxq;
 
-	rx_unpop_all(p);
+	rx_rewind_all(p);
 	vdev_queue_enable_notify(vq);
 	/* New buffers since the last look? (mb in enable_notify) */
 	if (vdev_queue_more_avail(vq)) {
@@ -634,6 +676,7 @@ static int rx_process(struct vdev_worker *w, struct net_pair *p)
 	size_t room, off;
 	struct iovec saved;
 	ssize_t have, len;
+	bool empty;
 	int ret = 0;
 
 	while (frames < NET_BATCH || p->pend_len) {
@@ -651,11 +694,12 @@ static int rx_process(struct vdev_worker *w, struct net_pair *p)
 		}
 		if (p->tap_gone)
 			break;
-		have = rx_fill(p, n->rx_cap);
+		have = rx_fill(p, n->rx_cap, &empty);
 		if (have < 0) {
 			ret = have;
 			break;
 		}
+		/* Nothing usable held: pop found the ring empty. */
 		if (!have) {
 			if (rx_wait_for_buffers(w, p))
 				break;
@@ -713,12 +757,12 @@ static int rx_process(struct vdev_worker *w, struct net_pair *p)
 			       iov[i].iov_len);
 			off += iov[i].iov_len;
 		}
-		rx_unpop_all(p);
+		rx_rewind_all(p);
 		p->pend_len = len;
 	}
 	/* Chains popped but not used go back; one interrupt per batch. */
 	if (!p->rx_wait)
-		rx_unpop_all(p);
+		rx_rewind_all(p);
 	vdev_queue_notify(p->rxq);
 	return ret < 0 ? ret : 0;
 }
@@ -739,6 +783,9 @@ static int rx_kick(struct vdev_worker *w, uint32_t events, void *data)
 
 	if (read(p->rxq->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		return -errno;
+	/* Stopped reads as broken too, but comes back: keep the kick fd. */
+	if (p->rx_stopped)
+		return 0;
 	if (vdev_queue_is_broken(p->rxq))
 		return rx_stop(w, p, -EIO);
 	if (!p->rx_wait)
@@ -755,6 +802,12 @@ static int tap_event(struct vdev_worker *w, uint32_t events, void *data)
 	struct net_pair *p = data;
 	int ret = 0;
 
+	/*
+	 * rx_wait means EPOLLIN off; net_queue_reset() sets it from the
+	 * control path, without the worker, so EPOLLIN goes off here.
+	 */
+	if (p->rx_wait && (p->tap_events & EPOLLIN))
+		pair_tap_events(w, p, p->tap_events & ~EPOLLIN);
 	if (p->tx_wait && (events & (EPOLLOUT | EPOLLERR))) {
 		p->tx_wait = false;
 		pair_tap_events(w, p, p->tap_events & ~EPOLLOUT);
@@ -928,6 +981,8 @@ static int ctrl_kick(struct vdev_worker *w, uint32_t events, void *data)
 
 	if (read(vq->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		return -errno;
+	if (n->ctrl_stopped)
+		return 0;	/* until net_queue_enable() */
 again:
 	while ((ret = vdev_queue_pop(vq, c)) > 0) {
 		uint8_t ack = VIRTIO_NET_ERR;
@@ -950,11 +1005,11 @@ again:
 				vdev_log(VDEV_LOG_WARN,
 					 "%s: control command without ack byte",
 					 n->dev.name);
-			vdev_queue_push(vq, c->head, 0);
+			vdev_queue_push_chain(vq, c, 0);
 			continue;
 		}
 		*(uint8_t *)c->iov[c->nr_read].iov_base = ack;
-		vdev_queue_push(vq, c->head, 1);
+		vdev_queue_push_chain(vq, c, 1);
 	}
 	vdev_queue_notify(vq);
 	if (!ret && vdev_queue_enable_notify(vq))
@@ -1095,6 +1150,7 @@ static void net_pair_clear(struct net_pair *p)
 	p->rxq = p->txq = NULL;
 	p->tap_events = 0;
 	p->rx_wait = p->tx_wait = false;
+	p->rx_stopped = p->tx_stopped = false;
 	p->rx_first = p->rx_nr = p->rx_pool_used = 0;
 	p->pend_len = 0;
 }
@@ -1107,6 +1163,7 @@ static void net_pair_clear(struct net_pair *p)
 static void net_deactivate(struct vdev_net *n)
 {
 	n->ctrlq = NULL;
+	n->ctrl_stopped = false;
 	n->ready_pairs = 0;
 	/* Closed with the control worker, by the join (or never given). */
 	net_forget_ctrl_tap_fds(n);
@@ -1131,6 +1188,7 @@ static int net_activate(struct vdev_device *dev, struct vdev_queue **queues,
 	int ret;
 
 	n->ctrlq = NULL;
+	n->ctrl_stopped = false;
 	for (i = 0; i < n->nr_pairs; i++)
 		net_pair_clear(&n->pairs[i]);
 	for (i = 0; i < nr_queues; i++) {
@@ -1232,6 +1290,73 @@ static void net_reset(struct vdev_device *dev)
 	net_deactivate(n);
 }
 
+/* The pair serving @vq, or NULL (the control queue, or no worker). */
+static struct net_pair *net_queue_pair(struct vdev_net *n,
+				       const struct vdev_queue *vq)
+{
+	struct net_pair *p;
+
+	if (vq->index >= 2 * n->nr_pairs)
+		return NULL;
+	p = &n->pairs[vq->index / 2];
+	return p->rxq == vq || p->txq == vq ? p : NULL;
+}
+
+/*
+ * One queue is disabled or reset on its own (VIRTIO_F_RING_RESET,
+ * vhost-user's GET_VRING_BASE); the core has parked every worker. Drop
+ * what the pair keeps for that queue: for RX the chains popped and not
+ * used (between handlers there are none: each batch gives them back) and
+ * the frame parked in the scratch buffer, which is dropped and counted;
+ * rx_wait stays set until the kick net_queue_enable() is followed by, so
+ * EPOLLIN goes off at the worker's next TAP event. TX holds no chain
+ * between handlers; tx_wait is left as it is, so that a pending EPOLLOUT
+ * still clears it. The other queue of the pair, and the other pairs,
+ * carry on once the workers are unparked.
+ */
+static void net_queue_reset(struct vdev_device *dev, struct vdev_queue *vq)
+{
+	struct vdev_net *n = to_net(dev);
+	struct net_pair *p = net_queue_pair(n, vq);
+
+	if (vq == n->ctrlq) {
+		n->ctrl_stopped = true;
+		return;
+	}
+	if (!p)
+		return;
+	if (vq == p->txq) {
+		p->tx_stopped = true;
+		return;
+	}
+	rx_rewind_all(p);
+	if (p->pend_len) {
+		stat_add(p, NET_RX_DROPS, 1);
+		p->pend_len = 0;
+	}
+	p->rx_wait = true;
+	p->rx_stopped = true;
+}
+
+/*
+ * The queue runs again, on a fresh ring or where it stopped; workers
+ * parked. The core kicks the queue next: RX then turns EPOLLIN back on
+ * (rx_kick()), TX sends what the ring holds.
+ */
+static int net_queue_enable(struct vdev_device *dev, struct vdev_queue *vq)
+{
+	struct vdev_net *n = to_net(dev);
+	struct net_pair *p = net_queue_pair(n, vq);
+
+	if (vq == n->ctrlq)
+		n->ctrl_stopped = false;
+	else if (p && vq == p->txq)
+		p->tx_stopped = false;
+	else if (p)
+		p->rx_stopped = false;
+	return 0;
+}
+
 static unsigned int net_counters(struct vdev_device *dev,
 				 struct vdev_counter *counters,
 				 unsigned int max)
@@ -1316,6 +1441,8 @@ static const struct vdev_device_ops net_ops = {
 	.write_config = net_write_config,
 	.activate = net_activate,
 	.reset = net_reset,
+	.queue_reset = net_queue_reset,
+	.queue_enable = net_queue_enable,
 	.counters = net_counters,
 	.release = net_release,
 };

@@ -395,20 +395,6 @@ int vdev_queue_enable(struct vdev_queue *vq, struct vdev_device *dev,
 }
 
 /**
- * vdev_queue_setup() - old name of vdev_queue_enable()
- * @vq: the queue, configured by the transport
- * @dev: owning device
- * @mem: guest memory; a reference is taken on success
- *
- * Return: as vdev_queue_enable().
- */
-int vdev_queue_setup(struct vdev_queue *vq, struct vdev_device *dev,
-		     struct vdev_mem *mem)
-{
-	return vdev_queue_enable(vq, dev, mem);
-}
-
-/**
  * vdev_queue_disable() - stop using a queue's rings
  * @vq: the queue
  *
@@ -432,15 +418,6 @@ void vdev_queue_disable(struct vdev_queue *vq)
 	p->mem = NULL;
 	p->ops = NULL;
 	p->vq = NULL;
-}
-
-/**
- * vdev_queue_teardown() - old name of vdev_queue_disable()
- * @vq: the queue
- */
-void vdev_queue_teardown(struct vdev_queue *vq)
-{
-	vdev_queue_disable(vq);
 }
 
 /**
@@ -585,29 +562,6 @@ int vdev_queue_rewind(struct vdev_queue *vq, const struct vdev_chain *chain)
 }
 
 /**
- * vdev_queue_unpop() - give back the last @n chains taken by pop
- * @vq: the queue
- * @n: how many
- *
- * Split ring only; use vdev_queue_rewind(), which works for both formats.
- * On a packed ring this is a device bug: the queue stops and the device
- * needs reset.
- *
- * Context: the queue's worker thread.
- */
-void vdev_queue_unpop(struct vdev_queue *vq, unsigned int n)
-{
-	if (vq_stopped(vq))
-		return;
-	if (vq->priv->ops != &vq_split_ops) {
-		vq_fail(vq, -EINVAL, "%s() on a %s ring", __func__,
-			vq->priv->ops->name);
-		return;
-	}
-	vq_split_unpop(vq, n);
-}
-
-/**
  * vdev_queue_push_id() - put a used element, not yet visible to the driver
  * @vq: the queue
  * @id: buffer id of the chain (&vdev_chain.id)
@@ -643,31 +597,6 @@ void vdev_queue_push_chain(struct vdev_queue *vq,
 			   const struct vdev_chain *chain, uint32_t len)
 {
 	vdev_queue_push_id(vq, chain->id, chain->nr_descs, len);
-}
-
-/**
- * vdev_queue_push() - put a used element by head index (split ring only)
- * @vq: the queue
- * @head: head index of the chain
- * @len: bytes written into the chain's writable part
- *
- * Use vdev_queue_push_chain() or vdev_queue_push_id(): the packed ring
- * needs the descriptor count too. On a packed ring this is a device bug:
- * the queue stops and the device needs reset. Does nothing once the queue
- * is stopped.
- *
- * Context: the queue's worker thread.
- */
-void vdev_queue_push(struct vdev_queue *vq, uint16_t head, uint32_t len)
-{
-	if (vq_stopped(vq))
-		return;
-	if (vq->priv->ops != &vq_split_ops) {
-		vq_fail(vq, -EINVAL, "%s() on a %s ring", __func__,
-			vq->priv->ops->name);
-		return;
-	}
-	vq->priv->ops->push(vq, head, 1, len);
 }
 
 /**

@@ -218,9 +218,6 @@ void vq_private_free(struct vdev_queue_private *p);
  */
 void vq_stop(struct vdev_queue *vq);
 
-/* Split-only unpop by count, behind vdev_queue_unpop(). */
-void vq_split_unpop(struct vdev_queue *vq, unsigned int n);
-
 /* ---- helpers for the ring formats (lib/queue.c) ---- */
 
 __vdev_printf(3, 4)

@@ -256,11 +256,6 @@ static int split_rewind(struct vdev_queue *vq, const struct vdev_chain *chain)
 	return 0;
 }
 
-void vq_split_unpop(struct vdev_queue *vq, unsigned int n)
-{
-	to_split(vq)->last_avail_idx -= (uint16_t)n;
-}
-
 /* @nr_descs is not needed: the driver knows its chain by the head. */
 static void split_push(struct vdev_queue *vq, uint16_t id, uint16_t nr_descs,
 		       uint32_t len)

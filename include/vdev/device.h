@@ -12,7 +12,10 @@
  *   last vdev_device_put(): reset, shutdown, release.
  *
  * Reset and the last put return only after every worker thread of the
- * device has been joined.
+ * device has been joined. While active, one queue can be disabled, reset
+ * and enabled again on its own (vdev_device_queue_*()) when the device
+ * type implements @queue_reset and @queue_enable; the others keep
+ * running.
  */
 #ifndef _VDEV_DEVICE_H
 #define _VDEV_DEVICE_H
@@ -106,6 +109,22 @@ struct vdev_counter {
  *         been joined; also after a failed @activate (once the workers it
  *         started are joined), so it must cope with a partial activation;
  *         default: nothing
+ * @queue_reset: one queue of the active device is being disabled or reset
+ *               on its own (vdev_device_queue_disable(),
+ *               vdev_device_queue_reset()); every worker is parked. Give
+ *               back (vdev_queue_rewind()) the chains of @vq popped and
+ *               not pushed, drop what the device keeps for @vq, and make
+ *               the handlers leave @vq alone until @queue_enable: its
+ *               ring is unmapped when this returns (kicks still arrive;
+ *               drain and ignore them). The other queues go on as before.
+ *               Optional, with @queue_enable: without both, per-queue
+ *               reset is refused (-EOPNOTSUPP) and VIRTIO_F_RING_RESET
+ *               not offered
+ * @queue_enable: @vq, stopped by @queue_reset, runs again, on its ring
+ *                as the transport now describes it (where it stopped, or
+ *                from the start after a reset); workers parked. The core
+ *                kicks @vq right after, so that its handler looks at the
+ *                ring. 0, or -errno to leave the queue stopped
  * @shutdown: called once, after the device was reset for the last time:
  *            by vdev_device_shutdown(), or by the last put if the VMM
  *            never called it
@@ -137,6 +156,8 @@ struct vdev_device_ops {
 	int (*activate)(struct vdev_device *dev, struct vdev_queue **queues,
 			unsigned int nr_queues);
 	void (*reset)(struct vdev_device *dev);
+	void (*queue_reset)(struct vdev_device *dev, struct vdev_queue *vq);
+	int (*queue_enable)(struct vdev_device *dev, struct vdev_queue *vq);
 	void (*shutdown)(struct vdev_device *dev);
 	int (*get_shm_regions)(struct vdev_device *dev,
 			       struct vdev_shm_list *list);
@@ -265,6 +286,20 @@ int vdev_device_pause(struct vdev_device *dev);
 int vdev_device_resume(struct vdev_device *dev);
 
 bool vdev_device_is_paused(struct vdev_device *dev);
+
+bool vdev_device_queue_reset_supported(const struct vdev_device *dev);
+
+int vdev_device_queue_disable(struct vdev_device *dev, struct vdev_queue *vq);
+
+int vdev_device_queue_reset(struct vdev_device *dev, struct vdev_queue *vq);
+
+int vdev_device_queue_enable(struct vdev_device *dev, struct vdev_queue *vq);
+
+int vdev_device_queue_get_state(struct vdev_device *dev, struct vdev_queue *vq,
+				struct vdev_queue_state *state);
+
+int vdev_device_queue_set_state(struct vdev_device *dev, struct vdev_queue *vq,
+				const struct vdev_queue_state *state);
 
 void vdev_device_shutdown(struct vdev_device *dev);
 

@@ -71,7 +71,6 @@ struct vdev_queue {
  * struct vdev_chain - one descriptor chain, as host iovecs
  * @id: buffer id, given back with vdev_queue_push_chain(): the split
  *      ring's head descriptor index, or the packed ring's buffer id
- * @head: old name of @id, until every caller uses @id
  * @nr_descs: descriptors the chain takes in the ring (an indirect table
  *            counts as one); the packed ring needs it back at push time
  * @ring_pos: where the chain starts in the ring, for vdev_queue_rewind();
@@ -86,10 +85,7 @@ struct vdev_queue {
  * A buffer that spans two adjacent memory regions takes two iovecs.
  */
 struct vdev_chain {
-	union {
-		uint16_t id;
-		uint16_t head;
-	};
+	uint16_t id;
 	uint16_t nr_descs;
 	uint32_t ring_pos;
 	unsigned int nr_read;
@@ -137,11 +133,6 @@ int vdev_queue_get_state(struct vdev_queue *vq, struct vdev_queue_state *state);
 int vdev_queue_set_state(struct vdev_queue *vq,
 			 const struct vdev_queue_state *state);
 
-/* Old names of vdev_queue_enable() and vdev_queue_disable(). */
-int vdev_queue_setup(struct vdev_queue *vq, struct vdev_device *dev,
-		     struct vdev_mem *mem);
-void vdev_queue_teardown(struct vdev_queue *vq);
-
 /* Data path: the queue's worker. */
 int vdev_queue_pop(struct vdev_queue *vq, struct vdev_chain *chain);
 int vdev_queue_rewind(struct vdev_queue *vq, const struct vdev_chain *chain);
@@ -156,9 +147,5 @@ bool vdev_queue_enable_notify(struct vdev_queue *vq);
 bool vdev_queue_has_avail(struct vdev_queue *vq);
 bool vdev_queue_more_avail(struct vdev_queue *vq);
 bool vdev_queue_is_broken(const struct vdev_queue *vq);
-
-/* Split-ring-only forms, kept until every caller uses the ones above. */
-void vdev_queue_unpop(struct vdev_queue *vq, unsigned int n);
-void vdev_queue_push(struct vdev_queue *vq, uint16_t head, uint32_t len);
 
 #endif /* _VDEV_QUEUE_H */

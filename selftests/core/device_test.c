@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Core device model: feature negotiation, config bounds, activate, reset,
- * pause/resume, memory hot-add, refcounting, access platform. A minimal
+ * pause/resume, the lifecycle of one queue (disable, reset, enable, its
+ * position), memory hot-add, refcounting, access platform. A minimal
  * device type ("tdev", selftests/core/tdev.h) echoes every chain it is
  * given: one worker per queue pops chains and returns them used.
  */
@@ -51,9 +52,34 @@ static const struct vdev_device_ops tdev_ops = {
 	.release = tdev_release,
 };
 
+/* The same device, able to reset one queue on its own. */
+static const struct vdev_device_ops tdev_qr_ops = {
+	.name = "tdev",
+	.read_config = tdev_read_config,
+	.activate = tdev_activate,
+	.queue_reset = tdev_queue_reset,
+	.queue_enable = tdev_queue_enable,
+	.release = tdev_release,
+};
+
 #define TDEV_FEATURES ((1ULL << VIRTIO_F_VERSION_1) | \
 		       (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | \
 		       (1ULL << VIRTIO_RING_F_EVENT_IDX))
+
+static int tdev_setup_ops(struct tdev *t, const struct vdev_device_ops *ops,
+			  unsigned int min_queues)
+{
+	struct vdev_device_info info = {
+		.name = "tdev",
+		.type = VIRTIO_ID_RNG,
+		.features = TDEV_FEATURES,
+		.queue_sizes = tdev_sizes,
+		.nr_queues = NQ,
+		.min_queues = min_queues,
+	};
+
+	return tdev_init(t, ops, &info, "VDEVCFG", 8, QSZ);
+}
 
 static int tdev_setup(struct tdev *t, unsigned int min_queues)
 {
@@ -132,22 +158,40 @@ static int guest_init(struct guest *g)
 	return 0;
 }
 
+/*
+ * What the driver writes for queue @i, as a transport would store it
+ * (after vdev_queue_init(), or after a reset of that one queue); @delta
+ * shifts the addresses.
+ */
+static void guest_program_queue(struct guest *g, unsigned int i,
+				uint64_t delta)
+{
+	struct ring *r = &g->ring[i];
+
+	g->q[i].size = QSZ;
+	g->q[i].desc_addr = r->base + delta;
+	g->q[i].driver_addr = r->base + 0x1000 + delta;
+	g->q[i].device_addr = r->base + 0x2000 + delta;
+	g->q[i].ready = true;
+}
+
+/* Fresh, empty rings for queue @i. */
+static void guest_clear_ring(struct guest *g, unsigned int i)
+{
+	memset(gpa_ptr(g, g->ring[i].base), 0, 0x4000);
+	g->ring[i].avail_idx = 0;
+}
+
 /* Program the queues as a transport would; @delta shifts the addresses. */
 static void guest_setup_queues(struct guest *g, uint64_t delta)
 {
 	unsigned int i;
 
 	for (i = 0; i < NQ; i++) {
-		struct ring *r = &g->ring[i];
-
-		memset(gpa_ptr(g, r->base), 0, 0x4000);
-		r->avail_idx = 0;
+		guest_clear_ring(g, i);
 		vdev_queue_init(&g->q[i], i, QSZ);
-		g->q[i].desc_addr = r->base + delta;
-		g->q[i].driver_addr = r->base + 0x1000 + delta;
-		g->q[i].device_addr = r->base + 0x2000 + delta;
 		g->q[i].kick_fd = g->kick[i];
-		g->q[i].ready = true;
+		guest_program_queue(g, i, delta);
 	}
 }
 
@@ -418,21 +462,24 @@ TEST_F_TIMEOUT(dev, activate_reset_10000, 300)
 
 struct load {
 	struct guest *g;
+	unsigned int qi;
 	atomic_bool stop;
 	atomic_uint added;
 };
 
-/* Keep queue 0 supplied with buffers, as fast as the device uses them. */
+/* Keep queue @qi supplied with buffers, as fast as the device uses them. */
 static void *load_thread(void *arg)
 {
 	struct load *l = arg;
 	struct guest *g = l->g;
+	unsigned int qi = l->qi;
 
 	while (!atomic_load(&l->stop)) {
-		uint16_t inflight = g->ring[0].avail_idx - guest_used_idx(g, 0);
+		uint16_t inflight = g->ring[qi].avail_idx -
+				    guest_used_idx(g, qi);
 
 		if (inflight < QSZ) {
-			guest_add_buf(g, 0, RAM_GPA + BUF_OFF, 32);
+			guest_add_buf(g, qi, RAM_GPA + BUF_OFF, 32);
 			atomic_fetch_add(&l->added, 1);
 		} else {
 			sched_yield();
@@ -528,6 +575,331 @@ TEST_F(dev, pause_and_quiesce_independent)
 	ASSERT_EQ(0, activate(&self->g, &self->t, NQ));
 	guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 8);
 	EXPECT_TRUE(guest_wait_used(&self->g, 0, 1));
+	vdev_interrupt_put(vdev_device_reset(&self->t.dev));
+}
+
+/* ---- the lifecycle of one queue ---- */
+
+/* A device without queue_reset/queue_enable: refused, nothing changes. */
+TEST_F(dev, queue_lifecycle_refused_without_ops)
+{
+	struct vdev_queue_state st = { 0 };
+
+	EXPECT_FALSE(vdev_device_queue_reset_supported(&self->t.dev));
+	EXPECT_FALSE(vdev_device_features(&self->t.dev) &
+		     (1ULL << VIRTIO_F_RING_RESET));
+	ASSERT_EQ(0, activate(&self->g, &self->t, NQ));
+	EXPECT_EQ(-EOPNOTSUPP,
+		  vdev_device_queue_disable(&self->t.dev, &self->g.q[0]));
+	EXPECT_EQ(-EOPNOTSUPP,
+		  vdev_device_queue_reset(&self->t.dev, &self->g.q[0]));
+	EXPECT_EQ(-EOPNOTSUPP,
+		  vdev_device_queue_enable(&self->t.dev, &self->g.q[0]));
+	EXPECT_EQ(-EOPNOTSUPP,
+		  vdev_device_queue_get_state(&self->t.dev, &self->g.q[0], &st));
+	EXPECT_EQ(-EOPNOTSUPP,
+		  vdev_device_queue_set_state(&self->t.dev, &self->g.q[0], &st));
+	guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 8);
+	EXPECT_TRUE(guest_wait_used(&self->g, 0, 1));
+	EXPECT_FALSE(vdev_device_needs_reset(&self->t.dev));
+	vdev_interrupt_put(vdev_device_reset(&self->t.dev));
+}
+
+FIXTURE(qdev)
+{
+	struct tdev t;
+	struct guest g;
+	int fds0, tasks0;
+};
+
+FIXTURE_SETUP(qdev)
+{
+	ASSERT_EQ(0, guest_init(&self->g));
+	ASSERT_EQ(0, tdev_setup_ops(&self->t, &tdev_qr_ops, 1));
+	vdev_test_baseline(&self->fds0, &self->tasks0);
+}
+
+FIXTURE_TEARDOWN(qdev)
+{
+	vdev_device_put(&self->t.dev);
+	EXPECT_EQ(1, self->t.released);
+	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-", 0));
+	guest_fini(&self->g);
+}
+
+static void expect_state(struct __test_metadata *_metadata,
+			 struct tdev *t, struct vdev_queue *vq,
+			 uint16_t avail, uint16_t used)
+{
+	struct vdev_queue_state st;
+
+	memset(&st, 0xff, sizeof(st));
+	ASSERT_EQ(0, vdev_device_queue_get_state(&t->dev, vq, &st));
+	EXPECT_EQ(avail, st.last_avail_idx);
+	EXPECT_EQ(used, st.used_idx);
+	EXPECT_FALSE(st.avail_wrap_counter);
+	EXPECT_FALSE(st.used_wrap_counter);
+}
+
+/* Wait until queue @qi used @n more entries than @from; false after 10 s. */
+static bool guest_wait_progress(struct guest *g, unsigned int qi,
+				uint16_t from, uint16_t n)
+{
+	int i;
+
+	for (i = 0; i < 100000; i++) {
+		if ((uint16_t)(guest_used_idx(g, qi) - from) >= n)
+			return true;
+		usleep(100);
+	}
+	return false;
+}
+
+/* Calls that need an active device, one of its queues, the right state. */
+TEST_F(qdev, queue_lifecycle_checks)
+{
+	struct vdev_queue_state st = { 0 };
+	struct vdev_queue other;
+
+	EXPECT_TRUE(vdev_device_queue_reset_supported(&self->t.dev));
+	EXPECT_TRUE(vdev_device_features(&self->t.dev) &
+		    (1ULL << VIRTIO_F_RING_RESET));
+	/* Not active. */
+	EXPECT_EQ(-EINVAL,
+		  vdev_device_queue_disable(&self->t.dev, &self->g.q[0]));
+	EXPECT_EQ(-EINVAL,
+		  vdev_device_queue_enable(&self->t.dev, &self->g.q[0]));
+
+	/* Queue 1 not given to activate; a queue the device never saw. */
+	guest_setup_queues(&self->g, 0);
+	vdev_device_ack_features(&self->t.dev, 1ULL << VIRTIO_F_VERSION_1);
+	ASSERT_EQ(0, vdev_device_activate(&self->t.dev, self->g.mem,
+					  self->g.irq, self->g.qp, 1));
+	EXPECT_EQ(-EINVAL,
+		  vdev_device_queue_reset(&self->t.dev, &self->g.q[1]));
+	vdev_queue_init(&other, 0, QSZ);
+	EXPECT_EQ(-EINVAL, vdev_device_queue_disable(&self->t.dev, &other));
+	EXPECT_EQ(-EINVAL, vdev_device_queue_disable(&self->t.dev, NULL));
+
+	/* Running: no position to read or set, nothing to enable. */
+	EXPECT_EQ(-EBUSY, vdev_device_queue_get_state(&self->t.dev,
+						      &self->g.q[0], &st));
+	EXPECT_EQ(-EBUSY, vdev_device_queue_set_state(&self->t.dev,
+						      &self->g.q[0], &st));
+	EXPECT_EQ(-EBUSY,
+		  vdev_device_queue_enable(&self->t.dev, &self->g.q[0]));
+
+	/* Disable twice is one disable; the device was told once. */
+	EXPECT_EQ(0, vdev_device_queue_disable(&self->t.dev, &self->g.q[0]));
+	EXPECT_EQ(0, vdev_device_queue_disable(&self->t.dev, &self->g.q[0]));
+	EXPECT_EQ(1, atomic_load(&self->t.queue_resets));
+	EXPECT_TRUE(vdev_queue_is_broken(&self->g.q[0]));
+	EXPECT_FALSE(vdev_device_needs_reset(&self->t.dev));
+
+	/* A bad ring address at enable: refused, stays stopped. */
+	EXPECT_EQ(0, vdev_device_queue_reset(&self->t.dev, &self->g.q[0]));
+	guest_program_queue(&self->g, 0, 0);
+	self->g.q[0].device_addr = RAM_GPA + RAM_SIZE;
+	EXPECT_EQ(-EINVAL,
+		  vdev_device_queue_enable(&self->t.dev, &self->g.q[0]));
+	EXPECT_TRUE(vdev_device_needs_reset(&self->t.dev));
+	EXPECT_EQ(0, atomic_load(&self->t.queue_enables));
+	expect_state(_metadata, &self->t, &self->g.q[0], 0, 0);
+
+	/* A reset of the device forgets every queue's lifecycle. */
+	vdev_interrupt_put(vdev_device_reset(&self->t.dev));
+	EXPECT_EQ(-EINVAL, vdev_device_queue_get_state(&self->t.dev,
+						       &self->g.q[0], &st));
+	ASSERT_EQ(0, activate(&self->g, &self->t, NQ));
+	guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 8);
+	EXPECT_TRUE(guest_wait_used(&self->g, 0, 1));
+	vdev_interrupt_put(vdev_device_reset(&self->t.dev));
+	EXPECT_EQ(self->fds0, vdev_test_count_fds());
+}
+
+struct queue_op {
+	struct tdev *t;
+	struct vdev_queue *vq;
+	atomic_bool done;
+	int ret;
+};
+
+static void *queue_disable_thread(void *arg)
+{
+	struct queue_op *op = arg;
+
+	op->ret = vdev_device_queue_disable(&op->t->dev, op->vq);
+	atomic_store(&op->done, true);
+	return NULL;
+}
+
+/*
+ * Disable returns only once the queue's worker is out of its handler:
+ * the worker is held in the kick handler of queue 0 (tdev_hold()), and
+ * disable waits for it.
+ */
+TEST_F_TIMEOUT(qdev, queue_disable_waits_for_handler, 60)
+{
+	struct queue_op op = { .t = &self->t, .vq = &self->g.q[0] };
+	struct timespec deadline;
+	pthread_t th;
+
+	ASSERT_EQ(0, activate(&self->g, &self->t, NQ));
+	tdev_hold(&self->t, 0);
+	guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 8);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 5;
+	ASSERT_EQ(0, sem_timedwait(&self->t.held, &deadline));
+
+	ASSERT_EQ(0, pthread_create(&th, NULL, queue_disable_thread, &op));
+	usleep(50000);
+	EXPECT_FALSE(atomic_load(&op.done));
+	EXPECT_EQ(0, atomic_load(&self->t.queue_resets));
+	sem_post(&self->t.unhold);
+	pthread_join(th, NULL);
+	EXPECT_EQ(0, op.ret);
+	/* The handler finished its chain before the queue stopped. */
+	EXPECT_EQ(1, guest_used_idx(&self->g, 0));
+	EXPECT_EQ(1, atomic_load(&self->t.queue_resets));
+	expect_state(_metadata, &self->t, &self->g.q[0], 1, 1);
+	vdev_interrupt_put(vdev_device_reset(&self->t.dev));
+}
+
+/*
+ * Queue 0 is disabled, resumed, reset and enabled again, 200 times, while
+ * a driver thread keeps queue 1 busy: queue 1 makes progress while queue
+ * 0 is stopped, queue 0 uses nothing then and works after each enable,
+ * no worker is restarted, and no fd or thread is left behind.
+ */
+TEST_F_TIMEOUT(qdev, queue_reset_others_keep_running, 300)
+{
+	struct load l = { .g = &self->g, .qi = 1 };
+	unsigned int round, resets = 0;
+	uint16_t u0, u1;
+	pthread_t th;
+	int fds;
+
+	ASSERT_EQ(0, activate(&self->g, &self->t, NQ));
+	fds = vdev_test_count_fds();
+	ASSERT_EQ(0, pthread_create(&th, NULL, load_thread, &l));
+	for (round = 0; round < 200; round++) {
+		ASSERT_EQ(0, vdev_device_queue_disable(&self->t.dev,
+						       &self->g.q[0]));
+		u0 = guest_used_idx(&self->g, 0);
+		guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 8);
+		/* Queue 1 goes on meanwhile; queue 0 takes nothing. */
+		u1 = guest_used_idx(&self->g, 1);
+		ASSERT_TRUE(guest_wait_progress(&self->g, 1, u1, 4));
+		ASSERT_EQ(u0, guest_used_idx(&self->g, 0));
+		expect_state(_metadata, &self->t, &self->g.q[0], u0, u0);
+		ASSERT_EQ(NQ, vdev_test_count_threads_named("vdev-tdev-q"));
+
+		if (round % 2) {
+			/* Reset: the buffer goes with the ring. */
+			ASSERT_EQ(0, vdev_device_queue_reset(&self->t.dev,
+							     &self->g.q[0]));
+			EXPECT_FALSE(self->g.q[0].ready);
+			EXPECT_EQ(0, self->g.q[0].desc_addr);
+			expect_state(_metadata, &self->t, &self->g.q[0], 0, 0);
+			guest_clear_ring(&self->g, 0);
+			guest_program_queue(&self->g, 0, 0);
+			ASSERT_EQ(0, vdev_device_queue_enable(&self->t.dev,
+							      &self->g.q[0]));
+			guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 8);
+			ASSERT_TRUE(guest_wait_used(&self->g, 0, 1));
+			resets++;
+		} else {
+			/* Resume: the buffer added while stopped is used. */
+			ASSERT_EQ(0, vdev_device_queue_enable(&self->t.dev,
+							      &self->g.q[0]));
+			ASSERT_TRUE(guest_wait_used(&self->g, 0, u0 + 1));
+		}
+	}
+	atomic_store(&l.stop, true);
+	pthread_join(th, NULL);
+	EXPECT_EQ(100, resets);
+	EXPECT_EQ(200, atomic_load(&self->t.queue_resets));
+	EXPECT_EQ(200, atomic_load(&self->t.queue_enables));
+	EXPECT_FALSE(vdev_device_needs_reset(&self->t.dev));
+	EXPECT_EQ(fds, vdev_test_count_fds());
+	EXPECT_EQ(self->tasks0 + NQ, vdev_test_settle_tasks(self->tasks0 + NQ));
+	vdev_interrupt_put(vdev_device_reset(&self->t.dev));
+	EXPECT_EQ(self->fds0, vdev_test_count_fds());
+	EXPECT_EQ(self->tasks0, vdev_test_settle_tasks(self->tasks0));
+}
+
+static uint32_t guest_used_id(struct guest *g, unsigned int qi, uint16_t i)
+{
+	return __atomic_load_n(&g->ring[qi].used->ring[i % QSZ].id,
+			       __ATOMIC_RELAXED);
+}
+
+/*
+ * The position across a disable and an enable: chains the device held
+ * come back (none lost), nothing is used twice, and a position set on a
+ * reset queue is where it goes on (vhost-user's SET_VRING_BASE).
+ */
+TEST_F(qdev, queue_state_across_disable_enable)
+{
+	struct vdev_queue_state st;
+	unsigned int processed;
+	int i;
+
+	ASSERT_EQ(0, activate(&self->g, &self->t, NQ));
+	/* The device pops three chains and holds them. */
+	tdev_keep(&self->t, 0, true);
+	for (i = 0; i < 3; i++)
+		guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 8);
+	for (i = 0; i < 100000 && atomic_load(&self->t.popped) < 3; i++)
+		usleep(100);
+	ASSERT_EQ(3, atomic_load(&self->t.popped));
+	ASSERT_EQ(0, guest_used_idx(&self->g, 0));
+
+	/* Disabled: they were given back, the position is before them. */
+	ASSERT_EQ(0, vdev_device_queue_disable(&self->t.dev, &self->g.q[0]));
+	expect_state(_metadata, &self->t, &self->g.q[0], 0, 0);
+	tdev_keep(&self->t, 0, false);
+	ASSERT_EQ(0, vdev_device_queue_enable(&self->t.dev, &self->g.q[0]));
+	ASSERT_TRUE(guest_wait_used(&self->g, 0, 3));
+	for (i = 0; i < 3; i++)
+		EXPECT_EQ(i, guest_used_id(&self->g, 0, i));
+	EXPECT_EQ(3, atomic_load(&self->t.processed));
+
+	/* Two more, then stop at 5/5. */
+	guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 8);
+	guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 8);
+	ASSERT_TRUE(guest_wait_used(&self->g, 0, 5));
+	ASSERT_EQ(0, vdev_device_queue_disable(&self->t.dev, &self->g.q[0]));
+	expect_state(_metadata, &self->t, &self->g.q[0], 5, 5);
+	ASSERT_EQ(0, vdev_device_queue_get_state(&self->t.dev, &self->g.q[0],
+						 &st));
+
+	/*
+	 * Reset forgets the position; the same rings, programmed again,
+	 * go on from the saved one: only the new chain is used.
+	 */
+	ASSERT_EQ(0, vdev_device_queue_reset(&self->t.dev, &self->g.q[0]));
+	expect_state(_metadata, &self->t, &self->g.q[0], 0, 0);
+	guest_program_queue(&self->g, 0, 0);
+	/* A split ring has no wrap counters: enable refuses, still stopped. */
+	st.avail_wrap_counter = true;
+	ASSERT_EQ(0, vdev_device_queue_set_state(&self->t.dev, &self->g.q[0],
+						 &st));
+	EXPECT_EQ(-EINVAL,
+		  vdev_device_queue_enable(&self->t.dev, &self->g.q[0]));
+	st.avail_wrap_counter = false;
+	ASSERT_EQ(0, vdev_device_queue_set_state(&self->t.dev, &self->g.q[0],
+						 &st));
+	expect_state(_metadata, &self->t, &self->g.q[0], 5, 5);
+	processed = atomic_load(&self->t.processed);
+	guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 8);
+	ASSERT_EQ(0, vdev_device_queue_enable(&self->t.dev, &self->g.q[0]));
+	ASSERT_TRUE(guest_wait_used(&self->g, 0, 6));
+	usleep(20000);
+	EXPECT_EQ(processed + 1, atomic_load(&self->t.processed));
+	EXPECT_EQ(6, guest_used_idx(&self->g, 0));
+	EXPECT_EQ(5, guest_used_id(&self->g, 0, 5));
+	EXPECT_FALSE(vdev_device_needs_reset(&self->t.dev));
 	vdev_interrupt_put(vdev_device_reset(&self->t.dev));
 }
 

@@ -596,7 +596,7 @@ static int mdev_kick(struct vdev_worker *w, uint32_t events, void *data)
 	if (read(vq->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		return -errno;
 	while ((ret = vdev_queue_pop(vq, c)) > 0) {
-		vdev_queue_push(vq, c->head, mdev_copy(c));
+		vdev_queue_push_chain(vq, c, mdev_copy(c));
 		atomic_fetch_add(&t->processed, 1);
 	}
 	vdev_queue_notify(vq);

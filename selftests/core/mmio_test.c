@@ -1046,6 +1046,142 @@ TEST_F_TIMEOUT(mm, vmm_pause_during_queue_reset, 60)
 	expect_vmm_paused(_metadata, self);
 }
 
+/* ---- queue reset by a device that can reset one queue ---- */
+
+static const struct vdev_device_ops mdev_qr_ops = {
+	.name = "mdev",
+	.read_config = tdev_read_config,
+	.write_config = tdev_write_config,
+	.activate = tdev_activate,
+	.queue_reset = tdev_queue_reset,
+	.queue_enable = tdev_queue_enable,
+	.release = tdev_release,
+};
+
+/* Replace the fixture's device and transport by ones on @ops. */
+static void mm_use_ops(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(mm) *self,
+		       const struct vdev_device_ops *ops)
+{
+	vdev_mmio_destroy(self->m);
+	self->m = NULL;
+	vdev_device_put(&self->d.dev);
+	ASSERT_EQ(1, self->d.released);
+	ASSERT_EQ(0, mdev_init(&self->d, ops, 1));
+	ASSERT_EQ(0, vdev_mmio_create(&self->d.dev, self->g.mem, self->irqfd,
+				      &self->m));
+}
+
+struct q1_load {
+	FIXTURE_DATA(mm) *self;
+	atomic_bool stop;
+	atomic_uint done;
+	atomic_uint lost;
+};
+
+/* The driver keeps queue 1 busy: one buffer at a time, kicked by eventfd. */
+static void *q1_load_thread(void *arg)
+{
+	struct q1_load *l = arg;
+
+	while (!atomic_load(&l->stop)) {
+		send(l->self, 1, true);
+		if (wait_used(l->self, 1) != 128) {
+			atomic_fetch_add(&l->lost, 1);
+			break;
+		}
+		atomic_fetch_add(&l->done, 1);
+	}
+	return NULL;
+}
+
+/* Wait until queue 1's driver thread used @n more buffers; false after 5 s. */
+static bool q1_progress(struct q1_load *l, unsigned int n)
+{
+	unsigned int from = atomic_load(&l->done);
+	int i;
+
+	for (i = 0; i < 50000; i++) {
+		if (atomic_load(&l->done) - from >= n)
+			return true;
+		usleep(100);
+	}
+	return false;
+}
+
+/*
+ * The guest's VIRTIO_F_RING_RESET flow on a device that can reset one
+ * queue: queue 0 carries traffic, is reset (QueueReset), programmed
+ * again on fresh rings after DRIVER_OK and re-enabled (QueueReady), and
+ * carries traffic again, 50 times, while the driver keeps queue 1 busy
+ * the whole time. Queue 1 never stops, the device never needs a reset,
+ * the workers are the same throughout and no fd is left behind. Without
+ * per-queue reset in the transport, re-enabling set DEVICE_NEEDS_RESET.
+ */
+TEST_F_TIMEOUT(mm, ring_reset_guest_flow, 120)
+{
+	uint32_t s = S_ACK | S_DRV | S_FOK | S_DOK;
+	struct q1_load l = { .self = self };
+	unsigned int round, i;
+	pthread_t th;
+	int fds;
+
+	mm_use_ops(_metadata, self, &mdev_qr_ops);
+	EXPECT_TRUE(rd_dev_features(self->m) & F(VIRTIO_F_RING_RESET));
+	probe_ring_reset(_metadata, self);
+	ASSERT_EQ(s, rd(self->m, VIRTIO_MMIO_STATUS));
+	fds = vdev_test_count_fds();
+	ASSERT_EQ(0, pthread_create(&th, NULL, q1_load_thread, &l));
+
+	for (round = 0; round < 50; round++) {
+		for (i = 0; i < 4; i++) {
+			send(self, 0, false);
+			ASSERT_EQ(128, wait_used(self, 0));
+		}
+		wr(self->m, VIRTIO_MMIO_QUEUE_SEL, 0);
+		wr(self->m, VDEV_MMIO_QUEUE_RESET, 1);
+		ASSERT_EQ(0, rd(self->m, VDEV_MMIO_QUEUE_RESET));
+		ASSERT_EQ(0, rd(self->m, VIRTIO_MMIO_QUEUE_READY));
+		ASSERT_EQ(s, rd(self->m, VIRTIO_MMIO_STATUS));
+		/* Queue 1 goes on while queue 0 is reset. */
+		ASSERT_TRUE(q1_progress(&l, 3));
+
+		rewind_queue(&self->q[0]);
+		program_queue(self->m, 0, &self->q[0]);
+		ASSERT_EQ(1, rd(self->m, VIRTIO_MMIO_QUEUE_READY));
+		ASSERT_EQ(s, rd(self->m, VIRTIO_MMIO_STATUS));
+		ASSERT_EQ(NQ, vdev_test_count_threads_named("vdev-mdev-q"));
+	}
+	/* Traffic after the last re-enable, on the fresh ring. */
+	for (i = 0; i < QSZ + 4; i++) {
+		send(self, 0, i & 1);
+		ASSERT_EQ(128, wait_used(self, 0));
+	}
+	atomic_store(&l.stop, true);
+	pthread_join(th, NULL);
+	EXPECT_EQ(0, atomic_load(&l.lost));
+	EXPECT_EQ(50, atomic_load(&self->d.queue_resets));
+	EXPECT_EQ(50, atomic_load(&self->d.queue_enables));
+	EXPECT_EQ(s, rd(self->m, VIRTIO_MMIO_STATUS));
+	EXPECT_EQ(fds, vdev_test_count_fds());
+
+	/* Rings outside guest RAM at the re-enable: DEVICE_NEEDS_RESET. */
+	wr(self->m, VIRTIO_MMIO_QUEUE_SEL, 0);
+	wr(self->m, VDEV_MMIO_QUEUE_RESET, 1);
+	wr(self->m, VIRTIO_MMIO_QUEUE_NUM, QSZ);
+	wr(self->m, VIRTIO_MMIO_QUEUE_DESC_HIGH, 0x10);
+	wr(self->m, VIRTIO_MMIO_QUEUE_READY, 1);
+	EXPECT_EQ(0, rd(self->m, VIRTIO_MMIO_QUEUE_READY));
+	EXPECT_EQ(s | S_NR, rd(self->m, VIRTIO_MMIO_STATUS));
+	/* Queue 1 still works; a device reset brings queue 0 back. */
+	send(self, 1, false);
+	EXPECT_EQ(128, wait_used(self, 1));
+	wr(self->m, VIRTIO_MMIO_STATUS, 0);
+	ASSERT_EQ(s, probe(self, NQ));
+	send(self, 0, false);
+	EXPECT_EQ(128, wait_used(self, 0));
+}
+
 /* ---- shared memory registers ---- */
 
 TEST(shm_regions)

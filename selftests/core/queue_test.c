@@ -12,7 +12,7 @@
  *          calls; a FIXTURE_VARIANT per ring format (split, packed) runs
  *          each of them on every format;
  *   split  tests that write the split ring's layout directly (malformed
- *          rings, ring settings the split format refuses, unpop by count);
+ *          rings, ring settings the split format refuses);
  *   packed the same for the packed ring's layout (VIRTIO_F_RING_PACKED
  *          negotiated): chains across the end of the ring, wrap counters,
  *          event suppression areas, buffer ids.
@@ -613,31 +613,6 @@ TEST_F(vq, index_wrap)
 		ASSERT_TRUE(self->d.avail_wrap && self->d.used_wrap);
 	}
 	ASSERT_FALSE(vdev_device_needs_reset(&self->dev));
-}
-
-TEST_F(split, unpop)
-{
-	struct vq_buf b = vbuf(self, 0, 4);
-	int h0, h1;
-
-	START(0);
-	h0 = vq_driver_add(&self->d, &b, 1, NULL, 0, false);
-	h1 = vq_driver_add(&self->d, &b, 1, NULL, 0, false);
-	vq_driver_publish(&self->d);
-	ASSERT_EQ(1, vdev_queue_pop(&self->q, &self->chain));
-	ASSERT_EQ(h0, self->chain.id);
-	ASSERT_EQ(1, vdev_queue_pop(&self->q, &self->chain));
-	ASSERT_EQ(h1, self->chain.id);
-	vdev_queue_unpop(&self->q, 2);
-	ASSERT_TRUE(vdev_queue_has_avail(&self->q));
-	ASSERT_EQ(1, vdev_queue_pop(&self->q, &self->chain));
-	ASSERT_EQ(h0, self->chain.id);
-	vdev_queue_unpop(&self->q, 1);
-	ASSERT_EQ(1, vdev_queue_pop(&self->q, &self->chain));
-	ASSERT_EQ(h0, self->chain.id);
-	ASSERT_EQ(1, vdev_queue_pop(&self->q, &self->chain));
-	ASSERT_EQ(h1, self->chain.id);
-	ASSERT_EQ(0, vdev_queue_pop(&self->q, &self->chain));
 }
 
 /* Pop one chain and check it is buffer @want. */
@@ -1731,7 +1706,7 @@ TEST_F(split, broken_queue_touches_nothing)
 				      PROT_NONE));
 	ASSERT_EQ(-EIO, vdev_queue_pop(&self->q, &self->chain));
 	ASSERT_TRUE(vdev_queue_has_avail(&self->q));
-	vdev_queue_push(&self->q, 0, 0);
+	vdev_queue_push_id(&self->q, 0, 1, 0);
 	vdev_queue_flush(&self->q);
 	ASSERT_FALSE(vdev_queue_notify(&self->q));
 	ASSERT_FALSE(vdev_queue_enable_notify(&self->q));

@@ -67,7 +67,7 @@ static int echo_kick(struct vdev_worker *w, uint32_t events, void *data)
 	if (read(vq->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		return -errno;
 	while ((ret = vdev_queue_pop(vq, &e->chain)) > 0) {
-		vdev_queue_push(vq, e->chain.head, e->chain.write_len);
+		vdev_queue_push_chain(vq, &e->chain, e->chain.write_len);
 		e->echoed++;
 	}
 	vdev_queue_notify(vq);

@@ -699,6 +699,227 @@ TEST_F(net, reset_under_traffic)
 	EXPECT_EQ(tasks0 - 1, vdev_test_settle_tasks(tasks0 - 1));
 }
 
+/* ---- one queue reset while the device runs (VIRTIO_F_RING_RESET) ---- */
+
+/*
+ * After vdev_device_queue_reset() of queue @i: fresh rings at the same
+ * place, programmed as a transport would store the driver's writes.
+ */
+static int nd_reprogram(struct nd *nd, unsigned int i)
+{
+	bool ev = nd->features & (1ULL << VIRTIO_RING_F_EVENT_IDX);
+	uint64_t save = nd->g.r[0].next;
+	int ret;
+
+	nd->g.r[0].next = nd->ring[i] - nd->g.r[0].gpa;
+	vq_driver_destroy(&nd->drv[i]);
+	ret = vq_driver_init(&nd->drv[i], &nd->g, 0, ND_QSZ, ev, 0);
+	nd->g.r[0].next = save;
+	nd->q[i].size = nd->drv[i].size;
+	nd->q[i].desc_addr = nd->drv[i].desc_gpa;
+	nd->q[i].driver_addr = nd->drv[i].avail_gpa;
+	nd->q[i].device_addr = nd->drv[i].used_gpa;
+	nd->q[i].ready = true;
+	return ret;
+}
+
+/* The peer sends test frame @seq (@len bytes) towards the device. */
+static void peer_send(struct __test_metadata *_metadata, int peer,
+		      const uint8_t *mac, uint32_t seq, size_t len)
+{
+	nd_frame(fbuf, len, mac, seq);
+	fbuf[6] = 0x02;	/* not the device's own MAC */
+	ASSERT_EQ((ssize_t)len, send(peer, fbuf, len, 0));
+}
+
+/* The next test frame on RX queue @qi: its seq, or -1 for none in 2 s. */
+static long rx_next(struct nd *nd, unsigned int qi, size_t *len)
+{
+	ssize_t n;
+	long seq;
+
+	do {
+		n = nd_rx_wait(nd, qi, rbuf, sizeof(rbuf), NULL, NULL, 2000);
+		if (n <= 0)
+			return -1;
+		seq = nd_frame_check(rbuf, n);
+	} while (seq == -1);
+	if (len)
+		*len = n;
+	return seq;
+}
+
+/* The driver sends test frame @seq on TX queue @qi; its seq at the peer. */
+static long tx_one(struct nd *nd, unsigned int qi, int peer, uint32_t seq)
+{
+	ssize_t n;
+
+	nd_frame(fbuf, 100, nd->mac, seq);
+	if (nd_tx_add(nd, qi, NULL, fbuf, 100) < 0)
+		return -2;
+	nd_kick(nd, qi);
+	n = nd_peer_recv(peer, rbuf, sizeof(rbuf), 2000);
+	return n == 100 ? nd_frame_check(rbuf, n) : -1;
+}
+
+/*
+ * The RX queue, then the TX queue, of a running device is reset and
+ * enabled again, 100 times: while one is reset the other carries frames,
+ * frames the peer sends while RX is reset wait in the TAP and arrive
+ * after the re-enable, in order, none lost; the workers are never
+ * restarted and no fd is left behind.
+ */
+TEST_F_TIMEOUT(net, queue_reset_rx_tx, 300)
+{
+	struct nd *nd = &self->nd;
+	unsigned int round, rx_seq = 0, tx_seq = 0, k;
+	uint64_t one = 1;
+	int fds, tasks;
+
+	EXPECT_TRUE(vdev_device_features(nd->dev) &
+		    (1ULL << VIRTIO_F_RING_RESET));
+	ASSERT_EQ(0, nd_activate(nd, 1, ND_F_BASE | ND_F_MRG |
+				 (1ULL << VIRTIO_F_RING_RESET)));
+	ASSERT_EQ(128, nd_rx_fill(nd, 0, 128, ND_RXBUF));
+	vdev_test_baseline(&fds, &tasks);
+
+	for (round = 0; round < 100; round++) {
+		/* RX: traffic, reset, frames meanwhile, re-enable. */
+		peer_send(_metadata, self->peer, nd->mac, rx_seq, 200);
+		ASSERT_EQ(rx_seq, rx_next(nd, 0, NULL));
+		rx_seq++;
+		ASSERT_EQ(0, vdev_device_queue_reset(nd->dev, &nd->q[0]));
+		/* A kick that raced the reset: ignored, not fatal. */
+		ASSERT_EQ(sizeof(one), write(nd->kick[0], &one, sizeof(one)));
+		for (k = 0; k < 3; k++)
+			peer_send(_metadata, self->peer, nd->mac, rx_seq + k,
+				  300);
+		/* TX goes on while RX is reset. */
+		ASSERT_EQ(tx_seq, tx_one(nd, 1, self->peer, tx_seq));
+		tx_seq++;
+		ASSERT_EQ(0, nd_reprogram(nd, 0));
+		ASSERT_EQ(0, vdev_device_queue_enable(nd->dev, &nd->q[0]));
+		ASSERT_EQ(128, nd_rx_fill(nd, 0, 128, ND_RXBUF));
+		for (k = 0; k < 3; k++, rx_seq++)
+			ASSERT_EQ(rx_seq, rx_next(nd, 0, NULL));
+
+		/* TX: reset; RX goes on meanwhile; re-enable, traffic. */
+		ASSERT_EQ(0, vdev_device_queue_reset(nd->dev, &nd->q[1]));
+		ASSERT_EQ(sizeof(one), write(nd->kick[1], &one, sizeof(one)));
+		peer_send(_metadata, self->peer, nd->mac, rx_seq, 400);
+		ASSERT_EQ(rx_seq, rx_next(nd, 0, NULL));
+		rx_seq++;
+		ASSERT_EQ(0, nd_reprogram(nd, 1));
+		ASSERT_EQ(0, vdev_device_queue_enable(nd->dev, &nd->q[1]));
+		ASSERT_EQ(tx_seq, tx_one(nd, 1, self->peer, tx_seq));
+		tx_seq++;
+		ASSERT_FALSE(vdev_device_needs_reset(nd->dev));
+	}
+	TH_LOG("%u rounds: %u frames received, %u sent", round, rx_seq,
+	       tx_seq);
+	EXPECT_EQ(0, nd_counter(nd, "rx_drops"));
+	/* Stray frames from the bridge count too. */
+	EXPECT_LE(rx_seq, nd_counter(nd, "rx_frames"));
+	/* Counted before the chain is used. */
+	EXPECT_TRUE(nd_tx_drain(nd, 1, 1000));
+	EXPECT_EQ(tx_seq, nd_counter(nd, "tx_frames"));
+	EXPECT_EQ(fds, vdev_test_count_fds());
+	EXPECT_EQ(tasks, vdev_test_settle_tasks(tasks));
+	EXPECT_EQ(2, vdev_test_count_threads_named("vdev-net"));
+	nd_reset(nd);
+}
+
+/*
+ * A frame parked in the scratch buffer (too little room) when its RX
+ * queue is reset is dropped and counted; the frames behind it in the TAP
+ * arrive on the fresh ring, in order, and the worker does not spin.
+ */
+TEST_F(net, queue_reset_drops_parked_frame)
+{
+	struct nd *nd = &self->nd;
+	uint64_t cpu0, cpu1;
+	unsigned int i;
+	size_t len;
+
+	ASSERT_EQ(0, nd_activate(nd, 1, ND_F_BASE | ND_F_MRG));
+	/* Room for half a frame only: frame 0 is parked. */
+	ASSERT_EQ(3, nd_rx_fill(nd, 0, 3, 256));
+	for (i = 0; i < 5; i++)
+		peer_send(_metadata, self->peer, nd->mac, i, 1514);
+	usleep(50000);
+	/* Only a small stray frame can have fitted. */
+	while (vq_driver_used_pending(&nd->drv[0]))
+		EXPECT_EQ(-1, rx_next(nd, 0, NULL));
+
+	ASSERT_EQ(0, vdev_device_queue_reset(nd->dev, &nd->q[0]));
+	EXPECT_EQ(1, nd_counter(nd, "rx_drops"));
+	cpu0 = nd_threads_cpu_ns("vdev-net");
+	usleep(200000);
+	cpu1 = nd_threads_cpu_ns("vdev-net");
+	EXPECT_GT(20000000ULL, cpu1 - cpu0);	/* < 10% of 200 ms */
+
+	ASSERT_EQ(0, nd_reprogram(nd, 0));
+	ASSERT_EQ(0, vdev_device_queue_enable(nd->dev, &nd->q[0]));
+	ASSERT_EQ(64, nd_rx_fill(nd, 0, 64, ND_RXBUF));
+	for (i = 1; i < 5; i++) {
+		ASSERT_EQ(i, rx_next(nd, 0, &len));
+		EXPECT_EQ(1514, len);
+	}
+	EXPECT_EQ(1, nd_counter(nd, "rx_drops"));
+	nd_reset(nd);
+}
+
+/* ---- RX buffers the device cannot use ---- */
+
+/*
+ * An unusable RX chain (device-readable) behind three small buffers: a
+ * 1514-byte frame cannot fit before it, and the unusable chain may not
+ * be returned before them. More buffers would not help, so such a frame
+ * is dropped and counted; small frames use the three buffers, the
+ * unusable chain is returned empty, and big frames flow again. RX used
+ * to wait for buffers for ever with the first big frame parked.
+ */
+TEST_F(net, rx_blocked_frame_dropped)
+{
+	static const unsigned int sizes[] = { 1514, 1514, 100, 100, 100,
+					      1514, 1514 };
+	struct nd *nd = &self->nd;
+	struct vq_driver *d = &nd->drv[0];
+	unsigned int i, got = 0, errs = 0;
+	struct vq_buf b;
+	ssize_t n;
+	long seq;
+
+	ASSERT_EQ(0, nd_activate(nd, 1, ND_F_BASE | ND_F_MRG));
+	ASSERT_EQ(3, nd_rx_add(nd, 0, 3, 256));
+	b.gpa = nd->buf[0] + (uint64_t)d->free_head * ND_RXBUF;
+	b.len = 64;
+	ASSERT_LE(0, vq_driver_add(d, &b, 1, NULL, 0, false));
+	ASSERT_EQ(64, nd_rx_fill(nd, 0, 64, ND_RXBUF));
+	for (i = 0; i < ARRAY_SIZE(sizes); i++)
+		peer_send(_metadata, self->peer, nd->mac, i, sizes[i]);
+
+	/* Frames 2.. arrive in order; the unusable chain comes back empty. */
+	while (got < ARRAY_SIZE(sizes) - 2) {
+		n = nd_rx_wait(nd, 0, rbuf, sizeof(rbuf), NULL, NULL, 2000);
+		ASSERT_NE(0, n);
+		if (n < 0) {
+			errs++;
+			continue;
+		}
+		seq = nd_frame_check(rbuf, n);
+		if (seq == -1)
+			continue;
+		EXPECT_EQ(got + 2, seq);
+		EXPECT_EQ(sizes[got + 2], n);
+		got++;
+	}
+	EXPECT_EQ(1, errs);
+	EXPECT_EQ(2, nd_counter(nd, "rx_drops"));
+	EXPECT_EQ(1, nd_counter(nd, "rx_errors"));
+	EXPECT_FALSE(vdev_device_needs_reset(nd->dev));
+}
+
 /* ---- the TAP is deleted under the device ---- */
 
 TEST_F(net, tap_deleted_under_traffic)
