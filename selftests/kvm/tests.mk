@@ -24,6 +24,8 @@ KVM_NOVDEV_TESTS += selftests/kvm/smoke_test
 # vdev_kvm_attach()/detach() on a real VM fd (no vCPU); moved here from
 # selftests/core/mmio_test so that the host tests need no /dev/kvm.
 KVM_TESTS += selftests/kvm/kvm_attach_test
+# vdev_kvm_pci_attach()/detach() and the callbacks on a real VM fd.
+KVM_TESTS += selftests/kvm/kvm_pci_attach_test
 
 # virtio-net over virtio-mmio in a KVM guest (selftests/kvm/virtio_guest.h
 # is the guest driver, vnet_host.h the host side); Documentation/kvm-tests.rst.
