@@ -64,12 +64,17 @@ $(LIBKVM_A): $(LIBKVM_OBJS)
 KVM_TEST_CFLAGS	:= $(KVM_CODEGEN) $(addprefix -isystem ,$(KVM_INCLUDES)) \
 		   $(KSFT_CFLAGS)
 
+# A test named selftests/kvm/pci/<name> is selftests/kvm/<name>.c built
+# with -DVH_TRANSPORT_PCI: the same test over virtio-pci (vnet_host.h).
+kvm_test_src	= $(patsubst selftests/kvm/pci/%,selftests/kvm/%,$(1))
+kvm_test_pci	= $(if $(filter selftests/kvm/pci/%,$(1)),-DVH_TRANSPORT_PCI)
+
 define kvm_test_rule
-$(B)/$(1): $(1).c $(LIBKVM_A) $(TEST_HELPERS) \
+$(B)/$(1): $(call kvm_test_src,$(1)).c $(LIBKVM_A) $(TEST_HELPERS) \
 		$(if $(filter $(1),$(KVM_NOVDEV_TESTS)),,$(TESTLIB_A) $(LIB_A))
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(ALL_CFLAGS) $$(KVM_TEST_CFLAGS) $$(CFLAGS_$(notdir $(1))) \
-		-MMD -MP -o $$@ $$< \
+		$(call kvm_test_pci,$(1)) -MMD -MP -o $$@ $$< \
 		$(if $(filter $(1),$(KVM_NOVDEV_TESTS)),,$$(TESTLIB_A) $$(LIB_A)) \
 		$$(LIBKVM_A) \
 		$$(LDFLAGS_V) -no-pie $$(LDLIBS_$(notdir $(1))) $$(NL_LIBS) \

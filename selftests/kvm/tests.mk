@@ -24,16 +24,21 @@ KVM_NOVDEV_TESTS += selftests/kvm/smoke_test
 # vdev_kvm_attach()/detach() on a real VM fd (no vCPU); moved here from
 # selftests/core/mmio_test so that the host tests need no /dev/kvm.
 KVM_TESTS += selftests/kvm/kvm_attach_test
+# vdev_kvm_pci_attach()/detach() and the callbacks on a real VM fd.
+KVM_TESTS += selftests/kvm/kvm_pci_attach_test
 
-# virtio-net over virtio-mmio in a KVM guest (selftests/kvm/virtio_guest.h
-# is the guest driver, vnet_host.h the host side); Documentation/kvm-tests.rst.
-KVM_TESTS += selftests/kvm/vnet_probe_test
-KVM_TESTS += selftests/kvm/vnet_traffic_test
-KVM_TESTS += selftests/kvm/vnet_reset_test
-KVM_TESTS += selftests/kvm/vnet_reboot_test
-KVM_TESTS += selftests/kvm/vnet_hostile_test
-# The same reboot test from the fault build: the leaked control-queue worker
-# (cloud-hypervisor issue 4868) must make it fail.
+# virtio-net in a KVM guest (selftests/kvm/virtio_guest.h is the guest
+# driver, vnet_host.h the host side); Documentation/kvm-tests.rst. Each runs
+# once per transport: selftests/kvm/<test> over virtio-mmio, and
+# selftests/kvm/pci/<test>, the same source built with -DVH_TRANSPORT_PCI
+# (extra.mk), over virtio-pci.
+KVM_VNET_TESTS := vnet_probe_test vnet_traffic_test vnet_reset_test \
+		  vnet_reboot_test vnet_hostile_test
+KVM_TESTS += $(addprefix selftests/kvm/,$(KVM_VNET_TESTS))
+KVM_TESTS += $(addprefix selftests/kvm/pci/,$(KVM_VNET_TESTS))
+# The same reboot test from the fault build, over both transports: the
+# leaked control-queue worker (cloud-hypervisor issue 4868) must make it fail.
 KVM_XFAIL_TESTS += selftests/kvm/vnet_reboot_test
+KVM_XFAIL_TESTS += selftests/kvm/pci/vnet_reboot_test
 KVM_XFAIL_ENV := VDEV_FAULT=leak-ctrl-worker
 KVM_XFAIL_EXPECT := $(XFAIL_EXPECT)

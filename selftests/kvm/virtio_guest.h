@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Guest side of vdev's KVM selftests: a small virtio-mmio (version 2)
- * virtio-net driver that runs as KVM selftest guest code.
+ * Guest side of vdev's KVM selftests: a small virtio-net driver over
+ * virtio-mmio (version 2) or modern virtio-pci, that runs as KVM selftest
+ * guest code. vg_transport (VG_MMIO or VG_PCI, set by the host before the
+ * guest runs) picks the transport; everything above "transport" below is
+ * the same for both.
  *
  * Everything here executes inside the VM, at the ELF link addresses of the
  * test binary (built -fno-PIE, linked -no-pie): no libc apart from the KVM
@@ -13,6 +16,12 @@
  *   VG_MMIO_GPA     the device's virtio-mmio window: no memory slot backs
  *                   it, so accesses exit as KVM_EXIT_MMIO, except
  *                   QueueNotify writes, which hit a KVM_IOEVENTFD
+ *   VG_PCI_BAR_GPA  virtio-pci: where the host (as firmware would) put the
+ *                   function's 64-bit BAR 0 before the guest runs; the
+ *                   guest finds the function on bus 0 through ports
+ *                   0xCF8/0xCFC, reads the BAR and walks the capabilities.
+ *                   Exits as KVM_EXIT_MMIO, except the notify addresses
+ *                   (KVM_IOEVENTFD)
  *   VG_DMA_GPA      VG_DMA_PAGES of RAM in their own memory slot, the only
  *                   RAM the device is given (struct vdev_mem): rings and
  *                   buffers live here, so guest pointer == GPA
@@ -20,9 +29,12 @@
  *                   irqfd (KVM's default routing: GSI n == IOAPIC pin n)
  *   APIC_DEFAULT_GPA the local APIC (xAPIC mode)
  *
- * The interrupt handler (VG_IRQ_VECTOR, installed with
+ * Interrupts: over mmio the handler (VG_IRQ_VECTOR, installed with
  * vm_install_exception_handler()) reads InterruptStatus, acknowledges it,
- * counts it in vg_irq and sends the EOI. Waits use "sti; hlt" (the STI
+ * counts it in vg_irq and sends the EOI. Over PCI the driver enables MSI-X:
+ * vector 0 (msix_config) sends VG_CONFIG_VECTOR, the queue vectors
+ * VG_IRQ_VECTOR, to the local APIC (address 0xfee00000, APIC id 0); each
+ * arrives through the vector's irqfd on its MSI route. Waits use "sti; hlt" (the STI
  * shadow makes the check-then-sleep race free) unless the driver polls,
  * bounded by a one-shot APIC timer that counts late interrupts.
  */
@@ -35,10 +47,12 @@
 
 #include <linux/compiler.h>
 #include <linux/if_ether.h>
+#include <linux/pci_regs.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ids.h>
 #include <linux/virtio_mmio.h>
 #include <linux/virtio_net.h>
+#include <linux/virtio_pci.h>
 #include <linux/virtio_ring.h>
 
 #include "apic.h"
@@ -56,6 +70,29 @@
 #define VG_IRQ_PIN		20
 #define VG_IRQ_VECTOR		0x40
 #define VG_TIMER_VECTOR		0x41
+#define VG_CONFIG_VECTOR	0x42	/* PCI: the MSI-X config vector */
+
+/* Transports (vg_transport). */
+#define VG_MMIO			0
+#define VG_PCI			1
+
+/*
+ * virtio-pci: the function is device VG_PCI_SLOT on bus 0 (nothing else
+ * answers there); the host puts its BAR at VG_PCI_BAR_GPA and wires INTA#
+ * to IOAPIC pin VG_PCI_INTX_PIN, vector v's MSI route to GSI
+ * VG_PCI_MSI_GSI + v.
+ */
+#define VG_PCI_SLOT		3
+#define VG_PCI_BAR_GPA		0xe0000000ULL
+#define VG_PCI_BAR_SIZE		0x10000ULL
+#define VG_PCI_INTX_PIN		21
+#define VG_PCI_MSI_GSI		32
+#define VG_PCI_CONF_ADDR	0xcf8
+#define VG_PCI_CONF_DATA	0xcfc
+#define VG_PCI_VENDOR		0x1af4
+#define VG_PCI_DEVICE_NET	(0x1040 + VIRTIO_ID_NET)
+#define VG_MSI_ADDR		0xfee00000U	/* destination APIC id 0 */
+#define VG_MAX_VECTORS		8
 
 /*
  * Local APIC timer (xAPIC register offsets, Intel SDM 10.5.4): the guest
@@ -143,6 +180,7 @@ static struct vg_irq_stats vg_irq;
  * @avail: driver ring
  * @used: device ring
  * @bufs: @num buffers of VG_BUF_SIZE bytes, buffer i for descriptor i
+ * @doorbell: PCI: the queue's notify address in the BAR
  */
 struct vg_vq {
 	unsigned int index;
@@ -155,7 +193,42 @@ struct vg_vq {
 	struct vring_avail *avail;
 	struct vring_used *used;
 	uint8_t *bufs;
+	uint16_t *doorbell;
 };
+
+/**
+ * struct vg_pci_dev - what the PCI driver found
+ * @found: the function was found and MSI-X set up
+ * @slot: its device number on bus 0
+ * @bar: BAR 0's address (identity-mapped)
+ * @common: common configuration structure
+ * @isr: ISR status byte
+ * @device: device configuration
+ * @notify: notify structure (queue n at @notify + off * @notify_mult)
+ * @notify_mult: notify_off_multiplier
+ * @msix_cap: offset of the MSI-X capability in config space
+ * @msix_table: MSI-X table
+ * @nr_vectors: MSI-X table size
+ * @caps: capabilities seen (bit n: virtio cfg_type n; bit 0: MSI-X)
+ */
+struct vg_pci_dev {
+	bool found;
+	unsigned int slot;
+	uint8_t *bar;
+	struct virtio_pci_common_cfg *common;
+	uint8_t *isr;
+	uint8_t *device;
+	uint8_t *notify;
+	uint32_t notify_mult;
+	uint8_t msix_cap;
+	uint8_t *msix_table;
+	unsigned int nr_vectors;
+	unsigned int caps;
+};
+
+/* The transport, VG_MMIO or VG_PCI; the host sets it before the guest runs. */
+static int vg_transport;
+static struct vg_pci_dev vg_pci;
 
 /**
  * struct vg_net - the driver's state for the one virtio-net device
@@ -212,14 +285,151 @@ static inline uint8_t vg_readb(unsigned int off)
 	return READ_ONCE(*(uint8_t *)(VG_MMIO_GPA + off));
 }
 
+/* ---- PCI configuration space: conf1, ports 0xCF8/0xCFC ------------- */
+
+static inline void vg_outl(uint16_t port, uint32_t v)
+{
+	__asm__ __volatile__("outl %0, %1" : : "a"(v), "Nd"(port));
+}
+
+static inline void vg_outw(uint16_t port, uint16_t v)
+{
+	__asm__ __volatile__("outw %0, %1" : : "a"(v), "Nd"(port));
+}
+
+static inline void vg_outb(uint16_t port, uint8_t v)
+{
+	__asm__ __volatile__("outb %0, %1" : : "a"(v), "Nd"(port));
+}
+
+static inline uint32_t vg_inl(uint16_t port)
+{
+	uint32_t v;
+
+	__asm__ __volatile__("inl %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+
+static inline uint16_t vg_inw(uint16_t port)
+{
+	uint16_t v;
+
+	__asm__ __volatile__("inw %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+
+static inline uint8_t vg_inb(uint16_t port)
+{
+	uint8_t v;
+
+	__asm__ __volatile__("inb %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+
+/* Select the dword of bus 0, device @slot, function 0 holding @off. */
+static inline void vg_cfg_select(unsigned int slot, unsigned int off)
+{
+	vg_outl(VG_PCI_CONF_ADDR, 0x80000000U | slot << 11 | (off & 0xfc));
+}
+
+static inline uint32_t vg_cfg_readl(unsigned int slot, unsigned int off)
+{
+	vg_cfg_select(slot, off);
+	return vg_inl(VG_PCI_CONF_DATA);
+}
+
+static inline uint16_t vg_cfg_readw(unsigned int slot, unsigned int off)
+{
+	vg_cfg_select(slot, off);
+	return vg_inw(VG_PCI_CONF_DATA + (off & 2));
+}
+
+static inline uint8_t vg_cfg_readb(unsigned int slot, unsigned int off)
+{
+	vg_cfg_select(slot, off);
+	return vg_inb(VG_PCI_CONF_DATA + (off & 3));
+}
+
+static inline void vg_cfg_writel(unsigned int slot, unsigned int off,
+				 uint32_t v)
+{
+	vg_cfg_select(slot, off);
+	vg_outl(VG_PCI_CONF_DATA, v);
+}
+
+static inline void vg_cfg_writew(unsigned int slot, unsigned int off,
+				 uint16_t v)
+{
+	vg_cfg_select(slot, off);
+	vg_outw(VG_PCI_CONF_DATA + (off & 2), v);
+}
+
+/* Common configuration fields, at their natural widths (4.1.3.1). */
+#define VG_COMMON(field)	(vg_pci.common->field)
+
 static inline uint32_t vg_status(void)
 {
+	if (vg_transport == VG_PCI)
+		return READ_ONCE(VG_COMMON(device_status));
 	return vg_readl(VIRTIO_MMIO_STATUS);
+}
+
+static inline void vg_write_status(uint32_t status)
+{
+	if (vg_transport == VG_PCI)
+		WRITE_ONCE(VG_COMMON(device_status), status);
+	else
+		vg_writel(VIRTIO_MMIO_STATUS, status);
 }
 
 static inline void vg_set_status(uint32_t bits)
 {
-	vg_writel(VIRTIO_MMIO_STATUS, vg_status() | bits);
+	vg_write_status(vg_status() | bits);
+}
+
+static inline void vg_queue_select(unsigned int q)
+{
+	if (vg_transport == VG_PCI)
+		WRITE_ONCE(VG_COMMON(queue_select), q);
+	else
+		vg_writel(VIRTIO_MMIO_QUEUE_SEL, q);
+}
+
+/* The selected queue's maximum size (0: no such queue). */
+static inline uint32_t vg_queue_max(void)
+{
+	if (vg_transport == VG_PCI)
+		return READ_ONCE(VG_COMMON(queue_size));
+	return vg_readl(VIRTIO_MMIO_QUEUE_NUM_MAX);
+}
+
+static inline uint32_t vg_queue_ready(void)
+{
+	if (vg_transport == VG_PCI)
+		return READ_ONCE(VG_COMMON(queue_enable));
+	return vg_readl(VIRTIO_MMIO_QUEUE_READY);
+}
+
+static inline uint32_t vg_config_generation(void)
+{
+	if (vg_transport == VG_PCI)
+		return READ_ONCE(VG_COMMON(config_generation));
+	return vg_readl(VIRTIO_MMIO_CONFIG_GENERATION);
+}
+
+static inline uint8_t vg_config_readb(unsigned int off)
+{
+	if (vg_transport == VG_PCI)
+		return READ_ONCE(vg_pci.device[off]);
+	return vg_readb(VIRTIO_MMIO_CONFIG + off);
+}
+
+/* mmio: VendorID; PCI: the vendor ID in configuration space. */
+static inline uint32_t vg_vendor(void)
+{
+	if (vg_transport == VG_PCI)
+		return vg_cfg_readw(vg_pci.slot, PCI_VENDOR_ID);
+	return vg_readl(VIRTIO_MMIO_VENDOR_ID);
 }
 
 /* ---- interrupts ------------------------------------------------------- */
@@ -230,10 +440,22 @@ static inline void vg_ioapic_write(uint32_t reg, uint32_t val)
 	WRITE_ONCE(*(uint32_t *)(VG_IOAPIC_GPA + VG_IOAPIC_IOWIN), val);
 }
 
-/* The device's interrupt handler (installed by the host side). */
+/*
+ * The device's interrupt handler (installed by the host side). Over PCI it
+ * is the queue vectors' handler: MSI-X needs no ISR read, the vector says
+ * what happened.
+ */
 static inline void vg_isr(struct ex_regs *regs)
 {
-	uint32_t isr = vg_readl(VIRTIO_MMIO_INTERRUPT_STATUS);
+	uint32_t isr;
+
+	if (vg_transport == VG_PCI) {
+		vg_irq.irqs++;
+		vg_irq.vring++;
+		xapic_write_reg(APIC_EOI, 0);
+		return;
+	}
+	isr = vg_readl(VIRTIO_MMIO_INTERRUPT_STATUS);
 
 	if (isr)
 		vg_writel(VIRTIO_MMIO_INTERRUPT_ACK, isr);
@@ -247,6 +469,22 @@ static inline void vg_isr(struct ex_regs *regs)
 	xapic_write_reg(APIC_EOI, 0);
 }
 
+/*
+ * PCI: the MSI-X config vector's handler. The configuration interrupt
+ * also sets VIRTIO_PCI_ISR_CONFIG (4.1.5.3); the read clears it.
+ */
+static inline void vg_config_isr(struct ex_regs *regs)
+{
+	uint8_t isr = READ_ONCE(*vg_pci.isr);
+
+	vg_irq.irqs++;
+	if (isr & VIRTIO_PCI_ISR_CONFIG)
+		vg_irq.config++;
+	else
+		vg_irq.spurious++;
+	xapic_write_reg(APIC_EOI, 0);
+}
+
 /* The wake-up timer's handler. */
 static inline void vg_timer_isr(struct ex_regs *regs)
 {
@@ -255,9 +493,10 @@ static inline void vg_timer_isr(struct ex_regs *regs)
 }
 
 /*
- * Local APIC on, IOAPIC pin VG_IRQ_PIN -> VG_IRQ_VECTOR on APIC 0, edge
- * triggered (an irqfd write is one edge); APIC timer one-shot on
- * VG_TIMER_VECTOR. Interrupts stay masked (IF=0) outside vg_wait_irq().
+ * Local APIC on, APIC timer one-shot on VG_TIMER_VECTOR; mmio: IOAPIC pin
+ * VG_IRQ_PIN -> VG_IRQ_VECTOR on APIC 0, edge triggered (an irqfd write
+ * is one edge). PCI needs no IOAPIC: MSI-X is set up at probe. Interrupts
+ * stay masked (IF=0) outside vg_wait_irq().
  */
 static inline void vg_irq_setup(void)
 {
@@ -265,6 +504,8 @@ static inline void vg_irq_setup(void)
 	xapic_enable();
 	xapic_write_reg(VG_APIC_TDCR, VG_APIC_TDCR_DIV1);
 	xapic_write_reg(VG_APIC_LVTT, VG_TIMER_VECTOR);
+	if (vg_transport == VG_PCI)
+		return;
 	vg_ioapic_write(VG_IOAPIC_REDTBL(VG_IRQ_PIN) + 1, 0); /* APIC id 0 */
 	vg_ioapic_write(VG_IOAPIC_REDTBL(VG_IRQ_PIN), VG_IRQ_VECTOR);
 }
@@ -306,11 +547,49 @@ static inline void vg_vq_init(struct vg_vq *vq, unsigned int index,
 		vq->free[i] = num - 1 - i;
 }
 
+/*
+ * PCI queue set-up (VIRTIO 1.2, 4.1.5.1.3), with the queue's MSI-X vector
+ * 1 + index. Returns false on a refusal.
+ */
+static inline bool vg_pci_vq_setup(struct vg_vq *vq)
+{
+	struct virtio_pci_common_cfg *c = vg_pci.common;
+	uint16_t max, vector = 1 + vq->index;
+
+	WRITE_ONCE(c->queue_select, vq->index);
+	if (READ_ONCE(c->queue_enable))
+		return false;
+	max = READ_ONCE(c->queue_size);
+	if (!max)
+		return false;
+	if (vq->num > max)
+		vq->num = max;
+	WRITE_ONCE(c->queue_size, vq->num);
+	WRITE_ONCE(c->queue_desc_lo, (uint64_t)vq->desc);
+	WRITE_ONCE(c->queue_desc_hi, (uint64_t)vq->desc >> 32);
+	WRITE_ONCE(c->queue_avail_lo, (uint64_t)vq->avail);
+	WRITE_ONCE(c->queue_avail_hi, (uint64_t)vq->avail >> 32);
+	WRITE_ONCE(c->queue_used_lo, (uint64_t)vq->used);
+	WRITE_ONCE(c->queue_used_hi, (uint64_t)vq->used >> 32);
+	if (vector >= vg_pci.nr_vectors)
+		return false;
+	WRITE_ONCE(c->queue_msix_vector, vector);
+	if (READ_ONCE(c->queue_msix_vector) != vector)
+		return false;
+	vq->doorbell = (uint16_t *)(vg_pci.notify +
+				    (uint64_t)READ_ONCE(c->queue_notify_off) *
+				    vg_pci.notify_mult);
+	WRITE_ONCE(c->queue_enable, 1);
+	return READ_ONCE(c->queue_enable) == 1;
+}
+
 /* Queue registers of VIRTIO 1.2, 4.2.3.2. Returns false on a refusal. */
 static inline bool vg_vq_setup(struct vg_vq *vq)
 {
 	uint32_t max;
 
+	if (vg_transport == VG_PCI)
+		return vg_pci_vq_setup(vq);
 	vg_writel(VIRTIO_MMIO_QUEUE_SEL, vq->index);
 	if (vg_readl(VIRTIO_MMIO_QUEUE_READY))
 		return false;
@@ -346,11 +625,17 @@ static inline void vg_vq_add(struct vg_vq *vq, uint16_t id, uint32_t len,
 	WRITE_ONCE(vq->avail->idx, vq->avail_idx);
 }
 
-/* Doorbell: a QueueNotify write, caught by the queue's ioeventfd. */
+/*
+ * Doorbell, caught by the queue's ioeventfd: a QueueNotify write (mmio),
+ * or a 16-bit write of the queue index at its notify address (PCI).
+ */
 static inline void vg_vq_kick(struct vg_vq *vq)
 {
 	vg_mb();	/* avail->idx before the doorbell */
-	vg_writel(VIRTIO_MMIO_QUEUE_NOTIFY, vq->index);
+	if (vg_transport == VG_PCI)
+		WRITE_ONCE(*vq->doorbell, vq->index);
+	else
+		vg_writel(VIRTIO_MMIO_QUEUE_NOTIFY, vq->index);
 }
 
 /* Next used element, or false. */
@@ -390,18 +675,25 @@ static inline void vg_vq_wait(struct vg_vq *vq)
 
 /* ---- device initialisation (VIRTIO 1.2, 3.1.1 and 4.2.3.1) ---------- */
 
-/* Status 0, then wait for it to read back 0 (4.2.3.1.1). */
+/* Status 0, then wait for it to read back 0 (4.2.3.1.1, 4.1.4.3.2). */
 static inline void vg_reset(void)
 {
-	vg_writel(VIRTIO_MMIO_STATUS, 0);
+	vg_write_status(0);
 	while (vg_status())
 		;
 }
 
 static inline uint64_t vg_device_features(void)
 {
+	struct virtio_pci_common_cfg *c = vg_pci.common;
 	uint64_t f;
 
+	if (vg_transport == VG_PCI) {
+		WRITE_ONCE(c->device_feature_select, 1);
+		f = (uint64_t)READ_ONCE(c->device_feature) << 32;
+		WRITE_ONCE(c->device_feature_select, 0);
+		return f | READ_ONCE(c->device_feature);
+	}
 	vg_writel(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
 	f = (uint64_t)vg_readl(VIRTIO_MMIO_DEVICE_FEATURES) << 32;
 	vg_writel(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
@@ -410,18 +702,201 @@ static inline uint64_t vg_device_features(void)
 
 static inline void vg_write_features(uint64_t f)
 {
+	struct virtio_pci_common_cfg *c = vg_pci.common;
+
+	if (vg_transport == VG_PCI) {
+		WRITE_ONCE(c->guest_feature_select, 0);
+		WRITE_ONCE(c->guest_feature, (uint32_t)f);
+		WRITE_ONCE(c->guest_feature_select, 1);
+		WRITE_ONCE(c->guest_feature, f >> 32);
+		return;
+	}
 	vg_writel(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
 	vg_writel(VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)f);
 	vg_writel(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
 	vg_writel(VIRTIO_MMIO_DRIVER_FEATURES, f >> 32);
 }
 
+/* A BAR 0 address inside the window the host identity-mapped. */
+static inline void *vg_pci_bar_ptr(uint32_t bar, uint32_t off, uint32_t len)
+{
+	if (bar != 0 || off > VG_PCI_BAR_SIZE || len > VG_PCI_BAR_SIZE - off)
+		return NULL;
+	return vg_pci.bar + off;
+}
+
 /*
- * Probe: magic, version 2, a network device. Returns 0 or the 1-based
- * number of the check that failed.
+ * Walk the capability list as Linux's virtio_pci_modern_dev.c does: the
+ * first capability of each virtio cfg_type wins; the MSI-X capability.
+ * Returns 0, or the number of the check that failed.
+ */
+static inline int vg_pci_caps(void)
+{
+	unsigned int slot = vg_pci.slot, pos, n = 0;
+
+	if (!(vg_cfg_readw(slot, PCI_STATUS) & PCI_STATUS_CAP_LIST))
+		return 14;
+	for (pos = vg_cfg_readb(slot, PCI_CAPABILITY_LIST) & 0xfc;
+	     pos && n < 48; pos = vg_cfg_readb(slot, pos + PCI_CAP_LIST_NEXT) & 0xfc, n++) {
+		uint8_t id = vg_cfg_readb(slot, pos + PCI_CAP_LIST_ID);
+		uint8_t type, bar;
+		uint32_t off, len;
+		void *p;
+
+		if (id == PCI_CAP_ID_MSIX) {
+			uint32_t t = vg_cfg_readl(slot, pos + PCI_MSIX_TABLE);
+
+			vg_pci.msix_cap = pos;
+			vg_pci.nr_vectors = (vg_cfg_readw(slot, pos + PCI_MSIX_FLAGS) &
+					     PCI_MSIX_FLAGS_QSIZE) + 1;
+			vg_pci.msix_table = vg_pci_bar_ptr(t & PCI_MSIX_TABLE_BIR,
+							   t & PCI_MSIX_TABLE_OFFSET,
+							   16 * vg_pci.nr_vectors);
+			if (vg_pci.msix_table)
+				vg_pci.caps |= 1;
+			continue;
+		}
+		if (id != PCI_CAP_ID_VNDR)
+			continue;
+		type = vg_cfg_readb(slot, pos + offsetof(struct virtio_pci_cap, cfg_type));
+		bar = vg_cfg_readb(slot, pos + offsetof(struct virtio_pci_cap, bar));
+		off = vg_cfg_readl(slot, pos + offsetof(struct virtio_pci_cap, offset));
+		len = vg_cfg_readl(slot, pos + offsetof(struct virtio_pci_cap, length));
+		if (type > VIRTIO_PCI_CAP_DEVICE_CFG || (vg_pci.caps & (1u << type)))
+			continue;
+		p = vg_pci_bar_ptr(bar, off, len);
+		if (!p)
+			continue;
+		switch (type) {
+		case VIRTIO_PCI_CAP_COMMON_CFG:
+			if (len < sizeof(struct virtio_pci_common_cfg))
+				continue;
+			vg_pci.common = p;
+			break;
+		case VIRTIO_PCI_CAP_NOTIFY_CFG:
+			vg_pci.notify = p;
+			vg_pci.notify_mult = vg_cfg_readl(slot, pos +
+				offsetof(struct virtio_pci_notify_cap,
+					 notify_off_multiplier));
+			break;
+		case VIRTIO_PCI_CAP_ISR_CFG:
+			vg_pci.isr = p;
+			break;
+		case VIRTIO_PCI_CAP_DEVICE_CFG:
+			vg_pci.device = p;
+			break;
+		}
+		vg_pci.caps |= 1u << type;
+	}
+	if (!(vg_pci.caps & 1))
+		return 15;
+	if (vg_pci.caps != (1 | 1u << VIRTIO_PCI_CAP_COMMON_CFG |
+			    1u << VIRTIO_PCI_CAP_NOTIFY_CFG |
+			    1u << VIRTIO_PCI_CAP_ISR_CFG |
+			    1u << VIRTIO_PCI_CAP_DEVICE_CFG))
+		return 16;
+	if (vg_pci.nr_vectors > VG_MAX_VECTORS)
+		return 17;
+	return 0;
+}
+
+/*
+ * MSI-X, as Linux's pci_enable_msix() and vp_request_msix_vectors() do it:
+ * enabled with the function masked, every entry programmed (vector 0:
+ * VG_CONFIG_VECTOR, the others VG_IRQ_VECTOR, all to APIC 0) and
+ * unmasked, then the function unmasked.
+ */
+static inline void vg_pci_msix_setup(void)
+{
+	unsigned int flags = vg_pci.msix_cap + PCI_MSIX_FLAGS, v;
+	uint16_t ctrl = vg_cfg_readw(vg_pci.slot, flags);
+
+	vg_cfg_writew(vg_pci.slot, flags, ctrl | PCI_MSIX_FLAGS_ENABLE |
+		      PCI_MSIX_FLAGS_MASKALL);
+	for (v = 0; v < vg_pci.nr_vectors; v++) {
+		uint32_t *e = (uint32_t *)(vg_pci.msix_table + 16 * v);
+
+		WRITE_ONCE(e[PCI_MSIX_ENTRY_LOWER_ADDR / 4], VG_MSI_ADDR);
+		WRITE_ONCE(e[PCI_MSIX_ENTRY_UPPER_ADDR / 4], 0);
+		WRITE_ONCE(e[PCI_MSIX_ENTRY_DATA / 4],
+			   v ? VG_IRQ_VECTOR : VG_CONFIG_VECTOR);
+		WRITE_ONCE(e[PCI_MSIX_ENTRY_VECTOR_CTRL / 4], 0);
+	}
+	vg_cfg_writew(vg_pci.slot, flags, (ctrl | PCI_MSIX_FLAGS_ENABLE) &
+		      ~PCI_MSIX_FLAGS_MASKALL);
+}
+
+/*
+ * PCI probe, the first time: find the virtio-net function on bus 0
+ * (devices no function claims read all ones), check it is modern, take
+ * the BAR where the host put it, walk the capabilities, turn on memory
+ * decode and bus mastering, set up MSI-X. Then, every time, check the
+ * function is still there. Returns 0 or the number of the check that
+ * failed.
+ */
+static inline int vg_pci_probe(void)
+{
+	unsigned int slot;
+	uint64_t bar;
+	uint32_t lo;
+	int ret;
+
+	if (!vg_pci.found) {
+		memset(&vg_pci, 0, sizeof(vg_pci));
+		for (slot = 0; slot < 32; slot++)
+			if (vg_cfg_readl(slot, PCI_VENDOR_ID) ==
+			    (VG_PCI_VENDOR | VG_PCI_DEVICE_NET << 16))
+				break;
+		if (slot == 32)
+			return 11;
+		vg_pci.slot = slot;
+		if (vg_cfg_readb(slot, PCI_REVISION_ID) < 1 ||
+		    vg_cfg_readb(slot, PCI_HEADER_TYPE) != PCI_HEADER_TYPE_NORMAL)
+			return 12;
+		lo = vg_cfg_readl(slot, PCI_BASE_ADDRESS_0);
+		if ((lo & (PCI_BASE_ADDRESS_SPACE | PCI_BASE_ADDRESS_MEM_TYPE_MASK)) !=
+		    (PCI_BASE_ADDRESS_SPACE_MEMORY | PCI_BASE_ADDRESS_MEM_TYPE_64))
+			return 13;
+		bar = (uint64_t)vg_cfg_readl(slot, PCI_BASE_ADDRESS_1) << 32 |
+		      (lo & PCI_BASE_ADDRESS_MEM_MASK);
+		/* Only this window is identity-mapped. */
+		if (bar != VG_PCI_BAR_GPA)
+			return 13;
+		vg_pci.bar = (uint8_t *)bar;
+		ret = vg_pci_caps();
+		if (ret)
+			return ret;
+		vg_cfg_writew(slot, PCI_COMMAND, vg_cfg_readw(slot, PCI_COMMAND) |
+			      PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+		vg_pci_msix_setup();
+		vg_pci.found = true;
+	}
+	if (vg_cfg_readl(vg_pci.slot, PCI_VENDOR_ID) !=
+	    (VG_PCI_VENDOR | VG_PCI_DEVICE_NET << 16))
+		return 11;
+	return 0;
+}
+
+/*
+ * PCI: configuration interrupts on MSI-X vector 0. A reset puts
+ * msix_config back to NO_VECTOR, so this comes after it, as in Linux's
+ * vp_find_vqs_msix(). Returns false when the device refused the vector.
+ */
+static inline bool vg_pci_config_vector(void)
+{
+	WRITE_ONCE(VG_COMMON(msix_config), 0);
+	return READ_ONCE(VG_COMMON(msix_config)) == 0;
+}
+
+/*
+ * Probe: magic, version 2, a network device (mmio), or the PCI function
+ * (vg_pci_probe()). Returns 0 or the 1-based number of the check that
+ * failed.
  */
 static inline int vg_probe(void)
 {
+	if (vg_transport == VG_PCI)
+		return vg_pci_probe();
 	if (vg_readl(VIRTIO_MMIO_MAGIC_VALUE) != VG_MMIO_MAGIC)
 		return 1;
 	if (vg_readl(VIRTIO_MMIO_VERSION) != 2)
@@ -450,8 +925,8 @@ static inline void vg_read_mac(uint8_t mac[ETH_ALEN])
 	unsigned int i;
 
 	for (i = 0; i < ETH_ALEN; i++)
-		mac[i] = vg_readb(VIRTIO_MMIO_CONFIG +
-				  offsetof(struct virtio_net_config, mac) + i);
+		mac[i] = vg_config_readb(offsetof(struct virtio_net_config,
+						  mac) + i);
 }
 
 /* Post every RX buffer. */
@@ -488,6 +963,8 @@ static inline int vg_net_init(struct vg_net *n, uint64_t want,
 	}
 	if (!vg_negotiate(n->features))
 		return 10;
+	if (vg_transport == VG_PCI && !vg_pci_config_vector())
+		return 19;
 	if (n->features & (1ULL << VIRTIO_NET_F_MAC))
 		vg_read_mac(n->mac);
 

@@ -11,11 +11,19 @@
  *                   sends frames to the guest and receives the guest's
  *   struct vh_vm    one KVM VM (6.1 KVM selftest library) with the guest
  *                   layout of virtio_guest.h, a virtio-net device on the
- *                   TAP behind a virtio-mmio transport, QueueNotify through
- *                   KVM_IOEVENTFD and the interrupt through KVM_IRQFD on
- *                   IOAPIC pin VG_IRQ_PIN (vdev_kvm_attach()); vh_run()
- *                   forwards KVM_EXIT_MMIO to vdev_mmio_read/write()
- *                   until the next ucall
+ *                   TAP behind the transport vh_transport names:
+ *                   virtio-mmio (QueueNotify through KVM_IOEVENTFD, the
+ *                   interrupt through KVM_IRQFD on IOAPIC pin VG_IRQ_PIN,
+ *                   vdev_kvm_attach()), or virtio-pci (the function on bus
+ *                   0 behind ports 0xCF8/0xCFC, its BAR placed at
+ *                   VG_PCI_BAR_GPA, notify ioeventfds and MSI-X irqfds by
+ *                   vdev_kvm_pci_attach()); vh_run() forwards the
+ *                   transport's exits (MMIO, configuration port I/O) to
+ *                   vdev until the next ucall
+ *
+ * The transport: virtio-mmio, unless the program was built with
+ * -DVH_TRANSPORT_PCI (selftests/kvm/pci/<test>, see tests.mk); the
+ * environment variable VDEV_KVM_TRANSPORT=mmio|pci overrides either.
  *
  * Fatal set-up errors end the test through the KVM library's TEST_ASSERT
  * (the program fails); what a test measures is returned to it.
@@ -53,6 +61,7 @@
 #include <vdev/mmio.h>
 #include <vdev/net.h>
 #include <vdev/netlink.h>
+#include <vdev/pci.h>
 
 #include "kselftest.h"
 #include "lib/nl_helpers.h"
@@ -91,11 +100,19 @@ struct vh_net {
  * @vcpu: its only vCPU
  * @mem: guest RAM the device sees (the DMA slot)
  * @dev: the virtio-net device
- * @mmio: its transport
- * @irq_fd: the interrupt eventfd (an irqfd on GSI VG_IRQ_PIN)
- * @kvm: KVM_IOEVENTFD per queue + KVM_IRQFD (vdev_kvm_attach())
+ * @mmio: its transport (mmio)
+ * @irq_fd: the interrupt eventfd (an irqfd on GSI VG_IRQ_PIN) (mmio)
+ * @kvm: KVM_IOEVENTFD per queue + KVM_IRQFD (vdev_kvm_attach()) (mmio)
+ * @pci: its transport (PCI)
+ * @kpci: notify ioeventfds, MSI routes and irqfds, INTx
+ *        (vdev_kvm_pci_attach()) (PCI)
+ * @bar: where the BAR is decoded, from bar_moved (PCI)
+ * @conf_addr: the CONFIG_ADDRESS latch, port 0xCF8 (PCI)
  * @mmio_exits: KVM_EXIT_MMIO exits forwarded to the transport
- * @notify_exits: of those, QueueNotify writes (the ioeventfds missed)
+ * @notify_exits: of those, queue notifications (the ioeventfds missed)
+ * @pio_exits: configuration space port I/O exits (PCI)
+ * @bar_moves: bar_moved callbacks (PCI)
+ * @vector_changes: vector_changed callbacks (PCI)
  */
 struct vh_vm {
 	struct kvm_vm *vm;
@@ -105,9 +122,61 @@ struct vh_vm {
 	struct vdev_mmio *mmio;
 	int irq_fd;
 	struct vdev_kvm *kvm;
+	struct vdev_pci *pci;
+	struct vdev_kvm_pci *kpci;
+	uint64_t bar;
+	uint32_t conf_addr;
 	uint64_t mmio_exits;
 	uint64_t notify_exits;
+	uint64_t pio_exits;
+	unsigned int bar_moves;
+	unsigned int vector_changes;
 };
+
+/* ---- transport -------------------------------------------------------- */
+
+enum vh_transport { VH_MMIO = VG_MMIO, VH_PCI = VG_PCI };
+
+#ifdef VH_TRANSPORT_PCI
+#define VH_DEFAULT_TRANSPORT	VH_PCI
+#else
+#define VH_DEFAULT_TRANSPORT	VH_MMIO
+#endif
+
+static enum vh_transport vh_transport = VH_DEFAULT_TRANSPORT;
+
+static inline const char *vh_transport_name(void)
+{
+	return vh_transport == VH_PCI ? "virtio-pci" : "virtio-mmio";
+}
+
+/*
+ * Pick the transport (VDEV_KVM_TRANSPORT, else the build's default) and
+ * say which, once. Any other value of the variable fails the test.
+ */
+static inline void vh_transport_init(void)
+{
+	static bool done;
+	const char *env = getenv("VDEV_KVM_TRANSPORT");
+
+	if (done)
+		return;
+	done = true;
+	if (env && !strcmp(env, "pci"))
+		vh_transport = VH_PCI;
+	else if (env && !strcmp(env, "mmio"))
+		vh_transport = VH_MMIO;
+	else
+		TEST_ASSERT(!env, "VDEV_KVM_TRANSPORT=%s: mmio or pci", env);
+	ksft_print_msg("transport: %s\n", vh_transport_name());
+}
+
+/* The vendor ID the guest must read (VendorID, or PCI's vendor ID). */
+static inline uint32_t vh_vendor_id(void)
+{
+	return vh_transport == VH_PCI ? VDEV_PCI_VENDOR_ID :
+					VDEV_MMIO_VENDOR_ID;
+}
 
 /* ---- watchdog --------------------------------------------------------- */
 
@@ -488,8 +557,10 @@ static inline int vh_close_elf_fds(void)
  */
 static inline void vh_vm_create(struct vh_vm *h, void *guest_code)
 {
+	vh_transport_init();
 	memset(h, 0, sizeof(*h));
 	h->irq_fd = -1;
+	h->bar = VDEV_PCI_BAR_UNMAPPED;
 	h->vm = vm_create_with_one_vcpu(&h->vcpu, guest_code);
 	vh_close_elf_fds();
 	vh_current = h;
@@ -498,12 +569,17 @@ static inline void vh_vm_create(struct vh_vm *h, void *guest_code)
 	virt_map(h->vm, VG_DMA_GPA, VG_DMA_GPA, VG_DMA_PAGES);
 	/* Page tables only: no memory slot backs these. */
 	virt_map(h->vm, VG_MMIO_GPA, VG_MMIO_GPA, 1);
+	virt_map(h->vm, VG_PCI_BAR_GPA, VG_PCI_BAR_GPA,
+		 VG_PCI_BAR_SIZE / getpagesize());
 	virt_map(h->vm, VG_IOAPIC_GPA, VG_IOAPIC_GPA, 1);
 	virt_map(h->vm, APIC_DEFAULT_GPA, APIC_DEFAULT_GPA, 1);
 	vm_init_descriptor_tables(h->vm);
 	vcpu_init_descriptor_tables(h->vcpu);
 	vm_install_exception_handler(h->vm, VG_IRQ_VECTOR, vg_isr);
 	vm_install_exception_handler(h->vm, VG_TIMER_VECTOR, vg_timer_isr);
+	vm_install_exception_handler(h->vm, VG_CONFIG_VECTOR, vg_config_isr);
+	vg_transport = vh_transport;
+	sync_global_to_guest(h->vm, vg_transport);
 }
 
 /*
@@ -519,6 +595,128 @@ static inline void vh_vm_create_peer(struct vh_vm *h, void *guest_code,
 	vh_vm_create(h, guest_code);
 	memcpy(peer_mac, net->peer_mac, ETH_ALEN);
 	memcpy(addr_gva2hva(h->vm, (vm_vaddr_t)peer_mac), peer_mac, ETH_ALEN);
+}
+
+/* ---- the test's VMM for virtio-pci ---------------------------------- */
+
+/* The transport's callbacks: track the BAR, forward to the KVM glue. */
+static inline void vh_pci_bar_moved(struct vdev_pci *pci, void *opaque,
+				    unsigned int bar, uint64_t old_addr,
+				    uint64_t new_addr)
+{
+	struct vh_vm *h = opaque;
+
+	h->bar = new_addr;
+	h->bar_moves++;
+	vdev_kvm_pci_bar_moved(h->kpci, bar, old_addr, new_addr);
+}
+
+static inline void vh_pci_vector_changed(struct vdev_pci *pci, void *opaque,
+					 unsigned int vector, uint64_t addr,
+					 uint32_t data)
+{
+	struct vh_vm *h = opaque;
+
+	h->vector_changes++;
+	vdev_kvm_pci_vector_changed(h->kpci, vector, addr, data);
+}
+
+static const struct vdev_pci_ops vh_pci_ops = {
+	.bar_moved = vh_pci_bar_moved,
+	.vector_changed = vh_pci_vector_changed,
+};
+
+static inline void vh_pci_cfg_write(struct vh_vm *h, uint32_t off,
+				    uint32_t val, unsigned int len)
+{
+	vdev_pci_config_write(h->pci, off, &val, len);
+}
+
+/*
+ * The transport, wired to KVM, then what firmware does before the guest
+ * runs: BAR 0/1 at VG_PCI_BAR_GPA, memory decode on (the glue moves the
+ * notify ioeventfds there on bar_moved).
+ */
+static inline void vh_pci_attach(struct vh_vm *h)
+{
+	VH_CHECK(vdev_pci_create(h->dev, h->mem, &vh_pci_ops, h, &h->pci));
+	VH_CHECK(vdev_kvm_pci_attach(h->vm->fd, h->pci, VG_PCI_INTX_PIN,
+				     VG_PCI_MSI_GSI, &h->kpci));
+	vh_pci_cfg_write(h, PCI_BASE_ADDRESS_0, (uint32_t)VG_PCI_BAR_GPA, 4);
+	vh_pci_cfg_write(h, PCI_BASE_ADDRESS_1, VG_PCI_BAR_GPA >> 32, 4);
+	vh_pci_cfg_write(h, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+	TEST_ASSERT(h->bar == VG_PCI_BAR_GPA &&
+		    vdev_pci_bar_addr(h->pci, 0) == VG_PCI_BAR_GPA,
+		    "BAR at 0x%lx, wanted 0x%llx", h->bar, VG_PCI_BAR_GPA);
+}
+
+/*
+ * Configuration mechanism #1: CONFIG_ADDRESS at 0xCF8 (4 bytes), the
+ * selected dword at 0xCFC-0xCFF. Only bus 0, device VG_PCI_SLOT,
+ * function 0 exists; any other function reads all ones, as on a bus
+ * where nobody claims the cycle. Returns false for a port that is not
+ * ours (ucalls use port I/O too).
+ */
+static inline bool vh_pci_pio(struct vh_vm *h, struct kvm_run *run)
+{
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+	uint16_t port = run->io.port;
+	unsigned int len = run->io.size;
+	uint32_t a = h->conf_addr;
+
+	if (port < VG_PCI_CONF_ADDR || port + len > VG_PCI_CONF_DATA + 4)
+		return false;
+	TEST_ASSERT(run->io.count == 1, "rep port I/O at 0x%x", port);
+	h->pio_exits++;
+	if (port < VG_PCI_CONF_DATA) {
+		if (port != VG_PCI_CONF_ADDR || len != 4)
+			return true;	/* not CONFIG_ADDRESS: ignored */
+		if (run->io.direction == KVM_EXIT_IO_OUT)
+			memcpy(&h->conf_addr, data, 4);
+		else
+			memcpy(data, &h->conf_addr, 4);
+		return true;
+	}
+	if (!(a & 0x80000000U) || (a >> 16 & 0xff) || (a >> 11 & 0x1f) !=
+	    VG_PCI_SLOT || (a >> 8 & 7)) {
+		if (run->io.direction == KVM_EXIT_IO_IN)
+			memset(data, 0xff, len);
+		return true;
+	}
+	if (run->io.direction == KVM_EXIT_IO_OUT)
+		vdev_pci_config_write(h->pci, (a & 0xfc) +
+				      (port - VG_PCI_CONF_DATA), data, len);
+	else
+		vdev_pci_config_read(h->pci, (a & 0xfc) +
+				     (port - VG_PCI_CONF_DATA), data, len);
+	return true;
+}
+
+/*
+ * An MMIO exit in the BAR (anything but a notify write that an ioeventfd
+ * caught) goes to vdev_pci_bar_read/write(). Returns false outside it.
+ */
+static inline bool vh_pci_mmio(struct vh_vm *h, struct kvm_run *run)
+{
+	uint64_t off = run->mmio.phys_addr - h->bar;
+	uint64_t notify_end = VDEV_PCI_NOTIFY_OFFSET +
+			      (uint64_t)vdev_pci_nr_queues(h->pci) *
+			      VDEV_PCI_NOTIFY_MULTIPLIER;
+
+	if (h->bar == VDEV_PCI_BAR_UNMAPPED || run->mmio.phys_addr < h->bar ||
+	    off + run->mmio.len > VDEV_PCI_BAR_SIZE)
+		return false;
+	if (run->mmio.is_write)
+		vdev_pci_bar_write(h->pci, 0, off, run->mmio.data,
+				   run->mmio.len);
+	else
+		vdev_pci_bar_read(h->pci, 0, off, run->mmio.data,
+				  run->mmio.len);
+	h->mmio_exits++;
+	if (run->mmio.is_write && off >= VDEV_PCI_NOTIFY_OFFSET &&
+	    off < notify_end)
+		h->notify_exits++;
+	return true;
 }
 
 /*
@@ -551,6 +749,10 @@ static inline int vh_dev_attach(struct vh_vm *h, double *open_s)
 		h->dev = NULL;
 		return ret;
 	}
+	if (vh_transport == VH_PCI) {
+		vh_pci_attach(h);
+		return 0;
+	}
 	h->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	TEST_ASSERT(h->irq_fd >= 0, "eventfd: %s", strerror(errno));
 	VH_CHECK(vdev_mmio_create(h->dev, h->mem, h->irq_fd, &h->mmio));
@@ -575,6 +777,17 @@ static inline void vh_setup(struct vh_net *net, struct vh_vm *h,
 /* Undo vh_dev_attach(): when it returns, the TAP is free again. */
 static inline void vh_dev_detach(struct vh_vm *h)
 {
+	if (h->pci) {
+		vdev_kvm_pci_detach(h->kpci);
+		h->kpci = NULL;
+		vdev_pci_destroy(h->pci);
+		vdev_device_put(h->dev);
+		vdev_mem_put(h->mem);
+		h->pci = NULL;
+		h->dev = NULL;
+		h->mem = NULL;
+		return;
+	}
 	if (!h->mmio)
 		return;
 	vdev_kvm_detach(h->kvm);
@@ -598,9 +811,10 @@ static inline void vh_vm_destroy(struct vh_vm *h)
 }
 
 /*
- * Run the vCPU until its next ucall, forwarding MMIO exits in the
- * device's window to the transport. A guest assertion, an unexpected exit
- * or an access outside the window fails the test.
+ * Run the vCPU until its next ucall, forwarding the transport's exits:
+ * MMIO in the device's window (mmio) or BAR, configuration port I/O
+ * (PCI). A guest assertion, an unexpected exit or an access outside the
+ * device fails the test.
  */
 static inline uint64_t vh_run(struct vh_vm *h, struct ucall *uc)
 {
@@ -610,6 +824,16 @@ static inline uint64_t vh_run(struct vh_vm *h, struct ucall *uc)
 
 		vcpu_run(h->vcpu);
 		run = h->vcpu->run;
+		if (h->pci && run->exit_reason == KVM_EXIT_IO &&
+		    vh_pci_pio(h, run))
+			continue;
+		if (h->pci && run->exit_reason == KVM_EXIT_MMIO) {
+			TEST_ASSERT(vh_pci_mmio(h, run),
+				    "MMIO %s at 0x%llx outside the BAR (at 0x%lx)",
+				    run->mmio.is_write ? "write" : "read",
+				    run->mmio.phys_addr, h->bar);
+			continue;
+		}
 		if (run->exit_reason == KVM_EXIT_MMIO) {
 			off = run->mmio.phys_addr - VG_MMIO_GPA;
 			TEST_ASSERT(run->mmio.phys_addr >= VG_MMIO_GPA &&

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * virtio-mmio probe and feature negotiation, from a real KVM guest.
+ * Probe and feature negotiation, from a real KVM guest, over virtio-mmio
+ * or virtio-pci (vnet_host.h, "transport").
  *
- * The guest driver (virtio_guest.h) reads the identification registers
- * and the device features, then asks for a feature the device did not
+ * The guest driver (virtio_guest.h) finds the device (mmio: magic,
+ * version, device id; PCI: the function on bus 0 through 0xCF8/0xCFC,
+ * its BAR and capabilities), reads the vendor and the device features, then asks for a feature the device did not
  * offer: FEATURES_OK must read back clear (VIRTIO 1.2, 3.1.1 step 6). After
  * a reset, a valid subset is accepted, the MAC in config space is the one
  * the host configured, queue sizes are those of the device, and DRIVER_OK
@@ -21,15 +23,15 @@ enum {
 
 /**
  * struct probe_result - what the guest read, for the host to check
- * @probe: vg_probe() result (0: magic, version, device id right)
- * @vendor: VendorID
+ * @probe: vg_probe() result (0: the device was found and is virtio-net)
+ * @vendor: VendorID (mmio) or the PCI vendor ID
  * @features: DeviceFeatures, both halves
  * @bad_bit: the feature bit the guest asked for without an offer
  * @status_rejected: Status after FEATURES_OK with @bad_bit
  * @status_accepted: Status after FEATURES_OK with a valid subset
  * @mac: config space MAC
- * @qmax: QueueNumMax of queues 0..3
- * @gen: ConfigGeneration, read twice
+ * @qmax: QueueNumMax (mmio) or queue_size (PCI) of queues 0..3
+ * @gen: ConfigGeneration / config_generation, read twice
  * @init: vg_net_init() result
  * @status_ok: Status after DRIVER_OK
  * @status_reset: Status after the reset
@@ -58,15 +60,15 @@ static void guest_code(void)
 	int bit, q;
 
 	res.probe = vg_probe();
-	res.vendor = vg_readl(VIRTIO_MMIO_VENDOR_ID);
+	res.vendor = vg_vendor();
 	res.features = vg_device_features();
 	for (q = 0; q < 4; q++) {
-		vg_writel(VIRTIO_MMIO_QUEUE_SEL, q);
-		res.qmax[q] = vg_readl(VIRTIO_MMIO_QUEUE_NUM_MAX);
+		vg_queue_select(q);
+		res.qmax[q] = vg_queue_max();
 	}
-	res.gen[0] = vg_readl(VIRTIO_MMIO_CONFIG_GENERATION);
+	res.gen[0] = vg_config_generation();
 	vg_read_mac(res.mac);
-	res.gen[1] = vg_readl(VIRTIO_MMIO_CONFIG_GENERATION);
+	res.gen[1] = vg_config_generation();
 	GUEST_SYNC(STAGE_IDENT);
 
 	/* The lowest feature bit the device does not offer. */
@@ -117,16 +119,17 @@ int main(void)
 	vh_deadline("identification", 60);
 	vh_run_sync(&h, STAGE_IDENT);
 	sync_global_from_guest(h.vm, res);
-	ksft_test_result(res.probe == 0 && res.vendor == VDEV_MMIO_VENDOR_ID &&
+	ksft_test_result(res.probe == 0 && res.vendor == vh_vendor_id() &&
 			 res.features == offered &&
 			 (offered & (1ULL << VIRTIO_F_VERSION_1)),
-			 "probe: magic, version 2, net device, vendor 0x%x, features 0x%lx\n",
-			 res.vendor, res.features);
+			 "probe (%s): net device found (%d), vendor 0x%x, features 0x%lx\n",
+			 vh_transport_name(), res.probe, res.vendor,
+			 res.features);
 	ksft_test_result(res.qmax[0] == 256 && res.qmax[1] == 256 &&
 			 res.qmax[3] == 0 &&
 			 !memcmp(res.mac, vh_guest_mac, ETH_ALEN) &&
 			 res.gen[0] == res.gen[1],
-			 "QueueNumMax %u/%u/%u/%u, config MAC and ConfigGeneration\n",
+			 "queue sizes %u/%u/%u/%u, config MAC and config generation\n",
 			 res.qmax[0], res.qmax[1], res.qmax[2], res.qmax[3]);
 
 	vh_deadline("rejected feature", 60);
@@ -159,8 +162,9 @@ int main(void)
 	ksft_test_result(res.status_reset == 0 && !vdev_device_is_active(h.dev),
 			 "Status 0 resets: device inactive, Status reads 0\n");
 	vh_run_done(&h);
-	ksft_print_msg("%lu MMIO exits, %.2f s\n", h.mmio_exits,
-		       vh_now() - t0);
+	ksft_print_msg("%lu MMIO exits, %lu config port I/O exits, %u BAR moves, %u MSI-X message changes, %.2f s\n",
+		       h.mmio_exits, h.pio_exits, h.bar_moves,
+		       h.vector_changes, vh_now() - t0);
 	vh_vm_destroy(&h);
 	vh_net_teardown(&net);
 	ksft_test_result_pass("VM, device and TAP released\n");

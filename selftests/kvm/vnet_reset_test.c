@@ -8,7 +8,8 @@
  * device, queues TX frames without waiting for them, waits (on interrupts)
  * until a frame arrives -- so the device works again after every reset --
  * and writes Status 0 while TX and RX are in flight. Status must read back
- * 0 at once and the queues must be gone (QueueReady 0). Every SYNC_EVERY
+ * 0 at once and the queues must be gone (QueueReady, or PCI's
+ * queue_enable, 0). Every SYNC_EVERY
  * cycles the host checks that no device worker thread is left (reset
  * joins them before the Status write returns) and that the process's fd
  * and thread counts have not moved.
@@ -47,14 +48,14 @@ static void guest_code(void)
 		rx_total += gnet.rx_frames;
 		tx_total += TX_PER_CYCLE;
 
-		vg_writel(VIRTIO_MMIO_STATUS, 0);
+		vg_write_status(0);
 		if (vg_status())
 			bad_reset++;
-		vg_writel(VIRTIO_MMIO_QUEUE_SEL, VG_RX);
-		if (vg_readl(VIRTIO_MMIO_QUEUE_READY))
+		vg_queue_select(VG_RX);
+		if (vg_queue_ready())
 			bad_reset++;
-		vg_writel(VIRTIO_MMIO_QUEUE_SEL, VG_TX);
-		if (vg_readl(VIRTIO_MMIO_QUEUE_READY))
+		vg_queue_select(VG_TX);
+		if (vg_queue_ready())
 			bad_reset++;
 		if ((i + 1) % SYNC_EVERY == 0 || i + 1 == nr_cycles)
 			GUEST_SYNC(STAGE_CYCLES + i + 1);
@@ -149,7 +150,7 @@ int main(void)
 			 "%lu resets during traffic, each followed by a re-probe that received frames\n",
 			 nr_cycles);
 	ksft_test_result(!bad_reset,
-			 "Status and QueueReady read 0 right after every reset (%lu bad)\n",
+			 "status and queue enable read 0 right after every reset (%lu bad)\n",
 			 bad_reset);
 	ksft_test_result(!bad_checks,
 			 "no worker left after reset, fds %d and threads %d flat\n",

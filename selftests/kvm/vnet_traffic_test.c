@@ -8,8 +8,9 @@
  * socket must see all of them, in order. RX: the peer sends NR_RX frames
  * to the guest's MAC; the guest sleeps in HLT between interrupts, so every
  * frame it counts was signalled by the device's irqfd through the IOAPIC
- * to its interrupt handler. Queue notifications must all go through the
- * ioeventfds: no QueueNotify write may reach the host as an MMIO exit.
+ * (mmio) or an MSI route (PCI, MSI-X) to its interrupt handler. Queue
+ * notifications must all go through the ioeventfds: no QueueNotify or
+ * notify-address write may reach the host as an MMIO exit.
  */
 #include "vnet_host.h"
 
@@ -68,8 +69,9 @@ int main(void)
 	vh_deadline("driver init", 60);
 	vh_run_sync(&h, STAGE_READY);
 	ksft_test_result(vdev_device_is_active(h.dev),
-			 "guest driver up with interrupts (IOAPIC pin %d, vector 0x%x)\n",
-			 VG_IRQ_PIN, VG_IRQ_VECTOR);
+			 "guest driver up with interrupts (%s, vector 0x%x)\n",
+			 vh_transport == VH_PCI ? "MSI-X through irqfd" :
+			 "IOAPIC pin 20", VG_IRQ_VECTOR);
 
 	vh_deadline("guest TX", 120);
 	t = vh_now();
@@ -100,7 +102,7 @@ int main(void)
 
 	vh_run_done(&h);
 	ksft_test_result(h.notify_exits == 0,
-			 "queue notifications through KVM_IOEVENTFD: %lu of %lu MMIO exits were QueueNotify\n",
+			 "queue notifications through KVM_IOEVENTFD: %lu of %lu MMIO exits were notifications\n",
 			 h.notify_exits, h.mmio_exits);
 	vh_vm_destroy(&h);
 	vh_net_teardown(&net);
