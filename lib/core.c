@@ -855,6 +855,20 @@ static int queue_slot_lock(struct vdev_device *dev, struct vdev_queue *vq,
 	return 0;
 }
 
+/* As queue_slot_lock(), for @vq stopped: -EBUSY (not held) when it runs. */
+static int stopped_slot_lock(struct vdev_device *dev, struct vdev_queue *vq,
+			     struct vdev_queue_slot **slotp)
+{
+	int ret;
+
+	ret = queue_slot_lock(dev, vq, slotp);
+	if (!ret && !(*slotp)->stopped) {
+		pthread_mutex_unlock(&dev->p->lock);
+		ret = -EBUSY;
+	}
+	return ret;
+}
+
 /*
  * Stop a running queue, workers parked: the device drops its part, then
  * the position (with what the device gave back) is kept and the rings
@@ -869,6 +883,34 @@ static void queue_stop_locked(struct vdev_device *dev,
 	slot->has_state = !vdev_queue_get_state(vq, &slot->state);
 	vdev_queue_disable(vq);
 	slot->stopped = true;
+}
+
+/*
+ * The body of vdev_device_queue_disable() and vdev_device_queue_reset():
+ * stop @vq when it runs, with the workers parked only for that; with
+ * @forget, then forget its position and give the fields the driver
+ * writes their power-on values.
+ */
+static int queue_disable(struct vdev_device *dev, struct vdev_queue *vq,
+			 bool forget)
+{
+	struct vdev_queue_slot *slot;
+	int ret;
+
+	ret = queue_slot_lock(dev, vq, &slot);
+	if (ret)
+		return ret;
+	if (!slot->stopped) {
+		quiesce_locked(dev);
+		queue_stop_locked(dev, slot);
+		unquiesce_locked(dev);
+	}
+	if (forget) {
+		vdev_queue_reset(vq);
+		slot->has_state = false;
+	}
+	pthread_mutex_unlock(&dev->p->lock);
+	return 0;
 }
 
 /**
@@ -895,19 +937,7 @@ static void queue_stop_locked(struct vdev_device *dev,
  */
 int vdev_device_queue_disable(struct vdev_device *dev, struct vdev_queue *vq)
 {
-	struct vdev_queue_slot *slot;
-	int ret;
-
-	ret = queue_slot_lock(dev, vq, &slot);
-	if (ret)
-		return ret;
-	if (!slot->stopped) {
-		quiesce_locked(dev);
-		queue_stop_locked(dev, slot);
-		unquiesce_locked(dev);
-	}
-	pthread_mutex_unlock(&dev->p->lock);
-	return 0;
+	return queue_disable(dev, vq, false);
 }
 
 /**
@@ -928,21 +958,7 @@ int vdev_device_queue_disable(struct vdev_device *dev, struct vdev_queue *vq)
  */
 int vdev_device_queue_reset(struct vdev_device *dev, struct vdev_queue *vq)
 {
-	struct vdev_queue_slot *slot;
-	int ret;
-
-	ret = queue_slot_lock(dev, vq, &slot);
-	if (ret)
-		return ret;
-	if (!slot->stopped) {
-		quiesce_locked(dev);
-		queue_stop_locked(dev, slot);
-		unquiesce_locked(dev);
-	}
-	vdev_queue_reset(vq);
-	slot->has_state = false;
-	pthread_mutex_unlock(&dev->p->lock);
-	return 0;
+	return queue_disable(dev, vq, true);
 }
 
 /**
@@ -971,13 +987,9 @@ int vdev_device_queue_enable(struct vdev_device *dev, struct vdev_queue *vq)
 	struct vdev_queue_slot *slot;
 	int ret;
 
-	ret = queue_slot_lock(dev, vq, &slot);
+	ret = stopped_slot_lock(dev, vq, &slot);
 	if (ret)
 		return ret;
-	if (!slot->stopped) {
-		ret = -EBUSY;
-		goto out_unlock;
-	}
 	quiesce_locked(dev);
 	ret = vdev_queue_enable(vq, dev, dev->p->mem);
 	if (!ret && slot->has_state)
@@ -993,7 +1005,6 @@ int vdev_device_queue_enable(struct vdev_device *dev, struct vdev_queue *vq)
 			eventfd_signal(vq->kick_fd);
 	}
 	unquiesce_locked(dev);
-out_unlock:
 	pthread_mutex_unlock(&dev->p->lock);
 	return ret;
 }
@@ -1019,12 +1030,10 @@ int vdev_device_queue_get_state(struct vdev_device *dev, struct vdev_queue *vq,
 	bool packed;
 	int ret;
 
-	ret = queue_slot_lock(dev, vq, &slot);
+	ret = stopped_slot_lock(dev, vq, &slot);
 	if (ret)
 		return ret;
-	if (!slot->stopped) {
-		ret = -EBUSY;
-	} else if (slot->has_state) {
+	if (slot->has_state) {
 		*state = slot->state;
 	} else {
 		/* The start of the ring: the packed ring's counters are 1. */
@@ -1061,17 +1070,13 @@ int vdev_device_queue_set_state(struct vdev_device *dev, struct vdev_queue *vq,
 	struct vdev_queue_slot *slot;
 	int ret;
 
-	ret = queue_slot_lock(dev, vq, &slot);
+	ret = stopped_slot_lock(dev, vq, &slot);
 	if (ret)
 		return ret;
-	if (!slot->stopped) {
-		ret = -EBUSY;
-	} else {
-		slot->state = *state;
-		slot->has_state = true;
-	}
+	slot->state = *state;
+	slot->has_state = true;
 	pthread_mutex_unlock(&dev->p->lock);
-	return ret;
+	return 0;
 }
 
 /**

@@ -636,6 +636,20 @@ static unsigned int common_width(uint64_t off)
 	}
 }
 
+/*
+ * The ring address of @q that the common cfg field at @off, one of
+ * queue_desc_lo .. queue_device_hi, is a half of (the high half when
+ * @off & 4): for common_read() and common_write().
+ */
+static uint64_t *common_queue_addr(struct pci_queue *q, uint64_t off)
+{
+	if (off < VIRTIO_PCI_COMMON_Q_AVAILLO)
+		return &q->vq.desc_addr;
+	if (off < VIRTIO_PCI_COMMON_Q_USEDLO)
+		return &q->vq.driver_addr;
+	return &q->vq.device_addr;
+}
+
 static uint32_t common_read(struct vdev_pci *p, uint64_t off)
 {
 	struct pci_queue *q = pci_sel_queue(p);
@@ -686,17 +700,13 @@ static uint32_t common_read(struct vdev_pci *p, uint64_t off)
 	case VIRTIO_PCI_COMMON_Q_NOFF:
 		return p->queue_sel;
 	case VIRTIO_PCI_COMMON_Q_DESCLO:
-		return (uint32_t)q->vq.desc_addr;
 	case VIRTIO_PCI_COMMON_Q_DESCHI:
-		return (uint32_t)(q->vq.desc_addr >> 32);
 	case VIRTIO_PCI_COMMON_Q_AVAILLO:
-		return (uint32_t)q->vq.driver_addr;
 	case VIRTIO_PCI_COMMON_Q_AVAILHI:
-		return (uint32_t)(q->vq.driver_addr >> 32);
 	case VIRTIO_PCI_COMMON_Q_USEDLO:
-		return (uint32_t)q->vq.device_addr;
 	case VIRTIO_PCI_COMMON_Q_USEDHI:
-		return (uint32_t)(q->vq.device_addr >> 32);
+		v = *common_queue_addr(q, off);
+		return off & 4 ? (uint32_t)(v >> 32) : (uint32_t)v;
 	}
 	return 0;
 }
@@ -781,12 +791,7 @@ static void common_write(struct vdev_pci *p, uint64_t off, uint32_t val)
 		q = pci_queue_writable(p, "queue address");
 		if (!q)
 			return;
-		if (off < VIRTIO_PCI_COMMON_Q_AVAILLO)
-			addr = &q->vq.desc_addr;
-		else if (off < VIRTIO_PCI_COMMON_Q_USEDLO)
-			addr = &q->vq.driver_addr;
-		else
-			addr = &q->vq.device_addr;
+		addr = common_queue_addr(q, off);
 		if (off & 4)
 			set_high(addr, val);
 		else

@@ -1133,6 +1133,34 @@ TEST_F(pci, wrong_state_writes)
 }
 
 /*
+ * Each of the six ring address registers reads back the half it wrote,
+ * of its own address, as long as the queue is not enabled.
+ */
+TEST_F(pci, queue_addresses_read_back)
+{
+	struct pdrv *d = &self->drv;
+
+	ASSERT_EQ(S_ACK | S_DRV | S_FOK, negotiate(d, F(VIRTIO_F_VERSION_1)));
+	cwr(d, Q_SELECT, 1);
+	cwr(d, Q_DESCLO, 0x11111000);
+	cwr(d, Q_DESCHI, 0x22222222);
+	cwr(d, Q_AVAILLO, 0x33333000);
+	cwr(d, Q_AVAILHI, 0x44444444);
+	cwr(d, Q_USEDLO, 0x55555000);
+	cwr(d, Q_USEDHI, 0x66666666);
+	EXPECT_EQ(0x11111000, crd(d, Q_DESCLO));
+	EXPECT_EQ(0x22222222, crd(d, Q_DESCHI));
+	EXPECT_EQ(0x33333000, crd(d, Q_AVAILLO));
+	EXPECT_EQ(0x44444444, crd(d, Q_AVAILHI));
+	EXPECT_EQ(0x55555000, crd(d, Q_USEDLO));
+	EXPECT_EQ(0x66666666, crd(d, Q_USEDHI));
+	/* Queue 0's stay as they were. */
+	cwr(d, Q_SELECT, 0);
+	EXPECT_EQ(0, crd(d, Q_DESCLO));
+	EXPECT_EQ(0, crd(d, Q_USEDHI));
+}
+
+/*
  * queue_size and the ring addresses once queue_enable is 1 (Firecracker
  * CVE-2026-5747: a size raised after activation let the device write
  * past the ring). The device must keep the values it was enabled with.
