@@ -2546,23 +2546,6 @@ TEST_F(packed, push_id_without_descriptors)
 	ASSERT_NE(NULL, strstr(last_log, "push of buffer 0 with 0 descriptors"));
 }
 
-/* The split-only calls stop a packed queue (a device bug). */
-TEST_F(packed, split_only_unpop)
-{
-	START(0);
-	vdev_queue_unpop(&self->q, 1);
-	ASSERT_TRUE(vdev_queue_is_broken(&self->q));
-	ASSERT_NE(NULL, strstr(last_log, "vdev_queue_unpop() on a packed ring"));
-}
-
-TEST_F(packed, split_only_push)
-{
-	START(0);
-	vdev_queue_push(&self->q, 0, 0);
-	ASSERT_TRUE(vdev_queue_is_broken(&self->q));
-	ASSERT_NE(NULL, strstr(last_log, "vdev_queue_push() on a packed ring"));
-}
-
 /* Once broken, the queue reads nothing: all guest RAM made inaccessible. */
 TEST_F(packed, broken_queue_touches_nothing)
 {
