@@ -451,13 +451,21 @@ static inline bool packed_avail_at(struct vdev_queue *vq, uint16_t off,
 				wrap);
 }
 
+/*
+ * With EVENT_IDX the kick is asked for at the furthest position pop has
+ * reached (@seen), like the split ring's avail_event = the available
+ * index it last read: after a rewind @last_avail is behind it, at chains
+ * the driver made available long ago, and a driver kicks only when it
+ * makes the event's descriptor available (vring_need_event() in
+ * virtqueue_kick_prepare_packed()), so it would never kick again.
+ */
 static bool packed_enable_notify(struct vdev_queue *vq)
 {
 	struct vq_packed *p = to_packed(vq);
 
 	if (vq->priv->event_idx)
-		packed_event_store(p, p->last_avail |
-				   (p->avail_wrap ? PACKED_WRAP : 0),
+		packed_event_store(p, p->seen |
+				   (p->seen_wrap ? PACKED_WRAP : 0),
 				   VRING_PACKED_EVENT_FLAG_DESC);
 	else
 		packed_event_store(p, 0, VRING_PACKED_EVENT_FLAG_ENABLE);

@@ -12,14 +12,21 @@
  * 256 entries, as in vringh_test.
  *
  *   queue_bench [-n TRANSFERS] [-b BATCH] [--vringh PATH [-m VRINGH_TRANSFERS]]
+ *   queue_bench --cost-only ROUNDS [--desc N]
  *
  * prints ns per transfer for 1..4 descriptors per chain with and without
- * EVENT_IDX, the device's CPU cost alone (one thread, warm caches) on
- * the split and on the packed ring, then
- * the mixed vringh_test pattern with EVENT_IDX; with
- * --vringh it also runs "PATH --parallel --eventidx" (10M transfers, a
- * copy patched to pin its two processes to different CPUs) and prints the
- * ratio vringh ns / vdev ns (above 1.0: vdev is faster). vringh_test
+ * EVENT_IDX on the split and on the packed ring (the packed driver side
+ * is vq_driver.h's, after Linux's *_packed() functions), the device's
+ * CPU cost alone (one thread, warm caches) on both rings, then the mixed
+ * vringh_test pattern with EVENT_IDX on both; with --vringh it also runs
+ * "PATH --parallel --eventidx" (10M transfers, a copy patched to pin its
+ * two processes to different CPUs; vringh is split only) and prints the
+ * ratios vringh ns / vdev ns for each ring (above 1.0: vdev is faster)
+ * and packed / split. --cost-only prints only the device cost table,
+ * ROUNDS full rings per cell (20000 otherwise), for N descriptors per
+ * chain only with --desc (0: the mix): small enough to run under
+ * valgrind --tool=callgrind, whose instruction counts do not depend on
+ * the load of the machine. vringh_test
  * inherits this process's scheduling policy (make bench runs both under
  * SCHED_FIFO when allowed). Nothing here passes or fails on time.
  */
@@ -65,6 +72,7 @@ struct bench {
 	unsigned int batch;		/* publish used->idx every @batch */
 	int ndesc;			/* 1..4, or 0: vringh_test's mix */
 	bool event_idx;
+	enum vq_format format;
 	int cpu_dev, cpu_drv;
 	unsigned long kicks, irqs, dev_sleeps;
 };
@@ -217,10 +225,34 @@ static unsigned int make_chain(struct bench *b, unsigned long x,
 	return n;
 }
 
+/*
+ * virtqueue_enable_cb_delayed_packed(): with EVENT_IDX, an interrupt once
+ * the used slot passes 3/4 of the descriptors out; true when the driver
+ * may sleep (the device has not passed that slot yet).
+ */
+static bool driver_enable_cb_delayed_packed(struct vq_driver *d)
+{
+	uint16_t used = d->last_used + (d->size - d->num_free) * 3 / 4;
+	bool wrap = d->used_wrap;
+
+	if (!d->event_idx)
+		return !vq_driver_enable_cb(d);
+	if (used >= d->size) {
+		used -= d->size;
+		wrap = !wrap;
+	}
+	vq_driver_write_event(d, used | (wrap ? VQ_PACKED_WRAP : 0),
+			      VRING_PACKED_EVENT_FLAG_DESC);
+	return !vq_driver_is_used_packed(d, used, wrap);
+}
+
 /* virtqueue_enable_cb_delayed(): interrupt after 3/4 of what is out. */
 static bool driver_enable_cb_delayed(struct vq_driver *d)
 {
 	uint16_t out = d->avail_idx - d->last_used;
+
+	if (d->format == VQ_PACKED)
+		return driver_enable_cb_delayed_packed(d);
 
 	if (d->event_idx) {
 		vq_driver_set_used_event(d, d->last_used + out * 3 / 4);
@@ -273,12 +305,13 @@ static void driver_run(struct bench *b)
 
 static double run_one(int cpu_dev, int cpu_drv, unsigned long xfers,
 		      unsigned int batch, int ndesc, bool event_idx,
-		      struct bench *out)
+		      enum vq_format format, struct bench *out)
 {
 	const struct vdev_device_info info = {
 		.name = "bench0",
 		.type = 1,
-		.features = 1ULL << VIRTIO_RING_F_EVENT_IDX,
+		.features = (1ULL << VIRTIO_RING_F_EVENT_IDX) |
+			    (1ULL << VIRTIO_F_RING_PACKED),
 		.queue_sizes = bench_sizes,
 		.nr_queues = 1,
 		.min_queues = 1,
@@ -294,6 +327,7 @@ static double run_one(int cpu_dev, int cpu_drv, unsigned long xfers,
 	b->batch = batch;
 	b->ndesc = ndesc;
 	b->event_idx = event_idx;
+	b->format = format;
 	b->cpu_dev = cpu_dev;
 	b->cpu_drv = cpu_drv;
 	b->kick_fd = eventfd(0, EFD_CLOEXEC);
@@ -304,7 +338,8 @@ static double run_one(int cpu_dev, int cpu_drv, unsigned long xfers,
 	if (!ret)
 		ret = vq_guest_add(&b->g, GUEST_GPA, GUEST_SIZE, true);
 	if (!ret)
-		ret = vq_driver_init(&b->d, &b->g, 0, RING, event_idx, 0);
+		ret = vq_driver_init_format(&b->d, &b->g, format, 0, RING,
+					    event_idx, 0);
 	if (ret)
 		die("guest memory", -ret);
 	b->data = vq_guest_alloc(&b->g, 0, 4 * (RING + 1), 64);
@@ -319,6 +354,8 @@ static double run_one(int cpu_dev, int cpu_drv, unsigned long xfers,
 	if (event_idx)
 		vdev_device_ack_features(&b->dev,
 					 1ULL << VIRTIO_RING_F_EVENT_IDX);
+	if (format == VQ_PACKED)
+		vdev_device_ack_features(&b->dev, 1ULL << VIRTIO_F_RING_PACKED);
 	ret = vdev_device_activate(&b->dev, b->g.mem, b->irq, &b->qp, 1);
 	if (ret)
 		die("activate", -ret);
@@ -372,7 +409,8 @@ static double run_vringh(const char *path, unsigned long xfers)
  * ns per chain of pop + copy + push, flush included, on a ring of
  * @format (the packed ring with VIRTIO_F_RING_PACKED negotiated).
  */
-static double device_cost(int cpu, int ndesc, enum vq_format format)
+static double device_cost(int cpu, int ndesc, enum vq_format format,
+			  unsigned long rounds)
 {
 	const struct vdev_device_info info = {
 		.name = "bench1",
@@ -382,7 +420,6 @@ static double device_cost(int cpu, int ndesc, enum vq_format format)
 		.nr_queues = 1,
 		.min_queues = 1,
 	};
-	const unsigned long rounds = 20000;
 	struct bench *b = calloc(1, sizeof(*b));
 	struct iovec iov[8];
 	struct vdev_chain chain;
@@ -472,16 +509,22 @@ int main(int argc, char **argv)
 		{ "transfers", required_argument, NULL, 'n' },
 		{ "vringh-transfers", required_argument, NULL, 'm' },
 		{ "batch", required_argument, NULL, 'b' },
+		{ "cost-only", required_argument, NULL, 'c' },
+		{ "desc", required_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 },
 	};
 	unsigned long xfers = 2000000, vxfers = VRINGH_XFERS;
+	unsigned long rounds = 20000;
 	unsigned int batch = 32;
+	int only_desc = -1;
+	bool cost_only = false;
 	const char *vringh = NULL;
-	int cpu_a, cpu_b, c, ndesc, ev;
-	double ns, mixed, vns;
+	static const char *const fmt_name[] = { "split", "packed" };
+	double ns, mixed[2], cost[2][5], vns;
+	int cpu_a, cpu_b, c, ndesc, ev, f;
 	struct bench r;
 
-	while ((c = getopt_long(argc, argv, "v:n:m:b:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "v:n:m:b:c:d:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'v':
 			vringh = optarg;
@@ -495,10 +538,18 @@ int main(int argc, char **argv)
 		case 'b':
 			batch = strtoul(optarg, NULL, 0);
 			break;
+		case 'c':
+			cost_only = true;
+			rounds = strtoul(optarg, NULL, 0);
+			break;
+		case 'd':
+			only_desc = atoi(optarg);
+			break;
 		default:
 			fprintf(stderr,
-				"usage: %s [-n N] [-b BATCH] [--vringh PATH [-m N]]\n",
-				argv[0]);
+				"usage: %s [-n N] [-b BATCH] [--vringh PATH [-m N]]\n"
+				"       %s --cost-only ROUNDS [--desc N]\n",
+				argv[0], argv[0]);
 			return 2;
 		}
 	}
@@ -511,45 +562,65 @@ int main(int argc, char **argv)
 						      "SCHED_OTHER",
 	       cpu_a == cpu_b ? " (one CPU only: not a fair comparison)" : "");
 
-	printf("# %-9s %-9s %12s %10s %10s %10s\n", "desc/chain", "event_idx",
-	       "transfers", "ns/xfer", "kicks", "irqs");
-	for (ev = 1; ev >= 0; ev--) {
-		for (ndesc = 1; ndesc <= 4; ndesc++) {
-			ns = run_one(cpu_a, cpu_b, xfers, batch, ndesc, ev, &r);
-			printf("  %-10d %-9s %12lu %10.1f %10lu %10lu\n", ndesc,
-			       ev ? "yes" : "no", xfers, ns, r.kicks, r.irqs);
-			fflush(stdout);
+	if (!cost_only)
+		printf("# %-6s %-9s %-9s %12s %10s %10s %10s\n", "ring",
+		       "desc/chain", "event_idx", "transfers", "ns/xfer",
+		       "kicks", "irqs");
+	for (f = VQ_SPLIT; f <= VQ_PACKED && !cost_only; f++) {
+		for (ev = 1; ev >= 0; ev--) {
+			for (ndesc = 1; ndesc <= 4; ndesc++) {
+				ns = run_one(cpu_a, cpu_b, xfers, batch, ndesc,
+					     ev, f, &r);
+				printf("  %-6s %-10d %-9s %12lu %10.1f %10lu %10lu\n",
+				       fmt_name[f], ndesc, ev ? "yes" : "no",
+				       xfers, ns, r.kicks, r.irqs);
+				fflush(stdout);
+			}
 		}
 	}
 
 	printf("# device cost alone (one thread, warm caches): ns per chain\n");
-	printf("# %-9s %10s %10s\n", "desc/chain", "split", "packed");
+	printf("# %-9s %10s %10s %13s\n", "desc/chain", "split", "packed",
+	       "packed/split");
 	for (ndesc = 0; ndesc <= 4; ndesc++) {
-		double sp = device_cost(cpu_a, ndesc, VQ_SPLIT);
-		double pk = device_cost(cpu_a, ndesc, VQ_PACKED);
-
+		if (only_desc >= 0 && ndesc != only_desc)
+			continue;
+		for (f = VQ_SPLIT; f <= VQ_PACKED; f++)
+			cost[f][ndesc] = device_cost(cpu_a, ndesc, f, rounds);
 		if (ndesc)
-			printf("  %-10d %10.1f %10.1f\n", ndesc, sp, pk);
+			printf("  %-10d", ndesc);
 		else
-			printf("  %-10s %10.1f %10.1f\n", "1-4 mix", sp, pk);
+			printf("  %-10s", "1-4 mix");
+		printf(" %10.1f %10.1f %13.2f\n", cost[VQ_SPLIT][ndesc],
+		       cost[VQ_PACKED][ndesc],
+		       cost[VQ_PACKED][ndesc] / cost[VQ_SPLIT][ndesc]);
 	}
 	fflush(stdout);
+	if (cost_only)
+		return 0;
 
-	mixed = run_one(cpu_a, cpu_b, vxfers, batch, 0, true, &r);
-	printf("  %-10s %-9s %12lu %10.1f %10lu %10lu\n", "1-4 mix", "yes",
-	       vxfers, mixed, r.kicks, r.irqs);
-	fflush(stdout);
+	for (f = VQ_SPLIT; f <= VQ_PACKED; f++) {
+		mixed[f] = run_one(cpu_a, cpu_b, vxfers, batch, 0, true, f, &r);
+		printf("  %-6s %-10s %-9s %12lu %10.1f %10lu %10lu\n",
+		       fmt_name[f], "1-4 mix", "yes", vxfers, mixed[f], r.kicks,
+		       r.irqs);
+		fflush(stdout);
+	}
+	printf("# two threads, 1-4 mix: packed/split = %.2f (<= 1.0: packed at least as fast)\n",
+	       mixed[VQ_PACKED] / mixed[VQ_SPLIT]);
 	if (!vringh)
 		return 0;
 
-	printf("# vringh: %s --parallel --eventidx (%lu transfers)\n", vringh,
-	       vxfers);
+	printf("# vringh: %s --parallel --eventidx (%lu transfers, split ring)\n",
+	       vringh, vxfers);
 	fflush(stdout);
 	vns = run_vringh(vringh, vxfers);
 	if (vns <= 0)
 		return 1;
-	printf("# vringh %.1f ns/transfer, vdev %.1f ns/transfer\n", vns, mixed);
-	printf("# ratio vringh/vdev = %.2f (>= 1.0: vdev at least as fast; goal >= 1.0)\n",
-	       vns / mixed);
+	printf("# vringh %.1f ns/transfer, vdev split %.1f, vdev packed %.1f\n",
+	       vns, mixed[VQ_SPLIT], mixed[VQ_PACKED]);
+	for (f = VQ_SPLIT; f <= VQ_PACKED; f++)
+		printf("# ratio vringh/vdev %s = %.2f (>= 1.0: vdev at least as fast; goal >= 1.0)\n",
+		       fmt_name[f], vns / mixed[f]);
 	return 0;
 }

@@ -70,6 +70,8 @@
  * @pairs: queue pairs set up by nd_activate()
  * @ctrl: index of the control queue in @q, or -1
  * @nq: queues set up
+ * @format: ring format the driver lays out (nd_activate*() acks
+ *          VIRTIO_F_RING_PACKED for VQ_PACKED); VQ_SPLIT after nd_init()
  * @features: acked features
  * @drv: driver halves
  * @q: transport halves
@@ -88,6 +90,7 @@ struct nd {
 	unsigned int pairs;
 	int ctrl;
 	unsigned int nq;
+	enum vq_format format;
 	uint64_t features;
 	struct vq_driver drv[ND_MAXQ];
 	struct vdev_queue q[ND_MAXQ];
@@ -316,23 +319,53 @@ static inline bool nd_is_rx(struct nd *nd, unsigned int qi)
 	return (int)qi != nd->ctrl && !(qi & 1);
 }
 
-/*
- * Lay out fresh rings for the @nq queues of index @idx[0..@nq-1] (the
- * control queue is the one of index @ctrl_qi), ack @features and
- * activate. The ring memory of each slot is allocated once and reused
- * across activations. Any indices, also ones the device must refuse.
- */
-static inline int nd_activate_idx(struct nd *nd, const unsigned int *idx,
-				  unsigned int nq, unsigned int ctrl_qi,
-				  uint64_t features)
+/* The feature bits @nd->format needs acked, on top of a test's own. */
+static inline uint64_t nd_format_features(struct nd *nd)
 {
-	bool ev = features & (1ULL << VIRTIO_RING_F_EVENT_IDX);
-	unsigned int i, pairs = 0;
+	return nd->format == VQ_PACKED ? 1ULL << VIRTIO_F_RING_PACKED : 0;
+}
+
+/*
+ * Lay out fresh rings for queue slot @i (index @qi) in @nd->format, at
+ * the slot's ring memory, allocated once and reused across activations
+ * and queue resets, and fill the transport's view of it.
+ */
+static inline int nd_ring_init(struct nd *nd, unsigned int i, unsigned int qi)
+{
+	bool ev = nd->features & (1ULL << VIRTIO_RING_F_EVENT_IDX);
 	const uint16_t *sizes;
 	uint64_t save;
 	int ret;
 
 	vdev_device_queue_max_sizes(nd->dev, &sizes);
+	save = nd->g.r[0].next;
+	nd->g.r[0].next = nd->ring[i] - nd->g.r[0].gpa;
+	vq_driver_destroy(&nd->drv[i]);
+	ret = vq_driver_init_format(&nd->drv[i], &nd->g, nd->format, 0,
+				    ND_QSZ, ev, 0);
+	nd->g.r[0].next = save;
+	if (ret)
+		return ret;
+	vq_driver_bind(&nd->drv[i], &nd->q[i], qi, sizes[0]);
+	nd->q[i].kick_fd = nd->kick[i];
+	return 0;
+}
+
+/*
+ * Lay out fresh rings for the @nq queues of index @idx[0..@nq-1] (the
+ * control queue is the one of index @ctrl_qi), ack @features (and the
+ * ring format's feature, nd_format_features()) and activate. The ring
+ * memory of each slot is allocated once and reused across activations.
+ * Any indices, also ones the device must refuse.
+ */
+static inline int nd_activate_idx(struct nd *nd, const unsigned int *idx,
+				  unsigned int nq, unsigned int ctrl_qi,
+				  uint64_t features)
+{
+	unsigned int i, pairs = 0;
+	int ret;
+
+	features |= nd_format_features(nd);
 	nd->features = features;
 	nd->ctrl = -1;
 	nd->nq = nq;
@@ -341,16 +374,9 @@ static inline int nd_activate_idx(struct nd *nd, const unsigned int *idx,
 			nd->ctrl = i;
 		else if (idx[i] & 1)
 			pairs++;
-		/* Rings at the same place every time. */
-		save = nd->g.r[0].next;
-		nd->g.r[0].next = nd->ring[i] - nd->g.r[0].gpa;
-		vq_driver_destroy(&nd->drv[i]);
-		ret = vq_driver_init(&nd->drv[i], &nd->g, 0, ND_QSZ, ev, 0);
-		nd->g.r[0].next = save;
+		ret = nd_ring_init(nd, i, idx[i]);
 		if (ret)
 			return ret;
-		vq_driver_bind(&nd->drv[i], &nd->q[i], idx[i], sizes[0]);
-		nd->q[i].kick_fd = nd->kick[i];
 		nd->qp[i] = &nd->q[i];
 	}
 	nd->pairs = pairs;

@@ -3,6 +3,11 @@
  * virtio-net data path, control queue, multiqueue, reset under traffic
  * and TAP deletion. Each test runs in its own network namespace:
  * driver <-> vdev-net <-> TAP --br0-- vp0 <-> vp1 (AF_PACKET peer).
+ *
+ * Every test that moves data (the net, mq and rxwait fixtures) runs on
+ * the split and on the packed ring: each fixture's variants include the
+ * ring format. The netcfg fixture and the plain TESTs move no data
+ * (activation errors, link state, names) and run on the split ring only.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -136,9 +141,30 @@ static void nd_teardown_all(struct nd *nd, int peer)
 		close(peer);
 }
 
+/*
+ * Every test that moves data runs on each ring format: the driver lays
+ * its rings out in @format and acks VIRTIO_F_RING_PACKED for the packed
+ * one (nd_activate()).
+ */
+FIXTURE_VARIANT(net)
+{
+	enum vq_format format;
+};
+
+FIXTURE_VARIANT_ADD(net, split)
+{
+	.format = VQ_SPLIT,
+};
+
+FIXTURE_VARIANT_ADD(net, packed)
+{
+	.format = VQ_PACKED,
+};
+
 FIXTURE_SETUP(net)
 {
 	ASSERT_EQ(0, nd_setup_all(&self->nd, &self->peer, 1));
+	self->nd.format = variant->format;
 }
 
 FIXTURE_TEARDOWN(net)
@@ -147,7 +173,28 @@ FIXTURE_TEARDOWN(net)
 	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-net", 0));
 }
 
-/* Two pairs (MQ offered), and four. */
+/*
+ * The same set-up for tests that move no data (activation errors, link
+ * state): they do not depend on the ring format, so split only.
+ */
+FIXTURE(netcfg)
+{
+	struct nd nd;
+	int peer;
+};
+
+FIXTURE_SETUP(netcfg)
+{
+	ASSERT_EQ(0, nd_setup_all(&self->nd, &self->peer, 1));
+}
+
+FIXTURE_TEARDOWN(netcfg)
+{
+	nd_teardown_all(&self->nd, self->peer);
+	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-net", 0));
+}
+
+/* Two pairs (MQ offered), and four; each on both ring formats. */
 FIXTURE(mq)
 {
 	struct nd nd;
@@ -157,21 +204,33 @@ FIXTURE(mq)
 FIXTURE_VARIANT(mq)
 {
 	unsigned int pairs;
+	enum vq_format format;
 };
 
-FIXTURE_VARIANT_ADD(mq, two)
+FIXTURE_VARIANT_ADD(mq, two_split)
 {
-	.pairs = 2,
+	.pairs = 2, .format = VQ_SPLIT,
 };
 
-FIXTURE_VARIANT_ADD(mq, four)
+FIXTURE_VARIANT_ADD(mq, two_packed)
 {
-	.pairs = 4,
+	.pairs = 2, .format = VQ_PACKED,
+};
+
+FIXTURE_VARIANT_ADD(mq, four_split)
+{
+	.pairs = 4, .format = VQ_SPLIT,
+};
+
+FIXTURE_VARIANT_ADD(mq, four_packed)
+{
+	.pairs = 4, .format = VQ_PACKED,
 };
 
 FIXTURE_SETUP(mq)
 {
 	ASSERT_EQ(0, nd_setup_all(&self->nd, &self->peer, variant->pairs));
+	self->nd.format = variant->format;
 }
 
 FIXTURE_TEARDOWN(mq)
@@ -713,7 +772,8 @@ static int nd_reprogram(struct nd *nd, unsigned int i)
 
 	nd->g.r[0].next = nd->ring[i] - nd->g.r[0].gpa;
 	vq_driver_destroy(&nd->drv[i]);
-	ret = vq_driver_init(&nd->drv[i], &nd->g, 0, ND_QSZ, ev, 0);
+	ret = vq_driver_init_format(&nd->drv[i], &nd->g, nd->format, 0,
+				    ND_QSZ, ev, 0);
 	nd->g.r[0].next = save;
 	nd->q[i].size = nd->drv[i].size;
 	nd->q[i].desc_addr = nd->drv[i].desc_gpa;
@@ -1078,52 +1138,110 @@ FIXTURE(rxwait)
  * @event_idx: EVENT_IDX acked, so the driver kicks only when asked to
  * @batch_end: the frame starts waiting as the 256th frame of a batch
  *	 (the device's NET_BATCH), else as the 100th
+ * @format: ring format
  */
 FIXTURE_VARIANT(rxwait)
 {
 	bool mrg;
 	bool event_idx;
 	bool batch_end;
+	enum vq_format format;
 };
 
-FIXTURE_VARIANT_ADD(rxwait, mrg_evidx_batch_end)
+FIXTURE_VARIANT_ADD(rxwait, mrg_evidx_batch_end_split)
 {
 	.mrg = true, .event_idx = true, .batch_end = true,
+	.format = VQ_SPLIT,
 };
 
-FIXTURE_VARIANT_ADD(rxwait, mrg_evidx_mid_batch)
+FIXTURE_VARIANT_ADD(rxwait, mrg_evidx_batch_end_packed)
+{
+	.mrg = true, .event_idx = true, .batch_end = true,
+	.format = VQ_PACKED,
+};
+
+FIXTURE_VARIANT_ADD(rxwait, mrg_evidx_mid_batch_split)
 {
 	.mrg = true, .event_idx = true, .batch_end = false,
+	.format = VQ_SPLIT,
 };
 
-FIXTURE_VARIANT_ADD(rxwait, mrg_batch_end)
+FIXTURE_VARIANT_ADD(rxwait, mrg_evidx_mid_batch_packed)
+{
+	.mrg = true, .event_idx = true, .batch_end = false,
+	.format = VQ_PACKED,
+};
+
+FIXTURE_VARIANT_ADD(rxwait, mrg_batch_end_split)
 {
 	.mrg = true, .event_idx = false, .batch_end = true,
+	.format = VQ_SPLIT,
 };
 
-FIXTURE_VARIANT_ADD(rxwait, mrg_mid_batch)
+FIXTURE_VARIANT_ADD(rxwait, mrg_batch_end_packed)
+{
+	.mrg = true, .event_idx = false, .batch_end = true,
+	.format = VQ_PACKED,
+};
+
+FIXTURE_VARIANT_ADD(rxwait, mrg_mid_batch_split)
 {
 	.mrg = true, .event_idx = false, .batch_end = false,
+	.format = VQ_SPLIT,
 };
 
-FIXTURE_VARIANT_ADD(rxwait, evidx_batch_end)
+FIXTURE_VARIANT_ADD(rxwait, mrg_mid_batch_packed)
+{
+	.mrg = true, .event_idx = false, .batch_end = false,
+	.format = VQ_PACKED,
+};
+
+FIXTURE_VARIANT_ADD(rxwait, evidx_batch_end_split)
 {
 	.mrg = false, .event_idx = true, .batch_end = true,
+	.format = VQ_SPLIT,
 };
 
-FIXTURE_VARIANT_ADD(rxwait, evidx_mid_batch)
+FIXTURE_VARIANT_ADD(rxwait, evidx_batch_end_packed)
+{
+	.mrg = false, .event_idx = true, .batch_end = true,
+	.format = VQ_PACKED,
+};
+
+FIXTURE_VARIANT_ADD(rxwait, evidx_mid_batch_split)
 {
 	.mrg = false, .event_idx = true, .batch_end = false,
+	.format = VQ_SPLIT,
 };
 
-FIXTURE_VARIANT_ADD(rxwait, batch_end)
+FIXTURE_VARIANT_ADD(rxwait, evidx_mid_batch_packed)
+{
+	.mrg = false, .event_idx = true, .batch_end = false,
+	.format = VQ_PACKED,
+};
+
+FIXTURE_VARIANT_ADD(rxwait, batch_end_split)
 {
 	.mrg = false, .event_idx = false, .batch_end = true,
+	.format = VQ_SPLIT,
 };
 
-FIXTURE_VARIANT_ADD(rxwait, mid_batch)
+FIXTURE_VARIANT_ADD(rxwait, batch_end_packed)
+{
+	.mrg = false, .event_idx = false, .batch_end = true,
+	.format = VQ_PACKED,
+};
+
+FIXTURE_VARIANT_ADD(rxwait, mid_batch_split)
 {
 	.mrg = false, .event_idx = false, .batch_end = false,
+	.format = VQ_SPLIT,
+};
+
+FIXTURE_VARIANT_ADD(rxwait, mid_batch_packed)
+{
+	.mrg = false, .event_idx = false, .batch_end = false,
+	.format = VQ_PACKED,
 };
 
 /*
@@ -1139,6 +1257,7 @@ FIXTURE_SETUP(rxwait)
 	ASSERT_EQ(0, nd_netns_bare());
 	ASSERT_EQ(0, nd_create(&self->nd, TAP, 1));
 	ASSERT_EQ(0, nd_guest(&self->nd));
+	self->nd.format = variant->format;
 	ASSERT_EQ(0, vdev_nl_link_set_up(TAP, true));
 	self->peer = nd_packet_socket(TAP, false);
 	ASSERT_LE(0, self->peer);
@@ -1446,7 +1565,7 @@ static void count_log(enum vdev_log_level level, const char *msg)
  * with a message (a queue it does not have, or no pair 0): the messages
  * stay within what the device's limiter allows over the elapsed time.
  */
-TEST_F(net, guest_activate_errors_rate_limited)
+TEST_F(netcfg, guest_activate_errors_rate_limited)
 {
 	struct nd *nd = &self->nd;
 	unsigned int bad_idx[] = { 0, 1, 2 }, no_pair0[] = { 1, 2 }, i;
@@ -1571,7 +1690,7 @@ static long wait_link(struct nd *nd, bool up, int ms)
  * The driver's thread (and so the device's workers) is in another
  * network namespace than the TAP: the link is still the TAP's.
  */
-TEST_F(net, link_seen_from_other_netns)
+TEST_F(netcfg, link_seen_from_other_netns)
 {
 	struct nd *nd = &self->nd;
 	int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
@@ -1589,7 +1708,7 @@ TEST_F(net, link_seen_from_other_netns)
 }
 
 /* The TAP is renamed under the device: its link is still followed. */
-TEST_F(net, link_follows_rename)
+TEST_F(netcfg, link_follows_rename)
 {
 	struct nd *nd = &self->nd;
 	struct ifreq ifr = { 0 };
@@ -1623,7 +1742,7 @@ static int cmp_long(const void *a, const void *b)
  * link bit changing, 10 times each way. A 500 ms poll made this 0 to
  * 500 ms.
  */
-TEST_F(net, link_change_latency)
+TEST_F(netcfg, link_change_latency)
 {
 	struct nd *nd = &self->nd;
 	long lat[20];

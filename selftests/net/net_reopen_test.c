@@ -36,11 +36,28 @@ FIXTURE(reopen)
 	int peer;
 };
 
+/* Both tests move frames or control commands: on each ring format. */
+FIXTURE_VARIANT(reopen)
+{
+	enum vq_format format;
+};
+
+FIXTURE_VARIANT_ADD(reopen, split)
+{
+	.format = VQ_SPLIT,
+};
+
+FIXTURE_VARIANT_ADD(reopen, packed)
+{
+	.format = VQ_PACKED,
+};
+
 /* A persistent single-queue TAP on the bridge, as a VMM's user sets up. */
 FIXTURE_SETUP(reopen)
 {
 	self->peer = -1;
 	nd_init(&self->nd);
+	self->nd.format = variant->format;
 	ASSERT_EQ(0, nd_netns());
 	ASSERT_EQ(0, nt_tap_create(TAP, false));
 	ASSERT_EQ(0, nd_plug_tap(TAP));
