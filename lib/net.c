@@ -1452,6 +1452,8 @@ static uint64_t net_features(struct vdev_net *n)
 	uint64_t f = (1ULL << VIRTIO_F_VERSION_1) |
 		     (1ULL << VIRTIO_RING_F_INDIRECT_DESC) |
 		     (1ULL << VIRTIO_RING_F_EVENT_IDX) |
+		     /* Either ring format: net uses only the queue API. */
+		     (1ULL << VIRTIO_F_RING_PACKED) |
 		     (1ULL << VIRTIO_NET_F_MAC) |
 		     (1ULL << VIRTIO_NET_F_STATUS) |
 		     (1ULL << VIRTIO_NET_F_MTU) |
