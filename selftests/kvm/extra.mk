@@ -66,15 +66,21 @@ KVM_TEST_CFLAGS	:= $(KVM_CODEGEN) $(addprefix -isystem ,$(KVM_INCLUDES)) \
 
 # A test named selftests/kvm/pci/<name> is selftests/kvm/<name>.c built
 # with -DVH_TRANSPORT_PCI: the same test over virtio-pci (vnet_host.h).
-kvm_test_src	= $(patsubst selftests/kvm/pci/%,selftests/kvm/%,$(1))
+# One named selftests/kvm/packed/<name> or selftests/kvm/pci/packed/<name>
+# is also built with -DVH_RING_PACKED: the guest driver negotiates the
+# packed ring.
+kvm_test_src	= selftests/kvm/$(notdir $(1))
 kvm_test_pci	= $(if $(filter selftests/kvm/pci/%,$(1)),-DVH_TRANSPORT_PCI)
+kvm_test_packed	= $(if $(filter selftests/kvm/packed/% \
+		  selftests/kvm/pci/packed/%,$(1)),-DVH_RING_PACKED)
 
 define kvm_test_rule
 $(B)/$(1): $(call kvm_test_src,$(1)).c $(LIBKVM_A) $(TEST_HELPERS) \
 		$(if $(filter $(1),$(KVM_NOVDEV_TESTS)),,$(TESTLIB_A) $(LIB_A))
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(ALL_CFLAGS) $$(KVM_TEST_CFLAGS) $$(CFLAGS_$(notdir $(1))) \
-		$(call kvm_test_pci,$(1)) -MMD -MP -o $$@ $$< \
+		$(call kvm_test_pci,$(1)) $(call kvm_test_packed,$(1)) \
+		-MMD -MP -o $$@ $$< \
 		$(if $(filter $(1),$(KVM_NOVDEV_TESTS)),,$$(TESTLIB_A) $$(LIB_A)) \
 		$$(LIBKVM_A) \
 		$$(LDFLAGS_V) -no-pie $$(LDLIBS_$(notdir $(1))) $$(NL_LIBS) \

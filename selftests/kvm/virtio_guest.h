@@ -6,6 +6,11 @@
  * guest runs) picks the transport; everything above "transport" below is
  * the same for both.
  *
+ * vg_ring (VG_SPLIT or VG_PACKED, set by the host the same way) picks the
+ * ring format: the split virtqueue (VIRTIO 1.2, 2.7) or the packed one
+ * (2.8, written after Linux's drivers/virtio/virtio_ring.c), for every
+ * queue; vg_net_init() then negotiates VIRTIO_F_RING_PACKED or not.
+ *
  * Everything here executes inside the VM, at the ELF link addresses of the
  * test binary (built -fno-PIE, linked -no-pie): no libc apart from the KVM
  * library's string_override.c (memcpy, memset, memcmp), a 20 KiB stack,
@@ -76,6 +81,10 @@
 #define VG_MMIO			0
 #define VG_PCI			1
 
+/* Ring formats (vg_ring). */
+#define VG_SPLIT		0
+#define VG_PACKED		1
+
 /*
  * virtio-pci: the function is device VG_PCI_SLOT on bus 0 (nothing else
  * answers there); the host puts its BAR at VG_PCI_BAR_GPA and wires INTA#
@@ -131,7 +140,12 @@
 #define VG_FRAME_MAGIC		0x76646576U	/* "vdev" */
 #define VG_FRAME_LEN		64
 
-/* DMA region layout, in pages: three ring pages per queue, then data. */
+/*
+ * DMA region layout, in pages: three ring pages per queue (split:
+ * descriptor table, available ring, used ring; packed: descriptor ring,
+ * driver event suppression area, device event suppression area), then
+ * data.
+ */
 #define VG_PG(n)		(VG_DMA_GPA + (uint64_t)(n) * 4096)
 #define VG_RING_PG(q, part)	VG_PG(3 * (q) + (part))
 #define VG_CTRL_BUF		VG_PG(9)
@@ -169,29 +183,56 @@ struct vg_irq_stats {
 static struct vg_irq_stats vg_irq;
 
 /**
- * struct vg_vq - the driver's half of one split virtqueue
+ * struct vg_vq - the driver's half of one virtqueue, split or packed
  * @index: queue index
- * @num: entries (a power of two, at most VG_QMAX)
- * @avail_idx: next avail->idx the driver will publish
- * @last_used: next used ring entry the driver will consume
- * @nr_free: descriptors not in flight
- * @free: their ids (a stack)
- * @desc: descriptor table (guest pointer == GPA)
- * @avail: driver ring
- * @used: device ring
- * @bufs: @num buffers of VG_BUF_SIZE bytes, buffer i for descriptor i
+ * @packed: the packed ring (VIRTIO_F_RING_PACKED was negotiated)
+ * @num: entries (at most VG_QMAX; split: a power of two)
+ * @avail_idx: split: next avail->idx the driver will publish;
+ *             packed: next descriptor ring slot the driver will fill
+ * @last_used: split: next used ring entry the driver will consume;
+ *             packed: next slot the device will mark used
+ * @avail_wrap: packed: Driver Ring Wrap Counter (starts at 1)
+ * @used_wrap: packed: the wrap counter the next used slot must show
+ * @avail_used_flags: packed: AVAIL/USED bits of the descriptors made
+ *                    available on this lap (AVAIL = @avail_wrap,
+ *                    USED = !@avail_wrap)
+ * @nr_free: buffer ids not in flight (one descriptor each, except
+ *           vg_ctrl_cmd()'s chain)
+ * @free: those ids (a stack); buffer i is @bufs + i * VG_BUF_SIZE
+ * @id_descs: packed: descriptors in the chain of each outstanding buffer
+ *            id, 0 when the id is not outstanding (Linux's desc_state)
+ * @kicks: notifications sent
+ * @kicks_suppressed: packed: notifications not sent because the device
+ *                    event suppression area said DISABLE
+ * @desc: split descriptor table (guest pointer == GPA)
+ * @avail: split driver ring
+ * @used: split device ring
+ * @pdesc: packed descriptor ring (the same page as @desc)
+ * @driver_event: packed driver event suppression area (@avail's page)
+ * @device_event: packed device event suppression area (@used's page)
+ * @bufs: @num buffers of VG_BUF_SIZE bytes
  * @doorbell: PCI: the queue's notify address in the BAR
  */
 struct vg_vq {
 	unsigned int index;
+	bool packed;
 	uint16_t num;
 	uint16_t avail_idx;
 	uint16_t last_used;
+	bool avail_wrap;
+	bool used_wrap;
+	uint16_t avail_used_flags;
 	uint16_t nr_free;
 	uint16_t free[VG_QMAX];
+	uint16_t id_descs[VG_QMAX];
+	uint64_t kicks;
+	uint64_t kicks_suppressed;
 	struct vring_desc *desc;
 	struct vring_avail *avail;
 	struct vring_used *used;
+	struct vring_packed_desc *pdesc;
+	struct vring_packed_desc_event *driver_event;
+	struct vring_packed_desc_event *device_event;
 	uint8_t *bufs;
 	uint16_t *doorbell;
 };
@@ -228,6 +269,8 @@ struct vg_pci_dev {
 
 /* The transport, VG_MMIO or VG_PCI; the host sets it before the guest runs. */
 static int vg_transport;
+/* The ring format, VG_SPLIT or VG_PACKED; set by the host likewise. */
+static int vg_ring;
 static struct vg_pci_dev vg_pci;
 
 /**
@@ -526,25 +569,44 @@ static inline bool vg_wait_irq(void)
 
 /* ---- virtqueues ------------------------------------------------------- */
 
+/*
+ * A queue at the start of its ring, every buffer free. Packed: both wrap
+ * counters 1, no descriptor available (flags 0), and the driver event
+ * area ENABLE: an interrupt for every used buffer, as split's used
+ * flags 0 ask.
+ */
 static inline void vg_vq_init(struct vg_vq *vq, unsigned int index,
-			      uint16_t num, uint64_t bufs)
+			      uint16_t num, uint64_t bufs, bool packed)
 {
 	unsigned int i;
 
 	vq->index = index;
+	vq->packed = packed;
 	vq->num = num;
 	vq->avail_idx = 0;
 	vq->last_used = 0;
+	vq->avail_wrap = true;
+	vq->used_wrap = true;
+	vq->avail_used_flags = 1 << VRING_PACKED_DESC_F_AVAIL;
+	vq->kicks = 0;
+	vq->kicks_suppressed = 0;
 	vq->desc = (struct vring_desc *)VG_RING_PG(index, 0);
 	vq->avail = (struct vring_avail *)VG_RING_PG(index, 1);
 	vq->used = (struct vring_used *)VG_RING_PG(index, 2);
+	vq->pdesc = (struct vring_packed_desc *)VG_RING_PG(index, 0);
+	vq->driver_event = (struct vring_packed_desc_event *)VG_RING_PG(index, 1);
+	vq->device_event = (struct vring_packed_desc_event *)VG_RING_PG(index, 2);
 	vq->bufs = (uint8_t *)bufs;
 	memset(vq->desc, 0, 4096);
 	memset(vq->avail, 0, 4096);
 	memset(vq->used, 0, 4096);
+	if (packed)
+		vq->driver_event->flags = VRING_PACKED_EVENT_FLAG_ENABLE;
 	vq->nr_free = num;
-	for (i = 0; i < num; i++)
+	for (i = 0; i < num; i++) {
 		vq->free[i] = num - 1 - i;
+		vq->id_descs[i] = 0;
+	}
 }
 
 /*
@@ -565,6 +627,10 @@ static inline bool vg_pci_vq_setup(struct vg_vq *vq)
 	if (vq->num > max)
 		vq->num = max;
 	WRITE_ONCE(c->queue_size, vq->num);
+	/*
+	 * queue_avail/queue_used are queue_driver/queue_device (4.1.4.3):
+	 * for the packed ring the two event suppression areas.
+	 */
 	WRITE_ONCE(c->queue_desc_lo, (uint64_t)vq->desc);
 	WRITE_ONCE(c->queue_desc_hi, (uint64_t)vq->desc >> 32);
 	WRITE_ONCE(c->queue_avail_lo, (uint64_t)vq->avail);
@@ -599,6 +665,10 @@ static inline bool vg_vq_setup(struct vg_vq *vq)
 	if (vq->num > max)
 		vq->num = max;	/* a power of two, as max must be */
 	vg_writel(VIRTIO_MMIO_QUEUE_NUM, vq->num);
+	/*
+	 * QueueAvail/QueueUsed are QueueDriver/QueueDevice (4.2.2): for the
+	 * packed ring the driver and device event suppression areas.
+	 */
 	vg_writel(VIRTIO_MMIO_QUEUE_DESC_LOW, (uint64_t)vq->desc);
 	vg_writel(VIRTIO_MMIO_QUEUE_DESC_HIGH, (uint64_t)vq->desc >> 32);
 	vg_writel(VIRTIO_MMIO_QUEUE_AVAIL_LOW, (uint64_t)vq->avail);
@@ -609,12 +679,76 @@ static inline bool vg_vq_setup(struct vg_vq *vq)
 	return vg_readl(VIRTIO_MMIO_QUEUE_READY) == 1;
 }
 
-/* Make descriptor @id (buffer @id, @len bytes) available. */
+/**
+ * struct vg_sg - one buffer of a chain
+ * @addr: guest-physical address
+ * @len: bytes
+ * @write: the device writes it
+ */
+struct vg_sg {
+	uint64_t addr;
+	uint32_t len;
+	bool write;
+};
+
+/*
+ * Packed: make the chain @sg[0..@n) available as buffer @id, as
+ * virtqueue_add_packed() does without indirect tables: consecutive slots
+ * from @vq->avail_idx, @id in every descriptor, NEXT on all but the
+ * last; the AVAIL/USED bits flip where the chain crosses the end of the
+ * ring; the head's flags are stored last, after a write barrier, so the
+ * device sees the whole chain or nothing (2.8.21.1).
+ */
+static inline void vg_packed_add(struct vg_vq *vq, uint16_t id,
+				 const struct vg_sg *sg, unsigned int n)
+{
+	uint16_t head = vq->avail_idx, i = head, head_flags = 0, flags;
+	unsigned int c;
+
+	GUEST_ASSERT_2(id < vq->num && !vq->id_descs[id], id,
+		       vq->id_descs[id]);
+	for (c = 0; c < n; c++) {
+		struct vring_packed_desc *d = &vq->pdesc[i];
+
+		flags = vq->avail_used_flags |
+			(c + 1 < n ? VRING_DESC_F_NEXT : 0) |
+			(sg[c].write ? VRING_DESC_F_WRITE : 0);
+		d->addr = sg[c].addr;
+		d->len = sg[c].len;
+		d->id = id;
+		if (i == head)
+			head_flags = flags;
+		else
+			d->flags = flags;
+		if (++i >= vq->num) {
+			i = 0;
+			vq->avail_used_flags ^= 1 << VRING_PACKED_DESC_F_AVAIL |
+						1 << VRING_PACKED_DESC_F_USED;
+			vq->avail_wrap = !vq->avail_wrap;
+		}
+	}
+	vq->avail_idx = i;
+	vq->id_descs[id] = n;
+	vg_wmb();	/* the chain before its head's flags (device: acquire) */
+	WRITE_ONCE(vq->pdesc[head].flags, head_flags);
+}
+
+/* Make buffer @id (@len bytes) available, in one descriptor. */
 static inline void vg_vq_add(struct vg_vq *vq, uint16_t id, uint32_t len,
 			     bool device_writes)
 {
-	struct vring_desc *d = &vq->desc[id];
+	struct vring_desc *d;
 
+	if (vq->packed) {
+		struct vg_sg sg = {
+			(uint64_t)(vq->bufs + (uint64_t)id * VG_BUF_SIZE),
+			len, device_writes
+		};
+
+		vg_packed_add(vq, id, &sg, 1);
+		return;
+	}
+	d = &vq->desc[id];
 	d->addr = (uint64_t)(vq->bufs + (uint64_t)id * VG_BUF_SIZE);
 	d->len = len;
 	d->flags = device_writes ? VRING_DESC_F_WRITE : 0;
@@ -628,14 +762,67 @@ static inline void vg_vq_add(struct vg_vq *vq, uint16_t id, uint32_t len,
 /*
  * Doorbell, caught by the queue's ioeventfd: a QueueNotify write (mmio),
  * or a 16-bit write of the queue index at its notify address (PCI).
+ * Split: always (the device's used->flags are not looked at). Packed, as
+ * virtqueue_kick_prepare_packed() without EVENT_IDX: not when the device
+ * event suppression area says DISABLE, read after a full barrier (the
+ * descriptors' flags before the area; the device does the converse when
+ * it enables notifications and looks at the ring again).
  */
 static inline void vg_vq_kick(struct vg_vq *vq)
 {
-	vg_mb();	/* avail->idx before the doorbell */
+	vg_mb();	/* avail->idx, or the flags, before the doorbell */
+	if (vq->packed && READ_ONCE(vq->device_event->flags) ==
+			  VRING_PACKED_EVENT_FLAG_DISABLE) {
+		vq->kicks_suppressed++;
+		return;
+	}
+	vq->kicks++;
 	if (vg_transport == VG_PCI)
 		WRITE_ONCE(*vq->doorbell, vq->index);
 	else
 		vg_writel(VIRTIO_MMIO_QUEUE_NOTIFY, vq->index);
+}
+
+/*
+ * Packed: is the slot at @vq->last_used used for this lap? Both flag bits
+ * equal to the Device Ring Wrap Counter (is_used_desc_packed()).
+ */
+static inline bool vg_packed_more_used(struct vg_vq *vq)
+{
+	uint16_t flags = READ_ONCE(vq->pdesc[vq->last_used].flags);
+	bool avail = flags & (1 << VRING_PACKED_DESC_F_AVAIL);
+	bool used = flags & (1 << VRING_PACKED_DESC_F_USED);
+
+	return avail == used && used == vq->used_wrap;
+}
+
+/*
+ * Packed: the used descriptor at @vq->last_used, as
+ * virtqueue_get_buf_ctx_packed() reads it: flags first, a read barrier,
+ * then id and length. The id must be one the driver has outstanding; the
+ * position moves on by that chain's descriptor count.
+ */
+static inline bool vg_packed_get_used(struct vg_vq *vq, uint16_t *id,
+				      uint32_t *len)
+{
+	struct vring_packed_desc *d = &vq->pdesc[vq->last_used];
+	uint16_t n;
+
+	if (!vg_packed_more_used(vq))
+		return false;
+	vg_rmb();	/* flags before id and len (device: store-release) */
+	*id = READ_ONCE(d->id);
+	*len = READ_ONCE(d->len);
+	GUEST_ASSERT_2(*id < vq->num && vq->id_descs[*id], *id,
+		       vq->last_used);
+	n = vq->id_descs[*id];
+	vq->id_descs[*id] = 0;
+	vq->last_used += n;
+	if (vq->last_used >= vq->num) {
+		vq->last_used -= vq->num;
+		vq->used_wrap = !vq->used_wrap;
+	}
+	return true;
 }
 
 /* Next used element, or false. */
@@ -645,6 +832,8 @@ static inline bool vg_vq_get_used(struct vg_vq *vq, uint16_t *id,
 	struct vring_used_elem *e;
 	uint16_t used_idx;
 
+	if (vq->packed)
+		return vg_packed_get_used(vq, id, len);
 	used_idx = READ_ONCE(vq->used->idx);
 	if (used_idx == vq->last_used)
 		return false;
@@ -658,6 +847,8 @@ static inline bool vg_vq_get_used(struct vg_vq *vq, uint16_t *id,
 
 static inline bool vg_vq_has_used(struct vg_vq *vq)
 {
+	if (vq->packed)
+		return vg_packed_more_used(vq);
 	return READ_ONCE(vq->used->idx) != vq->last_used;
 }
 
@@ -948,6 +1139,7 @@ static inline int vg_net_init(struct vg_net *n, uint64_t want,
 			      unsigned int flags)
 {
 	unsigned int q, nr_vqs = 2;
+	bool packed;
 	int ret;
 
 	memset(n, 0, sizeof(*n));
@@ -957,6 +1149,11 @@ static inline int vg_net_init(struct vg_net *n, uint64_t want,
 		return ret;
 	n->features = (vg_device_features() & want) |
 		      (1ULL << VIRTIO_F_VERSION_1);
+	if (vg_ring == VG_PACKED) {
+		if (!(vg_device_features() & (1ULL << VIRTIO_F_RING_PACKED)))
+			return 9;
+		n->features |= 1ULL << VIRTIO_F_RING_PACKED;
+	}
 	if (flags & VG_F_CTRL) {
 		n->features |= 1ULL << VIRTIO_NET_F_CTRL_VQ;
 		nr_vqs = 3;
@@ -968,9 +1165,10 @@ static inline int vg_net_init(struct vg_net *n, uint64_t want,
 	if (n->features & (1ULL << VIRTIO_NET_F_MAC))
 		vg_read_mac(n->mac);
 
-	vg_vq_init(&n->vq[VG_RX], VG_RX, VG_QMAX, VG_RX_BUFS);
-	vg_vq_init(&n->vq[VG_TX], VG_TX, VG_QMAX, VG_TX_BUFS);
-	vg_vq_init(&n->vq[VG_CTRL], VG_CTRL, 4, VG_CTRL_BUF);
+	packed = n->features & (1ULL << VIRTIO_F_RING_PACKED);
+	vg_vq_init(&n->vq[VG_RX], VG_RX, VG_QMAX, VG_RX_BUFS, packed);
+	vg_vq_init(&n->vq[VG_TX], VG_TX, VG_QMAX, VG_TX_BUFS, packed);
+	vg_vq_init(&n->vq[VG_CTRL], VG_CTRL, 4, VG_CTRL_BUF, packed);
 	for (q = 0; q < nr_vqs; q++)
 		if (!vg_vq_setup(&n->vq[q]))
 			return 20 + q;
@@ -1131,6 +1329,20 @@ static inline int vg_ctrl_cmd(struct vg_net *n, uint8_t class, uint8_t cmd,
 	hdr->cmd = cmd;
 	memcpy(payload, data, len);
 	*ack = 0xff;
+	if (cq->packed) {
+		struct vg_sg sg[3] = {
+			{ (uint64_t)hdr, sizeof(*hdr), false },
+			{ (uint64_t)payload, len, false },
+			{ (uint64_t)ack, 1, true },
+		};
+
+		vg_packed_add(cq, 0, sg, 3);
+		vg_vq_kick(cq);
+		while (!vg_vq_get_used(cq, &id, &used_len))
+			__asm__ __volatile__("pause");
+		GUEST_ASSERT_1(id == 0, id);
+		return READ_ONCE(*ack);
+	}
 	cq->desc[0] = (struct vring_desc){ (uint64_t)hdr, sizeof(*hdr),
 					   VRING_DESC_F_NEXT, 1 };
 	cq->desc[1] = (struct vring_desc){ (uint64_t)payload, len,

@@ -24,6 +24,9 @@
  * The transport: virtio-mmio, unless the program was built with
  * -DVH_TRANSPORT_PCI (selftests/kvm/pci/<test>, see tests.mk); the
  * environment variable VDEV_KVM_TRANSPORT=mmio|pci overrides either.
+ * The ring format the guest driver negotiates, likewise: split, unless
+ * built with -DVH_RING_PACKED (selftests/kvm/[pci/]packed/<test>);
+ * VDEV_KVM_RING=split|packed overrides either.
  *
  * Fatal set-up errors end the test through the KVM library's TEST_ASSERT
  * (the program fails); what a test measures is returned to it.
@@ -171,6 +174,56 @@ static inline void vh_transport_init(void)
 	ksft_print_msg("transport: %s\n", vh_transport_name());
 }
 
+/* ---- ring format ------------------------------------------------------ */
+
+enum vh_ring { VH_SPLIT = VG_SPLIT, VH_PACKED = VG_PACKED };
+
+#ifdef VH_RING_PACKED
+#define VH_DEFAULT_RING		VH_PACKED
+#else
+#define VH_DEFAULT_RING		VH_SPLIT
+#endif
+
+static enum vh_ring vh_ring = VH_DEFAULT_RING;
+
+static inline const char *vh_ring_name(void)
+{
+	return vh_ring == VH_PACKED ? "packed" : "split";
+}
+
+/*
+ * Pick the ring format (VDEV_KVM_RING, else the build's default) and say
+ * which, once. Any other value of the variable fails the test.
+ */
+static inline void vh_ring_init(void)
+{
+	static bool done;
+	const char *env = getenv("VDEV_KVM_RING");
+
+	if (done)
+		return;
+	done = true;
+	if (env && !strcmp(env, "packed"))
+		vh_ring = VH_PACKED;
+	else if (env && !strcmp(env, "split"))
+		vh_ring = VH_SPLIT;
+	else
+		TEST_ASSERT(!env, "VDEV_KVM_RING=%s: split or packed", env);
+	ksft_print_msg("ring: %s\n", vh_ring_name());
+}
+
+/*
+ * The device runs the ring format the test asked for: VIRTIO_F_RING_PACKED
+ * acked exactly when it is packed. Call once the guest driver is up.
+ */
+static inline bool vh_ring_negotiated(struct vdev_device *dev)
+{
+	bool packed = vdev_device_acked_features(dev) &
+		      (1ULL << VIRTIO_F_RING_PACKED);
+
+	return packed == (vh_ring == VH_PACKED);
+}
+
 /* The vendor ID the guest must read (VendorID, or PCI's vendor ID). */
 static inline uint32_t vh_vendor_id(void)
 {
@@ -192,9 +245,16 @@ static void vh_dump(struct vh_vm *h)
 	for (q = 0; q < 2; q++) {
 		struct vring_avail *avail = addr_gpa2hva(h->vm, VG_RING_PG(q, 1));
 		struct vring_used *used = addr_gpa2hva(h->vm, VG_RING_PG(q, 2));
+		struct vring_packed_desc_event *drv = (void *)avail;
+		struct vring_packed_desc_event *dev = (void *)used;
 
-		dprintf(STDOUT_FILENO, "# queue %u: avail idx %u, used idx %u\n",
-			q, avail->idx, used->idx);
+		if (vh_ring == VH_PACKED)
+			dprintf(STDOUT_FILENO, "# queue %u: driver event 0x%x/0x%x, device event 0x%x/0x%x (flags/off_wrap)\n",
+				q, drv->flags, drv->off_wrap, dev->flags,
+				dev->off_wrap);
+		else
+			dprintf(STDOUT_FILENO, "# queue %u: avail idx %u, used idx %u\n",
+				q, avail->idx, used->idx);
 	}
 	memcpy(&vg_irq, addr_gva2hva(h->vm, (vm_vaddr_t)&vg_irq),
 	       sizeof(vg_irq));
@@ -558,6 +618,7 @@ static inline int vh_close_elf_fds(void)
 static inline void vh_vm_create(struct vh_vm *h, void *guest_code)
 {
 	vh_transport_init();
+	vh_ring_init();
 	memset(h, 0, sizeof(*h));
 	h->irq_fd = -1;
 	h->bar = VDEV_PCI_BAR_UNMAPPED;
@@ -580,6 +641,8 @@ static inline void vh_vm_create(struct vh_vm *h, void *guest_code)
 	vm_install_exception_handler(h->vm, VG_CONFIG_VECTOR, vg_config_isr);
 	vg_transport = vh_transport;
 	sync_global_to_guest(h->vm, vg_transport);
+	vg_ring = vh_ring;
+	sync_global_to_guest(h->vm, vg_ring);
 }
 
 /*

@@ -146,6 +146,9 @@ int main(void)
 	setbuf(stdout, NULL);
 	ksft_print_header();
 	ksft_set_plan(NR_CASES + 1);
+	vh_ring_init();
+	TEST_ASSERT(vh_ring == VH_SPLIT,
+		    "the hostile rings are split rings: no VDEV_KVM_RING=packed");
 	vh_deadline("set-up", 120);
 	vh_setup(&net, &h, guest_code, peer_mac);
 	TEST_ASSERT(vh_wait_tap_up(3000) >= 0, VH_TAP " never came up");

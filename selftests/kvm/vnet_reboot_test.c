@@ -17,6 +17,11 @@
  * Built from the fault build (VARIANT=fault) and run with
  * VDEV_FAULT=leak-ctrl-worker, the device's join path leaks such a worker
  * and this test must fail (KVM_XFAIL_TESTS).
+ *
+ * The guest driver uses the split ring, or the packed ring when built
+ * with -DVH_RING_PACKED (selftests/kvm/[pci/]packed/vnet_reboot_test)
+ * or run with VDEV_KVM_RING=packed; every boot must negotiate that
+ * format.
  */
 #include "vnet_host.h"
 
@@ -61,6 +66,7 @@ int main(void)
 	unsigned long cycles, i, tx = 0, rx = 0, ebusy = 0, other_err = 0;
 	unsigned long irqs = 0, timer = 0, late = 0;
 	unsigned long bad_traffic = 0, bad_ctrl = 0, leaks = 0, bad_link = 0;
+	unsigned long bad_ring = 0;
 	int fds0, tasks0, fds, tasks, workers;
 	double *open_s, *link_s, t0 = vh_now(), t;
 	struct vh_net net;
@@ -110,6 +116,8 @@ int main(void)
 		sync_global_from_guest(h.vm, ctrl_ack);
 		if (ctrl_ack != VIRTIO_NET_OK)
 			bad_ctrl++;
+		if (!vh_ring_negotiated(h.dev))
+			bad_ring++;
 		vh_run_sync(&h, STAGE_TX_DONE);
 		got = vh_peer_recv(&net, NR_TX, 2000, NULL);
 		tx += got;
@@ -161,8 +169,10 @@ int main(void)
 	ksft_test_result(i == cycles && !ebusy && !other_err,
 			 "%lu of %lu reboots reopened %s, EBUSY %lu times\n",
 			 i, cycles, VH_TAP, ebusy);
-	ksft_test_result(i == cycles && !bad_traffic && !bad_ctrl && !bad_link,
-			 "link up, traffic both ways and a control command on every boot\n");
+	ksft_test_result(i == cycles && !bad_traffic && !bad_ctrl && !bad_link &&
+			 !bad_ring,
+			 "%s ring, link up, traffic both ways and a control command on every boot\n",
+			 vh_ring_name());
 	fds = vdev_test_count_fds();
 	workers = vh_settled_workers(tasks0, &tasks, 500);
 	ksft_test_result(!leaks && fds == fds0 && tasks == tasks0 && !workers,

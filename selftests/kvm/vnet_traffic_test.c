@@ -11,6 +11,11 @@
  * (mmio) or an MSI route (PCI, MSI-X) to its interrupt handler. Queue
  * notifications must all go through the ioeventfds: no QueueNotify or
  * notify-address write may reach the host as an MMIO exit.
+ *
+ * The guest driver uses the split ring, or the packed ring when built
+ * with -DVH_RING_PACKED (selftests/kvm/[pci/]packed/vnet_traffic_test)
+ * or run with VDEV_KVM_RING=packed; the device must have negotiated that
+ * format.
  */
 #include "vnet_host.h"
 
@@ -68,10 +73,11 @@ int main(void)
 
 	vh_deadline("driver init", 60);
 	vh_run_sync(&h, STAGE_READY);
-	ksft_test_result(vdev_device_is_active(h.dev),
-			 "guest driver up with interrupts (%s, vector 0x%x)\n",
+	ksft_test_result(vdev_device_is_active(h.dev) &&
+			 vh_ring_negotiated(h.dev),
+			 "guest driver up with interrupts (%s, vector 0x%x), %s ring\n",
 			 vh_transport == VH_PCI ? "MSI-X through irqfd" :
-			 "IOAPIC pin 20", VG_IRQ_VECTOR);
+			 "IOAPIC pin 20", VG_IRQ_VECTOR, vh_ring_name());
 
 	vh_deadline("guest TX", 120);
 	t = vh_now();
@@ -93,6 +99,9 @@ int main(void)
 		       vg_irq.irqs, vg_irq.vring, vg_irq.config,
 		       vg_irq.spurious, waits, vg_irq.timer, vg_irq.late,
 		       gnet.rx_other);
+	ksft_print_msg("kicks: RX %lu (%lu suppressed by the device), TX %lu (%lu suppressed)\n",
+		       gnet.vq[VG_RX].kicks, gnet.vq[VG_RX].kicks_suppressed,
+		       gnet.vq[VG_TX].kicks, gnet.vq[VG_TX].kicks_suppressed);
 	ksft_test_result(gnet.rx_frames == NR_RX &&
 			 gnet.rx_last_seq == RX_SEQ + NR_RX - 1 &&
 			 vg_irq.vring > 0 && waits > 0 && !vg_irq.late,
