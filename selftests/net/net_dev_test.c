@@ -890,6 +890,62 @@ TEST_F_TIMEOUT(net, queue_reset_rx_tx, 300)
 }
 
 /*
+ * Frames the device has read from TAP @ifname: the kernel counts a frame
+ * it hands to the TAP's reader as the TAP's transmitted packets. Read
+ * from /proc/net/dev, which shows the caller's network namespace (sysfs
+ * would show the one it was mounted in). -1 on error.
+ */
+static long tap_frames_read(const char *ifname)
+{
+	char line[512], name[IFNAMSIZ + 2];
+	unsigned long long v[10];
+	long n = -1;
+	FILE *f;
+
+	f = fopen("/proc/net/dev", "re");
+	if (!f)
+		return -1;
+	snprintf(name, sizeof(name), "%s:", ifname);
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line + strspn(line, " ");
+
+		if (strncmp(p, name, strlen(name)))
+			continue;
+		if (sscanf(p + strlen(name),
+			   "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu",
+			   &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
+			   &v[7], &v[8], &v[9]) == 10)
+			n = (long)v[9];
+		break;
+	}
+	fclose(f);
+	return n;
+}
+
+/*
+ * Wait up to @ms until the device holds a frame it read from the TAP but
+ * neither delivered nor dropped: one frame more read (tx_packets of the
+ * TAP since @read0) than counted in rx_frames and rx_drops.
+ */
+static bool nd_wait_frame_parked(struct nd *nd, long read0, int ms)
+{
+	uint64_t end = nd_now_ns() + ms * 1000000ULL;
+	uint64_t done0 = nd_counter(nd, "rx_frames") + nd_counter(nd, "rx_drops");
+
+	for (;;) {
+		long read = tap_frames_read(TAP) - read0;
+		uint64_t done = nd_counter(nd, "rx_frames") +
+				nd_counter(nd, "rx_drops") - done0;
+
+		if (read > 0 && (uint64_t)read > done)
+			return true;
+		if (nd_now_ns() > end)
+			return false;
+		usleep(200);
+	}
+}
+
+/*
  * A frame parked in the scratch buffer (too little room) when its RX
  * queue is reset is dropped and counted; the frames behind it in the TAP
  * arrive on the fresh ring, in order, and the worker does not spin.
@@ -898,15 +954,19 @@ TEST_F(net, queue_reset_drops_parked_frame)
 {
 	struct nd *nd = &self->nd;
 	uint64_t cpu0, cpu1;
+	long read0;
 	unsigned int i;
 	size_t len;
 
 	ASSERT_EQ(0, nd_activate(nd, 1, ND_F_BASE | ND_F_MRG));
 	/* Room for half a frame only: frame 0 is parked. */
 	ASSERT_EQ(3, nd_rx_fill(nd, 0, 3, 256));
+	read0 = tap_frames_read(TAP);
+	ASSERT_LE(0, read0);
 	for (i = 0; i < 5; i++)
 		peer_send(_metadata, self->peer, nd->mac, i, 1514);
-	usleep(50000);
+	/* Not a sleep: a loaded machine can take longer than any fixed one. */
+	ASSERT_TRUE(nd_wait_frame_parked(nd, read0, 10000));
 	/* Only a small stray frame can have fitted. */
 	while (vq_driver_used_pending(&nd->drv[0]))
 		EXPECT_EQ(-1, rx_next(nd, 0, NULL));
