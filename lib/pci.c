@@ -57,13 +57,23 @@
 /*
  * Transport features the device may offer but this transport does not
  * implement: they are hidden from device_feature, and a driver that acks
- * one has FEATURES_OK refused. There is no SR-IOV, and no notification
- * data yet. VIRTIO_F_RING_RESET joins them for a device that cannot
+ * one has FEATURES_OK refused. There is no SR-IOV, and no
+ * device-chosen notification value (queue_notify_data reads the queue
+ * index). VIRTIO_F_RING_RESET joins them for a device that cannot
  * reset one queue on its own (pci_hidden_features()).
  */
 #define PCI_UNSUPPORTED_FEATURES	((1ULL << VIRTIO_F_SR_IOV) |	\
-					 (1ULL << VIRTIO_F_NOTIFICATION_DATA) | \
 					 (1ULL << VIRTIO_F_NOTIF_CONFIG_DATA))
+
+/*
+ * Transport features offered whatever the device offers: the transport
+ * implements them on its own. With VIRTIO_F_NOTIFICATION_DATA the
+ * driver writes 32 bits to the notify address (the queue index, the
+ * next available offset and wrap bit); the address still names the
+ * queue, and the value is only a hint the device may ignore (VIRTIO 1.2,
+ * 4.1.5.2), which vdev does.
+ */
+#define PCI_TRANSPORT_FEATURES		(1ULL << VIRTIO_F_NOTIFICATION_DATA)
 
 /* Notify structure: the slots of the queues the device has. */
 #define NOTIFY_LEN(p)		((p)->nr_queues * VDEV_PCI_NOTIFY_MULTIPLIER)
@@ -540,13 +550,19 @@ static uint64_t pci_hidden_features(struct vdev_pci *p)
 	return f;
 }
 
-/* FEATURES_OK: ack what the driver wrote; may the bit be set? */
+/*
+ * FEATURES_OK: ack what the driver wrote; may the bit be set? The
+ * transport's own features are not the device's to ack, unless it
+ * offers them itself.
+ */
 static bool pci_features_ok(struct vdev_pci *p)
 {
 	struct vdev_device *dev = p->dev;
+	uint64_t own = PCI_TRANSPORT_FEATURES & ~vdev_device_features(dev);
+	uint64_t f = p->drv_features & ~own;
 
-	vdev_device_ack_features(dev, p->drv_features & 0xffffffffULL);
-	vdev_device_ack_features(dev, p->drv_features & ~0xffffffffULL);
+	vdev_device_ack_features(dev, f & 0xffffffffULL);
+	vdev_device_ack_features(dev, f & ~0xffffffffULL);
 	if (p->features_invalid || !vdev_device_features_ok(dev) ||
 	    (p->drv_features & pci_hidden_features(p))) {
 		pci_warn(p, "FEATURES_OK refused: features %#llx not offered",
@@ -630,7 +646,8 @@ static void pci_write_driver_features(struct vdev_pci *p, uint32_t val)
 
 static uint64_t pci_device_features(struct vdev_pci *p)
 {
-	return vdev_device_features(p->dev) & ~pci_hidden_features(p);
+	return (vdev_device_features(p->dev) & ~pci_hidden_features(p)) |
+	       PCI_TRANSPORT_FEATURES;
 }
 
 /* ---- common configuration structure ---- */
@@ -1003,13 +1020,21 @@ static bool width_ok(uint64_t rel, unsigned int len, uint64_t size,
 	return len <= size - rel;
 }
 
-/* A notify write: the slot of an existing queue, 2 or 4 bytes. No lock. */
+/*
+ * A notify write: the slot of an existing queue, 2 bytes (the queue
+ * index) or 4 (VIRTIO_F_NOTIFICATION_DATA: the index, then the next
+ * available offset and wrap bit). No lock.
+ */
 static void pci_notify(struct vdev_pci *p, uint64_t rel, unsigned int len)
 {
 	unsigned int i = rel / VDEV_PCI_NOTIFY_MULTIPLIER;
 	int ret;
 
-	/* No NOTIFICATION_DATA: the address names the queue. */
+	/*
+	 * The address names the queue; the value is not read, with or
+	 * without NOTIFICATION_DATA (the data is a hint, and an ioeventfd
+	 * does not read it either).
+	 */
 	if (rel % VDEV_PCI_NOTIFY_MULTIPLIER || (len != 2 && len != 4) ||
 	    i >= p->nr_queues) {
 		pci_warn(p, "notify of %u bytes at %#llx ignored", len,
@@ -1611,8 +1636,9 @@ out_free:
  *
  * A write to the queue's notify address (vdev_pci_notify_offset() inside
  * the BAR) signals this eventfd; register it with KVM_IOEVENTFD on that
- * address (any length or datamatch @queue with length 2) so that
- * notifications skip the exit. The fd stays owned by @pci and valid until
+ * address with length 0 (any width) and no datamatch so that
+ * notifications skip the exit: the driver writes 2 bytes, or 4 with
+ * VIRTIO_F_NOTIFICATION_DATA, whose value is not the queue index alone. The fd stays owned by @pci and valid until
  * vdev_pci_destroy().
  *
  * Return: the fd, or -EINVAL for a queue the device does not have.

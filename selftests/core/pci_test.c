@@ -52,6 +52,14 @@
 
 #define C(f)		VIRTIO_PCI_COMMON_##f
 
+/* Not in every uapi <linux/virtio_config.h> yet (VIRTIO 1.2, 6). */
+#ifndef VIRTIO_F_NOTIFICATION_DATA
+#define VIRTIO_F_NOTIFICATION_DATA	38
+#endif
+#ifndef VIRTIO_F_NOTIF_CONFIG_DATA
+#define VIRTIO_F_NOTIF_CONFIG_DATA	39
+#endif
+
 _Static_assert(NQ == TDEV_NQ, "tdev.h's queue count");
 
 static const uint16_t mdev_sizes[NQ] = { QMAX, QMAX };
@@ -725,8 +733,12 @@ TEST_F(pci, negotiation)
 {
 	struct pdrv *d = &self->drv;
 
-	/* RING_RESET is the device's, but it cannot reset one queue: hidden. */
-	EXPECT_EQ(MDEV_FEATURES & ~F(VIRTIO_F_RING_RESET), dev_features(d));
+	/*
+	 * RING_RESET is the device's, but it cannot reset one queue: hidden.
+	 * NOTIFICATION_DATA is the transport's.
+	 */
+	EXPECT_EQ((MDEV_FEATURES & ~F(VIRTIO_F_RING_RESET)) |
+		  F(VIRTIO_F_NOTIFICATION_DATA), dev_features(d));
 	cwr(d, DFSELECT, 2);
 	EXPECT_EQ(0, crd(d, DF));
 
@@ -1109,7 +1121,8 @@ TEST_F(pci, wrong_state_writes)
 	cwr(d, Q_NOFF, 9);
 	EXPECT_EQ(NQ, crd(d, NUMQ));
 	EXPECT_EQ(noff, crd(d, Q_NOFF));
-	EXPECT_EQ(dev_features(d), MDEV_FEATURES & ~F(VIRTIO_F_RING_RESET));
+	EXPECT_EQ(dev_features(d), (MDEV_FEATURES & ~F(VIRTIO_F_RING_RESET)) |
+				   F(VIRTIO_F_NOTIFICATION_DATA));
 
 	/* DRIVER_OK before FEATURES_OK. */
 	cwr(d, STATUS, S_ACK | S_DRV);
@@ -1864,6 +1877,73 @@ TEST_F(pci, queue_writes_only_while_reset)
 	}
 	send(self, 1);
 	EXPECT_EQ(128, wait_used(self, 1));
+	EXPECT_EQ(S_RUN, crd(d, STATUS));
+}
+
+/* ---- VIRTIO_F_NOTIFICATION_DATA ---- */
+
+/*
+ * With VIRTIO_F_NOTIFICATION_DATA the driver writes 32 bits to the
+ * notify address: the queue index, then the next available offset (15
+ * bits) and wrap bit, here the avail index (VIRTIO 1.2, 4.1.5.2). Each
+ * reaches its queue's eventfd and the device runs on it, on both queues,
+ * past the wrap of the rings. VIRTIO_F_NOTIF_CONFIG_DATA is
+ * not offered: queue_notify_data reads the queue index, the value the
+ * notification starts with, and is read-only.
+ */
+TEST_F(pci, notification_data)
+{
+	struct pdrv *d = &self->drv;
+	struct vq_buf in = { .gpa = self->buf, .len = 64 };
+	int n1 = vdev_pci_queue_notify_fd(self->p, 1);
+	unsigned int qi, i;
+
+	EXPECT_TRUE(dev_features(d) & F(VIRTIO_F_NOTIFICATION_DATA));
+	EXPECT_FALSE(dev_features(d) & F(VIRTIO_F_NOTIF_CONFIG_DATA));
+	ASSERT_EQ(S_ACK | S_DRV | S_FOK,
+		  negotiate(d, F(VIRTIO_F_VERSION_1) |
+			       F(VIRTIO_F_NOTIFICATION_DATA)));
+	/* The transport's own: the device is not asked to ack it. */
+	EXPECT_EQ(F(VIRTIO_F_VERSION_1),
+		  vdev_device_acked_features(&self->d.dev));
+	cwr(d, GFSELECT, 1);
+	EXPECT_EQ((F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_NOTIFICATION_DATA)) >> 32,
+		  crd(d, GF));
+	/* NOTIF_CONFIG_DATA is refused. */
+	EXPECT_EQ(S_ACK | S_DRV,
+		  negotiate(d, F(VIRTIO_F_VERSION_1) |
+			       F(VIRTIO_F_NOTIF_CONFIG_DATA)));
+
+	for (qi = 0; qi < NQ; qi++) {
+		cwr(d, Q_SELECT, qi);
+		EXPECT_EQ(qi, crd(d, Q_NDATA));
+		cwr(d, Q_NDATA, 0x1234);
+		EXPECT_EQ(qi, crd(d, Q_NDATA));
+	}
+	/* Before DRIVER_OK the test reads the fd itself. */
+	ASSERT_EQ(S_ACK | S_DRV | S_FOK,
+		  negotiate(d, F(VIRTIO_F_VERSION_1) |
+			       F(VIRTIO_F_NOTIFICATION_DATA)));
+	bar_wr(d, notify_addr(d, 1), 1 | 0x80050000u, 4);
+	EXPECT_EQ(1, fd_count(n1));
+
+	for (qi = 0; qi < NQ; qi++) {
+		rewind_queue(&self->q[qi]);
+		program_queue(d, qi, &self->q[qi], qi + 1);
+	}
+	cwr(d, STATUS, S_RUN);
+	ASSERT_EQ(S_RUN, crd(d, STATUS));
+	for (i = 0; i < 3 * QSZ; i++) {
+		for (qi = 0; qi < NQ; qi++) {
+			struct vq_driver *q = &self->q[qi];
+
+			vq_driver_add(q, NULL, 0, &in, 1, false);
+			vq_driver_kick_prepare(q);
+			bar_wr(d, notify_addr(d, qi),
+			       qi | (uint32_t)q->avail_idx << 16, 4);
+			ASSERT_EQ(64, wait_used(self, qi));
+		}
+	}
 	EXPECT_EQ(S_RUN, crd(d, STATUS));
 }
 
