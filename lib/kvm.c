@@ -310,12 +310,17 @@ static int kvm_pci_ioeventfd(struct vdev_kvm_pci *k, unsigned int queue,
 {
 	/*
 	 * One address per queue (queue_notify_off = queue), so no
-	 * datamatch: the driver writes 16 bits, the queue index, which
-	 * vdev ignores. Other widths exit and reach vdev_pci_bar_write().
+	 * datamatch, and length 0, which matches a write of any width
+	 * (KVM_CAP_IOEVENTFD_ANY_LENGTH, Linux 4.4): the driver writes 16
+	 * bits, the queue index, or with VIRTIO_F_NOTIFICATION_DATA 32
+	 * bits, the index and the next available position, and vdev reads
+	 * neither. The feature is negotiated long after the BAR is mapped,
+	 * so one registration serves both forms. A zero-length ioeventfd
+	 * also takes KVM's fast MMIO path on x86 (no instruction decode).
 	 */
 	struct kvm_ioeventfd io = {
 		.addr = bar + vdev_pci_notify_offset(k->pci, queue),
-		.len = 2,
+		.len = 0,
 		.fd = k->notify_fds[queue],
 		.flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
 	};
@@ -602,7 +607,7 @@ static int kvm_pci_dup_fds(struct vdev_kvm_pci *k, int vm_fd)
  * vdev_kvm_pci_vector_changed()); the INTx irqfd on @intx_gsi with
  * KVM_IRQFD_FLAG_RESAMPLE and a thread ("vkvm-resample") that calls
  * vdev_pci_intx_resample() when KVM signals the resample eventfd; and,
- * while the BAR is decoded, a 2-byte KVM_IOEVENTFD per queue at
+ * while the BAR is decoded, a KVM_IOEVENTFD of any length per queue at
  * vdev_pci_bar_addr() + vdev_pci_notify_offset() (moved by
  * vdev_kvm_pci_bar_moved()). All irqfds stay bound for the attachment's
  * life: vdev writes the vector eventfds only with MSI-X on and a vector

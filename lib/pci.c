@@ -43,16 +43,37 @@
 #ifndef VIRTIO_F_NOTIFICATION_DATA
 #define VIRTIO_F_NOTIFICATION_DATA	38
 #endif
+#ifndef VIRTIO_F_NOTIF_CONFIG_DATA
+#define VIRTIO_F_NOTIF_CONFIG_DATA	39
+#endif
+/* The VIRTIO 1.2 fields past struct virtio_pci_common_cfg. */
+#ifndef VIRTIO_PCI_COMMON_Q_NDATA
+#define VIRTIO_PCI_COMMON_Q_NDATA	56
+#endif
+#ifndef VIRTIO_PCI_COMMON_Q_RESET
+#define VIRTIO_PCI_COMMON_Q_RESET	58
+#endif
 
 /*
  * Transport features the device may offer but this transport does not
  * implement: they are hidden from device_feature, and a driver that acks
- * one has FEATURES_OK refused. Queue reset and notification data need
- * the per-queue lifecycle of the core; there is no SR-IOV.
+ * one has FEATURES_OK refused. There is no SR-IOV, and no
+ * device-chosen notification value (queue_notify_data reads the queue
+ * index). VIRTIO_F_RING_RESET joins them for a device that cannot
+ * reset one queue on its own (pci_hidden_features()).
  */
 #define PCI_UNSUPPORTED_FEATURES	((1ULL << VIRTIO_F_SR_IOV) |	\
-					 (1ULL << VIRTIO_F_NOTIFICATION_DATA) | \
-					 (1ULL << VIRTIO_F_RING_RESET))
+					 (1ULL << VIRTIO_F_NOTIF_CONFIG_DATA))
+
+/*
+ * Transport features offered whatever the device offers: the transport
+ * implements them on its own. With VIRTIO_F_NOTIFICATION_DATA the
+ * driver writes 32 bits to the notify address (the queue index, the
+ * next available offset and wrap bit); the address still names the
+ * queue, and the value is only a hint the device may ignore (VIRTIO 1.2,
+ * 4.1.5.2), which vdev does.
+ */
+#define PCI_TRANSPORT_FEATURES		(1ULL << VIRTIO_F_NOTIFICATION_DATA)
 
 /* Notify structure: the slots of the queues the device has. */
 #define NOTIFY_LEN(p)		((p)->nr_queues * VDEV_PCI_NOTIFY_MULTIPLIER)
@@ -98,7 +119,10 @@ static const struct {
 
 _Static_assert(offsetof(struct virtio_pci_common_cfg, queue_used_hi) ==
 	       VIRTIO_PCI_COMMON_Q_USEDHI, "common cfg layout");
-_Static_assert(sizeof(struct virtio_pci_common_cfg) == VDEV_PCI_COMMON_SIZE,
+/* VIRTIO 1.2, 4.1.4.3: queue_notify_data and queue_reset follow it. */
+_Static_assert(sizeof(struct virtio_pci_common_cfg) ==
+	       VIRTIO_PCI_COMMON_Q_NDATA, "common cfg layout");
+_Static_assert(VIRTIO_PCI_COMMON_Q_RESET + 2 == VDEV_PCI_COMMON_SIZE,
 	       "common cfg size");
 _Static_assert(VDEV_PCI_MSIX_TABLE_OFFSET +
 	       VDEV_PCI_MAX_VECTORS * PCI_MSIX_ENTRY_SIZE <=
@@ -114,11 +138,15 @@ _Static_assert(VDEV_PCI_CAP_MSIX + PCI_CAP_MSIX_SIZEOF <=
  * @vq: the queue given to the device at DRIVER_OK
  * @notify_fd: eventfd signalled by a write to the queue's notify address
  * @vector: queue_msix_vector (read by workers raising an interrupt)
+ * @reset: reset with queue_reset while the device runs (the core's
+ *         vdev_device_queue_reset()): the driver may program it again
+ *         and re-enable it with queue_enable
  */
 struct pci_queue {
 	struct vdev_queue vq;
 	int notify_fd;
 	atomic_uint vector;
+	bool reset;
 };
 
 /*
@@ -428,6 +456,7 @@ static void pci_queue_init(struct vdev_pci *p, unsigned int i)
 	vdev_queue_init(&q->vq, i, sizes[i]);
 	q->vq.kick_fd = q->notify_fd;
 	atomic_store(&q->vector, VIRTIO_MSI_NO_VECTOR);
+	q->reset = false;
 }
 
 static struct pci_queue *pci_sel_queue(struct vdev_pci *p)
@@ -436,10 +465,11 @@ static struct pci_queue *pci_sel_queue(struct vdev_pci *p)
 }
 
 /*
- * May the driver change the selected queue's size or rings? Only before
- * DRIVER_OK and while queue_enable is 0 (VIRTIO 1.2, 4.1.4.3.2): once the
- * queue is enabled the device's view of it must not move under it (the
- * lesson of Firecracker's CVE-2026-5747).
+ * May the driver change the selected queue's size or rings? Only while
+ * queue_enable is 0, and before DRIVER_OK unless the queue was reset
+ * with queue_reset since (VIRTIO 1.2, 4.1.4.3.2): once the queue is
+ * enabled the device's view of it must not move under it (the lesson of
+ * Firecracker's CVE-2026-5747).
  */
 static struct pci_queue *pci_queue_writable(struct vdev_pci *p,
 					    const char *reg)
@@ -450,7 +480,7 @@ static struct pci_queue *pci_queue_writable(struct vdev_pci *p,
 		pci_warn(p, "%s write to absent queue %u", reg, p->queue_sel);
 		return NULL;
 	}
-	if (p->status & VIRTIO_CONFIG_S_DRIVER_OK) {
+	if ((p->status & VIRTIO_CONFIG_S_DRIVER_OK) && !q->reset) {
 		pci_warn(p, "%s write after DRIVER_OK ignored", reg);
 		return NULL;
 	}
@@ -510,15 +540,31 @@ static void pci_virtio_reset(struct vdev_pci *p)
 	pthread_mutex_unlock(&p->irq_lock);
 }
 
-/* FEATURES_OK: ack what the driver wrote; may the bit be set? */
+/* Features the device may offer that device_feature does not show. */
+static uint64_t pci_hidden_features(struct vdev_pci *p)
+{
+	uint64_t f = PCI_UNSUPPORTED_FEATURES;
+
+	if (!vdev_device_queue_reset_supported(p->dev))
+		f |= 1ULL << VIRTIO_F_RING_RESET;
+	return f;
+}
+
+/*
+ * FEATURES_OK: ack what the driver wrote; may the bit be set? The
+ * transport's own features are not the device's to ack, unless it
+ * offers them itself.
+ */
 static bool pci_features_ok(struct vdev_pci *p)
 {
 	struct vdev_device *dev = p->dev;
+	uint64_t own = PCI_TRANSPORT_FEATURES & ~vdev_device_features(dev);
+	uint64_t f = p->drv_features & ~own;
 
-	vdev_device_ack_features(dev, p->drv_features & 0xffffffffULL);
-	vdev_device_ack_features(dev, p->drv_features & ~0xffffffffULL);
+	vdev_device_ack_features(dev, f & 0xffffffffULL);
+	vdev_device_ack_features(dev, f & ~0xffffffffULL);
 	if (p->features_invalid || !vdev_device_features_ok(dev) ||
-	    (p->drv_features & PCI_UNSUPPORTED_FEATURES)) {
+	    (p->drv_features & pci_hidden_features(p))) {
 		pci_warn(p, "FEATURES_OK refused: features %#llx not offered",
 			 (unsigned long long)p->drv_features);
 		return false;
@@ -600,7 +646,8 @@ static void pci_write_driver_features(struct vdev_pci *p, uint32_t val)
 
 static uint64_t pci_device_features(struct vdev_pci *p)
 {
-	return vdev_device_features(p->dev) & ~PCI_UNSUPPORTED_FEATURES;
+	return (vdev_device_features(p->dev) & ~pci_hidden_features(p)) |
+	       PCI_TRANSPORT_FEATURES;
 }
 
 /* ---- common configuration structure ---- */
@@ -627,6 +674,8 @@ static unsigned int common_width(uint64_t off)
 	case VIRTIO_PCI_COMMON_Q_MSIX:
 	case VIRTIO_PCI_COMMON_Q_ENABLE:
 	case VIRTIO_PCI_COMMON_Q_NOFF:
+	case VIRTIO_PCI_COMMON_Q_NDATA:
+	case VIRTIO_PCI_COMMON_Q_RESET:
 		return 2;
 	case VIRTIO_PCI_COMMON_STATUS:
 	case VIRTIO_PCI_COMMON_CFGGENERATION:
@@ -699,6 +748,15 @@ static uint32_t common_read(struct vdev_pci *p, uint64_t off)
 		return q->vq.ready;
 	case VIRTIO_PCI_COMMON_Q_NOFF:
 		return p->queue_sel;
+	case VIRTIO_PCI_COMMON_Q_NDATA:
+		/*
+		 * Without VIRTIO_F_NOTIF_CONFIG_DATA the notification starts
+		 * with the queue index (VIRTIO 1.2, 4.1.5.2).
+		 */
+		return p->queue_sel;
+	case VIRTIO_PCI_COMMON_Q_RESET:
+		/* The reset completes within the write (pci_queue_reset). */
+		return 0;
 	case VIRTIO_PCI_COMMON_Q_DESCLO:
 	case VIRTIO_PCI_COMMON_Q_DESCHI:
 	case VIRTIO_PCI_COMMON_Q_AVAILLO:
@@ -733,6 +791,7 @@ static void common_write_size(struct vdev_pci *p, uint32_t val)
 static void common_write_enable(struct vdev_pci *p, uint32_t val)
 {
 	struct pci_queue *q;
+	int ret;
 
 	if (val != 1) {
 		/* VIRTIO 1.2, 4.1.4.3.2: the driver MUST NOT write 0. */
@@ -740,8 +799,73 @@ static void common_write_enable(struct vdev_pci *p, uint32_t val)
 		return;
 	}
 	q = pci_queue_writable(p, "queue_enable");
-	if (q)
-		q->vq.ready = true;
+	if (!q)
+		return;
+	if (q->reset) {
+		/*
+		 * Re-enabling a queue reset with queue_reset: the core maps
+		 * it and its worker takes it up again. A bad setting leaves
+		 * it stopped, with DEVICE_NEEDS_RESET.
+		 */
+		ret = vdev_device_queue_enable(p->dev, &q->vq);
+		if (ret) {
+			pci_warn(p, "queue %u not re-enabled: %d", p->queue_sel,
+				 ret);
+			pci_needs_reset(p);
+			return;
+		}
+		q->reset = false;
+	}
+	q->vq.ready = true;
+}
+
+/*
+ * queue_reset=1 (VIRTIO_F_RING_RESET, VIRTIO 1.2, 4.1.4.3.2), offered only
+ * for a device that can reset one queue. Before DRIVER_OK the queue goes
+ * back to its power-on state. While the device runs, the core resets the
+ * one enabled queue (vdev_device_queue_reset(): workers parked, the
+ * device drops its state for the queue, the rings are unmapped, size and
+ * addresses read their power-on values) while the others keep running;
+ * queue_msix_vector goes back to NO_VECTOR. The driver may then program
+ * the queue and write queue_enable=1 to run it again. The reset
+ * completes within the write, so queue_reset always reads 0, and
+ * queue_enable reads 0 once it returns, as the driver waits for.
+ */
+static void pci_queue_reset(struct vdev_pci *p, uint32_t val)
+{
+	struct pci_queue *q = pci_sel_queue(p);
+	int ret;
+
+	if (!vdev_device_feature_acked(p->dev, VIRTIO_F_RING_RESET)) {
+		pci_warn(p, "queue_reset without VIRTIO_F_RING_RESET ignored");
+		return;
+	}
+	if (!q) {
+		pci_warn(p, "queue_reset of absent queue %u", p->queue_sel);
+		return;
+	}
+	if (val != 1) {
+		pci_warn(p, "queue_reset %u ignored", val);
+		return;
+	}
+	if (!(p->status & VIRTIO_CONFIG_S_DRIVER_OK)) {
+		pci_queue_init(p, p->queue_sel);
+		return;
+	}
+	if (!q->vq.ready) {
+		pci_warn(p, "queue_reset of queue %u, not enabled, ignored",
+			 p->queue_sel);
+		return;
+	}
+	ret = vdev_device_queue_reset(p->dev, &q->vq);
+	if (ret) {
+		/* -EINVAL: the device is not active, nothing runs the queue. */
+		pci_warn(p, "queue %u reset: %d", p->queue_sel, ret);
+		pci_needs_reset(p);
+		return;
+	}
+	q->reset = true;
+	atomic_store(&q->vector, VIRTIO_MSI_NO_VECTOR);
 }
 
 static void common_write(struct vdev_pci *p, uint64_t off, uint32_t val)
@@ -782,6 +906,9 @@ static void common_write(struct vdev_pci *p, uint64_t off, uint32_t val)
 	case VIRTIO_PCI_COMMON_Q_ENABLE:
 		common_write_enable(p, val);
 		return;
+	case VIRTIO_PCI_COMMON_Q_RESET:
+		pci_queue_reset(p, val);
+		return;
 	case VIRTIO_PCI_COMMON_Q_DESCLO:
 	case VIRTIO_PCI_COMMON_Q_DESCHI:
 	case VIRTIO_PCI_COMMON_Q_AVAILLO:
@@ -798,7 +925,10 @@ static void common_write(struct vdev_pci *p, uint64_t off, uint32_t val)
 			set_low(addr, val);
 		return;
 	default:
-		/* device_feature, num_queues, config_generation, notify_off */
+		/*
+		 * device_feature, num_queues, config_generation,
+		 * queue_notify_off, queue_notify_data
+		 */
 		pci_warn(p, "write of %#x to read-only common cfg %#llx ignored",
 			 val, (unsigned long long)off);
 		return;
@@ -890,13 +1020,21 @@ static bool width_ok(uint64_t rel, unsigned int len, uint64_t size,
 	return len <= size - rel;
 }
 
-/* A notify write: the slot of an existing queue, 2 or 4 bytes. No lock. */
+/*
+ * A notify write: the slot of an existing queue, 2 bytes (the queue
+ * index) or 4 (VIRTIO_F_NOTIFICATION_DATA: the index, then the next
+ * available offset and wrap bit). No lock.
+ */
 static void pci_notify(struct vdev_pci *p, uint64_t rel, unsigned int len)
 {
 	unsigned int i = rel / VDEV_PCI_NOTIFY_MULTIPLIER;
 	int ret;
 
-	/* No NOTIFICATION_DATA: the address names the queue. */
+	/*
+	 * The address names the queue; the value is not read, with or
+	 * without NOTIFICATION_DATA (the data is a hint, and an ioeventfd
+	 * does not read it either).
+	 */
 	if (rel % VDEV_PCI_NOTIFY_MULTIPLIER || (len != 2 && len != 4) ||
 	    i >= p->nr_queues) {
 		pci_warn(p, "notify of %u bytes at %#llx ignored", len,
@@ -1498,8 +1636,9 @@ out_free:
  *
  * A write to the queue's notify address (vdev_pci_notify_offset() inside
  * the BAR) signals this eventfd; register it with KVM_IOEVENTFD on that
- * address (any length or datamatch @queue with length 2) so that
- * notifications skip the exit. The fd stays owned by @pci and valid until
+ * address with length 0 (any width) and no datamatch so that
+ * notifications skip the exit: the driver writes 2 bytes, or 4 with
+ * VIRTIO_F_NOTIFICATION_DATA, whose value is not the queue index alone. The fd stays owned by @pci and valid until
  * vdev_pci_destroy().
  *
  * Return: the fd, or -EINVAL for a queue the device does not have.

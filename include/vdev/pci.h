@@ -41,7 +41,7 @@ struct vdev_pci;
 
 /* Offsets inside the BAR (Documentation/pci.rst, "Layout"). */
 #define VDEV_PCI_COMMON_OFFSET		0x0000
-#define VDEV_PCI_COMMON_SIZE		0x38	/* struct virtio_pci_common_cfg */
+#define VDEV_PCI_COMMON_SIZE		0x3c	/* to queue_reset (VIRTIO 1.2) */
 #define VDEV_PCI_ISR_OFFSET		0x1000
 #define VDEV_PCI_ISR_SIZE		1
 #define VDEV_PCI_DEVICE_OFFSET		0x2000

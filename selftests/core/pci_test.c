@@ -52,6 +52,14 @@
 
 #define C(f)		VIRTIO_PCI_COMMON_##f
 
+/* Not in every uapi <linux/virtio_config.h> yet (VIRTIO 1.2, 6). */
+#ifndef VIRTIO_F_NOTIFICATION_DATA
+#define VIRTIO_F_NOTIFICATION_DATA	38
+#endif
+#ifndef VIRTIO_F_NOTIF_CONFIG_DATA
+#define VIRTIO_F_NOTIF_CONFIG_DATA	39
+#endif
+
 _Static_assert(NQ == TDEV_NQ, "tdev.h's queue count");
 
 static const uint16_t mdev_sizes[NQ] = { QMAX, QMAX };
@@ -65,7 +73,20 @@ static const struct vdev_device_ops mdev_ops = {
 	.release = tdev_release,
 };
 
-static int mdev_init(struct tdev *d, uint32_t type)
+/* The same device, able to reset one queue on its own. */
+static const struct vdev_device_ops mdev_qr_ops = {
+	.name = "pdev",
+	.read_config = tdev_read_config,
+	.write_config = tdev_write_config,
+	.activate = tdev_activate,
+	.reset = tdev_reset,
+	.queue_reset = tdev_queue_reset,
+	.queue_enable = tdev_queue_enable,
+	.release = tdev_release,
+};
+
+static int mdev_init_ops(struct tdev *d, const struct vdev_device_ops *ops,
+			 uint32_t type)
 {
 	struct vdev_device_info info = {
 		.name = "pdev",
@@ -76,7 +97,12 @@ static int mdev_init(struct tdev *d, uint32_t type)
 		.min_queues = 1,
 	};
 
-	return tdev_init(d, &mdev_ops, &info, "0123456789abcdef", 16, QMAX);
+	return tdev_init(d, ops, &info, "0123456789abcdef", 16, QMAX);
+}
+
+static int mdev_init(struct tdev *d, uint32_t type)
+{
+	return mdev_init_ops(d, &mdev_ops, type);
 }
 
 /* ---- what the VMM is told (struct vdev_pci_ops) ---- */
@@ -302,7 +328,7 @@ enum {
 	cw_NUMQ = 2, cw_STATUS = 1, cw_CFGGENERATION = 1, cw_Q_SELECT = 2,
 	cw_Q_SIZE = 2, cw_Q_MSIX = 2, cw_Q_ENABLE = 2, cw_Q_NOFF = 2,
 	cw_Q_DESCLO = 4, cw_Q_DESCHI = 4, cw_Q_AVAILLO = 4, cw_Q_AVAILHI = 4,
-	cw_Q_USEDLO = 4, cw_Q_USEDHI = 4,
+	cw_Q_USEDLO = 4, cw_Q_USEDHI = 4, cw_Q_NDATA = 2, cw_Q_RESET = 2,
 };
 
 static uint64_t dev_features(struct pdrv *d)
@@ -539,7 +565,8 @@ TEST_F(pci, header_and_caps)
 		  cfg_rd(self->p, d->cfg_cap + VIRTIO_PCI_CAP_LEN, 1));
 	EXPECT_EQ(4, d->mult);
 	EXPECT_EQ(NQ * d->mult, d->notify_len);
-	EXPECT_EQ(sizeof(struct virtio_pci_common_cfg), d->common_len);
+	/* Up to queue_reset, the last field of VIRTIO 1.2 (4.1.4.3). */
+	EXPECT_EQ(VIRTIO_PCI_COMMON_Q_RESET + 2, d->common_len);
 	EXPECT_EQ(NV, d->msix_size);
 	EXPECT_EQ(NV, vdev_pci_nr_vectors(self->p));
 	EXPECT_EQ(NQ, vdev_pci_nr_queues(self->p));
@@ -706,8 +733,12 @@ TEST_F(pci, negotiation)
 {
 	struct pdrv *d = &self->drv;
 
-	/* RING_RESET is the device's but not the transport's (yet). */
-	EXPECT_EQ(MDEV_FEATURES & ~F(VIRTIO_F_RING_RESET), dev_features(d));
+	/*
+	 * RING_RESET is the device's, but it cannot reset one queue: hidden.
+	 * NOTIFICATION_DATA is the transport's.
+	 */
+	EXPECT_EQ((MDEV_FEATURES & ~F(VIRTIO_F_RING_RESET)) |
+		  F(VIRTIO_F_NOTIFICATION_DATA), dev_features(d));
 	cwr(d, DFSELECT, 2);
 	EXPECT_EQ(0, crd(d, DF));
 
@@ -1090,7 +1121,8 @@ TEST_F(pci, wrong_state_writes)
 	cwr(d, Q_NOFF, 9);
 	EXPECT_EQ(NQ, crd(d, NUMQ));
 	EXPECT_EQ(noff, crd(d, Q_NOFF));
-	EXPECT_EQ(dev_features(d), MDEV_FEATURES & ~F(VIRTIO_F_RING_RESET));
+	EXPECT_EQ(dev_features(d), (MDEV_FEATURES & ~F(VIRTIO_F_RING_RESET)) |
+				   F(VIRTIO_F_NOTIFICATION_DATA));
 
 	/* DRIVER_OK before FEATURES_OK. */
 	cwr(d, STATUS, S_ACK | S_DRV);
@@ -1389,11 +1421,18 @@ TEST_F(pci, common_wrong_width)
 	bar_wr(d, base + C(STATUS), 0, 4);
 	EXPECT_EQ(S_ACK, crd(d, STATUS));
 	EXPECT_EQ(0, bar_rd(d, base + C(STATUS), 2));
+	/* The 2-byte queue_notify_data and queue_reset at 4 or 1 bytes. */
+	cwr(d, Q_SELECT, 1);
+	EXPECT_EQ(1, crd(d, Q_NDATA));
+	EXPECT_EQ(0, bar_rd(d, base + C(Q_NDATA), 4));
+	EXPECT_EQ(0, bar_rd(d, base + C(Q_RESET), 1));
+	EXPECT_EQ(0, bar_rd(d, base + C(Q_RESET), 4));
+	cwr(d, Q_SELECT, 0);
 	/* Past the structure, and between structures. */
-	EXPECT_EQ(0, bar_rd(d, base + VIRTIO_PCI_COMMON_Q_NDATA, 2));
-	EXPECT_EQ(0, bar_rd(d, base + VIRTIO_PCI_COMMON_Q_RESET, 2));
+	EXPECT_EQ(0, bar_rd(d, base + C(Q_RESET) + 2, 2));
+	EXPECT_EQ(0, bar_rd(d, base + C(Q_RESET) + 2, 4));
 	EXPECT_EQ(0, bar_rd(d, 0x800, 4));
-	bar_wr(d, base + VIRTIO_PCI_COMMON_Q_RESET, 1, 2);
+	bar_wr(d, base + C(Q_RESET) + 2, 1, 2);
 	/* Device config: 1, 2, 4, 8 bytes; 3 or unaligned ignored. */
 	EXPECT_EQ('0', bar_rd(d, d->device, 1));
 	EXPECT_EQ(0x3736353433323130ULL, bar_rd(d, d->device, 8));
@@ -1537,6 +1576,377 @@ TEST_F(pci, concurrent_vcpus)
 }
 
 /* Destroy while running: joins the workers and closes every fd. */
+/* ---- per-queue reset (VIRTIO_F_RING_RESET) ---- */
+
+/* Replace the fixture's device and transport by ones on @ops; probe. */
+static void pci_use_ops(struct __test_metadata *_metadata,
+			FIXTURE_DATA(pci) *self,
+			const struct vdev_device_ops *ops)
+{
+	vdev_pci_destroy(self->p);
+	self->p = NULL;
+	vdev_device_put(&self->d.dev);
+	ASSERT_EQ(1, self->d.released);
+	ASSERT_EQ(0, mdev_init_ops(&self->d, ops, VIRTIO_ID_RNG));
+	ASSERT_EQ(0, vdev_pci_create(&self->d.dev, self->g.mem, &vmm_ops,
+				     &self->vmm, &self->p));
+	ASSERT_EQ(0, pdrv_probe(&self->drv, self->p));
+}
+
+/* probe() with VIRTIO_F_RING_RESET acked; the status read. */
+static uint8_t probe_ring_reset(FIXTURE_DATA(pci) *self, unsigned int nq)
+{
+	unsigned int i;
+	uint8_t s;
+
+	s = negotiate(&self->drv, F(VIRTIO_F_VERSION_1) |
+				  F(VIRTIO_F_RING_RESET));
+	if (!(s & S_FOK))
+		return s;
+	for (i = 0; i < nq; i++) {
+		rewind_queue(&self->q[i]);
+		program_queue(&self->drv, i, &self->q[i], i + 1);
+	}
+	cwr(&self->drv, STATUS, S_RUN);
+	return crd(&self->drv, STATUS);
+}
+
+/* vp_modern_set_queue_reset(): queue_reset 1, wait for 0 in both. */
+static bool reset_queue(struct pdrv *d, unsigned int i)
+{
+	cwr(d, Q_SELECT, i);
+	cwr(d, Q_RESET, 1);
+	return !crd(d, Q_RESET) && !crd(d, Q_ENABLE);
+}
+
+struct q1_load {
+	FIXTURE_DATA(pci) *self;
+	uint64_t notify;	/* queue 1's notify address, found once */
+	atomic_bool stop;
+	atomic_uint done;
+	atomic_uint lost;
+};
+
+/*
+ * The driver keeps queue 1 busy: one buffer at a time. It only writes
+ * the notify address (never queue_select, which the main thread uses).
+ */
+static void *q1_load_thread(void *arg)
+{
+	struct q1_load *l = arg;
+	struct vq_buf in = { .gpa = l->self->buf + 2048, .len = 128 };
+
+	while (!atomic_load(&l->stop)) {
+		vq_driver_add(&l->self->q[1], NULL, 0, &in, 1, false);
+		vq_driver_kick_prepare(&l->self->q[1]);
+		bar_wr(&l->self->drv, l->notify, 1, 2);
+		if (wait_used(l->self, 1) != 128) {
+			atomic_fetch_add(&l->lost, 1);
+			break;
+		}
+		atomic_fetch_add(&l->done, 1);
+	}
+	return NULL;
+}
+
+/* Wait until queue 1's driver used @n more buffers; false after 5 s. */
+static bool q1_progress(struct q1_load *l, unsigned int n)
+{
+	unsigned int from = atomic_load(&l->done);
+	int i;
+
+	for (i = 0; i < 50000; i++) {
+		if (atomic_load(&l->done) - from >= n)
+			return true;
+		usleep(100);
+	}
+	return false;
+}
+
+/*
+ * The guest's VIRTIO_F_RING_RESET flow over PCI, as Linux's
+ * vp_modern_reset_vq() and vp_modern_enable_vq_after_reset() run it:
+ * queue 0 carries traffic, is reset (queue_reset 1, then queue_reset and
+ * queue_enable read 0), programmed again on fresh rings after DRIVER_OK
+ * and re-enabled (queue_enable 1), and carries traffic again, 50 times,
+ * while the driver keeps queue 1 busy the whole time. Queue 1 never
+ * stops, the device never needs a reset, the workers are the same
+ * throughout and no fd is left behind.
+ */
+TEST_F_TIMEOUT(pci, ring_reset_guest_flow, 120)
+{
+	struct pdrv *d = &self->drv;
+	struct q1_load l = { .self = self };
+	unsigned int round, i;
+	pthread_t th;
+	int fds;
+
+	pci_use_ops(_metadata, self, &mdev_qr_ops);
+	EXPECT_TRUE(dev_features(d) & F(VIRTIO_F_RING_RESET));
+	ASSERT_EQ(S_RUN, probe_ring_reset(self, NQ));
+	l.notify = notify_addr(d, 1);
+	fds = vdev_test_count_fds();
+	ASSERT_EQ(0, pthread_create(&th, NULL, q1_load_thread, &l));
+
+	for (round = 0; round < 50; round++) {
+		for (i = 0; i < 4; i++) {
+			send(self, 0);
+			ASSERT_EQ(128, wait_used(self, 0));
+		}
+		ASSERT_TRUE(reset_queue(d, 0));
+		ASSERT_EQ(S_RUN, crd(d, STATUS));
+		/* Power-on values, for the driver to program again. */
+		ASSERT_EQ(QMAX, crd(d, Q_SIZE));
+		ASSERT_EQ(0, crd(d, Q_DESCLO));
+		ASSERT_EQ(NOVEC, crd(d, Q_MSIX));
+		/* Queue 1 goes on while queue 0 is reset. */
+		ASSERT_TRUE(q1_progress(&l, 3));
+
+		rewind_queue(&self->q[0]);
+		program_queue(d, 0, &self->q[0], 1);
+		ASSERT_EQ(1, crd(d, Q_ENABLE));
+		ASSERT_EQ(0, crd(d, Q_RESET));
+		ASSERT_EQ(S_RUN, crd(d, STATUS));
+		ASSERT_EQ(NQ, vdev_test_count_threads_named("vdev-pdev-q"));
+	}
+	/* Traffic after the last re-enable, on the fresh ring. */
+	for (i = 0; i < QSZ + 4; i++) {
+		send(self, 0);
+		ASSERT_EQ(128, wait_used(self, 0));
+	}
+	atomic_store(&l.stop, true);
+	pthread_join(th, NULL);
+	EXPECT_EQ(0, atomic_load(&l.lost));
+	EXPECT_LE(150, atomic_load(&l.done));
+	EXPECT_EQ(50, atomic_load(&self->d.queue_resets));
+	EXPECT_EQ(50, atomic_load(&self->d.queue_enables));
+	EXPECT_EQ(S_RUN, crd(d, STATUS));
+	EXPECT_EQ(fds, vdev_test_count_fds());
+
+	/* Rings outside guest RAM at the re-enable: DEVICE_NEEDS_RESET. */
+	ASSERT_TRUE(reset_queue(d, 0));
+	cwr(d, Q_SIZE, QSZ);
+	cwr(d, Q_DESCHI, 0x10);
+	cwr(d, Q_ENABLE, 1);
+	EXPECT_EQ(0, crd(d, Q_ENABLE));
+	EXPECT_EQ(S_RUN | S_NR, crd(d, STATUS));
+	/* Queue 1 still works; a device reset brings queue 0 back. */
+	send(self, 1);
+	EXPECT_EQ(128, wait_used(self, 1));
+	cwr(d, STATUS, 0);
+	ASSERT_EQ(S_RUN, probe_ring_reset(self, NQ));
+	send(self, 0);
+	EXPECT_EQ(128, wait_used(self, 0));
+}
+
+/*
+ * Hostile: queue_reset written in the wrong state. Each is ignored (with
+ * a warning) and the queues go on: the feature not negotiated, a queue
+ * that is not enabled, queue_select out of range, a value other than 1.
+ * Before DRIVER_OK it puts the queue back to its power-on state.
+ */
+TEST_F(pci, queue_reset_wrong_state)
+{
+	struct pdrv *d = &self->drv;
+	uint16_t sel[] = { NQ, 0x7fff, 0xffff };
+	unsigned int i;
+
+	pci_use_ops(_metadata, self, &mdev_qr_ops);
+
+	/* VIRTIO_F_RING_RESET offered but not acked. */
+	ASSERT_EQ(S_RUN, probe(self, NQ));
+	EXPECT_FALSE(reset_queue(d, 0));
+	EXPECT_EQ(1, crd(d, Q_ENABLE));
+	EXPECT_EQ(QSZ, crd(d, Q_SIZE));
+	EXPECT_EQ(0, atomic_load(&self->d.queue_resets));
+	send(self, 0);
+	EXPECT_EQ(128, wait_used(self, 0));
+	EXPECT_EQ(S_RUN, crd(d, STATUS));
+
+	/* Acked; queue 1 was never enabled. */
+	cwr(d, STATUS, 0);
+	ASSERT_EQ(S_RUN, probe_ring_reset(self, 1));
+	cwr(d, Q_SELECT, 1);
+	cwr(d, Q_RESET, 1);
+	EXPECT_EQ(0, crd(d, Q_RESET));
+	EXPECT_EQ(0, crd(d, Q_ENABLE));
+	/* It stays out of reach: its registers stay read-only. */
+	cwr(d, Q_SIZE, 8);
+	cwr(d, Q_ENABLE, 1);
+	EXPECT_EQ(QMAX, crd(d, Q_SIZE));
+	EXPECT_EQ(0, crd(d, Q_ENABLE));
+	EXPECT_EQ(0, atomic_load(&self->d.queue_resets));
+	EXPECT_EQ(S_RUN, crd(d, STATUS));
+
+	/* queue_select names no queue. */
+	for (i = 0; i < ARRAY_SIZE(sel); i++) {
+		cwr(d, Q_SELECT, sel[i]);
+		cwr(d, Q_RESET, 1);
+		EXPECT_EQ(0, crd(d, Q_RESET));
+	}
+	/* Values other than 1. */
+	cwr(d, Q_SELECT, 0);
+	cwr(d, Q_RESET, 0);
+	cwr(d, Q_RESET, 2);
+	cwr(d, Q_RESET, 0xffff);
+	EXPECT_EQ(1, crd(d, Q_ENABLE));
+	EXPECT_EQ(0, atomic_load(&self->d.queue_resets));
+	send(self, 0);
+	EXPECT_EQ(128, wait_used(self, 0));
+	EXPECT_EQ(S_RUN, crd(d, STATUS));
+
+	/* Before DRIVER_OK: the queue goes back to power-on. */
+	ASSERT_EQ(S_ACK | S_DRV | S_FOK,
+		  negotiate(d, F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_RING_RESET)));
+	rewind_queue(&self->q[0]);
+	program_queue(d, 0, &self->q[0], 1);
+	EXPECT_TRUE(reset_queue(d, 0));
+	EXPECT_EQ(QMAX, crd(d, Q_SIZE));
+	EXPECT_EQ(0, crd(d, Q_DESCLO));
+	EXPECT_EQ(NOVEC, crd(d, Q_MSIX));
+	EXPECT_EQ(0, atomic_load(&self->d.queue_resets));
+
+	/* A device that cannot reset one queue: not offered, refused. */
+	pci_use_ops(_metadata, self, &mdev_ops);
+	EXPECT_FALSE(dev_features(d) & F(VIRTIO_F_RING_RESET));
+	EXPECT_EQ(S_ACK | S_DRV,
+		  negotiate(d, F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_RING_RESET)));
+	ASSERT_EQ(S_RUN, probe(self, NQ));
+	EXPECT_FALSE(reset_queue(d, 0));
+	send(self, 0);
+	EXPECT_EQ(128, wait_used(self, 0));
+}
+
+/*
+ * After DRIVER_OK, queue_size and the ring addresses are writable only
+ * for a queue reset with queue_reset, and only until it is re-enabled
+ * (the lesson of CVE-2026-5747 still holds for a running queue).
+ */
+TEST_F(pci, queue_writes_only_while_reset)
+{
+	struct pdrv *d = &self->drv;
+	struct vq_driver *q = &self->q[0];
+	int i;
+
+	pci_use_ops(_metadata, self, &mdev_qr_ops);
+	ASSERT_EQ(S_RUN, probe_ring_reset(self, NQ));
+	/* Running: ignored. */
+	cwr(d, Q_SELECT, 0);
+	cwr(d, Q_SIZE, QMAX);
+	cwr(d, Q_DESCHI, 0x10);
+	EXPECT_EQ(QSZ, crd(d, Q_SIZE));
+	EXPECT_EQ(0, crd(d, Q_DESCHI));
+
+	/* Reset: each register reads back what was written. */
+	ASSERT_TRUE(reset_queue(d, 0));
+	cwr(d, Q_SIZE, 8);
+	cwr(d, Q_DESCLO, 0x11111000);
+	cwr(d, Q_DESCHI, 0x22222222);
+	cwr(d, Q_AVAILLO, 0x33333000);
+	cwr(d, Q_AVAILHI, 0x44444444);
+	cwr(d, Q_USEDLO, 0x55555000);
+	cwr(d, Q_USEDHI, 0x66666666);
+	EXPECT_EQ(8, crd(d, Q_SIZE));
+	EXPECT_EQ(0x11111000, crd(d, Q_DESCLO));
+	EXPECT_EQ(0x22222222, crd(d, Q_DESCHI));
+	EXPECT_EQ(0x33333000, crd(d, Q_AVAILLO));
+	EXPECT_EQ(0x44444444, crd(d, Q_AVAILHI));
+	EXPECT_EQ(0x55555000, crd(d, Q_USEDLO));
+	EXPECT_EQ(0x66666666, crd(d, Q_USEDHI));
+	/* Queue 1, which runs, still refuses them. */
+	cwr(d, Q_SELECT, 1);
+	cwr(d, Q_SIZE, 8);
+	cwr(d, Q_DESCLO, 0x1000);
+	EXPECT_EQ(QSZ, crd(d, Q_SIZE));
+	EXPECT_EQ((uint32_t)self->q[1].desc_gpa, crd(d, Q_DESCLO));
+
+	/* Re-enabled on good rings: read-only again, with the enabled size. */
+	rewind_queue(q);
+	program_queue(d, 0, q, 1);
+	ASSERT_EQ(1, crd(d, Q_ENABLE));
+	cwr(d, Q_SIZE, QMAX);
+	cwr(d, Q_DESCLO, 0x1000);
+	cwr(d, Q_USEDHI, 0xffffffff);
+	EXPECT_EQ(QSZ, crd(d, Q_SIZE));
+	EXPECT_EQ((uint32_t)q->desc_gpa, crd(d, Q_DESCLO));
+	EXPECT_EQ(0, crd(d, Q_USEDHI));
+	/* More than QSZ chains: the ring wraps at 16, as enabled. */
+	for (i = 0; i < 3 * QSZ; i++) {
+		send(self, 0);
+		ASSERT_EQ(128, wait_used(self, 0));
+	}
+	send(self, 1);
+	EXPECT_EQ(128, wait_used(self, 1));
+	EXPECT_EQ(S_RUN, crd(d, STATUS));
+}
+
+/* ---- VIRTIO_F_NOTIFICATION_DATA ---- */
+
+/*
+ * With VIRTIO_F_NOTIFICATION_DATA the driver writes 32 bits to the
+ * notify address: the queue index, then the next available offset (15
+ * bits) and wrap bit, here the avail index (VIRTIO 1.2, 4.1.5.2). Each
+ * reaches its queue's eventfd and the device runs on it, on both queues,
+ * past the wrap of the rings. VIRTIO_F_NOTIF_CONFIG_DATA is
+ * not offered: queue_notify_data reads the queue index, the value the
+ * notification starts with, and is read-only.
+ */
+TEST_F(pci, notification_data)
+{
+	struct pdrv *d = &self->drv;
+	struct vq_buf in = { .gpa = self->buf, .len = 64 };
+	int n1 = vdev_pci_queue_notify_fd(self->p, 1);
+	unsigned int qi, i;
+
+	EXPECT_TRUE(dev_features(d) & F(VIRTIO_F_NOTIFICATION_DATA));
+	EXPECT_FALSE(dev_features(d) & F(VIRTIO_F_NOTIF_CONFIG_DATA));
+	ASSERT_EQ(S_ACK | S_DRV | S_FOK,
+		  negotiate(d, F(VIRTIO_F_VERSION_1) |
+			       F(VIRTIO_F_NOTIFICATION_DATA)));
+	/* The transport's own: the device is not asked to ack it. */
+	EXPECT_EQ(F(VIRTIO_F_VERSION_1),
+		  vdev_device_acked_features(&self->d.dev));
+	cwr(d, GFSELECT, 1);
+	EXPECT_EQ((F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_NOTIFICATION_DATA)) >> 32,
+		  crd(d, GF));
+	/* NOTIF_CONFIG_DATA is refused. */
+	EXPECT_EQ(S_ACK | S_DRV,
+		  negotiate(d, F(VIRTIO_F_VERSION_1) |
+			       F(VIRTIO_F_NOTIF_CONFIG_DATA)));
+
+	for (qi = 0; qi < NQ; qi++) {
+		cwr(d, Q_SELECT, qi);
+		EXPECT_EQ(qi, crd(d, Q_NDATA));
+		cwr(d, Q_NDATA, 0x1234);
+		EXPECT_EQ(qi, crd(d, Q_NDATA));
+	}
+	/* Before DRIVER_OK the test reads the fd itself. */
+	ASSERT_EQ(S_ACK | S_DRV | S_FOK,
+		  negotiate(d, F(VIRTIO_F_VERSION_1) |
+			       F(VIRTIO_F_NOTIFICATION_DATA)));
+	bar_wr(d, notify_addr(d, 1), 1 | 0x80050000u, 4);
+	EXPECT_EQ(1, fd_count(n1));
+
+	for (qi = 0; qi < NQ; qi++) {
+		rewind_queue(&self->q[qi]);
+		program_queue(d, qi, &self->q[qi], qi + 1);
+	}
+	cwr(d, STATUS, S_RUN);
+	ASSERT_EQ(S_RUN, crd(d, STATUS));
+	for (i = 0; i < 3 * QSZ; i++) {
+		for (qi = 0; qi < NQ; qi++) {
+			struct vq_driver *q = &self->q[qi];
+
+			vq_driver_add(q, NULL, 0, &in, 1, false);
+			vq_driver_kick_prepare(q);
+			bar_wr(d, notify_addr(d, qi),
+			       qi | (uint32_t)q->avail_idx << 16, 4);
+			ASSERT_EQ(64, wait_used(self, qi));
+		}
+	}
+	EXPECT_EQ(S_RUN, crd(d, STATUS));
+}
+
 TEST(destroy_while_active)
 {
 	struct vdev_pci *p;
