@@ -1752,6 +1752,24 @@ unsigned int vdev_pci_nr_queues(struct vdev_pci *pci)
 }
 
 /**
+ * vdev_pci_features() - the feature bits the function offers the driver
+ * @pci: the transport
+ *
+ * What device_feature shows: the device's features without those this
+ * transport cannot carry for it (VIRTIO_F_RING_RESET for a device without
+ * per-queue reset, VIRTIO_F_NOTIF_CONFIG_DATA, VIRTIO_F_SR_IOV), with the
+ * transport's own (VIRTIO_F_NOTIFICATION_DATA).
+ *
+ * Context: any thread.
+ *
+ * Return: the 64 feature bits.
+ */
+uint64_t vdev_pci_features(struct vdev_pci *pci)
+{
+	return pci_device_features(pci);
+}
+
+/**
  * vdev_pci_nr_vectors() - size of the MSI-X table
  * @pci: the transport
  *

@@ -128,6 +128,7 @@ void vdev_pci_intx_resample(struct vdev_pci *pci);
 
 unsigned int vdev_pci_nr_queues(struct vdev_pci *pci);
 
+uint64_t vdev_pci_features(struct vdev_pci *pci);
 unsigned int vdev_pci_nr_vectors(struct vdev_pci *pci);
 
 uint64_t vdev_pci_bar_addr(struct vdev_pci *pci, unsigned int bar);

@@ -114,7 +114,9 @@ int main(void)
 	vh_net_setup(&net);
 	vh_vm_create(&h, guest_code);
 	TEST_ASSERT(!vh_dev_attach(&h, NULL), "virtio-net on " VH_TAP);
-	offered = vdev_device_features(h.dev);
+	/* What the transport shows the driver (virtio-pci adds and hides). */
+	offered = vh_transport == VH_PCI ? vdev_pci_features(h.pci) :
+					   vdev_device_features(h.dev);
 
 	vh_deadline("identification", 60);
 	vh_run_sync(&h, STAGE_IDENT);
