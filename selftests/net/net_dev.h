@@ -20,12 +20,19 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <linux/if_bridge.h>
 #include <linux/if_ether.h>
+#include <linux/if_link.h>
 #include <linux/if_packet.h>
+#include <linux/rtnetlink.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_net.h>
 #include <linux/virtio_ring.h>
 
+#include <netlink/attr.h>
+#include <netlink/msg.h>
+#include <netlink/netlink.h>
+#include <netlink/socket.h>
 #include <vdev/vdev.h>
 
 #include "lib/nl_helpers.h"
@@ -44,6 +51,8 @@
 #define ND_HDR		sizeof(struct virtio_net_hdr_v1)
 #define ND_ETHERTYPE	ETH_P_802_EX1
 #define ND_PEER		"vp1"
+#define ND_PORT		"vp0"		/* the peer's bridge port */
+#define ND_FWD_WAIT_MS	10000		/* see nd_wait_forwarding() */
 
 /* Features a modern Linux guest acks, minus offloads. */
 #define ND_F_BASE	((1ULL << VIRTIO_F_VERSION_1) | \
@@ -144,13 +153,13 @@ static inline int nd_netns(void)
 		return ret;
 	ret = nlh_bridge_create("br0");
 	if (!ret)
-		ret = nlh_veth_create("vp0", ND_PEER);
+		ret = nlh_veth_create(ND_PORT, ND_PEER);
 	if (!ret)
-		ret = vdev_nl_link_enslave("vp0", "br0");
+		ret = vdev_nl_link_enslave(ND_PORT, "br0");
 	if (!ret)
 		ret = vdev_nl_link_set_up("br0", true);
 	if (!ret)
-		ret = vdev_nl_link_set_up("vp0", true);
+		ret = vdev_nl_link_set_up(ND_PORT, true);
 	if (!ret)
 		ret = vdev_nl_link_set_up(ND_PEER, true);
 	return ret;
@@ -164,6 +173,83 @@ static inline int nd_plug_tap(const char *tap)
 	if (!ret)
 		ret = vdev_nl_link_set_up(tap, true);
 	return ret;
+}
+
+static inline int nd_brport_state_cb(struct nl_msg *msg, void *arg)
+{
+	struct nlattr *tb[IFLA_MAX + 1], *li[IFLA_INFO_MAX + 1];
+	struct nlattr *bp[IFLA_BRPORT_MAX + 1];
+	int *state = arg;
+
+	if (nlmsg_parse(nlmsg_hdr(msg), sizeof(struct ifinfomsg), tb,
+			IFLA_MAX, NULL) || !tb[IFLA_LINKINFO] ||
+	    nla_parse_nested(li, IFLA_INFO_MAX, tb[IFLA_LINKINFO], NULL) ||
+	    !li[IFLA_INFO_SLAVE_DATA] ||
+	    nla_parse_nested(bp, IFLA_BRPORT_MAX, li[IFLA_INFO_SLAVE_DATA],
+			     NULL) || !bp[IFLA_BRPORT_STATE])
+		return NL_SKIP;
+	*state = nla_get_u8(bp[IFLA_BRPORT_STATE]);
+	return NL_OK;
+}
+
+/*
+ * The bridge port state (BR_STATE_*) of @ifname, from the bridge's slave
+ * data in its link (IFLA_BRPORT_STATE); -ENOENT when it is no bridge
+ * port, -errno.
+ */
+static inline int nd_brport_state(const char *ifname)
+{
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+	int ret, state = -ENOENT;
+	struct nl_sock *sk;
+
+	ret = nlh_ifindex(ifname, &ifi.ifi_index);
+	if (ret)
+		return ret;
+	sk = nl_socket_alloc();
+	if (!sk)
+		return -ENOMEM;
+	nl_socket_disable_auto_ack(sk);
+	ret = nl_connect(sk, NETLINK_ROUTE);
+	if (!ret)
+		ret = nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM,
+					  nd_brport_state_cb, &state);
+	if (!ret)
+		ret = nl_send_simple(sk, RTM_GETLINK, 0, &ifi, sizeof(ifi));
+	if (ret >= 0)
+		ret = nl_recvmsgs_default(sk);
+	nl_socket_free(sk);
+	return ret < 0 ? -EIO : state;
+}
+
+/*
+ * Wait until the bridge forwards between the peer and TAP @tap: both
+ * ports (ND_PORT and @tap) in BR_STATE_FORWARDING. The bridge enables a
+ * port only once the kernel's linkwatch work has seen its carrier come
+ * up (for vp0: when vp1 went up in nd_netns()); that work runs
+ * asynchronously, under RTNL, and is late on a loaded machine. Until
+ * then the bridge drops every frame from or to that port without a
+ * trace: send() on the peer succeeds, and nothing reaches the TAP (or,
+ * from the TAP, the peer). So a test that sends at once loses its frames
+ * now and then. The bound only catches a port that never comes up.
+ * Returns 0, -ETIMEDOUT or -errno.
+ */
+static inline int nd_wait_forwarding(const char *tap)
+{
+	uint64_t end = nd_now_ns() + ND_FWD_WAIT_MS * 1000000ULL;
+	int a, b;
+
+	for (;;) {
+		a = nd_brport_state(ND_PORT);
+		b = nd_brport_state(tap);
+		if (a < 0 || b < 0)
+			return a < 0 ? a : b;
+		if (a == BR_STATE_FORWARDING && b == BR_STATE_FORWARDING)
+			return 0;
+		if (nd_now_ns() >= end)
+			return -ETIMEDOUT;
+		usleep(1000);
+	}
 }
 
 /* AF_PACKET socket on @ifname; non-blocking; -errno on failure. */

@@ -124,6 +124,8 @@ static int nd_setup_all(struct nd *nd, int *peer, unsigned int pairs)
 		ret = nd_guest(nd);
 	if (!ret)
 		ret = nd_plug_tap(TAP);
+	if (!ret)
+		ret = nd_wait_forwarding(TAP);
 	if (!ret) {
 		*peer = nd_peer_socket(false);
 		if (*peer < 0)
@@ -1549,6 +1551,7 @@ TEST_F(mq, failed_activate_leaves_nothing)
 	ASSERT_EQ(0, vdev_net_create(&cfg, &nd->dev));
 	vdev_device_read_config(nd->dev, 0, nd->mac, 6);
 	ASSERT_EQ(0, nd_plug_tap(TAP));
+	ASSERT_EQ(0, nd_wait_forwarding(TAP));
 	vdev_test_warm_up();
 	/* One activation first, so lazily made resources count. */
 	ASSERT_EQ(0, nd_activate(nd, np, f));
