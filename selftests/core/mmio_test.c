@@ -1095,20 +1095,6 @@ static void *q1_load_thread(void *arg)
 	return NULL;
 }
 
-/* Wait until queue 1's driver thread used @n more buffers; false after 5 s. */
-static bool q1_progress(struct q1_load *l, unsigned int n)
-{
-	unsigned int from = atomic_load(&l->done);
-	int i;
-
-	for (i = 0; i < 50000; i++) {
-		if (atomic_load(&l->done) - from >= n)
-			return true;
-		usleep(100);
-	}
-	return false;
-}
-
 /*
  * The guest's VIRTIO_F_RING_RESET flow on a device that can reset one
  * queue: queue 0 carries traffic, is reset (QueueReset), programmed
@@ -1144,7 +1130,7 @@ TEST_F_TIMEOUT(mm, ring_reset_guest_flow, 120)
 		ASSERT_EQ(0, rd(self->m, VIRTIO_MMIO_QUEUE_READY));
 		ASSERT_EQ(s, rd(self->m, VIRTIO_MMIO_STATUS));
 		/* Queue 1 goes on while queue 0 is reset. */
-		ASSERT_TRUE(q1_progress(&l, 3));
+		ASSERT_TRUE(tdev_wait_progress(&l.done, 3, 5000));
 
 		rewind_queue(&self->q[0]);
 		program_queue(self->m, 0, &self->q[0]);

@@ -1649,20 +1649,6 @@ static void *q1_load_thread(void *arg)
 	return NULL;
 }
 
-/* Wait until queue 1's driver used @n more buffers; false after 5 s. */
-static bool q1_progress(struct q1_load *l, unsigned int n)
-{
-	unsigned int from = atomic_load(&l->done);
-	int i;
-
-	for (i = 0; i < 50000; i++) {
-		if (atomic_load(&l->done) - from >= n)
-			return true;
-		usleep(100);
-	}
-	return false;
-}
-
 /*
  * The guest's VIRTIO_F_RING_RESET flow over PCI, as Linux's
  * vp_modern_reset_vq() and vp_modern_enable_vq_after_reset() run it:
@@ -1700,7 +1686,7 @@ TEST_F_TIMEOUT(pci, ring_reset_guest_flow, 120)
 		ASSERT_EQ(0, crd(d, Q_DESCLO));
 		ASSERT_EQ(NOVEC, crd(d, Q_MSIX));
 		/* Queue 1 goes on while queue 0 is reset. */
-		ASSERT_TRUE(q1_progress(&l, 3));
+		ASSERT_TRUE(tdev_wait_progress(&l.done, 3, 5000));
 
 		rewind_queue(&self->q[0]);
 		program_queue(d, 0, &self->q[0], 1);

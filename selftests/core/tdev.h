@@ -266,4 +266,22 @@ static inline int tdev_init(struct tdev *t, const struct vdev_device_ops *ops,
 	return vdev_device_init(&t->dev, ops, info);
 }
 
+/*
+ * Wait until @done, a count another thread advances, has moved on by @n
+ * from its value now; false after @ms.
+ */
+static inline bool tdev_wait_progress(atomic_uint *done, unsigned int n,
+				      int ms)
+{
+	unsigned int from = atomic_load(done);
+	int i;
+
+	for (i = 0; i < ms * 10; i++) {
+		if (atomic_load(done) - from >= n)
+			return true;
+		usleep(100);
+	}
+	return false;
+}
+
 #endif /* _VDEV_TDEV_H */
