@@ -113,6 +113,7 @@
 #define VG_APIC_TDCR		0x3e0
 #define VG_APIC_TDCR_DIV1	0xb
 #define VG_WAKE_TICKS		20000000	/* 20 ms at KVM's 1 GHz */
+#define VG_LOST_TICKS		2000000000U	/* 2 s: the interrupt is lost */
 
 /* A guest-physical address just past the device's RAM: never valid. */
 #define VG_BAD_GPA		0x80000000ULL
@@ -169,6 +170,8 @@ _Static_assert(VG_DMA_GPA + VG_DMA_SIZE >= VG_DMA_END, "DMA region");
  * @timer: HLTs ended by the APIC timer instead of the device
  * @late: of those, with used buffers waiting: the device's interrupt was
  *        late by VG_WAKE_TICKS, or lost
+ * @lost: of those, no device interrupt in VG_LOST_TICKS more: the device
+ *        published used buffers and never signalled them
  */
 struct vg_irq_stats {
 	uint64_t irqs;
@@ -177,6 +180,7 @@ struct vg_irq_stats {
 	uint64_t spurious;
 	uint64_t timer;
 	uint64_t late;
+	uint64_t lost;
 };
 
 /* Guest copy; the host reads it with sync_global_from_guest(). */
@@ -555,16 +559,21 @@ static inline void vg_irq_setup(void)
 
 /*
  * Sleep until the next interrupt (the handler has run on return), for at
- * most VG_WAKE_TICKS. Returns true when the device interrupted.
+ * most @ticks of the APIC timer. Returns true when the device interrupted.
  */
-static inline bool vg_wait_irq(void)
+static inline bool vg_wait_irq_ticks(uint32_t ticks)
 {
 	uint64_t irqs = vg_irq.irqs;
 
-	xapic_write_reg(VG_APIC_TMICT, VG_WAKE_TICKS);
+	xapic_write_reg(VG_APIC_TMICT, ticks);
 	__asm__ __volatile__("sti; hlt; cli" : : : "memory");
 	xapic_write_reg(VG_APIC_TMICT, 0);
 	return vg_irq.irqs != irqs;
+}
+
+static inline bool vg_wait_irq(void)
+{
+	return vg_wait_irq_ticks(VG_WAKE_TICKS);
 }
 
 /* ---- virtqueues ------------------------------------------------------- */
@@ -853,15 +862,23 @@ static inline bool vg_vq_has_used(struct vg_vq *vq)
 }
 
 /*
- * Sleep until @vq has used buffers, unless it has some already; a timer
- * wake-up that finds used buffers counts as a late interrupt.
+ * Sleep until @vq has used buffers, unless it has some already. A timer
+ * wake-up that finds used buffers counts as a late interrupt: the device
+ * published them, and its interrupt has not come yet. Late is timing (a
+ * loaded host, a device worker in the middle of a batch); it is reported,
+ * not judged. The interrupt must still come: the driver asked for one
+ * before it looked (flags 0, or ENABLE), so if none arrives in
+ * VG_LOST_TICKS more, the device lost it, which is a bug.
  */
 static inline void vg_vq_wait(struct vg_vq *vq)
 {
 	if (vg_vq_has_used(vq))
 		return;
-	if (!vg_wait_irq() && vg_vq_has_used(vq))
-		vg_irq.late++;
+	if (vg_wait_irq() || !vg_vq_has_used(vq))
+		return;
+	vg_irq.late++;
+	if (!vg_wait_irq_ticks(VG_LOST_TICKS))
+		vg_irq.lost++;
 }
 
 /* ---- device initialisation (VIRTIO 1.2, 3.1.1 and 4.2.3.1) ---------- */

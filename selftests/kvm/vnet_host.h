@@ -258,8 +258,8 @@ static void vh_dump(struct vh_vm *h)
 	}
 	memcpy(&vg_irq, addr_gva2hva(h->vm, (vm_vaddr_t)&vg_irq),
 	       sizeof(vg_irq));
-	dprintf(STDOUT_FILENO, "# guest: %lu interrupts, %lu timer wake-ups, %lu late\n",
-		vg_irq.irqs, vg_irq.timer, vg_irq.late);
+	dprintf(STDOUT_FILENO, "# guest: %lu interrupts, %lu timer wake-ups, %lu late, %lu lost\n",
+		vg_irq.irqs, vg_irq.timer, vg_irq.late, vg_irq.lost);
 	if (h->dev) {
 		dprintf(STDOUT_FILENO, "# device: active %d, needs reset %d\n",
 			vdev_device_is_active(h->dev),

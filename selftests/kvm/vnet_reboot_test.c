@@ -64,7 +64,7 @@ int main(void)
 {
 	const char *env = getenv("VDEV_REBOOT_CYCLES");
 	unsigned long cycles, i, tx = 0, rx = 0, ebusy = 0, other_err = 0;
-	unsigned long irqs = 0, timer = 0, late = 0;
+	unsigned long irqs = 0, timer = 0, late = 0, lost = 0;
 	unsigned long bad_traffic = 0, bad_ctrl = 0, leaks = 0, bad_link = 0;
 	unsigned long bad_ring = 0;
 	int fds0, tasks0, fds, tasks, workers;
@@ -132,6 +132,7 @@ int main(void)
 		irqs += vg_irq.irqs;
 		timer += vg_irq.timer;
 		late += vg_irq.late;
+		lost += vg_irq.lost;
 		if (got != NR_TX || gnet.rx_frames < NR_RX)
 			bad_traffic++;
 		vh_run_done(&h);
@@ -154,8 +155,8 @@ int main(void)
 
 	ksft_print_msg("%lu boots in %.1f s (%.0f ms each): frames guest->peer %lu, peer->guest %lu\n",
 		       i, t, i ? t * 1000 / i : 0.0, tx, rx);
-	ksft_print_msg("guest interrupts %lu, timer wake-ups %lu, late or lost device interrupts %lu\n",
-		       irqs, timer, late);
+	ksft_print_msg("guest interrupts %lu, timer wake-ups %lu, late device interrupts %lu, lost %lu\n",
+		       irqs, timer, late, lost);
 	if (i) {
 		qsort(open_s, i, sizeof(*open_s), vh_cmp_double);
 		ksft_print_msg("TAP reopen (vdev_net_create): min %.3f ms, median %.3f ms, max %.3f ms\n",
@@ -170,9 +171,9 @@ int main(void)
 			 "%lu of %lu reboots reopened %s, EBUSY %lu times\n",
 			 i, cycles, VH_TAP, ebusy);
 	ksft_test_result(i == cycles && !bad_traffic && !bad_ctrl && !bad_link &&
-			 !bad_ring,
-			 "%s ring, link up, traffic both ways and a control command on every boot\n",
-			 vh_ring_name());
+			 !bad_ring && !lost,
+			 "%s ring, link up, traffic both ways and a control command on every boot, %lu interrupts lost\n",
+			 vh_ring_name(), lost);
 	fds = vdev_test_count_fds();
 	workers = vh_settled_workers(tasks0, &tasks, 500);
 	ksft_test_result(!leaks && fds == fds0 && tasks == tasks0 && !workers,

@@ -144,8 +144,8 @@ int main(void)
 	ksft_print_msg("%lu cycles in %.1f s (%.1f ms each); guest RX %lu, TX %lu frames; peer sent %lu, got %lu; %lu MMIO exits\n",
 		       nr_cycles, t, t * 1000 / nr_cycles, rx_total, tx_total,
 		       flood.sent, flood.received, h.mmio_exits);
-	ksft_print_msg("guest interrupts %lu, timer wake-ups %lu, late or lost device interrupts %lu\n",
-		       vg_irq.irqs, vg_irq.timer, vg_irq.late);
+	ksft_print_msg("guest interrupts %lu, timer wake-ups %lu, late device interrupts %lu, lost %lu\n",
+		       vg_irq.irqs, vg_irq.timer, vg_irq.late, vg_irq.lost);
 	ksft_test_result(done == nr_cycles && rx_total >= nr_cycles,
 			 "%lu resets during traffic, each followed by a re-probe that received frames\n",
 			 nr_cycles);

@@ -95,19 +95,19 @@ int main(void)
 	sync_global_from_guest(h.vm, gnet);
 	sync_global_from_guest(h.vm, vg_irq);
 	sync_global_from_guest(h.vm, waits);
-	ksft_print_msg("interrupts %lu (vring %lu, config %lu, spurious %lu), waits %lu, timer wake-ups %lu (late interrupts %lu), other frames %lu\n",
+	ksft_print_msg("interrupts %lu (vring %lu, config %lu, spurious %lu), waits %lu, timer wake-ups %lu (late interrupts %lu, lost %lu), other frames %lu\n",
 		       vg_irq.irqs, vg_irq.vring, vg_irq.config,
 		       vg_irq.spurious, waits, vg_irq.timer, vg_irq.late,
-		       gnet.rx_other);
+		       vg_irq.lost, gnet.rx_other);
 	ksft_print_msg("kicks: RX %lu (%lu suppressed by the device), TX %lu (%lu suppressed)\n",
 		       gnet.vq[VG_RX].kicks, gnet.vq[VG_RX].kicks_suppressed,
 		       gnet.vq[VG_TX].kicks, gnet.vq[VG_TX].kicks_suppressed);
 	ksft_test_result(gnet.rx_frames == NR_RX &&
 			 gnet.rx_last_seq == RX_SEQ + NR_RX - 1 &&
-			 vg_irq.vring > 0 && waits > 0 && !vg_irq.late,
-			 "peer TX: guest got %lu of %u frames (last seq %u) on %lu interrupts, %.3f s\n",
+			 vg_irq.vring > 0 && waits > 0 && !vg_irq.lost,
+			 "peer TX: guest got %lu of %u frames (last seq %u) on %lu interrupts, %lu lost, %.3f s\n",
 			 gnet.rx_frames, NR_RX, gnet.rx_last_seq, vg_irq.irqs,
-			 vh_now() - t);
+			 vg_irq.lost, vh_now() - t);
 
 	vh_run_done(&h);
 	ksft_test_result(h.notify_exits == 0,
