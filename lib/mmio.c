@@ -35,6 +35,7 @@
 #include "eventfd_priv.h"
 #include "queue_priv.h"
 #include "refcount.h"
+#include "transport_priv.h"
 
 /*
  * struct mmio_queue - transport state of one queue
@@ -59,54 +60,32 @@ struct mmio_queue {
  * struct vdev_mmio - one virtio-mmio register window
  * @irq: interrupt object handed to the device; its last put frees all
  * @lock: serialises register accesses (see the top of the file)
- * @dev: the device (one reference)
- * @mem: guest memory (one reference)
+ * @t: status, feature negotiation, the device and guest memory (shared
+ *     with the other transports: transport_priv.h)
  * @irq_fd: the dup'd interrupt eventfd
  * @isr: InterruptStatus (VIRTIO_MMIO_INT_*)
  * @generation: ConfigGeneration
- * @status: Status as written by the driver (without NEEDS_RESET)
- * @needs_reset: DEVICE_NEEDS_RESET set by the transport (DRIVER_OK could
- *               not start the device, or a reset queue could not be
- *               re-enabled)
  * @dev_features_sel: DeviceFeaturesSel
- * @drv_features_sel: DriverFeaturesSel
- * @drv_features: DriverFeatures, both halves, acked at FEATURES_OK
- * @features_invalid: a feature bit past 63 was written
  * @queue_sel: QueueSel
  * @shm_sel: SHMSel
  * @nr_queues: entries in @queues
  * @queues: per-queue state
- * @active: scratch array of ready queues given to vdev_device_activate()
- * @rl: rate limit of the transport's warnings
  */
 struct vdev_mmio {
 	struct vdev_interrupt irq;
 	pthread_mutex_t lock;
-	struct vdev_device *dev;
-	struct vdev_mem *mem;
+	struct vdev_transport t;
 	int irq_fd;
 	atomic_uint isr;
 	atomic_uint generation;
-	uint32_t status;
-	bool needs_reset;
 	uint32_t dev_features_sel;
-	uint32_t drv_features_sel;
-	uint64_t drv_features;
-	bool features_invalid;
 	uint32_t queue_sel;
 	uint32_t shm_sel;
 	unsigned int nr_queues;
 	struct mmio_queue *queues;
-	struct vdev_queue **active;
-	struct vdev_ratelimit rl;
 };
 
-#define mmio_warn(m, fmt, ...)						\
-	do {								\
-		if (vdev_ratelimit_ok(&(m)->rl))			\
-			vdev_log(VDEV_LOG_WARN, "%s: mmio: " fmt,	\
-				 (m)->dev->name, ##__VA_ARGS__);	\
-	} while (0)
+#define mmio_warn(m, fmt, ...) __vdev_transport_warn(&(m)->t, fmt, ##__VA_ARGS__)
 
 static struct vdev_mmio *irq_to_mmio(struct vdev_interrupt *irq)
 {
@@ -148,7 +127,7 @@ static void mmio_free(struct vdev_mmio *m)
 	if (m->irq_fd >= 0)
 		close(m->irq_fd);
 	pthread_mutex_destroy(&m->lock);
-	free(m->active);
+	__vdev_transport_fini(&m->t);
 	free(m->queues);
 	free(m);
 }
@@ -181,7 +160,7 @@ static void mmio_queue_init(struct vdev_mmio *m, unsigned int i)
 	const uint16_t *sizes;
 	struct mmio_queue *q = &m->queues[i];
 
-	vdev_device_queue_max_sizes(m->dev, &sizes);
+	vdev_device_queue_max_sizes(m->t.dev, &sizes);
 	vdev_queue_init(&q->vq, i, sizes[i]);
 	q->vq.kick_fd = q->notify_fd;
 	q->reset = false;
@@ -209,7 +188,7 @@ static struct mmio_queue *mmio_queue_writable(struct vdev_mmio *m,
 	}
 	if (q->stopped)		/* see mmio_queue_ready() */
 		return NULL;
-	if ((m->status & VIRTIO_CONFIG_S_DRIVER_OK) && !q->reset) {
+	if ((m->t.status & VIRTIO_CONFIG_S_DRIVER_OK) && !q->reset) {
 		mmio_warn(m, "%s write after DRIVER_OK ignored", reg);
 		return NULL;
 	}
@@ -221,23 +200,9 @@ static struct mmio_queue *mmio_queue_writable(struct vdev_mmio *m,
 	return q;
 }
 
-static void set_low(uint64_t *v, uint32_t lo)
-{
-	*v = (*v & ~0xffffffffULL) | lo;
-}
-
-static void set_high(uint64_t *v, uint32_t hi)
-{
-	*v = (*v & 0xffffffffULL) | ((uint64_t)hi << 32);
-}
-
-/* Something the driver cannot undo without a reset: DEVICE_NEEDS_RESET. */
 static void mmio_needs_reset(struct vdev_mmio *m)
 {
-	if (m->needs_reset)
-		return;
-	m->needs_reset = true;
-	mmio_irq_trigger(&m->irq, VDEV_IRQ_CONFIG, 0);
+	__vdev_transport_needs_reset(&m->t);
 }
 
 static void mmio_queue_ready(struct vdev_mmio *m, uint32_t val)
@@ -254,7 +219,7 @@ static void mmio_queue_ready(struct vdev_mmio *m, uint32_t val)
 		/* Re-enabling a queue reset with QueueReset. */
 		if (!(val & 1))
 			return;
-		ret = vdev_device_queue_enable(m->dev, &q->vq);
+		ret = vdev_device_queue_enable(m->t.dev, &q->vq);
 		if (ret) {
 			mmio_warn(m, "queue %u not re-enabled: %d", m->queue_sel,
 				  ret);
@@ -277,7 +242,7 @@ static void mmio_queue_ready(struct vdev_mmio *m, uint32_t val)
 		}
 		return;
 	}
-	if (m->status & VIRTIO_CONFIG_S_DRIVER_OK) {
+	if (m->t.status & VIRTIO_CONFIG_S_DRIVER_OK) {
 		mmio_warn(m, "QueueReady write after DRIVER_OK ignored");
 		return;
 	}
@@ -304,20 +269,20 @@ static void mmio_queue_reset(struct vdev_mmio *m, uint32_t val)
 	struct mmio_queue *q = mmio_sel_queue(m);
 	int ret;
 
-	if (!vdev_device_feature_acked(m->dev, VIRTIO_F_RING_RESET)) {
+	if (!vdev_device_feature_acked(m->t.dev, VIRTIO_F_RING_RESET)) {
 		mmio_warn(m, "QueueReset without VIRTIO_F_RING_RESET ignored");
 		return;
 	}
 	if (!q || !(val & 1))
 		return;
-	if (!(m->status & VIRTIO_CONFIG_S_DRIVER_OK) ||
-	    !vdev_device_is_active(m->dev)) {
+	if (!(m->t.status & VIRTIO_CONFIG_S_DRIVER_OK) ||
+	    !vdev_device_is_active(m->t.dev)) {
 		mmio_queue_init(m, m->queue_sel);
 		return;
 	}
 	if (q->stopped || !q->vq.ready)
 		return;
-	ret = vdev_device_queue_reset(m->dev, &q->vq);
+	ret = vdev_device_queue_reset(m->t.dev, &q->vq);
 	if (!ret) {
 		q->reset = true;
 		return;
@@ -325,10 +290,10 @@ static void mmio_queue_reset(struct vdev_mmio *m, uint32_t val)
 	if (ret != -EOPNOTSUPP)
 		mmio_warn(m, "queue %u reset: %d", m->queue_sel, ret);
 	/* -EINVAL: the VMM reset the device meanwhile, nothing runs. */
-	ret = __vdev_device_quiesce(m->dev);
+	ret = __vdev_device_quiesce(m->t.dev);
 	vq_stop(&q->vq);
 	if (!ret)
-		__vdev_device_unquiesce(m->dev);
+		__vdev_device_unquiesce(m->t.dev);
 	q->stopped = true;
 }
 
@@ -349,7 +314,7 @@ static void mmio_queue_notify(struct vdev_mmio *m, uint32_t val)
 	ret = eventfd_kick(m->queues[i].notify_fd);
 	if (ret)
 		vdev_log(VDEV_LOG_DEBUG, "%s: mmio: queue %u notify: %d",
-			 m->dev->name, i, ret);
+			 m->t.dev->name, i, ret);
 }
 
 /* ---- status: feature negotiation, activate, reset ---- */
@@ -360,14 +325,10 @@ static void mmio_reset(struct vdev_mmio *m)
 	unsigned int i;
 
 	/* Joins every worker; the device gives back its interrupt ref. */
-	vdev_interrupt_put(vdev_device_reset(m->dev));
+	vdev_interrupt_put(vdev_device_reset(m->t.dev));
 
-	m->status = 0;
-	m->needs_reset = false;
+	__vdev_transport_clear(&m->t);
 	m->dev_features_sel = 0;
-	m->drv_features_sel = 0;
-	m->drv_features = 0;
-	m->features_invalid = false;
 	m->queue_sel = 0;
 	m->shm_sel = 0;
 	for (i = 0; i < m->nr_queues; i++) {
@@ -377,92 +338,38 @@ static void mmio_reset(struct vdev_mmio *m)
 	atomic_store(&m->isr, 0);
 }
 
-/* FEATURES_OK: ack what the driver wrote; may the bit be set? */
-static bool mmio_features_ok(struct vdev_mmio *m)
+static struct vdev_mmio *to_mmio(struct vdev_transport *t)
 {
-	struct vdev_device *dev = m->dev;
-
-	vdev_device_ack_features(dev, m->drv_features & 0xffffffffULL);
-	vdev_device_ack_features(dev, m->drv_features & ~0xffffffffULL);
-	if (m->features_invalid || !vdev_device_features_ok(dev)) {
-		mmio_warn(m, "FEATURES_OK refused: features %#llx not offered",
-			  (unsigned long long)m->drv_features);
-		return false;
-	}
-	if (!vdev_device_feature_acked(dev, VIRTIO_F_VERSION_1)) {
-		mmio_warn(m, "FEATURES_OK refused: VIRTIO_F_VERSION_1 not acked");
-		return false;
-	}
-	return true;
+	return container_of(t, struct vdev_mmio, t);
 }
 
-/* DRIVER_OK: start the device on the ready queues, in index order. */
-static int mmio_activate(struct vdev_mmio *m)
+static void mmio_t_reset(struct vdev_transport *t)
 {
+	mmio_reset(to_mmio(t));
+}
+
+static unsigned int mmio_ready_queues(struct vdev_transport *t,
+				      struct vdev_queue **active)
+{
+	struct vdev_mmio *m = to_mmio(t);
 	unsigned int i, n = 0;
-	int ret;
 
 	for (i = 0; i < m->nr_queues; i++)
 		if (m->queues[i].vq.ready)
-			m->active[n++] = &m->queues[i].vq;
-	ret = vdev_device_activate(m->dev, m->mem, &m->irq, m->active, n);
-	if (ret) {
-		mmio_warn(m, "DRIVER_OK: device not started: %d", ret);
-		mmio_needs_reset(m);
-	}
-	return ret;
+			active[n++] = &m->queues[i].vq;
+	return n;
 }
 
-static void mmio_write_status(struct vdev_mmio *m, uint32_t val)
+static void mmio_config_irq(struct vdev_transport *t)
 {
-	uint32_t set;
-
-	if (!val) {
-		mmio_reset(m);
-		return;
-	}
-	val &= ~VIRTIO_CONFIG_S_NEEDS_RESET;	/* the device's bit */
-	if (m->status & ~val) {
-		mmio_warn(m, "Status %#x clears bits of %#x: ignored", val,
-			  m->status);
-		return;
-	}
-	set = val & ~m->status;
-
-	if ((set & VIRTIO_CONFIG_S_FEATURES_OK) && !mmio_features_ok(m))
-		val &= ~VIRTIO_CONFIG_S_FEATURES_OK;
-
-	if (set & VIRTIO_CONFIG_S_DRIVER_OK) {
-		if (!(val & VIRTIO_CONFIG_S_FEATURES_OK)) {
-			mmio_warn(m, "DRIVER_OK without FEATURES_OK ignored");
-			val &= ~VIRTIO_CONFIG_S_DRIVER_OK;
-		} else if (m->needs_reset || mmio_activate(m)) {
-			val &= ~VIRTIO_CONFIG_S_DRIVER_OK;
-		}
-	}
-	m->status = val;
+	mmio_irq_trigger(t->irq, VDEV_IRQ_CONFIG, 0);
 }
 
-static void mmio_write_driver_features(struct vdev_mmio *m, uint32_t val)
-{
-	if (m->status & VIRTIO_CONFIG_S_FEATURES_OK) {
-		mmio_warn(m, "DriverFeatures write after FEATURES_OK ignored");
-		return;
-	}
-	switch (m->drv_features_sel) {
-	case 0:
-		set_low(&m->drv_features, val);
-		break;
-	case 1:
-		set_high(&m->drv_features, val);
-		break;
-	default:
-		/* Bits past 63 were never offered. */
-		if (val)
-			m->features_invalid = true;
-		break;
-	}
-}
+static const struct vdev_transport_ops mmio_transport_ops = {
+	.reset		= mmio_t_reset,
+	.ready_queues	= mmio_ready_queues,
+	.config_irq	= mmio_config_irq,
+};
 
 /* ---- shared memory regions ---- */
 
@@ -471,7 +378,7 @@ static uint64_t mmio_shm(struct vdev_mmio *m, bool base)
 	struct vdev_shm_list list;
 	unsigned int i;
 
-	if (vdev_device_get_shm_regions(m->dev, &list))
+	if (vdev_device_get_shm_regions(m->t.dev, &list))
 		return UINT64_MAX;
 	for (i = 0; i < list.nr_regions; i++) {
 		const struct vdev_shm_region *r = &list.regions[i];
@@ -497,11 +404,11 @@ static uint32_t mmio_read_reg(struct vdev_mmio *m, uint64_t offset)
 	case VIRTIO_MMIO_VERSION:
 		return VDEV_MMIO_VERSION;
 	case VIRTIO_MMIO_DEVICE_ID:
-		return vdev_device_type(m->dev);
+		return vdev_device_type(m->t.dev);
 	case VIRTIO_MMIO_VENDOR_ID:
 		return VDEV_MMIO_VENDOR_ID;
 	case VIRTIO_MMIO_DEVICE_FEATURES:
-		v = vdev_device_features(m->dev);
+		v = vdev_device_features(m->t.dev);
 		if (m->dev_features_sel == 0)
 			return (uint32_t)v;
 		if (m->dev_features_sel == 1)
@@ -510,15 +417,15 @@ static uint32_t mmio_read_reg(struct vdev_mmio *m, uint64_t offset)
 	case VIRTIO_MMIO_QUEUE_NUM_MAX:
 		if (!q)
 			return 0;
-		vdev_device_queue_max_sizes(m->dev, &sizes);
+		vdev_device_queue_max_sizes(m->t.dev, &sizes);
 		return sizes[m->queue_sel];
 	case VIRTIO_MMIO_QUEUE_READY:
 		return q && q->vq.ready && !q->stopped;
 	case VIRTIO_MMIO_INTERRUPT_STATUS:
 		return atomic_load(&m->isr);
 	case VIRTIO_MMIO_STATUS:
-		v = m->status;
-		if (m->needs_reset || vdev_device_needs_reset(m->dev))
+		v = m->t.status;
+		if (m->t.needs_reset || vdev_device_needs_reset(m->t.dev))
 			v |= VIRTIO_CONFIG_S_NEEDS_RESET;
 		return (uint32_t)v;
 	case VIRTIO_MMIO_SHM_LEN_LOW:
@@ -550,10 +457,11 @@ static void mmio_write_reg(struct vdev_mmio *m, uint64_t offset, uint32_t val)
 		m->dev_features_sel = val;
 		break;
 	case VIRTIO_MMIO_DRIVER_FEATURES:
-		mmio_write_driver_features(m, val);
+		__vdev_transport_write_driver_features(&m->t, val,
+						     "DriverFeatures");
 		break;
 	case VIRTIO_MMIO_DRIVER_FEATURES_SEL:
-		m->drv_features_sel = val;
+		m->t.drv_features_sel = val;
 		break;
 	case VIRTIO_MMIO_QUEUE_SEL:
 		m->queue_sel = val;
@@ -571,7 +479,7 @@ static void mmio_write_reg(struct vdev_mmio *m, uint64_t offset, uint32_t val)
 		atomic_fetch_and(&m->isr, ~val);
 		break;
 	case VIRTIO_MMIO_STATUS:
-		mmio_write_status(m, val);
+		__vdev_transport_write_status(&m->t, val, "Status");
 		break;
 	case VIRTIO_MMIO_QUEUE_DESC_LOW:
 		q = mmio_queue_writable(m, "QueueDescLow");
@@ -669,7 +577,7 @@ void vdev_mmio_read(struct vdev_mmio *mmio, uint64_t offset, void *data,
 		if (!mmio_config_access_ok(mmio, offset, len))
 			return;
 		pthread_mutex_lock(&mmio->lock);
-		vdev_device_read_config(mmio->dev, offset - VIRTIO_MMIO_CONFIG,
+		vdev_device_read_config(mmio->t.dev, offset - VIRTIO_MMIO_CONFIG,
 					data, len);
 		pthread_mutex_unlock(&mmio->lock);
 		return;
@@ -709,7 +617,7 @@ void vdev_mmio_write(struct vdev_mmio *mmio, uint64_t offset, const void *data,
 		if (!mmio_config_access_ok(mmio, offset, len))
 			return;
 		pthread_mutex_lock(&mmio->lock);
-		vdev_device_write_config(mmio->dev, offset - VIRTIO_MMIO_CONFIG,
+		vdev_device_write_config(mmio->t.dev, offset - VIRTIO_MMIO_CONFIG,
 					 data, len);
 		/* The driver changed the config space. */
 		atomic_fetch_add(&mmio->generation, 1);
@@ -768,16 +676,15 @@ int vdev_mmio_create(struct vdev_device *dev, struct vdev_mem *mem,
 		return -ENOMEM;
 	m->irq_fd = -1;
 	m->nr_queues = nr;
-	m->dev = dev;
-	m->rl = (struct vdev_ratelimit)VDEV_RATELIMIT_INIT(5000, 10);
 	pthread_mutex_init(&m->lock, NULL);
 	atomic_init(&m->isr, 0);
 	atomic_init(&m->generation, 0);
 	vdev_interrupt_init(&m->irq, &mmio_irq_ops);
 
+	ret = __vdev_transport_init(&m->t, &mmio_transport_ops, "mmio", dev,
+				  &m->irq, nr);
 	m->queues = calloc(nr, sizeof(*m->queues));
-	m->active = calloc(nr, sizeof(*m->active));
-	if (!m->queues || !m->active) {
+	if (ret || !m->queues) {
 		ret = -ENOMEM;
 		goto out_free;
 	}
@@ -803,8 +710,8 @@ int vdev_mmio_create(struct vdev_device *dev, struct vdev_mem *mem,
 		mmio_queue_init(m, i);
 	}
 
-	m->dev = vdev_device_get(dev);
-	m->mem = vdev_mem_get(mem);
+	m->t.dev = vdev_device_get(dev);
+	m->t.mem = vdev_mem_get(mem);
 	*mmiop = m;
 	return 0;
 
@@ -870,8 +777,8 @@ void vdev_mmio_destroy(struct vdev_mmio *mmio)
 	pthread_mutex_lock(&mmio->lock);
 	mmio_reset(mmio);
 	pthread_mutex_unlock(&mmio->lock);
-	vdev_device_put(mmio->dev);
-	vdev_mem_put(mmio->mem);
+	vdev_device_put(mmio->t.dev);
+	vdev_mem_put(mmio->t.mem);
 	/* The last reference: the device gave its own back at reset. */
 	vdev_interrupt_put(&mmio->irq);
 }

@@ -38,6 +38,7 @@
 
 #include "compiler.h"
 #include "eventfd_priv.h"
+#include "transport_priv.h"
 
 /* Not in every uapi <linux/virtio_config.h> yet (VIRTIO 1.2, 6). */
 #ifndef VIRTIO_F_NOTIFICATION_DATA
@@ -170,20 +171,15 @@ struct pci_vector {
  * @irq: interrupt object handed to the device; its last put frees all
  * @lock: serialises accesses (see the top of the file)
  * @irq_lock: interrupt state (see the top of the file)
- * @dev: the device (one reference)
- * @mem: guest memory (one reference)
+ * @t: status, feature negotiation, the device and guest memory (shared
+ *     with the other transports: transport_priv.h)
  * @ops: the VMM's callbacks, or NULL
  * @opaque: their argument
  * @cfg: configuration space as the driver reads it
  * @wmask: the bits of @cfg the driver may write
  * @bar_addr: where the BAR is decoded, VDEV_PCI_BAR_UNMAPPED when not
  * @mem_decode: PCI_COMMAND_MEMORY, for the lock-free notify path
- * @status: device_status as written by the driver (without NEEDS_RESET)
- * @needs_reset: DEVICE_NEEDS_RESET set by the transport
  * @dev_features_sel: device_feature_select
- * @drv_features_sel: driver_feature_select
- * @drv_features: driver_feature, both halves, acked at FEATURES_OK
- * @features_invalid: a feature bit past 63 was written
  * @queue_sel: queue_select
  * @generation: config_generation
  * @msix_config: msix_config
@@ -195,18 +191,15 @@ struct pci_vector {
  * @nr_queues: entries in @queues
  * @nr_vectors: entries in @vectors (MSI-X table size)
  * @queues: per-queue state
- * @active: scratch array of enabled queues given to vdev_device_activate()
  * @vectors: the MSI-X table
  * @intx_fd: eventfd written when INTx is asserted
  * @resample_fd: eventfd the VMM's KVM_IRQFD_FLAG_RESAMPLE signals
- * @rl: rate limit of the transport's warnings
  */
 struct vdev_pci {
 	struct vdev_interrupt irq;
 	pthread_mutex_t lock;
 	pthread_mutex_t irq_lock;
-	struct vdev_device *dev;
-	struct vdev_mem *mem;
+	struct vdev_transport t;
 	const struct vdev_pci_ops *ops;
 	void *opaque;
 	uint8_t cfg[VDEV_PCI_CONFIG_SIZE];
@@ -214,12 +207,7 @@ struct vdev_pci {
 	atomic_ullong bar_addr;
 	atomic_bool mem_decode;
 
-	uint8_t status;
-	bool needs_reset;
 	uint32_t dev_features_sel;
-	uint32_t drv_features_sel;
-	uint64_t drv_features;
-	bool features_invalid;
 	uint16_t queue_sel;
 	atomic_uint generation;
 	atomic_uint msix_config;
@@ -233,19 +221,12 @@ struct vdev_pci {
 	unsigned int nr_queues;
 	unsigned int nr_vectors;
 	struct pci_queue *queues;
-	struct vdev_queue **active;
 	struct pci_vector *vectors;
 	int intx_fd;
 	int resample_fd;
-	struct vdev_ratelimit rl;
 };
 
-#define pci_warn(p, fmt, ...)						\
-	do {								\
-		if (vdev_ratelimit_ok(&(p)->rl))			\
-			vdev_log(VDEV_LOG_WARN, "%s: pci: " fmt,	\
-				 (p)->dev->name, ##__VA_ARGS__);	\
-	} while (0)
+#define pci_warn(p, fmt, ...) __vdev_transport_warn(&(p)->t, fmt, ##__VA_ARGS__)
 
 static struct vdev_pci *irq_to_pci(struct vdev_interrupt *irq)
 {
@@ -308,16 +289,6 @@ static bool overlaps(uint64_t off, unsigned int len, uint64_t start,
 		     unsigned int n)
 {
 	return off < start + n && start < off + len;
-}
-
-static void set_low(uint64_t *v, uint32_t lo)
-{
-	*v = (*v & ~0xffffffffULL) | lo;
-}
-
-static void set_high(uint64_t *v, uint32_t hi)
-{
-	*v = (*v & 0xffffffffULL) | ((uint64_t)hi << 32);
 }
 
 /* ---- interrupts ---- */
@@ -419,7 +390,7 @@ static void pci_free(struct vdev_pci *p)
 	pthread_mutex_destroy(&p->lock);
 	free(p->pba);
 	free(p->vectors);
-	free(p->active);
+	__vdev_transport_fini(&p->t);
 	free(p->queues);
 	free(p);
 }
@@ -452,7 +423,7 @@ static void pci_queue_init(struct vdev_pci *p, unsigned int i)
 	const uint16_t *sizes;
 	struct pci_queue *q = &p->queues[i];
 
-	vdev_device_queue_max_sizes(p->dev, &sizes);
+	vdev_device_queue_max_sizes(p->t.dev, &sizes);
 	vdev_queue_init(&q->vq, i, sizes[i]);
 	q->vq.kick_fd = q->notify_fd;
 	atomic_store(&q->vector, VIRTIO_MSI_NO_VECTOR);
@@ -480,7 +451,7 @@ static struct pci_queue *pci_queue_writable(struct vdev_pci *p,
 		pci_warn(p, "%s write to absent queue %u", reg, p->queue_sel);
 		return NULL;
 	}
-	if ((p->status & VIRTIO_CONFIG_S_DRIVER_OK) && !q->reset) {
+	if ((p->t.status & VIRTIO_CONFIG_S_DRIVER_OK) && !q->reset) {
 		pci_warn(p, "%s write after DRIVER_OK ignored", reg);
 		return NULL;
 	}
@@ -507,10 +478,7 @@ static uint16_t pci_vector_value(struct vdev_pci *p, uint32_t val)
 
 static void pci_needs_reset(struct vdev_pci *p)
 {
-	if (p->needs_reset)
-		return;
-	p->needs_reset = true;
-	pci_irq_trigger(&p->irq, VDEV_IRQ_CONFIG, 0);
+	__vdev_transport_needs_reset(&p->t);
 }
 
 /* device_status 0. Called with p->lock. */
@@ -519,14 +487,10 @@ static void pci_virtio_reset(struct vdev_pci *p)
 	unsigned int i;
 
 	/* Joins every worker; the device gives back its interrupt ref. */
-	vdev_interrupt_put(vdev_device_reset(p->dev));
+	vdev_interrupt_put(vdev_device_reset(p->t.dev));
 
-	p->status = 0;
-	p->needs_reset = false;
+	__vdev_transport_clear(&p->t);
 	p->dev_features_sel = 0;
-	p->drv_features_sel = 0;
-	p->drv_features = 0;
-	p->features_invalid = false;
 	p->queue_sel = 0;
 	atomic_store(&p->msix_config, VIRTIO_MSI_NO_VECTOR);
 	for (i = 0; i < p->nr_queues; i++) {
@@ -545,108 +509,47 @@ static uint64_t pci_hidden_features(struct vdev_pci *p)
 {
 	uint64_t f = PCI_UNSUPPORTED_FEATURES;
 
-	if (!vdev_device_queue_reset_supported(p->dev))
+	if (!vdev_device_queue_reset_supported(p->t.dev))
 		f |= 1ULL << VIRTIO_F_RING_RESET;
 	return f;
 }
 
-/*
- * FEATURES_OK: ack what the driver wrote; may the bit be set? The
- * transport's own features are not the device's to ack, unless it
- * offers them itself.
- */
-static bool pci_features_ok(struct vdev_pci *p)
+static struct vdev_pci *to_pci(struct vdev_transport *t)
 {
-	struct vdev_device *dev = p->dev;
-	uint64_t own = PCI_TRANSPORT_FEATURES & ~vdev_device_features(dev);
-	uint64_t f = p->drv_features & ~own;
-
-	vdev_device_ack_features(dev, f & 0xffffffffULL);
-	vdev_device_ack_features(dev, f & ~0xffffffffULL);
-	if (p->features_invalid || !vdev_device_features_ok(dev) ||
-	    (p->drv_features & pci_hidden_features(p))) {
-		pci_warn(p, "FEATURES_OK refused: features %#llx not offered",
-			 (unsigned long long)p->drv_features);
-		return false;
-	}
-	if (!vdev_device_feature_acked(dev, VIRTIO_F_VERSION_1)) {
-		pci_warn(p, "FEATURES_OK refused: VIRTIO_F_VERSION_1 not acked");
-		return false;
-	}
-	return true;
+	return container_of(t, struct vdev_pci, t);
 }
 
-/* DRIVER_OK: start the device on the enabled queues, in index order. */
-static int pci_activate(struct vdev_pci *p)
+static void pci_t_reset(struct vdev_transport *t)
 {
+	pci_virtio_reset(to_pci(t));
+}
+
+static unsigned int pci_ready_queues(struct vdev_transport *t,
+				     struct vdev_queue **active)
+{
+	struct vdev_pci *p = to_pci(t);
 	unsigned int i, n = 0;
-	int ret;
 
 	for (i = 0; i < p->nr_queues; i++)
 		if (p->queues[i].vq.ready)
-			p->active[n++] = &p->queues[i].vq;
-	ret = vdev_device_activate(p->dev, p->mem, &p->irq, p->active, n);
-	if (ret) {
-		pci_warn(p, "DRIVER_OK: device not started: %d", ret);
-		pci_needs_reset(p);
-	}
-	return ret;
+			active[n++] = &p->queues[i].vq;
+	return n;
 }
 
-static void pci_write_status(struct vdev_pci *p, uint8_t val)
+static void pci_config_irq(struct vdev_transport *t)
 {
-	uint8_t set;
-
-	if (!val) {
-		pci_virtio_reset(p);
-		return;
-	}
-	val &= ~VIRTIO_CONFIG_S_NEEDS_RESET;	/* the device's bit */
-	if (p->status & ~val) {
-		pci_warn(p, "device_status %#x clears bits of %#x: ignored",
-			 val, p->status);
-		return;
-	}
-	set = val & ~p->status;
-
-	if ((set & VIRTIO_CONFIG_S_FEATURES_OK) && !pci_features_ok(p))
-		val &= ~VIRTIO_CONFIG_S_FEATURES_OK;
-
-	if (set & VIRTIO_CONFIG_S_DRIVER_OK) {
-		if (!(val & VIRTIO_CONFIG_S_FEATURES_OK)) {
-			pci_warn(p, "DRIVER_OK without FEATURES_OK ignored");
-			val &= ~VIRTIO_CONFIG_S_DRIVER_OK;
-		} else if (p->needs_reset || pci_activate(p)) {
-			val &= ~VIRTIO_CONFIG_S_DRIVER_OK;
-		}
-	}
-	p->status = val;
+	pci_irq_trigger(t->irq, VDEV_IRQ_CONFIG, 0);
 }
 
-static void pci_write_driver_features(struct vdev_pci *p, uint32_t val)
-{
-	if (p->status & VIRTIO_CONFIG_S_FEATURES_OK) {
-		pci_warn(p, "driver_feature write after FEATURES_OK ignored");
-		return;
-	}
-	switch (p->drv_features_sel) {
-	case 0:
-		set_low(&p->drv_features, val);
-		break;
-	case 1:
-		set_high(&p->drv_features, val);
-		break;
-	default:
-		/* Bits past 63 were never offered. */
-		if (val)
-			p->features_invalid = true;
-		break;
-	}
-}
+static const struct vdev_transport_ops pci_transport_ops = {
+	.reset		= pci_t_reset,
+	.ready_queues	= pci_ready_queues,
+	.config_irq	= pci_config_irq,
+};
 
 static uint64_t pci_device_features(struct vdev_pci *p)
 {
-	return (vdev_device_features(p->dev) & ~pci_hidden_features(p)) |
+	return (vdev_device_features(p->t.dev) & ~p->t.hidden_features) |
 	       PCI_TRANSPORT_FEATURES;
 }
 
@@ -715,20 +618,20 @@ static uint32_t common_read(struct vdev_pci *p, uint64_t off)
 			return (uint32_t)(v >> 32);
 		return 0;
 	case VIRTIO_PCI_COMMON_GFSELECT:
-		return p->drv_features_sel;
+		return p->t.drv_features_sel;
 	case VIRTIO_PCI_COMMON_GF:
-		if (p->drv_features_sel == 0)
-			return (uint32_t)p->drv_features;
-		if (p->drv_features_sel == 1)
-			return (uint32_t)(p->drv_features >> 32);
+		if (p->t.drv_features_sel == 0)
+			return (uint32_t)p->t.drv_features;
+		if (p->t.drv_features_sel == 1)
+			return (uint32_t)(p->t.drv_features >> 32);
 		return 0;
 	case VIRTIO_PCI_COMMON_MSIX:
 		return atomic_load(&p->msix_config);
 	case VIRTIO_PCI_COMMON_NUMQ:
 		return p->nr_queues;
 	case VIRTIO_PCI_COMMON_STATUS:
-		v = p->status;
-		if (p->needs_reset || vdev_device_needs_reset(p->dev))
+		v = p->t.status;
+		if (p->t.needs_reset || vdev_device_needs_reset(p->t.dev))
 			v |= VIRTIO_CONFIG_S_NEEDS_RESET;
 		return (uint8_t)v;
 	case VIRTIO_PCI_COMMON_CFGGENERATION:
@@ -807,7 +710,7 @@ static void common_write_enable(struct vdev_pci *p, uint32_t val)
 		 * it and its worker takes it up again. A bad setting leaves
 		 * it stopped, with DEVICE_NEEDS_RESET.
 		 */
-		ret = vdev_device_queue_enable(p->dev, &q->vq);
+		ret = vdev_device_queue_enable(p->t.dev, &q->vq);
 		if (ret) {
 			pci_warn(p, "queue %u not re-enabled: %d", p->queue_sel,
 				 ret);
@@ -836,7 +739,7 @@ static void pci_queue_reset(struct vdev_pci *p, uint32_t val)
 	struct pci_queue *q = pci_sel_queue(p);
 	int ret;
 
-	if (!vdev_device_feature_acked(p->dev, VIRTIO_F_RING_RESET)) {
+	if (!vdev_device_feature_acked(p->t.dev, VIRTIO_F_RING_RESET)) {
 		pci_warn(p, "queue_reset without VIRTIO_F_RING_RESET ignored");
 		return;
 	}
@@ -848,7 +751,7 @@ static void pci_queue_reset(struct vdev_pci *p, uint32_t val)
 		pci_warn(p, "queue_reset %u ignored", val);
 		return;
 	}
-	if (!(p->status & VIRTIO_CONFIG_S_DRIVER_OK)) {
+	if (!(p->t.status & VIRTIO_CONFIG_S_DRIVER_OK)) {
 		pci_queue_init(p, p->queue_sel);
 		return;
 	}
@@ -857,7 +760,7 @@ static void pci_queue_reset(struct vdev_pci *p, uint32_t val)
 			 p->queue_sel);
 		return;
 	}
-	ret = vdev_device_queue_reset(p->dev, &q->vq);
+	ret = vdev_device_queue_reset(p->t.dev, &q->vq);
 	if (ret) {
 		/* -EINVAL: the device is not active, nothing runs the queue. */
 		pci_warn(p, "queue %u reset: %d", p->queue_sel, ret);
@@ -878,16 +781,17 @@ static void common_write(struct vdev_pci *p, uint64_t off, uint32_t val)
 		p->dev_features_sel = val;
 		return;
 	case VIRTIO_PCI_COMMON_GFSELECT:
-		p->drv_features_sel = val;
+		p->t.drv_features_sel = val;
 		return;
 	case VIRTIO_PCI_COMMON_GF:
-		pci_write_driver_features(p, val);
+		__vdev_transport_write_driver_features(&p->t, val,
+						     "driver_feature");
 		return;
 	case VIRTIO_PCI_COMMON_MSIX:
 		atomic_store(&p->msix_config, pci_vector_value(p, val));
 		return;
 	case VIRTIO_PCI_COMMON_STATUS:
-		pci_write_status(p, val);
+		__vdev_transport_write_status(&p->t, val, "device_status");
 		return;
 	case VIRTIO_PCI_COMMON_Q_SELECT:
 		p->queue_sel = val;
@@ -1044,7 +948,7 @@ static void pci_notify(struct vdev_pci *p, uint64_t rel, unsigned int len)
 	ret = eventfd_kick(p->queues[i].notify_fd);
 	if (ret)
 		vdev_log(VDEV_LOG_DEBUG, "%s: pci: queue %u notify: %d",
-			 p->dev->name, i, ret);
+			 p->t.dev->name, i, ret);
 }
 
 /*
@@ -1083,11 +987,11 @@ static void bar_access(struct vdev_pci *p, uint64_t off, void *data,
 		if (!width_ok(rel, len, VDEV_PCI_DEVICE_SIZE, 1 | 2 | 4 | 8))
 			goto bad;
 		if (write) {
-			vdev_device_write_config(p->dev, rel, data, len);
+			vdev_device_write_config(p->t.dev, rel, data, len);
 			/* The driver changed the config space. */
 			atomic_fetch_add(&p->generation, 1);
 		} else {
-			vdev_device_read_config(p->dev, rel, data, len);
+			vdev_device_read_config(p->t.dev, rel, data, len);
 		}
 		return;
 	}
@@ -1275,7 +1179,7 @@ static uint32_t pci_class(uint32_t type)
 /* Power-on configuration header and MSI-X state. */
 static void pci_cfg_init(struct vdev_pci *p)
 {
-	uint32_t type = vdev_device_type(p->dev);
+	uint32_t type = vdev_device_type(p->t.dev);
 	uint8_t *c = p->cfg, *w = p->wmask;
 	unsigned int i;
 
@@ -1515,7 +1419,7 @@ static int new_eventfd(struct vdev_pci *p, const char *what, int *fdp)
 
 	if (fd < 0) {
 		vdev_log(VDEV_LOG_ERR, "%s: pci: cannot create %s eventfd: %d",
-			 p->dev->name, what, -errno);
+			 p->t.dev->name, what, -errno);
 		return -errno;
 	}
 	*fdp = fd;
@@ -1571,14 +1475,12 @@ int vdev_pci_create(struct vdev_device *dev, struct vdev_mem *mem,
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	p->dev = dev;
 	p->ops = ops;
 	p->opaque = opaque;
 	p->nr_queues = nr;
 	p->nr_vectors = nr + 1;
 	p->intx_fd = -1;
 	p->resample_fd = -1;
-	p->rl = (struct vdev_ratelimit)VDEV_RATELIMIT_INIT(5000, 10);
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_mutex_init(&p->irq_lock, NULL);
 	atomic_init(&p->generation, 0);
@@ -1587,11 +1489,14 @@ int vdev_pci_create(struct vdev_device *dev, struct vdev_mem *mem,
 	atomic_init(&p->mem_decode, false);
 	vdev_interrupt_init(&p->irq, &pci_irq_ops);
 
+	ret = __vdev_transport_init(&p->t, &pci_transport_ops, "pci", dev,
+				  &p->irq, nr);
+	p->t.own_features = PCI_TRANSPORT_FEATURES;
+	p->t.hidden_features = pci_hidden_features(p);
 	p->queues = calloc(nr, sizeof(*p->queues));
-	p->active = calloc(nr, sizeof(*p->active));
 	p->vectors = calloc(p->nr_vectors, sizeof(*p->vectors));
 	p->pba = calloc(1, MSIX_PBA_LEN(p));
-	if (!p->queues || !p->active || !p->vectors || !p->pba) {
+	if (ret || !p->queues || !p->vectors || !p->pba) {
 		ret = -ENOMEM;
 		goto out_free;
 	}
@@ -1619,8 +1524,8 @@ int vdev_pci_create(struct vdev_device *dev, struct vdev_mem *mem,
 		goto out_free;
 	pci_cfg_init(p);
 
-	p->dev = vdev_device_get(dev);
-	p->mem = vdev_mem_get(mem);
+	p->t.dev = vdev_device_get(dev);
+	p->t.mem = vdev_mem_get(mem);
 	*pcip = p;
 	return 0;
 
@@ -1848,8 +1753,8 @@ void vdev_pci_destroy(struct vdev_pci *pci)
 	pthread_mutex_lock(&pci->lock);
 	pci_virtio_reset(pci);
 	pthread_mutex_unlock(&pci->lock);
-	vdev_device_put(pci->dev);
-	vdev_mem_put(pci->mem);
+	vdev_device_put(pci->t.dev);
+	vdev_mem_put(pci->t.mem);
 	/* The last reference: the device gave its own back at reset. */
 	vdev_interrupt_put(&pci->irq);
 }
