@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -428,7 +429,7 @@ static struct vdev_mem_region tab_b(unsigned int k)
 struct race {
 	struct vdev_mem *mem;
 	atomic_bool stop;
-	unsigned long lookups;
+	atomic_ulong lookups;
 	unsigned long torn;
 	unsigned long seen[NTAB];
 	unsigned long b_absent;
@@ -488,16 +489,41 @@ static void *race_reader(void *arg)
 		}
 		k = vdev_mem_nr_regions(rc->mem);
 		ok &= k == 1 || k == 2;
-		rc->lookups++;
+		atomic_fetch_add_explicit(&rc->lookups, 1,
+					  memory_order_relaxed);
 		if (!ok)
 			rc->torn++;
 	}
 	return NULL;
 }
 
+#define RACE_LOOKUPS	1000
+#define RACE_MAX_NS	(30 * 1000000000ULL)
+
+static uint64_t race_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* Has a reader made fewer than RACE_LOOKUPS lookups since @l0? */
+static bool race_readers_behind(struct race *rc, const unsigned long *l0)
+{
+	unsigned int i;
+
+	for (i = 0; i < 2; i++)
+		if (atomic_load(&rc[i].lookups) - l0[i] < RACE_LOOKUPS)
+			return true;
+	return false;
+}
+
 TEST(readers_never_see_a_torn_table)
 {
 	struct race rc[2] = { 0 };
+	unsigned long l0[2];
+	uint64_t t_end;
 	struct vdev_mem_region v[2];
 	struct vdev_mem *mem;
 	pthread_t th[2];
@@ -511,7 +537,17 @@ TEST(readers_never_see_a_torn_table)
 		rc[i].mem = mem;
 		ASSERT_EQ(0, pthread_create(&th[i], NULL, race_reader, &rc[i]));
 	}
-	for (i = 0; i < 20000; i++) {
+	/*
+	 * At least 20,000 table changes, and on until each reader has made
+	 * RACE_LOOKUPS lookups while they happen: on a loaded machine a
+	 * reader thread may not run at all during a fixed number of them.
+	 */
+	t_end = race_now_ns() + RACE_MAX_NS;
+	for (i = 0; i < 2; i++)
+		l0[i] = atomic_load(&rc[i].lookups);
+	for (i = 0; i < 20000 || race_readers_behind(rc, l0); i++) {
+		if (race_now_ns() > t_end)
+			break;
 		k = i % NTAB;
 		v[0] = tab_a(k);
 		v[1] = tab_b(k);
@@ -532,10 +568,12 @@ TEST(readers_never_see_a_torn_table)
 
 		for (k = 0; k < NTAB; k++)
 			states += rc[i].seen[k] != 0;
-		TH_LOG("reader %u: %lu lookups, %u tables seen, B absent %lu, torn %lu",
-		       i, rc[i].lookups, states, rc[i].b_absent, rc[i].torn);
+		TH_LOG("reader %u: %lu lookups (%lu during the changes), %u tables seen, B absent %lu, torn %lu",
+		       i, atomic_load(&rc[i].lookups),
+		       atomic_load(&rc[i].lookups) - l0[i], states,
+		       rc[i].b_absent, rc[i].torn);
 		EXPECT_EQ(0, rc[i].torn);
-		EXPECT_LT(0, rc[i].lookups);
+		EXPECT_LE(RACE_LOOKUPS, atomic_load(&rc[i].lookups) - l0[i]);
 	}
 	vdev_mem_put(mem);
 }
