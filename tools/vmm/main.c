@@ -55,11 +55,16 @@ static const char usage_text[] =
  * @frame_s: reset request of the boot before (or, for the first boot,
  *           the start) to the first frame the guest sent, or -1
  * @open_s: the slowest device backend open of this boot
+ * @down_s: taking the VM of the boot before down (vCPUs joined, devices
+ *          and VM destroyed), or -1 for the first boot
+ * @build_s: building this boot's VM (devices, RAM, kernel loaded)
  */
 struct boot_rec {
 	double init_s;
 	double frame_s;
 	double open_s;
+	double down_s;
+	double build_s;
 };
 
 /**
@@ -391,22 +396,27 @@ static void drain_stale(int evt, struct run_stats *rs)
 /*
  * One boot: build, run, stop, destroy. Returns EXIT_OK to go on, else
  * the exit status. *@prev_stop is the previous boot's reset request
- * time (0 for the first boot) and gets this boot's.
+ * time (0 for the first boot) and gets this boot's; *@down_s is how long
+ * taking the previous VM down took (-1 for the first boot) and gets this
+ * boot's.
  */
 static int one_boot(const struct vmm_opts *o, const struct vmm_image *img,
 		    FILE *serial, int evt, struct run_stats *rs,
-		    double *prev_stop)
+		    double *prev_stop, double *down_s)
 {
 	struct vmm_dev_stats st[VMM_MAX_DEVICES] = { 0 };
-	struct boot_rec rec = { .init_s = -1, .frame_s = -1, .open_s = -1 };
+	struct boot_rec rec = { .init_s = -1, .frame_s = -1, .open_s = -1,
+				.down_s = *down_s };
 	unsigned int n = rs->boots + 1, i;
 	double first_frame;
 	enum vmm_stop why;
 	struct vmm_vm *vm;
 	uint64_t tx, rx;
+	double t0 = vmm_now();
 	int ret;
 
 	ret = vmm_vm_create(o, img, serial, evt, st, &vm);
+	rec.build_s = vmm_now() - t0;
 	for (i = 0; i < o->nr_devs; i++) {
 		if (st[i].ebusy) {
 			rs->ebusy++;
@@ -440,13 +450,15 @@ static int one_boot(const struct vmm_opts *o, const struct vmm_image *img,
 		printf(VMM_NAME ": boot %u: guest hung (no reboot after %u s)\n",
 		       n, o->boot_timeout);
 	else
-		printf(VMM_NAME ": boot %u: %s after %.3f s; init %.3f s; reopen %.3f ms; first frame %.3f s after %s; frames tx %llu rx %llu\n",
+		printf(VMM_NAME ": boot %u: %s after %.3f s; init %.3f s; first frame %.3f s after %s; down %.3f s, build %.3f s, reopen %.3f ms; frames tx %llu rx %llu\n",
 		       n, stop_name(why), vm->stop_time - vm->start_time,
-		       rec.init_s, rec.open_s * 1e3, rec.frame_s,
-		       n == 1 ? "start" : "reset", (unsigned long long)tx,
-		       (unsigned long long)rx);
+		       rec.init_s, rec.frame_s, n == 1 ? "start" : "reset",
+		       rec.down_s, rec.build_s, rec.open_s * 1e3,
+		       (unsigned long long)tx, (unsigned long long)rx);
 	fflush(stdout);
+	t0 = vmm_now();
 	vmm_vm_destroy(vm);
+	*down_s = vmm_now() - t0;
 	ret = rec_add(rs, &rec);
 	if (ret)
 		return EXIT_FAIL;
@@ -474,12 +486,17 @@ static void print_summary(const struct vmm_opts *o,
 	       rs->reboots, rs->by_i8042, rs->by_shutdown);
 	print_spread("kernel start to init", rs,
 		     offsetof(struct boot_rec, init_s), 0, 1, "s");
-	print_spread("start to first frame", rs,
-		     offsetof(struct boot_rec, frame_s), 0,
-		     1, "s");
-	if (rs->nr_recs > 1)
+	if (rs->nr_recs)
+		printf("  %-24s %.3f s\n", "start to first frame",
+		       rs->recs[0].frame_s);
+	if (rs->nr_recs > 1) {
 		print_spread("reboot to first frame", rs,
 			     offsetof(struct boot_rec, frame_s), 1, 1, "s");
+		print_spread("VM down", rs, offsetof(struct boot_rec, down_s),
+			     1, 1, "s");
+	}
+	print_spread("VM build", rs, offsetof(struct boot_rec, build_s), 0, 1,
+		     "s");
 	print_spread("TAP reopen", rs, offsetof(struct boot_rec, open_s), 0,
 		     1e3, "ms");
 	printf("  %-24s %u\n", "EBUSY", rs->ebusy);
@@ -494,7 +511,7 @@ int main(int argc, char **argv)
 	struct run_stats rs = { 0 };
 	int fds0, thr0, fds1, thr1, evt, status = EXIT_OK;
 	struct vmm_image img;
-	double prev_stop = 0;
+	double prev_stop = 0, down_s = -1;
 	struct vmm_opts o;
 	FILE *serial;
 
@@ -531,7 +548,8 @@ int main(int argc, char **argv)
 	fds0 = count_fds();
 	thr0 = count_threads(0);
 	while (status == EXIT_OK && (!o.reboots || rs.reboots < o.reboots))
-		status = one_boot(&o, &img, serial, evt, &rs, &prev_stop);
+		status = one_boot(&o, &img, serial, evt, &rs, &prev_stop,
+				  &down_s);
 	fds1 = count_fds();
 	thr1 = count_threads(thr0);
 
