@@ -562,6 +562,7 @@ int main(int argc, char **argv)
 			status = EXIT_FAIL;
 	}
 	close(evt);
+	free(rs.recs);
 out_serial:
 	if (serial != stdout)
 		fclose(serial);
