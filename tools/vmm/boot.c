@@ -4,9 +4,8 @@
  *
  * PVH, for an uncompressed ELF vmlinux with CONFIG_PVH (the Xen PVH boot
  * ABI, as QEMU and Firecracker use it): the PT_LOAD segments go to their
- * physical addresses (their whole pages as a private, copy-on-write
- * mapping of the file over guest RAM: nothing to copy at each reboot),
- * the entry point is the XEN_ELFNOTE_PHYS32_ENTRY
+ * physical addresses (copied from the kernel's memfd copy, see
+ * vmm_image_open()), the entry point is the XEN_ELFNOTE_PHYS32_ENTRY
  * note, and the vCPU starts in 32-bit protected mode, paging off, with
  * EBX pointing at a struct hvm_start_info (version 1: command line,
  * initrd as module 0, and the memory map). No decompression, no KASLR.
@@ -106,7 +105,7 @@ const char *vmm_boot_name(enum vmm_boot_method m)
 }
 
 static int map_file(const char *opt, const char *path, const uint8_t **p,
-		    size_t *size, int *fdp)
+		    size_t *size, bool to_memfd)
 {
 	struct stat st;
 	void *m;
@@ -140,12 +139,13 @@ static int map_file(const char *opt, const char *path, const uint8_t **p,
 	close(fd);
 	*p = m;
 	*size = st.st_size;
-	if (!fdp)
+	if (!to_memfd)
 		return 0;
 	/*
-	 * The kernel, once, into a memfd that every boot maps from: its
-	 * pages then fault in from memory, whatever the file system under
-	 * the file does (a 9p share without a page cache, say).
+	 * The kernel, once, into a memfd that every boot copies from:
+	 * memory, whatever the file system under the file does (a 9p share
+	 * without a page cache, say), and the same kernel at every boot
+	 * even if the file is replaced meanwhile.
 	 */
 	m = MAP_FAILED;
 	fd = memfd_create("vdev-vmm-kernel", MFD_CLOEXEC);
@@ -164,8 +164,8 @@ static int map_file(const char *opt, const char *path, const uint8_t **p,
 	}
 	memcpy(m, *p, st.st_size);
 	munmap((void *)*p, st.st_size);
+	close(fd);
 	*p = m;
-	*fdp = fd;
 	return 0;
 }
 
@@ -243,9 +243,8 @@ int vmm_image_open(struct vmm_image *img, const struct vmm_opts *o)
 	int ret;
 
 	memset(img, 0, sizeof(*img));
-	img->kernel_fd = -1;
 	ret = map_file("--kernel", o->kernel, &img->kernel, &img->kernel_size,
-		       &img->kernel_fd);
+		       true);
 	if (ret)
 		return ret;
 	h = bz_header(img->kernel, img->kernel_size);
@@ -279,7 +278,7 @@ int vmm_image_open(struct vmm_image *img, const struct vmm_opts *o)
 	}
 	if (o->initrd) {
 		ret = map_file("--initrd", o->initrd, &img->initrd,
-			       &img->initrd_size, NULL);
+			       &img->initrd_size, false);
 		if (ret)
 			goto out_close;
 	}
@@ -287,9 +286,7 @@ int vmm_image_open(struct vmm_image *img, const struct vmm_opts *o)
 
 out_close:
 	munmap((void *)img->kernel, img->kernel_size);
-	close(img->kernel_fd);
 	img->kernel = NULL;
-	img->kernel_fd = -1;
 	return ret;
 }
 
@@ -299,10 +296,7 @@ void vmm_image_close(struct vmm_image *img)
 		munmap((void *)img->initrd, img->initrd_size);
 	if (img->kernel)
 		munmap((void *)img->kernel, img->kernel_size);
-	if (img->kernel_fd >= 0)
-		close(img->kernel_fd);
 	memset(img, 0, sizeof(*img));
-	img->kernel_fd = -1;
 }
 
 /**
@@ -439,28 +433,6 @@ static int boot_set_regs(struct vmm_vm *vm, uint64_t rip, uint64_t rbx,
 	return 0;
 }
 
-/*
- * @len bytes of the kernel file from @off to guest RAM at @dst. Whole
- * pages at page-aligned offsets become a private mapping of the file
- * (copy on write, for the guest pages it writes), so that a reboot does
- * not copy the ~60 MiB of a vmlinux; the rest is copied.
- */
-static void load_bytes(struct vmm_vm *vm, uint8_t *dst, uint64_t off,
-		       uint64_t len)
-{
-	uint64_t page = getpagesize(), mapped = 0;
-
-	if (!((uintptr_t)dst & (page - 1)) && !(off & (page - 1)) &&
-	    len >= page) {
-		mapped = len & ~(page - 1);
-		if (mmap(dst, mapped, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_FIXED, vm->img->kernel_fd,
-			 off) == MAP_FAILED)
-			mapped = 0;
-	}
-	memcpy(dst + mapped, vm->img->kernel + off + mapped, len - mapped);
-}
-
 static int boot_pvh(struct vmm_vm *vm, const struct e820_map *m)
 {
 	const uint8_t *f = vm->img->kernel;
@@ -492,7 +464,7 @@ static int boot_pvh(struct vmm_vm *vm, const struct e820_map *m)
 			return -ENOMEM;
 		}
 		/* The rest, to p_memsz, is fresh memfd RAM: zero. */
-		load_bytes(vm, dst, ph->p_offset, ph->p_filesz);
+		memcpy(dst, f + ph->p_offset, ph->p_filesz);
 		if (ph->p_paddr + ph->p_memsz > kernel_end)
 			kernel_end = ph->p_paddr + ph->p_memsz;
 	}

@@ -150,9 +150,8 @@ struct vmm_opts {
 /**
  * struct vmm_image - the kernel (and initrd) read once, loaded every boot
  * @method: PVH or bzImage
- * @kernel: the file, mapped read-only
+ * @kernel: the file's contents, in a memfd of their own
  * @kernel_size: its size
- * @kernel_fd: the file, open: PVH maps its segments into guest RAM
  * @initrd: the initrd, mapped read-only, or NULL
  * @initrd_size: its size
  * @pvh_entry: PVH: the 32-bit entry point (physical)
@@ -162,7 +161,6 @@ struct vmm_image {
 	enum vmm_boot_method method;
 	const uint8_t *kernel;
 	size_t kernel_size;
-	int kernel_fd;
 	const uint8_t *initrd;
 	size_t initrd_size;
 	uint32_t pvh_entry;
