@@ -127,9 +127,9 @@ else
 	echo "not ok $ntest hung guest: exit 2, fds flat"
 fi
 
-# Two --net: refused until vdev_kvm_pci_attach() shares the routing table.
-expect "second --net refused" 1 "one virtio-pci device" --kernel "$kernel" \
-	--net tap=vt3 --net tap=vt4
+# Two devices on one (single-queue) TAP: the second open is refused.
+expect "two --net on one TAP" 1 "^vdev-vmm: --net tap=vt3: .*busy" \
+	--kernel "$kernel" --net tap=vt3 --net tap=vt3
 
 echo "# $((ntest - nfail)) passed, $nfail failed"
 [ $nfail = 0 ]

@@ -116,14 +116,9 @@ static int add_dev(struct vmm_opts *o, const struct vmm_dev_type *t,
 	struct vmm_dev_opts *d;
 	int ret;
 
-	if (o->nr_devs) {
-		/*
-		 * vdev_kvm_pci_attach() owns the VM's whole GSI routing
-		 * table: a second attachment would drop the first one's
-		 * MSI routes.
-		 */
-		fprintf(stderr, VMM_NAME ": --%s %s: one virtio-pci device per VM for now (vdev_kvm_pci_attach() owns the VM's GSI routing table)\n",
-			t->name, arg);
+	if (o->nr_devs == VMM_MAX_DEVICES) {
+		fprintf(stderr, VMM_NAME ": --%s %s: too many devices (at most %u)\n",
+			t->name, arg, VMM_MAX_DEVICES);
 		return -EINVAL;
 	}
 	d = &o->devs[o->nr_devs];
@@ -314,41 +309,53 @@ static int rec_add(struct run_stats *rs, const struct boot_rec *r)
 	return 0;
 }
 
-static uint64_t vm_tx_frames(struct vmm_vm *vm, uint64_t *rx)
+/*
+ * Frames the guest sent through every device; *@rx gets those it
+ * received, *@active (when given) how many devices its drivers run.
+ */
+static uint64_t vm_tx_frames(struct vmm_vm *vm, uint64_t *rx,
+			     unsigned int *active)
 {
 	uint64_t tx = 0;
 	unsigned int i;
 
 	*rx = 0;
+	if (active)
+		*active = 0;
 	for (i = 0; i < vm->nr_devs; i++) {
 		struct vmm_dev_stats st = { 0 };
 
 		vm->devs[i].type->stats(vm->devs[i].priv, &st);
 		tx += st.tx_frames;
 		*rx += st.rx_frames;
+		if (active && st.driver_ok)
+			(*active)++;
 	}
 	return tx;
 }
 
 /*
  * Run @vm until it asks to stop or its deadline passes; looks for the
- * first frame meanwhile. Returns the stop reason, VMM_STOP_NONE for a
- * hung guest.
+ * first frame meanwhile, and *@active gets how many devices the guest's
+ * drivers ran then. Returns the stop reason, VMM_STOP_NONE for a hung
+ * guest.
  */
 static enum vmm_stop vm_wait(struct vmm_vm *vm, unsigned int timeout,
-			     double *first_frame, struct run_stats *rs)
+			     double *first_frame, unsigned int *active,
+			     struct run_stats *rs)
 {
 	double deadline = vm->start_time + timeout;
 	struct pollfd pfd = { .fd = vm->stop_evt, .events = POLLIN };
 	uint64_t rx, v;
 
 	*first_frame = -1;
+	*active = 0;
 	for (;;) {
 		double now = vmm_now();
 		int ms, ret;
 
 		if (*first_frame < 0 && vm->nr_devs &&
-		    vm_tx_frames(vm, &rx) > 0)
+		    vm_tx_frames(vm, &rx, active) > 0)
 			*first_frame = now;
 		if (now >= deadline)
 			return VMM_STOP_NONE;
@@ -365,7 +372,8 @@ static enum vmm_stop vm_wait(struct vmm_vm *vm, unsigned int timeout,
 		/* A wake-up of a VM before this one. */
 		rs->stale++;
 	}
-	if (*first_frame < 0 && vm->nr_devs && vm_tx_frames(vm, &rx) > 0)
+	if (*first_frame < 0 && vm->nr_devs &&
+	    vm_tx_frames(vm, &rx, active) > 0)
 		*first_frame = vmm_now();
 	return atomic_load(&vm->stop_reason);
 }
@@ -407,7 +415,7 @@ static int one_boot(const struct vmm_opts *o, const struct vmm_image *img,
 	struct vmm_dev_stats st[VMM_MAX_DEVICES] = { 0 };
 	struct boot_rec rec = { .init_s = -1, .frame_s = -1, .open_s = -1,
 				.down_s = *down_s };
-	unsigned int n = rs->boots + 1, i;
+	unsigned int n = rs->boots + 1, i, active, active_now;
 	double first_frame;
 	enum vmm_stop why;
 	struct vmm_vm *vm;
@@ -435,10 +443,12 @@ static int one_boot(const struct vmm_opts *o, const struct vmm_image *img,
 		return EXIT_FAIL;
 	}
 	rs->boots++;
-	why = vm_wait(vm, o->boot_timeout, &first_frame, rs);
+	why = vm_wait(vm, o->boot_timeout, &first_frame, &active, rs);
 	vmm_vm_stop(vm);
 	rs->extra += atomic_load(&vm->extra_requests);
-	tx = vm_tx_frames(vm, &rx);
+	tx = vm_tx_frames(vm, &rx, &active_now);
+	if (active_now > active)
+		active = active_now;
 	if (vm->serial.init_seen)
 		rec.init_s = vm->serial.init_time - vm->start_time;
 	if (first_frame >= 0)
@@ -450,11 +460,12 @@ static int one_boot(const struct vmm_opts *o, const struct vmm_image *img,
 		printf(VMM_NAME ": boot %u: guest hung (no reboot after %u s)\n",
 		       n, o->boot_timeout);
 	else
-		printf(VMM_NAME ": boot %u: %s after %.3f s; init %.3f s; first frame %.3f s after %s; down %.3f s, build %.3f s, reopen %.3f ms; frames tx %llu rx %llu\n",
+		printf(VMM_NAME ": boot %u: %s after %.3f s; init %.3f s; first frame %.3f s after %s; down %.3f s, build %.3f s, reopen %.3f ms; drivers %u/%u; frames tx %llu rx %llu\n",
 		       n, stop_name(why), vm->stop_time - vm->start_time,
 		       rec.init_s, rec.frame_s, n == 1 ? "start" : "reset",
-		       rec.down_s, rec.build_s, rec.open_s * 1e3,
-		       (unsigned long long)tx, (unsigned long long)rx);
+		       rec.down_s, rec.build_s, rec.open_s * 1e3, active,
+		       vm->nr_devs, (unsigned long long)tx,
+		       (unsigned long long)rx);
 	fflush(stdout);
 	t0 = vmm_now();
 	vmm_vm_destroy(vm);

@@ -4,8 +4,9 @@
  * vdev's virtio-net on the TAP NAME (vdev_net_create()), behind vdev's
  * virtio-pci transport in its own slot, wired to KVM by
  * vdev_kvm_pci_attach(): queue notifications through ioeventfds, MSI-X
- * vectors through irqfds on MSI routes, INTx on IOAPIC pin
- * VMM_PCI_INTX_PIN(slot). The BAR is pre-assigned as firmware would,
+ * vectors through irqfds on MSI routes from GSI VMM_MSI_GSI(slot) (the
+ * glue shares the VM's routing table between the functions), INTx on
+ * IOAPIC pin VMM_PCI_INTX_PIN(slot). The BAR is pre-assigned as firmware would,
  * at VMM_PCI_BAR_BASE + (slot - 1) * VDEV_PCI_BAR_SIZE, memory decode
  * on, so that Linux keeps it.
  *
@@ -353,7 +354,7 @@ static int net_create(struct vmm_vm *vm, const void *opts, unsigned int slot,
 		goto out_put_dev;
 	}
 	ret = vdev_kvm_pci_attach(vm->vm_fd, n->pci, VMM_PCI_INTX_PIN(slot),
-				  VMM_MSI_GSI_BASE, &n->kpci);
+				  VMM_MSI_GSI(slot), &n->kpci);
 	if (ret) {
 		fprintf(stderr, VMM_NAME ": --net tap=%s: KVM irqfds and ioeventfds: %s\n",
 			o->tap, strerror(-ret));
@@ -400,6 +401,7 @@ static void net_stats(void *priv, struct vmm_dev_stats *st)
 	struct vdev_counter c[4 * 2 * VDEV_NET_MAX_QUEUE_PAIRS + 8];
 	unsigned int i, nr;
 
+	st->driver_ok = vdev_device_is_active(n->dev);
 	nr = vdev_device_counters(n->dev, c, ARRAY_SIZE(c));
 	st->tx_frames = 0;
 	st->rx_frames = 0;

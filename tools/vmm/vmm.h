@@ -91,13 +91,16 @@
 
 /*
  * Interrupts: ISA IRQ n on IOAPIC pin n; PCI INTA# of slot s on pin
- * VMM_PCI_INTX_PIN(s); MSI routes from VMM_MSI_GSI_BASE on.
+ * VMM_PCI_INTX_PIN(s); the MSI-X vectors of slot s on the GSIs from
+ * VMM_MSI_GSI(s), room for 32 (virtio-net: at most 2 * 8 + 2).
  */
 #define VMM_IOAPIC_PINS		24
 #define VMM_SERIAL_IRQ		4
 #define VMM_I8042_IRQ		1
 #define VMM_PCI_INTX_PIN(slot)	(16 + ((slot) - 1) % 8)
 #define VMM_MSI_GSI_BASE	24
+#define VMM_MSI_GSIS_PER_SLOT	32
+#define VMM_MSI_GSI(slot)	(VMM_MSI_GSI_BASE + ((slot) - 1) * VMM_MSI_GSIS_PER_SLOT)
 
 /* ---- options (main.c) ---- */
 
@@ -305,12 +308,14 @@ struct vmm_dev {
  * @ebusy: the backend was busy (-EBUSY) when opened
  * @tx_frames: frames the guest sent
  * @rx_frames: frames the guest received
+ * @driver_ok: the guest's driver set DRIVER_OK (the device is active)
  */
 struct vmm_dev_stats {
 	double open_s;
 	bool ebusy;
 	uint64_t tx_frames;
 	uint64_t rx_frames;
+	bool driver_ok;
 };
 
 /**
@@ -322,7 +327,7 @@ struct vmm_dev_stats {
  *          fills @st->open_s and @st->ebusy even when it fails
  * @destroy: undo create(): when it returns, every worker is joined and
  *           every backend fd closed
- * @stats: fill the frame counters of @st
+ * @stats: fill the frame counters and @driver_ok of @st
  */
 struct vmm_dev_type {
 	const char *name;
