@@ -33,6 +33,8 @@
 
 /* Largest queue either ring format allows (VIRTIO 1.2, 2.7 and 2.8). */
 #define VQ_MAX_SIZE	32768
+/* Rings a format maps (three in both: vq_map_ring()). */
+#define VQ_MAX_PINNED	3
 
 /**
  * struct vdev_ring_ops - one ring format (const, one instance per format)
@@ -183,6 +185,9 @@ struct vq_packed {
  * @rl: rate limit for this queue's messages. Initialised once, when the
  *      device is created, and never at enable or reset: a guest that
  *      resets in a loop with bad rings cannot flood the VMM's log
+ * @pinned: guest-physical address of each ring vq_map_ring() mapped; its
+ *          region is pinned (lib/mem_priv.h) until the queue is disabled
+ * @nr_pinned: entries in @pinned
  * @split: split ring state (@ops is &vq_split_ops)
  * @packed: packed ring state (@ops is &vq_packed_ops)
  *
@@ -199,6 +204,8 @@ struct vdev_queue_private {
 	bool indirect;
 	atomic_bool broken;
 	struct vdev_ratelimit rl;
+	uint64_t pinned[VQ_MAX_PINNED];
+	unsigned int nr_pinned;
 	union {
 		struct vq_split split;
 		struct vq_packed packed;
