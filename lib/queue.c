@@ -216,18 +216,6 @@ void *vq_map_table(struct vdev_queue *vq, uint64_t addr, uint32_t len)
 	return p;
 }
 
-/* Start filling @chain with the chain of buffer @id at @ring_pos. */
-void vq_chain_begin(struct vdev_chain *chain, uint16_t id, uint32_t ring_pos)
-{
-	chain->id = id;
-	chain->nr_descs = 0;
-	chain->ring_pos = ring_pos;
-	chain->nr_read = 0;
-	chain->nr_write = 0;
-	chain->read_len = 0;
-	chain->write_len = 0;
-}
-
 /*
  * Add one descriptor's buffer, the guest range [@addr, @addr + @len), to
  * @chain: one iovec per guest memory region it touches. Adjacent regions

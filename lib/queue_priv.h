@@ -232,9 +232,21 @@ int vq_fail(struct vdev_queue *vq, int err, const char *fmt, ...);
 void *vq_map_ring(struct vdev_queue *vq, const char *what, uint64_t addr,
 		  size_t len, size_t align, bool write);
 void *vq_map_table(struct vdev_queue *vq, uint64_t addr, uint32_t len);
-void vq_chain_begin(struct vdev_chain *chain, uint16_t id, uint32_t ring_pos);
 int vq_chain_add(struct vdev_queue *vq, struct vdev_chain *chain,
 		 uint64_t addr, uint32_t len, bool write);
+
+/* Start filling @chain with the chain of buffer @id at @ring_pos. */
+static inline void vq_chain_begin(struct vdev_chain *chain, uint16_t id,
+				  uint32_t ring_pos)
+{
+	chain->id = id;
+	chain->nr_descs = 0;
+	chain->ring_pos = ring_pos;
+	chain->nr_read = 0;
+	chain->nr_write = 0;
+	chain->read_len = 0;
+	chain->write_len = 0;
+}
 
 static inline bool vq_is_broken(const struct vdev_queue *vq)
 {
