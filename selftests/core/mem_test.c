@@ -910,6 +910,37 @@ TEST_F_TIMEOUT(mdev, ring_region_pinned_while_enabled, 120)
 }
 
 /*
+ * An enable that fails after some of its rings were mapped leaves no pin:
+ * the descriptor ring (and for the split ring the available ring) are in
+ * region 0, the device-written ring is outside guest RAM. The activate
+ * fails, and region 0 can go at once.
+ */
+TEST_F(mdev, failed_enable_leaves_no_pin)
+{
+	vdev_interrupt_put(vdev_device_reset(&self->t.dev));
+	vq_driver_rewind(&self->d);
+	vq_driver_bind(&self->d, &self->q, 0, QSZ);
+	self->q.kick_fd = self->kick;
+	self->q.device_addr = MOVED_GPA;	/* in no region */
+	vdev_device_ack_features(&self->t.dev, (1ULL << VIRTIO_F_VERSION_1) |
+				 (self->format == VQ_PACKED ?
+				  1ULL << VIRTIO_F_RING_PACKED : 0));
+	EXPECT_EQ(-EINVAL, vdev_device_activate(&self->t.dev, self->g.mem,
+						self->irq, &self->qp, 1));
+	EXPECT_FALSE(vdev_device_is_active(&self->t.dev));
+	EXPECT_EQ(0, vdev_mem_remove_region(self->g.mem, RING_GPA, GSIZE));
+	ASSERT_EQ(0, vdev_mem_add_region(self->g.mem, RING_GPA, GSIZE,
+					 self->g.r[0].hva));
+	/* The queue works on good rings again. */
+	vdev_interrupt_put(vdev_device_reset(&self->t.dev));
+	ASSERT_EQ(0, mdev_start(&self->t, &self->g, &self->d, &self->q,
+				&self->qp, self->kick, self->irq));
+	EXPECT_EQ(MSG, transfer(&self->g, &self->d, self->kick, BUF_GPA,
+				BUF_GPA + MSG, 7));
+	EXPECT_TRUE(moved(&self->g, BUF_GPA + MSG, 7));
+}
+
+/*
  * A VMM thread removes the fd region that holds the rings, and adds it
  * back, as fast as it can, while the control thread activates the device
  * (workers start), moves a chain and resets it, 300 times. The pin is
