@@ -236,96 +236,109 @@ static inline void packed_popped(struct vq_packed *p, uint16_t pos, bool wrap,
 }
 
 /*
- * A chain (NEXT) or an indirect descriptor at the pop position, whose
- * head's flags pop loaded (@flags, AVAIL matching @wrap). Every
- * descriptor is read once, its flags checked against the wrap counter of
- * the slot it is in (the chain may cross the end of the ring), and the
- * walk stops at the queue size, which bounds it whatever the driver
- * wrote. The position moves only when the whole chain is good.
+ * An indirect descriptor at the pop position, whose flags pop loaded
+ * (@flags, AVAIL matching the wrap counter): the whole chain is its
+ * table, so it may have no NEXT.
  */
-static inline int
-packed_pop_chain(struct vdev_queue *vq, struct vdev_chain *chain,
-		 uint16_t flags)
+static int packed_pop_indirect(struct vdev_queue *vq, struct vdev_chain *chain,
+			       uint16_t flags)
 {
 	struct vq_packed *p = to_packed(vq);
-	uint16_t pos = p->last_avail, head = pos, n = 0, id;
+	const struct vring_packed_desc *d = &p->desc[p->last_avail];
+	uint16_t pos = p->last_avail;
 	bool wrap = p->avail_wrap;
+	uint64_t addr;
+	uint32_t len;
 	int ret;
 
-	vq_chain_begin(chain, head, head | (uint32_t)wrap << 15);
-	for (;;) {
+	if (unlikely(packed_used_bit(flags, wrap)))
+		return vq_fail(vq, -EIO,
+			       "descriptor %u: AVAIL/USED flags 0x%x disagree with wrap counter %u",
+			       pos, flags, wrap);
+	addr = vq_load_le64(&d->addr);
+	len = vq_load_le32(&d->len);
+	vq_chain_begin(chain, vq_load_le16(&d->id),
+		       pos | (uint32_t)wrap << 15);
+	if (unlikely(!vq->priv->indirect))
+		return vq_fail(vq, -EIO,
+			       "indirect descriptor, feature not negotiated");
+	if (unlikely(flags & VRING_DESC_F_NEXT))
+		return vq_fail(vq, -EIO, "indirect descriptor with NEXT");
+	ret = packed_walk_indirect(vq, chain, addr, len);
+	if (unlikely(ret))
+		return ret;
+	chain->nr_descs = 1;
+	packed_advance(vq, &pos, &wrap, 1);
+	packed_popped(p, pos, wrap, 1);
+	return 1;
+}
+
+/*
+ * The rest of a chain whose head (at @head, with NEXT) pop took: the
+ * descriptors from @pos/@wrap on, each checked as the head was and none
+ * indirect, the walk bounded by the queue size. Return: 1, or
+ * vq_fail()'s return (the position has not moved).
+ */
+static inline int packed_pop_rest(struct vdev_queue *vq,
+				  struct vdev_chain *chain, uint16_t head,
+				  uint16_t pos, bool wrap)
+{
+	struct vq_packed *p = to_packed(vq);
+	uint16_t n = 1, flags;
+	int ret;
+
+	do {
 		const struct vring_packed_desc *d = &p->desc[pos];
-		uint64_t addr;
-		uint32_t len;
 
-		if (n) {
-			/* Ordered after the acquire of the head's flags. */
-			flags = vq_load_le16(&d->flags);
-			if (unlikely(!packed_avail_bit(flags, wrap)))
-				return vq_fail(vq, -EIO,
-					       "descriptor %u of the chain at %u not available (flags 0x%x, wrap %u)",
-					       pos, head, flags, wrap);
-		}
-		if (unlikely(packed_used_bit(flags, wrap)))
-			return vq_fail(vq, -EIO,
-				       "descriptor %u: AVAIL/USED flags 0x%x disagree with wrap counter %u",
-				       pos, flags, wrap);
-		addr = vq_load_le64(&d->addr);
-		len = vq_load_le32(&d->len);
-		id = vq_load_le16(&d->id);
-		n++;
-		packed_advance(vq, &pos, &wrap, 1);
-
-		if (flags & VRING_DESC_F_INDIRECT) {
-			if (unlikely(!vq->priv->indirect))
-				return vq_fail(vq, -EIO,
-					       "indirect descriptor, feature not negotiated");
-			if (unlikely(n > 1))
-				return vq_fail(vq, -EIO,
-					       "indirect descriptor inside a chain");
-			if (unlikely(flags & VRING_DESC_F_NEXT))
-				return vq_fail(vq, -EIO,
-					       "indirect descriptor with NEXT");
-			ret = packed_walk_indirect(vq, chain, addr, len);
-			if (unlikely(ret))
-				return ret;
-			break;
-		}
-
-		ret = vq_chain_add(vq, chain, addr, len,
-				   flags & VRING_DESC_F_WRITE);
-		if (unlikely(ret))
-			return ret;
-		if (!(flags & VRING_DESC_F_NEXT))
-			break;
 		if (unlikely(n == vq->size))
 			return vq_fail(vq, -EIO,
 				       "chain at %u longer than %u descriptors",
 				       head, vq->size);
-	}
-
-	/* The buffer id is in the chain's last descriptor (2.8.6). */
-	chain->id = id;
+		/* Ordered after the acquire of the head's flags. */
+		flags = vq_load_le16(&d->flags);
+		if (unlikely(!packed_avail_bit(flags, wrap)))
+			return vq_fail(vq, -EIO,
+				       "descriptor %u of the chain at %u not available (flags 0x%x, wrap %u)",
+				       pos, head, flags, wrap);
+		if (unlikely(packed_used_bit(flags, wrap)))
+			return vq_fail(vq, -EIO,
+				       "descriptor %u: AVAIL/USED flags 0x%x disagree with wrap counter %u",
+				       pos, flags, wrap);
+		if (unlikely(flags & VRING_DESC_F_INDIRECT))
+			return vq_fail(vq, -EIO, vq->priv->indirect ?
+				       "indirect descriptor inside a chain" :
+				       "indirect descriptor, feature not negotiated");
+		ret = vq_chain_add(vq, chain, vq_load_le64(&d->addr),
+				   vq_load_le32(&d->len),
+				   flags & VRING_DESC_F_WRITE);
+		if (unlikely(ret))
+			return ret;
+		/* The buffer id is in the chain's last descriptor (2.8.6). */
+		if (!(flags & VRING_DESC_F_NEXT))
+			chain->id = vq_load_le16(&d->id);
+		n++;
+		packed_advance(vq, &pos, &wrap, 1);
+	} while (flags & VRING_DESC_F_NEXT);
 	chain->nr_descs = n;
 	packed_popped(p, pos, wrap, n);
 	return 1;
 }
 
 /*
- * Take the chain at the pop position; the head's flags are loaded with
- * acquire. A chain of one descriptor, what most drivers post most of the
- * time, is taken here with the same checks as packed_pop_chain() makes
- * (which takes every other chain): flags that agree with the wrap
- * counter, the buffer through vq_chain_add().
+ * Take the chain at the pop position. The head's flags are loaded with
+ * acquire; every descriptor is read once, its flags checked against the
+ * wrap counter of the slot it is in (the chain may cross the end of the
+ * ring), and the walk stops at the queue size, which bounds it whatever
+ * the driver wrote. The position moves only when the whole chain is good.
+ * The head is taken here, the rest of a chain (NEXT) by
+ * packed_pop_rest(), an indirect descriptor by packed_pop_indirect().
  */
 static int packed_pop(struct vdev_queue *vq, struct vdev_chain *chain)
 {
 	struct vq_packed *p = to_packed(vq);
-	uint16_t pos = p->last_avail, id, flags;
+	uint16_t pos = p->last_avail, head = pos, flags;
 	const struct vring_packed_desc *d = &p->desc[pos];
 	bool wrap = p->avail_wrap;
-	uint64_t addr;
-	uint32_t len;
 	int ret;
 
 	/*
@@ -335,21 +348,21 @@ static int packed_pop(struct vdev_queue *vq, struct vdev_chain *chain)
 	flags = vq_load_le16_acquire(&d->flags);
 	if (!packed_avail_bit(flags, wrap))
 		return 0;
-	if (unlikely(flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)))
-		return packed_pop_chain(vq, chain, flags);
+	if (unlikely(flags & VRING_DESC_F_INDIRECT))
+		return packed_pop_indirect(vq, chain, flags);
 	if (unlikely(packed_used_bit(flags, wrap)))
 		return vq_fail(vq, -EIO,
 			       "descriptor %u: AVAIL/USED flags 0x%x disagree with wrap counter %u",
 			       pos, flags, wrap);
-	addr = vq_load_le64(&d->addr);
-	len = vq_load_le32(&d->len);
-	id = vq_load_le16(&d->id);
-	vq_chain_begin(chain, id, pos | (uint32_t)wrap << 15);
-	ret = vq_chain_add(vq, chain, addr, len, flags & VRING_DESC_F_WRITE);
+	vq_chain_begin(chain, vq_load_le16(&d->id), pos | (uint32_t)wrap << 15);
+	ret = vq_chain_add(vq, chain, vq_load_le64(&d->addr),
+			   vq_load_le32(&d->len), flags & VRING_DESC_F_WRITE);
 	if (unlikely(ret))
 		return ret;
-	chain->nr_descs = 1;
 	packed_advance(vq, &pos, &wrap, 1);
+	if (flags & VRING_DESC_F_NEXT)
+		return packed_pop_rest(vq, chain, head, pos, wrap);
+	chain->nr_descs = 1;
 	packed_popped(p, pos, wrap, 1);
 	return 1;
 }
