@@ -17,7 +17,9 @@
  *
  * What the latch cannot know is when a reader is done with a host
  * pointer it returned. Removing a region therefore needs the devices
- * quiesced (vdev_device_pause()); see vdev_mem_remove_region(). A
+ * quiesced (vdev_device_pause()); see vdev_mem_remove_region(). The
+ * rings of enabled queues, which a pause does not release, pin their
+ * regions instead (lib/mem_priv.h): a pinned region is not removed. A
  * mapping vdev made itself (an fd region) is unmapped, and its fd
  * closed, by the call that removes it.
  *
@@ -41,6 +43,7 @@
 #include <vdev/mem.h>
 
 #include "compiler.h"
+#include "mem_priv.h"
 #include "refcount.h"
 
 /*
@@ -57,12 +60,15 @@ struct mem_table {
  * The writer's record of one region. An fd region (@r.fd >= 0) is
  * vdev's own mapping of @r.size bytes at @r.hva and vdev's dup of the
  * fd; @st_dev and @st_ino name the file, so that a replace can tell a
- * region it already has from a new one.
+ * region it already has from a new one. @pins counts the rings of
+ * enabled queues in the region (lib/mem_priv.h); a pinned region is not
+ * removed.
  */
 struct mem_slot {
 	struct vdev_mem_region r;
 	dev_t st_dev;
 	ino_t st_ino;
+	unsigned int pins;
 };
 
 struct vdev_mem {
@@ -425,18 +431,21 @@ int vdev_mem_add_region_fd(struct vdev_mem *mem, uint64_t gpa, uint64_t size,
  * returns; vdev_device_resume() afterwards. A chain the guest then
  * places in the removed range fails translation like any address
  * outside guest RAM (DEVICE_NEEDS_RESET). The rings are different: a
- * queue translates them once, when the device is activated, and uses
- * those host pointers until reset. A region holding a ring of an active
- * device must not be removed: reset the device first. If it is removed
- * anyway, the queue goes on using the old host address: memory the
- * caller gave by address is still used (keep it mapped until the reset);
- * an fd region vdev has unmapped faults on the next ring access.
+ * queue translates them once, when it is enabled, and uses those host
+ * pointers until it is disabled, paused or not. A region holding a ring
+ * of an enabled queue is therefore pinned and is not removed (-EBUSY):
+ * reset the device, or disable the queue, first. The pin is taken with
+ * the ring's translation under the map's lock, so a removal racing an
+ * activate either wins (the activate finds the ring outside guest RAM)
+ * or fails.
  *
  * Context: takes the map's lock, which readers never take.
  *
  * Return: 0; -EINVAL for a zero @size, a wrapping range, or a range that
  * overlaps regions without being exactly one of them (a part of a
- * region, or more than one); -ENOENT when no region overlaps it.
+ * region, or more than one); -ENOENT when no region overlaps it; -EBUSY
+ * (logged, nothing changed) when the region holds a ring of an enabled
+ * queue.
  */
 int vdev_mem_remove_region(struct vdev_mem *mem, uint64_t gpa,
 			   uint64_t size)
@@ -471,6 +480,16 @@ int vdev_mem_remove_region(struct vdev_mem *mem, uint64_t gpa,
 			 (unsigned long long)mem->slots[i].r.gpa,
 			 (unsigned long long)mem->slots[i].r.size);
 		return -EINVAL;
+	}
+	if (mem->slots[i].pins) {
+		unsigned int pins = mem->slots[i].pins;
+
+		pthread_mutex_unlock(&mem->lock);
+		vdev_log(VDEV_LOG_ERR,
+			 "mem: region %#llx+%#llx holds %u ring(s) of enabled queues",
+			 (unsigned long long)gpa, (unsigned long long)size,
+			 pins);
+		return -EBUSY;
 	}
 	gone = mem->slots[i];
 	memmove(&mem->slots[i], &mem->slots[i + 1],
@@ -519,7 +538,8 @@ static bool slot_same(const struct mem_slot *o, const struct mem_slot *n)
  * Every other old region is removed, with the rules and the quiesce of
  * vdev_mem_remove_region(): pause the devices that use @mem around the
  * call when it drops or changes any region; a call that only keeps and
- * adds needs no pause.
+ * adds needs no pause. A region holding a ring of an enabled queue must
+ * be kept unchanged: a table that drops or changes it is refused.
  *
  * Context: takes the map's lock, which readers never take.
  *
@@ -528,13 +548,16 @@ static bool slot_same(const struct mem_slot *o, const struct mem_slot *n)
  * @nr > 0, or a region with a zero size, a wrapping range, an unknown
  * flag or (by address) a NULL @hva, or a regular file that ends before
  * the region does; -EEXIST when two new regions overlap; -ENOSPC when
- * @nr > VDEV_MEM_MAX_REGIONS; -EBADF, or the mmap error; -ENOMEM.
+ * @nr > VDEV_MEM_MAX_REGIONS; -EBUSY (logged) when the table drops or
+ * changes a region holding a ring of an enabled queue; -EBADF, or the
+ * mmap error; -ENOMEM.
  */
 int vdev_mem_set_regions(struct vdev_mem *mem,
 			 const struct vdev_mem_region *regions,
 			 unsigned int nr)
 {
 	bool kept[VDEV_MEM_MAX_REGIONS] = { false };
+	bool same[VDEV_MEM_MAX_REGIONS] = { false };
 	bool fresh[VDEV_MEM_MAX_REGIONS] = { false };
 	struct mem_slot *next, *gone, s;
 	unsigned int i, j, nr_gone = 0;
@@ -586,7 +609,7 @@ int vdev_mem_set_regions(struct vdev_mem *mem,
 	}
 
 	pthread_mutex_lock(&mem->lock);
-	/* Keep what is unchanged, map what is new. */
+	/* Keep what is unchanged; a pinned region must be kept. */
 	for (i = 0; i < nr; i++) {
 		for (j = 0; j < mem->nr; j++) {
 			if (!kept[j] && slot_same(&mem->slots[j], &next[i]))
@@ -594,9 +617,26 @@ int vdev_mem_set_regions(struct vdev_mem *mem,
 		}
 		if (j < mem->nr) {
 			kept[j] = true;
+			same[i] = true;
 			next[i] = mem->slots[j];
-			continue;
 		}
+	}
+	for (j = 0; j < mem->nr; j++) {
+		if (!kept[j] && mem->slots[j].pins) {
+			s = mem->slots[j];
+			pthread_mutex_unlock(&mem->lock);
+			vdev_log(VDEV_LOG_ERR,
+				 "mem: region %#llx+%#llx holds %u ring(s) of enabled queues",
+				 (unsigned long long)s.r.gpa,
+				 (unsigned long long)s.r.size, s.pins);
+			ret = -EBUSY;
+			goto out_free;
+		}
+	}
+	/* Map what is new. */
+	for (i = 0; i < nr; i++) {
+		if (same[i])
+			continue;
 		if (next[i].r.fd >= 0) {
 			ret = slot_map_fd(&next[i], next[i].r.fd);
 			if (ret)
@@ -627,6 +667,64 @@ out_unmap:
 out_free:
 	free(next);
 	return ret;
+}
+
+/*
+ * The slot holding all of [@gpa, @gpa + @len), or NULL. Called with
+ * @mem->lock held.
+ */
+static struct mem_slot *slot_find(struct vdev_mem *mem, uint64_t gpa,
+				  uint64_t len)
+{
+	unsigned int i;
+
+	for (i = 0; i < mem->nr; i++) {
+		struct mem_slot *s = &mem->slots[i];
+
+		if (gpa >= s->r.gpa && gpa - s->r.gpa < s->r.size &&
+		    len <= s->r.size - (gpa - s->r.gpa))
+			return s;
+	}
+	return NULL;
+}
+
+/*
+ * Translate and pin in one step under the writers' lock, so that no
+ * removal can come between them (lib/mem_priv.h).
+ */
+void *__vdev_mem_pin(struct vdev_mem *mem, uint64_t gpa, uint64_t len,
+		     bool write)
+{
+	struct mem_slot *s;
+	void *hva = NULL;
+
+	if (!len || gpa + len < gpa)
+		return NULL;
+	pthread_mutex_lock(&mem->lock);
+	s = slot_find(mem, gpa, len);
+	if (s && !(write && (s->r.flags & VDEV_MEM_F_READONLY))) {
+		s->pins++;
+		hva = (char *)s->r.hva + (gpa - s->r.gpa);
+	}
+	pthread_mutex_unlock(&mem->lock);
+	return hva;
+}
+
+void __vdev_mem_unpin(struct vdev_mem *mem, uint64_t gpa)
+{
+	struct mem_slot *s;
+	bool found;
+
+	pthread_mutex_lock(&mem->lock);
+	s = slot_find(mem, gpa, 1);
+	found = s && s->pins;
+	if (found)
+		s->pins--;
+	pthread_mutex_unlock(&mem->lock);
+	/* A vdev bug: pins are taken and dropped by lib/queue.c alone. */
+	if (!found)
+		vdev_log(VDEV_LOG_ERR, "mem: no pin at %#llx",
+			 (unsigned long long)gpa);
 }
 
 /* Start of a latch read: the copy of the table readers use now. */

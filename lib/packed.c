@@ -220,17 +220,124 @@ static int packed_walk_indirect(struct vdev_queue *vq,
 	return 0;
 }
 
+/* Pop has taken a chain of @n descriptors that ends before @pos/@wrap. */
+static inline void packed_popped(struct vq_packed *p, uint16_t pos, bool wrap,
+				 uint16_t n)
+{
+	p->last_avail = pos;
+	p->avail_wrap = wrap;
+	if (likely(!p->behind) || p->behind <= n) {
+		p->behind = 0;
+		p->seen = pos;
+		p->seen_wrap = wrap;
+	} else {
+		p->behind -= n;
+	}
+}
+
+/*
+ * An indirect descriptor at the pop position, whose flags pop loaded
+ * (@flags, AVAIL matching the wrap counter): the whole chain is its
+ * table, so it may have no NEXT.
+ */
+static int packed_pop_indirect(struct vdev_queue *vq, struct vdev_chain *chain,
+			       uint16_t flags)
+{
+	struct vq_packed *p = to_packed(vq);
+	const struct vring_packed_desc *d = &p->desc[p->last_avail];
+	uint16_t pos = p->last_avail;
+	bool wrap = p->avail_wrap;
+	uint64_t addr;
+	uint32_t len;
+	int ret;
+
+	if (unlikely(packed_used_bit(flags, wrap)))
+		return vq_fail(vq, -EIO,
+			       "descriptor %u: AVAIL/USED flags 0x%x disagree with wrap counter %u",
+			       pos, flags, wrap);
+	addr = vq_load_le64(&d->addr);
+	len = vq_load_le32(&d->len);
+	vq_chain_begin(chain, vq_load_le16(&d->id),
+		       pos | (uint32_t)wrap << 15);
+	if (unlikely(!vq->priv->indirect))
+		return vq_fail(vq, -EIO,
+			       "indirect descriptor, feature not negotiated");
+	if (unlikely(flags & VRING_DESC_F_NEXT))
+		return vq_fail(vq, -EIO, "indirect descriptor with NEXT");
+	ret = packed_walk_indirect(vq, chain, addr, len);
+	if (unlikely(ret))
+		return ret;
+	chain->nr_descs = 1;
+	packed_advance(vq, &pos, &wrap, 1);
+	packed_popped(p, pos, wrap, 1);
+	return 1;
+}
+
+/*
+ * The rest of a chain whose head (at @head, with NEXT) pop took: the
+ * descriptors from @pos/@wrap on, each checked as the head was and none
+ * indirect, the walk bounded by the queue size. Return: 1, or
+ * vq_fail()'s return (the position has not moved).
+ */
+static inline int packed_pop_rest(struct vdev_queue *vq,
+				  struct vdev_chain *chain, uint16_t head,
+				  uint16_t pos, bool wrap)
+{
+	struct vq_packed *p = to_packed(vq);
+	uint16_t n = 1, flags;
+	int ret;
+
+	do {
+		const struct vring_packed_desc *d = &p->desc[pos];
+
+		if (unlikely(n == vq->size))
+			return vq_fail(vq, -EIO,
+				       "chain at %u longer than %u descriptors",
+				       head, vq->size);
+		/* Ordered after the acquire of the head's flags. */
+		flags = vq_load_le16(&d->flags);
+		if (unlikely(!packed_avail_bit(flags, wrap)))
+			return vq_fail(vq, -EIO,
+				       "descriptor %u of the chain at %u not available (flags 0x%x, wrap %u)",
+				       pos, head, flags, wrap);
+		if (unlikely(packed_used_bit(flags, wrap)))
+			return vq_fail(vq, -EIO,
+				       "descriptor %u: AVAIL/USED flags 0x%x disagree with wrap counter %u",
+				       pos, flags, wrap);
+		if (unlikely(flags & VRING_DESC_F_INDIRECT))
+			return vq_fail(vq, -EIO, vq->priv->indirect ?
+				       "indirect descriptor inside a chain" :
+				       "indirect descriptor, feature not negotiated");
+		ret = vq_chain_add(vq, chain, vq_load_le64(&d->addr),
+				   vq_load_le32(&d->len),
+				   flags & VRING_DESC_F_WRITE);
+		if (unlikely(ret))
+			return ret;
+		/* The buffer id is in the chain's last descriptor (2.8.6). */
+		if (!(flags & VRING_DESC_F_NEXT))
+			chain->id = vq_load_le16(&d->id);
+		n++;
+		packed_advance(vq, &pos, &wrap, 1);
+	} while (flags & VRING_DESC_F_NEXT);
+	chain->nr_descs = n;
+	packed_popped(p, pos, wrap, n);
+	return 1;
+}
+
 /*
  * Take the chain at the pop position. The head's flags are loaded with
  * acquire; every descriptor is read once, its flags checked against the
  * wrap counter of the slot it is in (the chain may cross the end of the
  * ring), and the walk stops at the queue size, which bounds it whatever
  * the driver wrote. The position moves only when the whole chain is good.
+ * The head is taken here, the rest of a chain (NEXT) by
+ * packed_pop_rest(), an indirect descriptor by packed_pop_indirect().
  */
 static int packed_pop(struct vdev_queue *vq, struct vdev_chain *chain)
 {
 	struct vq_packed *p = to_packed(vq);
-	uint16_t pos = p->last_avail, head = pos, n = 0, id, flags;
+	uint16_t pos = p->last_avail, head = pos, flags;
+	const struct vring_packed_desc *d = &p->desc[pos];
 	bool wrap = p->avail_wrap;
 	int ret;
 
@@ -238,73 +345,25 @@ static int packed_pop(struct vdev_queue *vq, struct vdev_chain *chain)
 	 * Pairs with the driver's wmb before it stores the head's flags:
 	 * the rest of the chain is read only after this acquire.
 	 */
-	flags = vq_load_le16_acquire(&p->desc[pos].flags);
+	flags = vq_load_le16_acquire(&d->flags);
 	if (!packed_avail_bit(flags, wrap))
 		return 0;
-	vq_chain_begin(chain, head, head | (uint32_t)wrap << 15);
-
-	for (;;) {
-		const struct vring_packed_desc *d = &p->desc[pos];
-		uint64_t addr;
-		uint32_t len;
-
-		if (n) {
-			flags = vq_load_le16(&d->flags);
-			if (unlikely(!packed_avail_bit(flags, wrap)))
-				return vq_fail(vq, -EIO,
-					       "descriptor %u of the chain at %u not available (flags 0x%x, wrap %u)",
-					       pos, head, flags, wrap);
-		}
-		if (unlikely(packed_used_bit(flags, wrap)))
-			return vq_fail(vq, -EIO,
-				       "descriptor %u: AVAIL/USED flags 0x%x disagree with wrap counter %u",
-				       pos, flags, wrap);
-		addr = vq_load_le64(&d->addr);
-		len = vq_load_le32(&d->len);
-		id = vq_load_le16(&d->id);
-		n++;
-		packed_advance(vq, &pos, &wrap, 1);
-
-		if (flags & VRING_DESC_F_INDIRECT) {
-			if (unlikely(!vq->priv->indirect))
-				return vq_fail(vq, -EIO,
-					       "indirect descriptor, feature not negotiated");
-			if (unlikely(n > 1))
-				return vq_fail(vq, -EIO,
-					       "indirect descriptor inside a chain");
-			if (unlikely(flags & VRING_DESC_F_NEXT))
-				return vq_fail(vq, -EIO,
-					       "indirect descriptor with NEXT");
-			ret = packed_walk_indirect(vq, chain, addr, len);
-			if (unlikely(ret))
-				return ret;
-			break;
-		}
-
-		ret = vq_chain_add(vq, chain, addr, len,
-				   flags & VRING_DESC_F_WRITE);
-		if (unlikely(ret))
-			return ret;
-		if (!(flags & VRING_DESC_F_NEXT))
-			break;
-		if (unlikely(n == vq->size))
-			return vq_fail(vq, -EIO,
-				       "chain at %u longer than %u descriptors",
-				       head, vq->size);
-	}
-
-	/* The buffer id is in the chain's last descriptor (2.8.6). */
-	chain->id = id;
-	chain->nr_descs = n;
-	p->last_avail = pos;
-	p->avail_wrap = wrap;
-	if (p->behind > n) {
-		p->behind -= n;
-	} else {
-		p->behind = 0;
-		p->seen = pos;
-		p->seen_wrap = wrap;
-	}
+	if (unlikely(flags & VRING_DESC_F_INDIRECT))
+		return packed_pop_indirect(vq, chain, flags);
+	if (unlikely(packed_used_bit(flags, wrap)))
+		return vq_fail(vq, -EIO,
+			       "descriptor %u: AVAIL/USED flags 0x%x disagree with wrap counter %u",
+			       pos, flags, wrap);
+	vq_chain_begin(chain, vq_load_le16(&d->id), pos | (uint32_t)wrap << 15);
+	ret = vq_chain_add(vq, chain, vq_load_le64(&d->addr),
+			   vq_load_le32(&d->len), flags & VRING_DESC_F_WRITE);
+	if (unlikely(ret))
+		return ret;
+	packed_advance(vq, &pos, &wrap, 1);
+	if (flags & VRING_DESC_F_NEXT)
+		return packed_pop_rest(vq, chain, head, pos, wrap);
+	chain->nr_descs = 1;
+	packed_popped(p, pos, wrap, 1);
 	return 1;
 }
 
@@ -345,13 +404,15 @@ static void packed_push(struct vdev_queue *vq, uint16_t id, uint16_t nr_descs,
 {
 	struct vq_packed *p = to_packed(vq);
 	struct vring_packed_desc *d = &p->desc[p->used];
-	uint16_t flags = len ? VRING_DESC_F_WRITE : 0;
+	uint16_t size = vq->size, flags, used;
 
-	if (unlikely(!nr_descs || nr_descs > vq->size)) {
+	/* 1 to size descriptors: one compare for both bounds. */
+	if (unlikely((uint16_t)(nr_descs - 1) >= size)) {
 		vq_fail(vq, -EINVAL, "push of buffer %u with %u descriptors",
 			id, nr_descs);
 		return;
 	}
+	flags = len ? VRING_DESC_F_WRITE : 0;
 	if (p->used_wrap)
 		flags |= PACKED_AVAIL | PACKED_USED;
 	vq_store_le16(&d->id, id);
@@ -364,7 +425,12 @@ static void packed_push(struct vdev_queue *vq, uint16_t id, uint16_t nr_descs,
 		p->pending_pos = p->used;
 		p->pending_flags = flags;
 	}
-	packed_advance(vq, &p->used, &p->used_wrap, nr_descs);
+	used = p->used + nr_descs;
+	if (used >= size) {
+		used -= size;
+		p->used_wrap = !p->used_wrap;
+	}
+	p->used = used;
 	p->used_count += nr_descs;
 }
 

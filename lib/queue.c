@@ -35,6 +35,7 @@
 #include <vdev/mem.h>
 #include <vdev/queue.h>
 
+#include "mem_priv.h"
 #include "queue_priv.h"
 
 /*
@@ -119,9 +120,11 @@ static inline int vq_to_gpa(struct vdev_device *dev, uint64_t addr,
 /*
  * Host pointer to a ring of @len bytes at @addr, checked at setup; with
  * @write (what the device writes) it must not be in read-only memory. The
- * reasons are logged through the queue's rate limit, which a reset does
- * not renew: a driver can retry DRIVER_OK with bad rings as often as it
- * likes.
+ * region it is in is pinned until vq_unpin_rings() (the queue's disable,
+ * or its failed enable): it cannot be removed while the queue uses the
+ * pointer. The reasons are logged through the queue's rate limit, which a
+ * reset does not renew: a driver can retry DRIVER_OK with bad rings as
+ * often as it likes.
  */
 void *vq_map_ring(struct vdev_queue *vq, const char *what, uint64_t addr,
 		  size_t len, size_t align, bool write)
@@ -139,9 +142,16 @@ void *vq_map_ring(struct vdev_queue *vq, const char *what, uint64_t addr,
 		why = "not mapped by the IOMMU";
 		goto out_bad;
 	}
-	/* The whole ring must be one contiguous host mapping. */
-	p = write ? vdev_mem_translate_write(mem, gpa, len) :
-		    vdev_mem_translate(mem, gpa, len);
+	if (unlikely(vq->priv->nr_pinned >= VQ_MAX_PINNED)) {
+		why = "more rings than a ring format has (a vdev bug)";
+		goto out_bad;
+	}
+	/*
+	 * The whole ring must be one contiguous host mapping, and that
+	 * region stays until the queue is disabled: a pin on it, taken
+	 * together with the translation (lib/mem_priv.h).
+	 */
+	p = __vdev_mem_pin(mem, gpa, len, write);
 	if (!p) {
 		if (write && vdev_mem_translate(mem, gpa, len))
 			why = "in read-only memory";
@@ -150,9 +160,11 @@ void *vq_map_ring(struct vdev_queue *vq, const char *what, uint64_t addr,
 		goto out_bad;
 	}
 	if ((uintptr_t)p & (align - 1)) {
+		__vdev_mem_unpin(mem, gpa);
 		why = "mapped at a misaligned host address";
 		goto out_bad;
 	}
+	vq->priv->pinned[vq->priv->nr_pinned++] = gpa;
 	return p;
 
 out_bad:
@@ -162,6 +174,13 @@ out_bad:
 			 vq->dev->name, vq->index, what,
 			 (unsigned long long)addr, len, align, why);
 	return NULL;
+}
+
+/* Drop the pins vq_map_ring() took for the queue's rings. */
+static void vq_unpin_rings(struct vdev_queue_private *p)
+{
+	while (p->nr_pinned)
+		__vdev_mem_unpin(p->mem, p->pinned[--p->nr_pinned]);
 }
 
 /*
@@ -195,18 +214,6 @@ void *vq_map_table(struct vdev_queue *vq, uint64_t addr, uint32_t len)
 		return NULL;
 	}
 	return p;
-}
-
-/* Start filling @chain with the chain of buffer @id at @ring_pos. */
-void vq_chain_begin(struct vdev_chain *chain, uint16_t id, uint32_t ring_pos)
-{
-	chain->id = id;
-	chain->nr_descs = 0;
-	chain->ring_pos = ring_pos;
-	chain->nr_read = 0;
-	chain->nr_write = 0;
-	chain->read_len = 0;
-	chain->write_len = 0;
 }
 
 /*
@@ -336,6 +343,9 @@ void vdev_queue_init(struct vdev_queue *vq, unsigned int index,
  * setting was written by the driver, so it also marks the device
  * DEVICE_NEEDS_RESET. The queue starts at the beginning of its ring (wrap
  * counters 1 for the packed ring); vdev_queue_set_state() moves it.
+ * Each ring's guest memory region is pinned until vdev_queue_disable():
+ * vdev_mem_remove_region() and vdev_mem_set_regions() refuse to take it
+ * away meanwhile.
  *
  * Context: the control path (with the device's lock, from activate).
  *
@@ -384,6 +394,7 @@ int vdev_queue_enable(struct vdev_queue *vq, struct vdev_device *dev,
 						VIRTIO_RING_F_INDIRECT_DESC);
 	ret = ops->setup(vq);
 	if (ret) {
+		vq_unpin_rings(p);
 		p->mem = NULL;
 		return ret;
 	}
@@ -398,8 +409,8 @@ int vdev_queue_enable(struct vdev_queue *vq, struct vdev_device *dev,
  * vdev_queue_disable() - stop using a queue's rings
  * @vq: the queue
  *
- * Unmaps the rings and drops the guest memory reference taken by
- * vdev_queue_enable(). The queue then reads as stopped: every data-path
+ * Unmaps the rings, unpins their regions and drops the guest memory
+ * reference taken by vdev_queue_enable(). The queue then reads as stopped: every data-path
  * call returns at once and vdev_queue_is_broken() is true. Does nothing
  * for a queue that is not enabled.
  *
@@ -414,6 +425,7 @@ void vdev_queue_disable(struct vdev_queue *vq)
 		return;
 	atomic_store_explicit(&p->broken, true, memory_order_relaxed);
 	p->ops->teardown(vq);
+	vq_unpin_rings(p);
 	vdev_mem_put(p->mem);
 	p->mem = NULL;
 	p->ops = NULL;

@@ -33,6 +33,8 @@
 
 /* Largest queue either ring format allows (VIRTIO 1.2, 2.7 and 2.8). */
 #define VQ_MAX_SIZE	32768
+/* Rings a format maps (three in both: vq_map_ring()). */
+#define VQ_MAX_PINNED	3
 
 /**
  * struct vdev_ring_ops - one ring format (const, one instance per format)
@@ -183,6 +185,9 @@ struct vq_packed {
  * @rl: rate limit for this queue's messages. Initialised once, when the
  *      device is created, and never at enable or reset: a guest that
  *      resets in a loop with bad rings cannot flood the VMM's log
+ * @pinned: guest-physical address of each ring vq_map_ring() mapped; its
+ *          region is pinned (lib/mem_priv.h) until the queue is disabled
+ * @nr_pinned: entries in @pinned
  * @split: split ring state (@ops is &vq_split_ops)
  * @packed: packed ring state (@ops is &vq_packed_ops)
  *
@@ -199,6 +204,8 @@ struct vdev_queue_private {
 	bool indirect;
 	atomic_bool broken;
 	struct vdev_ratelimit rl;
+	uint64_t pinned[VQ_MAX_PINNED];
+	unsigned int nr_pinned;
 	union {
 		struct vq_split split;
 		struct vq_packed packed;
@@ -225,9 +232,21 @@ int vq_fail(struct vdev_queue *vq, int err, const char *fmt, ...);
 void *vq_map_ring(struct vdev_queue *vq, const char *what, uint64_t addr,
 		  size_t len, size_t align, bool write);
 void *vq_map_table(struct vdev_queue *vq, uint64_t addr, uint32_t len);
-void vq_chain_begin(struct vdev_chain *chain, uint16_t id, uint32_t ring_pos);
 int vq_chain_add(struct vdev_queue *vq, struct vdev_chain *chain,
 		 uint64_t addr, uint32_t len, bool write);
+
+/* Start filling @chain with the chain of buffer @id at @ring_pos. */
+static inline void vq_chain_begin(struct vdev_chain *chain, uint16_t id,
+				  uint32_t ring_pos)
+{
+	chain->id = id;
+	chain->nr_descs = 0;
+	chain->ring_pos = ring_pos;
+	chain->nr_read = 0;
+	chain->nr_write = 0;
+	chain->read_len = 0;
+	chain->write_len = 0;
+}
 
 static inline bool vq_is_broken(const struct vdev_queue *vq)
 {

@@ -478,6 +478,34 @@ static inline void vq_driver_resize(struct vq_driver *d, uint16_t size)
 	vq_driver_reset_free(d);
 }
 
+/*
+ * Back to empty rings at the start (packed: both wrap counters 1,
+ * interrupts enabled), every descriptor free, as a driver re-probing the
+ * device (or re-enabling a queue it reset) lays them out again.
+ */
+static inline void vq_driver_rewind(struct vq_driver *d)
+{
+	if (d->format == VQ_PACKED) {
+		memset(d->pdesc, 0, 16ULL * d->size);
+		memset(d->pdriver, 0, 4);
+		memset(d->pdevice, 0, 4);
+		d->next_avail = 0;
+		d->avail_wrap = true;
+		d->used_wrap = true;
+		d->num_added = 0;
+		d->event_flags = VRING_PACKED_EVENT_FLAG_ENABLE;
+	} else {
+		memset(d->desc, 0, 16ULL * d->size);
+		memset(d->avail, 0, 6 + 2ULL * d->size);
+		memset(d->used, 0, 6 + 8ULL * d->size);
+		d->avail_idx = 0;
+		d->published = 0;
+	}
+	memset(d->chain_len, 0, d->size * sizeof(*d->chain_len));
+	d->last_used = 0;
+	vq_driver_reset_free(d);
+}
+
 static inline void vq_driver_destroy(struct vq_driver *d)
 {
 	free(d->chain_len);

@@ -6,7 +6,8 @@
  * of regions, never a torn one. Adding needs nothing else; removing a
  * region (or replacing it) needs every device that uses the map paused
  * around the call, because vdev does not know which chains point into
- * it (vdev_mem_remove_region() says exactly what is required).
+ * it, and is refused (-EBUSY) for a region that holds a ring of an
+ * enabled queue (vdev_mem_remove_region() says exactly what is required).
  *
  * A region is read-write unless it carries VDEV_MEM_F_READONLY (ROM, or
  * a slot the VMM registered with KVM_MEM_READONLY). vdev never stores to

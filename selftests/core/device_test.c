@@ -26,6 +26,7 @@
 
 #include <vdev/vdev.h>
 
+#include "vq_driver.h"	/* before the harness: its ARRAY_SIZE is conditional */
 #include "kselftest_harness.h"
 #include "core_priv.h"	/* lib/: __vdev_device_quiesce() */
 #include "refcount.h"	/* lib/: refcount_saturates tests it directly */
@@ -64,7 +65,8 @@ static const struct vdev_device_ops tdev_qr_ops = {
 
 #define TDEV_FEATURES ((1ULL << VIRTIO_F_VERSION_1) | \
 		       (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | \
-		       (1ULL << VIRTIO_RING_F_EVENT_IDX))
+		       (1ULL << VIRTIO_RING_F_EVENT_IDX) | \
+		       (1ULL << VIRTIO_F_RING_PACKED))
 
 static int tdev_setup_ops(struct tdev *t, const struct vdev_device_ops *ops,
 			  unsigned int min_queues)
@@ -95,153 +97,11 @@ static int tdev_setup(struct tdev *t, unsigned int min_queues)
 	return tdev_init(t, &tdev_ops, &info, "VDEVCFG", 8, QSZ);
 }
 
-/* ---- a minimal driver: one-descriptor chains, rings at fixed places ---- */
+/* ---- the driver: tdev_guest (tdev.h), one-descriptor chains ---- */
 
-struct ring {
-	struct vring_desc *desc;
-	struct vring_avail *avail;
-	struct vring_used *used;
-	uint16_t avail_idx;
-	uint64_t base;		/* gpa of the ring block */
-};
-
-struct guest {
-	void *ram;
-	int memfd;
-	struct vdev_mem *mem;
-	struct ring ring[NQ];
-	struct vdev_queue q[NQ];
-	struct vdev_queue *qp[NQ];
-	int kick[NQ];
-	int irqfd;
-	struct vdev_interrupt *irq;
-};
-
-static void *gpa_ptr(struct guest *g, uint64_t gpa)
+static int guest_init(struct tdev_guest *g, enum vq_format format)
 {
-	return (char *)g->ram + (gpa - RAM_GPA);
-}
-
-static int guest_init(struct guest *g)
-{
-	unsigned int i;
-	int ret;
-
-	memset(g, 0, sizeof(*g));
-	g->memfd = memfd_create("guest", MFD_CLOEXEC);
-	if (g->memfd < 0 || ftruncate(g->memfd, RAM_SIZE))
-		return -errno;
-	g->ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
-		      g->memfd, 0);
-	if (g->ram == MAP_FAILED)
-		return -errno;
-	ret = vdev_mem_create(&g->mem);
-	if (ret)
-		return ret;
-	ret = vdev_mem_add_region(g->mem, RAM_GPA, RAM_SIZE, g->ram);
-	if (ret)
-		return ret;
-	g->irqfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	ret = vdev_interrupt_eventfd_create(g->irqfd, &g->irq);
-	if (ret)
-		return ret;
-	for (i = 0; i < NQ; i++) {
-		struct ring *r = &g->ring[i];
-
-		r->base = RAM_GPA + i * 0x4000;
-		r->desc = gpa_ptr(g, r->base);
-		r->avail = gpa_ptr(g, r->base + 0x1000);
-		r->used = gpa_ptr(g, r->base + 0x2000);
-		g->kick[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		g->qp[i] = &g->q[i];
-	}
-	return 0;
-}
-
-/*
- * What the driver writes for queue @i, as a transport would store it
- * (after vdev_queue_init(), or after a reset of that one queue); @delta
- * shifts the addresses.
- */
-static void guest_program_queue(struct guest *g, unsigned int i,
-				uint64_t delta)
-{
-	struct ring *r = &g->ring[i];
-
-	g->q[i].size = QSZ;
-	g->q[i].desc_addr = r->base + delta;
-	g->q[i].driver_addr = r->base + 0x1000 + delta;
-	g->q[i].device_addr = r->base + 0x2000 + delta;
-	g->q[i].ready = true;
-}
-
-/* Fresh, empty rings for queue @i. */
-static void guest_clear_ring(struct guest *g, unsigned int i)
-{
-	memset(gpa_ptr(g, g->ring[i].base), 0, 0x4000);
-	g->ring[i].avail_idx = 0;
-}
-
-/* Program the queues as a transport would; @delta shifts the addresses. */
-static void guest_setup_queues(struct guest *g, uint64_t delta)
-{
-	unsigned int i;
-
-	for (i = 0; i < NQ; i++) {
-		guest_clear_ring(g, i);
-		vdev_queue_init(&g->q[i], i, QSZ);
-		g->q[i].kick_fd = g->kick[i];
-		guest_program_queue(g, i, delta);
-	}
-}
-
-static void guest_fini(struct guest *g)
-{
-	unsigned int i;
-
-	vdev_interrupt_put(g->irq);
-	close(g->irqfd);
-	for (i = 0; i < NQ; i++)
-		close(g->kick[i]);
-	vdev_mem_put(g->mem);
-	munmap(g->ram, RAM_SIZE);
-	close(g->memfd);
-}
-
-/* Add one writable buffer at @gpa to queue @qi and kick. */
-static void guest_add_buf(struct guest *g, unsigned int qi, uint64_t gpa,
-			  uint32_t len)
-{
-	struct ring *r = &g->ring[qi];
-	uint16_t slot = r->avail_idx % QSZ;
-	uint64_t one = 1;
-
-	r->desc[slot].addr = gpa;
-	r->desc[slot].len = len;
-	r->desc[slot].flags = VRING_DESC_F_WRITE;
-	r->desc[slot].next = 0;
-	r->avail->ring[slot] = slot;
-	__atomic_store_n(&r->avail->idx, ++r->avail_idx, __ATOMIC_RELEASE);
-	if (write(g->kick[qi], &one, sizeof(one)) < 0)
-		abort();
-}
-
-static uint16_t guest_used_idx(struct guest *g, unsigned int qi)
-{
-	return __atomic_load_n(&g->ring[qi].used->idx, __ATOMIC_ACQUIRE);
-}
-
-/* Wait until queue @qi has @n used entries; false after 10 s. */
-static bool guest_wait_used(struct guest *g, unsigned int qi, uint16_t n)
-{
-	int i;
-
-	for (i = 0; i < 100000; i++) {
-		if (guest_used_idx(g, qi) == n)
-			return true;
-		usleep(100);
-	}
-	return false;
+	return tdev_guest_init(g, format, RAM_GPA, RAM_SIZE, QSZ);
 }
 
 /* Wait until the device sets DEVICE_NEEDS_RESET; false after 10 s. */
@@ -338,13 +198,33 @@ TEST(init_rejects_bad_info)
 FIXTURE(dev)
 {
 	struct tdev t;
-	struct guest g;
+	struct tdev_guest g;
 	int fds0, tasks0;
+};
+
+/*
+ * Every test that moves data runs on each ring format: the guest lays
+ * its rings out in @format and acks VIRTIO_F_RING_PACKED for the packed
+ * one (tdev_guest_features()).
+ */
+FIXTURE_VARIANT(dev)
+{
+	enum vq_format format;
+};
+
+FIXTURE_VARIANT_ADD(dev, split)
+{
+	.format = VQ_SPLIT,
+};
+
+FIXTURE_VARIANT_ADD(dev, packed)
+{
+	.format = VQ_PACKED,
 };
 
 FIXTURE_SETUP(dev)
 {
-	ASSERT_EQ(0, guest_init(&self->g));
+	ASSERT_EQ(0, guest_init(&self->g, variant->format));
 	ASSERT_EQ(0, tdev_setup(&self->t, NQ));
 	vdev_test_baseline(&self->fds0, &self->tasks0);
 }
@@ -354,14 +234,15 @@ FIXTURE_TEARDOWN(dev)
 	vdev_device_put(&self->t.dev);
 	EXPECT_EQ(1, self->t.released);
 	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-", 0));
-	guest_fini(&self->g);
+	tdev_guest_fini(&self->g);
 }
 
-static int activate(struct guest *g, struct tdev *t, unsigned int nr)
+static int activate(struct tdev_guest *g, struct tdev *t, unsigned int nr)
 {
-	guest_setup_queues(g, 0);
-	vdev_device_ack_features(&t->dev, 1ULL << VIRTIO_F_VERSION_1);
-	return vdev_device_activate(&t->dev, g->mem, g->irq, g->qp, nr);
+	tdev_guest_setup_queues(g, 0);
+	vdev_device_ack_features(&t->dev, (1ULL << VIRTIO_F_VERSION_1) |
+				 tdev_guest_features(g));
+	return vdev_device_activate(&t->dev, g->g.mem, g->irq, g->qp, nr);
 }
 
 TEST_F(dev, too_few_queues)
@@ -376,7 +257,7 @@ TEST_F(dev, too_few_queues)
 TEST_F(dev, activate_twice_busy)
 {
 	ASSERT_EQ(0, activate(&self->g, &self->t, NQ));
-	EXPECT_EQ(-EBUSY, vdev_device_activate(&self->t.dev, self->g.mem,
+	EXPECT_EQ(-EBUSY, vdev_device_activate(&self->t.dev, self->g.g.mem,
 					       self->g.irq, self->g.qp, NQ));
 	EXPECT_EQ(self->g.irq, vdev_device_reset(&self->t.dev));
 	vdev_interrupt_put(self->g.irq);
@@ -395,19 +276,20 @@ TEST_F(dev, activate_copies_queue_array)
 
 	qp = calloc(NQ, sizeof(*qp));
 	ASSERT_NE(NULL, qp);
-	guest_setup_queues(&self->g, 0);
+	tdev_guest_setup_queues(&self->g, 0);
 	for (i = 0; i < NQ; i++)
 		qp[i] = &self->g.q[i];
-	vdev_device_ack_features(&self->t.dev, 1ULL << VIRTIO_F_VERSION_1);
-	ASSERT_EQ(0, vdev_device_activate(&self->t.dev, self->g.mem,
+	vdev_device_ack_features(&self->t.dev, (1ULL << VIRTIO_F_VERSION_1) |
+				 tdev_guest_features(&self->g));
+	ASSERT_EQ(0, vdev_device_activate(&self->t.dev, self->g.g.mem,
 					  self->g.irq, qp, NQ));
 	/* The caller reuses its array for other queues. */
 	for (i = 0; i < NQ; i++) {
 		vdev_queue_init(&decoy[i], i, QSZ);
 		qp[i] = &decoy[i];
 	}
-	guest_add_buf(&self->g, 1, RAM_GPA + BUF_OFF, 64);
-	EXPECT_TRUE(guest_wait_used(&self->g, 1, 1));
+	tdev_guest_add_buf(&self->g, 1, RAM_GPA + BUF_OFF, 64);
+	EXPECT_TRUE(tdev_guest_wait_used(&self->g, 1, 1));
 
 	vdev_interrupt_put(vdev_device_reset(&self->t.dev));
 	free(qp);
@@ -417,18 +299,18 @@ TEST_F(dev, activate_copies_queue_array)
 		EXPECT_FALSE(vdev_queue_is_broken(&decoy[i]));
 		EXPECT_EQ(NULL, decoy[i].dev);
 	}
-	EXPECT_EQ(1, vdev_mem_nr_regions(self->g.mem));
+	EXPECT_EQ(1, vdev_mem_nr_regions(self->g.g.mem));
 }
 
 TEST_F_TIMEOUT(dev, workers_named_and_joined, 300)
 {
 	ASSERT_EQ(0, activate(&self->g, &self->t, NQ));
 	EXPECT_EQ(NQ, vdev_test_count_threads_named("vdev-tdev-q"));
-	guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 64);
-	guest_add_buf(&self->g, 1, RAM_GPA + BUF_OFF, 64);
-	EXPECT_TRUE(guest_wait_used(&self->g, 0, 1));
-	EXPECT_TRUE(guest_wait_used(&self->g, 1, 1));
-	EXPECT_EQ(64, self->g.ring[0].used->ring[0].len);
+	tdev_guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 64);
+	tdev_guest_add_buf(&self->g, 1, RAM_GPA + BUF_OFF, 64);
+	EXPECT_TRUE(tdev_guest_wait_used(&self->g, 0, 1));
+	EXPECT_TRUE(tdev_guest_wait_used(&self->g, 1, 1));
+	EXPECT_EQ(64, self->g.used_len[0][0]);
 
 	/* Reset returns the interrupt and no worker survives it. */
 	EXPECT_EQ(self->g.irq, vdev_device_reset(&self->t.dev));
@@ -447,8 +329,8 @@ TEST_F_TIMEOUT(dev, activate_reset_10000, 300)
 	for (i = 0; i < 10000; i++) {
 		ASSERT_EQ(0, activate(&self->g, &self->t, NQ));
 		if (i % 100 == 0) {
-			guest_add_buf(&self->g, i % NQ, RAM_GPA + BUF_OFF, 8);
-			ASSERT_TRUE(guest_wait_used(&self->g, i % NQ, 1));
+			tdev_guest_add_buf(&self->g, i % NQ, RAM_GPA + BUF_OFF, 8);
+			ASSERT_TRUE(tdev_guest_wait_used(&self->g, i % NQ, 1));
 		}
 		irq = vdev_device_reset(&self->t.dev);
 		ASSERT_EQ(self->g.irq, irq);
@@ -461,7 +343,7 @@ TEST_F_TIMEOUT(dev, activate_reset_10000, 300)
 }
 
 struct load {
-	struct guest *g;
+	struct tdev_guest *g;
 	unsigned int qi;
 	atomic_bool stop;
 	atomic_uint added;
@@ -471,15 +353,14 @@ struct load {
 static void *load_thread(void *arg)
 {
 	struct load *l = arg;
-	struct guest *g = l->g;
+	struct tdev_guest *g = l->g;
 	unsigned int qi = l->qi;
 
 	while (!atomic_load(&l->stop)) {
-		uint16_t inflight = g->ring[qi].avail_idx -
-				    guest_used_idx(g, qi);
+		uint16_t inflight = g->added[qi] - tdev_guest_used(g, qi);
 
 		if (inflight < QSZ) {
-			guest_add_buf(g, qi, RAM_GPA + BUF_OFF, 32);
+			tdev_guest_add_buf(g, qi, RAM_GPA + BUF_OFF, 32);
 			atomic_fetch_add(&l->added, 1);
 		} else {
 			sched_yield();
@@ -519,13 +400,13 @@ TEST_F_TIMEOUT(dev, pause_resume_under_load, 300)
 }
 
 /* Wait 20 ms: true when queue @qi used no buffer meanwhile. */
-static bool stays_parked(struct guest *g, unsigned int qi)
+static bool stays_parked(struct tdev_guest *g, unsigned int qi)
 {
-	uint16_t used = guest_used_idx(g, qi);
+	uint16_t used = tdev_guest_used(g, qi);
 
-	guest_add_buf(g, qi, RAM_GPA + BUF_OFF, 8);
+	tdev_guest_add_buf(g, qi, RAM_GPA + BUF_OFF, 8);
 	usleep(20000);
-	return guest_used_idx(g, qi) == used;
+	return tdev_guest_used(g, qi) == used;
 }
 
 /*
@@ -547,24 +428,24 @@ TEST_F(dev, pause_and_quiesce_independent)
 	EXPECT_TRUE(vdev_device_is_paused(&self->t.dev));
 	EXPECT_TRUE(stays_parked(&self->g, 0));
 	ASSERT_EQ(0, vdev_device_resume(&self->t.dev));
-	EXPECT_TRUE(guest_wait_used(&self->g, 0, 1));
+	EXPECT_TRUE(tdev_guest_wait_used(&self->g, 0, 1));
 
 	/* Quiesce, a VMM resume (not paused: a no-op), unquiesce. */
 	ASSERT_EQ(0, __vdev_device_quiesce(&self->t.dev));
 	ASSERT_EQ(0, vdev_device_resume(&self->t.dev));
 	EXPECT_TRUE(stays_parked(&self->g, 1));
 	__vdev_device_unquiesce(&self->t.dev);
-	EXPECT_TRUE(guest_wait_used(&self->g, 1, 1));
+	EXPECT_TRUE(tdev_guest_wait_used(&self->g, 1, 1));
 
 	/* VMM pause, quiesce, VMM resume: parked until the unquiesce. */
 	ASSERT_EQ(0, vdev_device_pause(&self->t.dev));
 	ASSERT_EQ(0, __vdev_device_quiesce(&self->t.dev));
 	ASSERT_EQ(0, vdev_device_resume(&self->t.dev));
 	EXPECT_FALSE(vdev_device_is_paused(&self->t.dev));
-	used = guest_used_idx(&self->g, 0);
+	used = tdev_guest_used(&self->g, 0);
 	EXPECT_TRUE(stays_parked(&self->g, 0));
 	__vdev_device_unquiesce(&self->t.dev);
-	EXPECT_TRUE(guest_wait_used(&self->g, 0, used + 1));
+	EXPECT_TRUE(tdev_guest_wait_used(&self->g, 0, used + 1));
 
 	/* Reset clears every reason; a late unquiesce is harmless. */
 	ASSERT_EQ(0, vdev_device_pause(&self->t.dev));
@@ -573,8 +454,8 @@ TEST_F(dev, pause_and_quiesce_independent)
 	__vdev_device_unquiesce(&self->t.dev);
 	EXPECT_FALSE(vdev_device_is_paused(&self->t.dev));
 	ASSERT_EQ(0, activate(&self->g, &self->t, NQ));
-	guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 8);
-	EXPECT_TRUE(guest_wait_used(&self->g, 0, 1));
+	tdev_guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 8);
+	EXPECT_TRUE(tdev_guest_wait_used(&self->g, 0, 1));
 	vdev_interrupt_put(vdev_device_reset(&self->t.dev));
 }
 
@@ -599,8 +480,8 @@ TEST_F(dev, queue_lifecycle_refused_without_ops)
 		  vdev_device_queue_get_state(&self->t.dev, &self->g.q[0], &st));
 	EXPECT_EQ(-EOPNOTSUPP,
 		  vdev_device_queue_set_state(&self->t.dev, &self->g.q[0], &st));
-	guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 8);
-	EXPECT_TRUE(guest_wait_used(&self->g, 0, 1));
+	tdev_guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 8);
+	EXPECT_TRUE(tdev_guest_wait_used(&self->g, 0, 1));
 	EXPECT_FALSE(vdev_device_needs_reset(&self->t.dev));
 	vdev_interrupt_put(vdev_device_reset(&self->t.dev));
 }
@@ -608,13 +489,29 @@ TEST_F(dev, queue_lifecycle_refused_without_ops)
 FIXTURE(qdev)
 {
 	struct tdev t;
-	struct guest g;
+	struct tdev_guest g;
 	int fds0, tasks0;
+};
+
+/* As for dev: each ring format. */
+FIXTURE_VARIANT(qdev)
+{
+	enum vq_format format;
+};
+
+FIXTURE_VARIANT_ADD(qdev, split)
+{
+	.format = VQ_SPLIT,
+};
+
+FIXTURE_VARIANT_ADD(qdev, packed)
+{
+	.format = VQ_PACKED,
 };
 
 FIXTURE_SETUP(qdev)
 {
-	ASSERT_EQ(0, guest_init(&self->g));
+	ASSERT_EQ(0, guest_init(&self->g, variant->format));
 	ASSERT_EQ(0, tdev_setup_ops(&self->t, &tdev_qr_ops, 1));
 	vdev_test_baseline(&self->fds0, &self->tasks0);
 }
@@ -624,35 +521,29 @@ FIXTURE_TEARDOWN(qdev)
 	vdev_device_put(&self->t.dev);
 	EXPECT_EQ(1, self->t.released);
 	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-", 0));
-	guest_fini(&self->g);
+	tdev_guest_fini(&self->g);
 }
 
+/*
+ * Queue @qi is stopped after @avail chains (of one descriptor) were
+ * popped and @used pushed: the position in @g's ring format.
+ */
 static void expect_state(struct __test_metadata *_metadata,
-			 struct tdev *t, struct vdev_queue *vq,
-			 uint16_t avail, uint16_t used)
+			 struct tdev *t, struct tdev_guest *g, unsigned int qi,
+			 unsigned int avail, unsigned int used)
 {
 	struct vdev_queue_state st;
+	uint16_t idx;
+	bool wrap;
 
 	memset(&st, 0xff, sizeof(st));
-	ASSERT_EQ(0, vdev_device_queue_get_state(&t->dev, vq, &st));
-	EXPECT_EQ(avail, st.last_avail_idx);
-	EXPECT_EQ(used, st.used_idx);
-	EXPECT_FALSE(st.avail_wrap_counter);
-	EXPECT_FALSE(st.used_wrap_counter);
-}
-
-/* Wait until queue @qi used @n more entries than @from; false after 10 s. */
-static bool guest_wait_progress(struct guest *g, unsigned int qi,
-				uint16_t from, uint16_t n)
-{
-	int i;
-
-	for (i = 0; i < 100000; i++) {
-		if ((uint16_t)(guest_used_idx(g, qi) - from) >= n)
-			return true;
-		usleep(100);
-	}
-	return false;
+	ASSERT_EQ(0, vdev_device_queue_get_state(&t->dev, &g->q[qi], &st));
+	tdev_guest_state_after(g, qi, avail, &idx, &wrap);
+	EXPECT_EQ(idx, st.last_avail_idx);
+	EXPECT_EQ(wrap, st.avail_wrap_counter);
+	tdev_guest_state_after(g, qi, used, &idx, &wrap);
+	EXPECT_EQ(idx, st.used_idx);
+	EXPECT_EQ(wrap, st.used_wrap_counter);
 }
 
 /* Calls that need an active device, one of its queues, the right state. */
@@ -671,9 +562,10 @@ TEST_F(qdev, queue_lifecycle_checks)
 		  vdev_device_queue_enable(&self->t.dev, &self->g.q[0]));
 
 	/* Queue 1 not given to activate; a queue the device never saw. */
-	guest_setup_queues(&self->g, 0);
-	vdev_device_ack_features(&self->t.dev, 1ULL << VIRTIO_F_VERSION_1);
-	ASSERT_EQ(0, vdev_device_activate(&self->t.dev, self->g.mem,
+	tdev_guest_setup_queues(&self->g, 0);
+	vdev_device_ack_features(&self->t.dev, (1ULL << VIRTIO_F_VERSION_1) |
+				 tdev_guest_features(&self->g));
+	ASSERT_EQ(0, vdev_device_activate(&self->t.dev, self->g.g.mem,
 					  self->g.irq, self->g.qp, 1));
 	EXPECT_EQ(-EINVAL,
 		  vdev_device_queue_reset(&self->t.dev, &self->g.q[1]));
@@ -698,21 +590,21 @@ TEST_F(qdev, queue_lifecycle_checks)
 
 	/* A bad ring address at enable: refused, stays stopped. */
 	EXPECT_EQ(0, vdev_device_queue_reset(&self->t.dev, &self->g.q[0]));
-	guest_program_queue(&self->g, 0, 0);
+	tdev_guest_program_queue(&self->g, 0, 0);
 	self->g.q[0].device_addr = RAM_GPA + RAM_SIZE;
 	EXPECT_EQ(-EINVAL,
 		  vdev_device_queue_enable(&self->t.dev, &self->g.q[0]));
 	EXPECT_TRUE(vdev_device_needs_reset(&self->t.dev));
 	EXPECT_EQ(0, atomic_load(&self->t.queue_enables));
-	expect_state(_metadata, &self->t, &self->g.q[0], 0, 0);
+	expect_state(_metadata, &self->t, &self->g, 0, 0, 0);
 
 	/* A reset of the device forgets every queue's lifecycle. */
 	vdev_interrupt_put(vdev_device_reset(&self->t.dev));
 	EXPECT_EQ(-EINVAL, vdev_device_queue_get_state(&self->t.dev,
 						       &self->g.q[0], &st));
 	ASSERT_EQ(0, activate(&self->g, &self->t, NQ));
-	guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 8);
-	EXPECT_TRUE(guest_wait_used(&self->g, 0, 1));
+	tdev_guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 8);
+	EXPECT_TRUE(tdev_guest_wait_used(&self->g, 0, 1));
 	vdev_interrupt_put(vdev_device_reset(&self->t.dev));
 	EXPECT_EQ(self->fds0, vdev_test_count_fds());
 }
@@ -746,7 +638,7 @@ TEST_F_TIMEOUT(qdev, queue_disable_waits_for_handler, 60)
 
 	ASSERT_EQ(0, activate(&self->g, &self->t, NQ));
 	tdev_hold(&self->t, 0);
-	guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 8);
+	tdev_guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 8);
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += 5;
 	ASSERT_EQ(0, sem_timedwait(&self->t.held, &deadline));
@@ -759,9 +651,9 @@ TEST_F_TIMEOUT(qdev, queue_disable_waits_for_handler, 60)
 	pthread_join(th, NULL);
 	EXPECT_EQ(0, op.ret);
 	/* The handler finished its chain before the queue stopped. */
-	EXPECT_EQ(1, guest_used_idx(&self->g, 0));
+	EXPECT_EQ(1, tdev_guest_used(&self->g, 0));
 	EXPECT_EQ(1, atomic_load(&self->t.queue_resets));
-	expect_state(_metadata, &self->t, &self->g.q[0], 1, 1);
+	expect_state(_metadata, &self->t, &self->g, 0, 1, 1);
 	vdev_interrupt_put(vdev_device_reset(&self->t.dev));
 }
 
@@ -775,7 +667,7 @@ TEST_F_TIMEOUT(qdev, queue_reset_others_keep_running, 300)
 {
 	struct load l = { .g = &self->g, .qi = 1 };
 	unsigned int round, resets = 0;
-	uint16_t u0, u1;
+	unsigned int u0;
 	pthread_t th;
 	int fds;
 
@@ -785,13 +677,12 @@ TEST_F_TIMEOUT(qdev, queue_reset_others_keep_running, 300)
 	for (round = 0; round < 200; round++) {
 		ASSERT_EQ(0, vdev_device_queue_disable(&self->t.dev,
 						       &self->g.q[0]));
-		u0 = guest_used_idx(&self->g, 0);
-		guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 8);
+		u0 = tdev_guest_used(&self->g, 0);
+		tdev_guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 8);
 		/* Queue 1 goes on meanwhile; queue 0 takes nothing. */
-		u1 = guest_used_idx(&self->g, 1);
-		ASSERT_TRUE(guest_wait_progress(&self->g, 1, u1, 4));
-		ASSERT_EQ(u0, guest_used_idx(&self->g, 0));
-		expect_state(_metadata, &self->t, &self->g.q[0], u0, u0);
+		ASSERT_TRUE(tdev_wait_progress(&self->g.used[1], 4, 10000));
+		ASSERT_EQ(u0, tdev_guest_used(&self->g, 0));
+		expect_state(_metadata, &self->t, &self->g, 0, u0, u0);
 		ASSERT_EQ(NQ, vdev_test_count_threads_named("vdev-tdev-q"));
 
 		if (round % 2) {
@@ -800,19 +691,19 @@ TEST_F_TIMEOUT(qdev, queue_reset_others_keep_running, 300)
 							     &self->g.q[0]));
 			EXPECT_FALSE(self->g.q[0].ready);
 			EXPECT_EQ(0, self->g.q[0].desc_addr);
-			expect_state(_metadata, &self->t, &self->g.q[0], 0, 0);
-			guest_clear_ring(&self->g, 0);
-			guest_program_queue(&self->g, 0, 0);
+			expect_state(_metadata, &self->t, &self->g, 0, 0, 0);
+			tdev_guest_clear_ring(&self->g, 0);
+			tdev_guest_program_queue(&self->g, 0, 0);
 			ASSERT_EQ(0, vdev_device_queue_enable(&self->t.dev,
 							      &self->g.q[0]));
-			guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 8);
-			ASSERT_TRUE(guest_wait_used(&self->g, 0, 1));
+			tdev_guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 8);
+			ASSERT_TRUE(tdev_guest_wait_used(&self->g, 0, 1));
 			resets++;
 		} else {
 			/* Resume: the buffer added while stopped is used. */
 			ASSERT_EQ(0, vdev_device_queue_enable(&self->t.dev,
 							      &self->g.q[0]));
-			ASSERT_TRUE(guest_wait_used(&self->g, 0, u0 + 1));
+			ASSERT_TRUE(tdev_guest_wait_used(&self->g, 0, u0 + 1));
 		}
 	}
 	atomic_store(&l.stop, true);
@@ -828,12 +719,6 @@ TEST_F_TIMEOUT(qdev, queue_reset_others_keep_running, 300)
 	EXPECT_EQ(self->tasks0, vdev_test_settle_tasks(self->tasks0));
 }
 
-static uint32_t guest_used_id(struct guest *g, unsigned int qi, uint16_t i)
-{
-	return __atomic_load_n(&g->ring[qi].used->ring[i % QSZ].id,
-			       __ATOMIC_RELAXED);
-}
-
 /*
  * The position across a disable and an enable: chains the device held
  * come back (none lost), nothing is used twice, and a position set on a
@@ -841,7 +726,7 @@ static uint32_t guest_used_id(struct guest *g, unsigned int qi, uint16_t i)
  */
 TEST_F(qdev, queue_state_across_disable_enable)
 {
-	struct vdev_queue_state st;
+	struct vdev_queue_state st, bad;
 	unsigned int processed;
 	int i;
 
@@ -849,28 +734,28 @@ TEST_F(qdev, queue_state_across_disable_enable)
 	/* The device pops three chains and holds them. */
 	tdev_keep(&self->t, 0, true);
 	for (i = 0; i < 3; i++)
-		guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 8);
+		tdev_guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 8);
 	for (i = 0; i < 100000 && atomic_load(&self->t.popped) < 3; i++)
 		usleep(100);
 	ASSERT_EQ(3, atomic_load(&self->t.popped));
-	ASSERT_EQ(0, guest_used_idx(&self->g, 0));
+	ASSERT_EQ(0, tdev_guest_used(&self->g, 0));
 
 	/* Disabled: they were given back, the position is before them. */
 	ASSERT_EQ(0, vdev_device_queue_disable(&self->t.dev, &self->g.q[0]));
-	expect_state(_metadata, &self->t, &self->g.q[0], 0, 0);
+	expect_state(_metadata, &self->t, &self->g, 0, 0, 0);
 	tdev_keep(&self->t, 0, false);
 	ASSERT_EQ(0, vdev_device_queue_enable(&self->t.dev, &self->g.q[0]));
-	ASSERT_TRUE(guest_wait_used(&self->g, 0, 3));
-	for (i = 0; i < 3; i++)
-		EXPECT_EQ(i, guest_used_id(&self->g, 0, i));
+	ASSERT_TRUE(tdev_guest_wait_used(&self->g, 0, 3));
+	for (i = 0; i < 3; i++)	/* in order, each once */
+		EXPECT_EQ(self->g.added_id[0][i], self->g.used_id[0][i]);
 	EXPECT_EQ(3, atomic_load(&self->t.processed));
 
 	/* Two more, then stop at 5/5. */
-	guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 8);
-	guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 8);
-	ASSERT_TRUE(guest_wait_used(&self->g, 0, 5));
+	tdev_guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 8);
+	tdev_guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 8);
+	ASSERT_TRUE(tdev_guest_wait_used(&self->g, 0, 5));
 	ASSERT_EQ(0, vdev_device_queue_disable(&self->t.dev, &self->g.q[0]));
-	expect_state(_metadata, &self->t, &self->g.q[0], 5, 5);
+	expect_state(_metadata, &self->t, &self->g, 0, 5, 5);
 	ASSERT_EQ(0, vdev_device_queue_get_state(&self->t.dev, &self->g.q[0],
 						 &st));
 
@@ -879,26 +764,33 @@ TEST_F(qdev, queue_state_across_disable_enable)
 	 * go on from the saved one: only the new chain is used.
 	 */
 	ASSERT_EQ(0, vdev_device_queue_reset(&self->t.dev, &self->g.q[0]));
-	expect_state(_metadata, &self->t, &self->g.q[0], 0, 0);
-	guest_program_queue(&self->g, 0, 0);
-	/* A split ring has no wrap counters: enable refuses, still stopped. */
-	st.avail_wrap_counter = true;
+	expect_state(_metadata, &self->t, &self->g, 0, 0, 0);
+	tdev_guest_program_queue(&self->g, 0, 0);
+	/*
+	 * A position the format cannot hold (a split ring has no wrap
+	 * counters, a packed ring offset is below the size): enable
+	 * refuses, the queue stays stopped.
+	 */
+	bad = st;
+	if (variant->format == VQ_PACKED)
+		bad.last_avail_idx = QSZ;
+	else
+		bad.avail_wrap_counter = true;
 	ASSERT_EQ(0, vdev_device_queue_set_state(&self->t.dev, &self->g.q[0],
-						 &st));
+						 &bad));
 	EXPECT_EQ(-EINVAL,
 		  vdev_device_queue_enable(&self->t.dev, &self->g.q[0]));
-	st.avail_wrap_counter = false;
 	ASSERT_EQ(0, vdev_device_queue_set_state(&self->t.dev, &self->g.q[0],
 						 &st));
-	expect_state(_metadata, &self->t, &self->g.q[0], 5, 5);
+	expect_state(_metadata, &self->t, &self->g, 0, 5, 5);
 	processed = atomic_load(&self->t.processed);
-	guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 8);
+	tdev_guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 8);
 	ASSERT_EQ(0, vdev_device_queue_enable(&self->t.dev, &self->g.q[0]));
-	ASSERT_TRUE(guest_wait_used(&self->g, 0, 6));
+	ASSERT_TRUE(tdev_guest_wait_used(&self->g, 0, 6));
 	usleep(20000);
 	EXPECT_EQ(processed + 1, atomic_load(&self->t.processed));
-	EXPECT_EQ(6, guest_used_idx(&self->g, 0));
-	EXPECT_EQ(5, guest_used_id(&self->g, 0, 5));
+	EXPECT_EQ(6, tdev_guest_used(&self->g, 0));
+	EXPECT_EQ(self->g.added_id[0][5], self->g.used_id[0][5]);
 	EXPECT_FALSE(vdev_device_needs_reset(&self->t.dev));
 	vdev_interrupt_put(vdev_device_reset(&self->t.dev));
 }
@@ -932,20 +824,20 @@ TEST_F_TIMEOUT(dev, memory_hot_add_under_load, 300)
 		hot[i] = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
 			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		ASSERT_NE(MAP_FAILED, hot[i]);
-		ASSERT_EQ(0, vdev_mem_add_region(self->g.mem,
+		ASSERT_EQ(0, vdev_mem_add_region(self->g.g.mem,
 						 HOT_GPA + i * 0x10000, 4096,
 						 hot[i]));
-		ASSERT_EQ(0, vdev_mem_region_at(self->g.mem, i + 1, &r));
+		ASSERT_EQ(0, vdev_mem_region_at(self->g.g.mem, i + 1, &r));
 		EXPECT_EQ(0, vdev_device_add_memory_region(&self->t.dev, &r));
 
 		/* A buffer in the new region, on the other queue. */
-		used = guest_used_idx(&self->g, 1);
-		guest_add_buf(&self->g, 1, HOT_GPA + i * 0x10000, 4096);
-		EXPECT_TRUE(guest_wait_used(&self->g, 1, used + 1));
+		used = tdev_guest_used(&self->g, 1);
+		tdev_guest_add_buf(&self->g, 1, HOT_GPA + i * 0x10000, 4096);
+		EXPECT_TRUE(tdev_guest_wait_used(&self->g, 1, used + 1));
 		EXPECT_FALSE(vdev_device_needs_reset(&self->t.dev));
 	}
-	EXPECT_EQ(9, vdev_mem_nr_regions(self->g.mem));
-	EXPECT_EQ(-EEXIST, vdev_mem_add_region(self->g.mem, HOT_GPA + 100,
+	EXPECT_EQ(9, vdev_mem_nr_regions(self->g.g.mem));
+	EXPECT_EQ(-EEXIST, vdev_mem_add_region(self->g.g.mem, HOT_GPA + 100,
 					       4096, hot[0]));
 	atomic_store(&l.stop, true);
 	pthread_join(th, NULL);
@@ -966,25 +858,25 @@ TEST_F_TIMEOUT(dev, needs_reset_isolated, 300)
 	/* Drain interrupts raised so far. */
 	while (read(self->g.irqfd, &v, sizeof(v)) > 0)
 		;
-	guest_add_buf(&self->g, 0, 0x1000, 64);	/* below RAM_GPA: a gap */
+	tdev_guest_add_buf(&self->g, 0, 0x1000, 64);	/* below RAM_GPA: a gap */
 	EXPECT_TRUE(wait_needs_reset(&self->t));
-	EXPECT_EQ(0, guest_used_idx(&self->g, 0));
+	EXPECT_EQ(0, tdev_guest_used(&self->g, 0));
 	/* The config interrupt follows the flag: wait for it. */
 	EXPECT_EQ(1, poll(&pfd, 1, 10000));
 	EXPECT_EQ(8, read(self->g.irqfd, &v, sizeof(v)));
 	EXPECT_GE(v, 1);
 
 	/* The other queue of the same device keeps working. */
-	guest_add_buf(&self->g, 1, RAM_GPA + BUF_OFF, 16);
-	EXPECT_TRUE(guest_wait_used(&self->g, 1, 1));
+	tdev_guest_add_buf(&self->g, 1, RAM_GPA + BUF_OFF, 16);
+	EXPECT_TRUE(tdev_guest_wait_used(&self->g, 1, 1));
 
 	/* Reset clears DEVICE_NEEDS_RESET; the device can be used again. */
 	vdev_interrupt_put(vdev_device_reset(&self->t.dev));
 	vdev_interrupt_get(self->g.irq);
 	EXPECT_FALSE(vdev_device_needs_reset(&self->t.dev));
 	ASSERT_EQ(0, activate(&self->g, &self->t, NQ));
-	guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 16);
-	EXPECT_TRUE(guest_wait_used(&self->g, 0, 1));
+	tdev_guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 16);
+	EXPECT_TRUE(tdev_guest_wait_used(&self->g, 0, 1));
 	vdev_interrupt_put(vdev_device_reset(&self->t.dev));
 	vdev_interrupt_get(self->g.irq);
 }
@@ -1026,10 +918,11 @@ TEST_F_TIMEOUT(dev, irq_from_any_thread_races_reset, 300)
 	ASSERT_EQ(0, pthread_create(&th, NULL, hammer_thread, &h));
 	for (i = 0; i < 2000; i++) {
 		ASSERT_EQ(0, vdev_interrupt_eventfd_create(self->g.irqfd, &irq));
-		guest_setup_queues(&self->g, 0);
+		tdev_guest_setup_queues(&self->g, 0);
 		vdev_device_ack_features(&self->t.dev,
-					 1ULL << VIRTIO_F_VERSION_1);
-		ASSERT_EQ(0, vdev_device_activate(&self->t.dev, self->g.mem,
+					 (1ULL << VIRTIO_F_VERSION_1) |
+					 tdev_guest_features(&self->g));
+		ASSERT_EQ(0, vdev_device_activate(&self->t.dev, self->g.g.mem,
 						  irq, self->g.qp, NQ));
 		vdev_interrupt_put(irq);	/* the device holds the last */
 		if (i % 100 == 0)
@@ -1099,19 +992,20 @@ TEST_F_TIMEOUT(dev, access_platform_translates, 300)
 	/* Indirect tables are translated too (queue_test): still offered. */
 	EXPECT_EQ(TDEV_FEATURES, vdev_device_features(&self->t.dev));
 
-	guest_setup_queues(&self->g, IOVA_OFF);
-	vdev_device_ack_features(&self->t.dev, 1ULL << VIRTIO_F_VERSION_1);
-	ASSERT_EQ(0, vdev_device_activate(&self->t.dev, self->g.mem,
+	tdev_guest_setup_queues(&self->g, IOVA_OFF);
+	vdev_device_ack_features(&self->t.dev, (1ULL << VIRTIO_F_VERSION_1) |
+				 tdev_guest_features(&self->g));
+	ASSERT_EQ(0, vdev_device_activate(&self->t.dev, self->g.g.mem,
 					  self->g.irq, self->g.qp, NQ));
 	EXPECT_EQ(-EBUSY, vdev_device_set_access_platform(&self->t.dev,
 							  &ap.ap));
-	guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF + IOVA_OFF, 64);
-	EXPECT_TRUE(guest_wait_used(&self->g, 0, 1));
+	tdev_guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF + IOVA_OFF, 64);
+	EXPECT_TRUE(tdev_guest_wait_used(&self->g, 0, 1));
 	EXPECT_FALSE(vdev_device_needs_reset(&self->t.dev));
 	EXPECT_GT(atomic_load(&ap.calls), 3);
 
 	/* An untranslatable (raw GPA) buffer address is a driver error. */
-	guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 64);
+	tdev_guest_add_buf(&self->g, 0, RAM_GPA + BUF_OFF, 64);
 	EXPECT_TRUE(wait_needs_reset(&self->t));
 	vdev_interrupt_put(vdev_device_reset(&self->t.dev));
 	vdev_interrupt_get(self->g.irq);
@@ -1146,10 +1040,10 @@ static int tdev_counted_setup(struct tdev *t)
 /* device.h: ops->shutdown is called once, explicit shutdown or not. */
 TEST(shutdown_called_once)
 {
-	struct guest g;
+	struct tdev_guest g;
 	struct tdev t;
 
-	ASSERT_EQ(0, guest_init(&g));
+	ASSERT_EQ(0, guest_init(&g, VQ_SPLIT));
 	ASSERT_EQ(0, tdev_counted_setup(&t));
 	ASSERT_EQ(0, activate(&g, &t, NQ));
 	vdev_device_shutdown(&t.dev);
@@ -1171,7 +1065,7 @@ TEST(shutdown_called_once)
 	vdev_device_put(&t.dev);
 	EXPECT_EQ(1, t.shutdowns);
 	EXPECT_EQ(1, t.released);
-	guest_fini(&g);
+	tdev_guest_fini(&g);
 }
 
 /*
@@ -1181,31 +1075,36 @@ TEST(shutdown_called_once)
  */
 TEST(failed_activate_resets)
 {
+	enum vq_format format;
 	int fds0, tasks0;
-	struct guest g;
+	struct tdev_guest g;
 	struct tdev t;
 
-	ASSERT_EQ(0, guest_init(&g));
-	ASSERT_EQ(0, tdev_counted_setup(&t));
-	vdev_test_baseline(&fds0, &tasks0);
-	t.activate_err = -EIO;
-	EXPECT_EQ(-EIO, activate(&g, &t, NQ));
-	EXPECT_FALSE(vdev_device_is_active(&t.dev));
-	EXPECT_EQ(1, t.resets);
-	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-", 0));
-	EXPECT_EQ(fds0, vdev_test_count_fds());
-	EXPECT_EQ(tasks0, vdev_test_settle_tasks(tasks0));
-	EXPECT_TRUE(vdev_queue_is_broken(&g.q[0]));	/* disabled */
+	/* Data moves at the end: each ring format. */
+	for (format = VQ_SPLIT; format <= VQ_PACKED; format++) {
+		TH_LOG("%s ring", format == VQ_PACKED ? "packed" : "split");
+		ASSERT_EQ(0, guest_init(&g, format));
+		ASSERT_EQ(0, tdev_counted_setup(&t));
+		vdev_test_baseline(&fds0, &tasks0);
+		t.activate_err = -EIO;
+		EXPECT_EQ(-EIO, activate(&g, &t, NQ));
+		EXPECT_FALSE(vdev_device_is_active(&t.dev));
+		EXPECT_EQ(1, t.resets);
+		EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-", 0));
+		EXPECT_EQ(fds0, vdev_test_count_fds());
+		EXPECT_EQ(tasks0, vdev_test_settle_tasks(tasks0));
+		EXPECT_TRUE(vdev_queue_is_broken(&g.q[0]));	/* disabled */
 
-	t.activate_err = 0;
-	ASSERT_EQ(0, activate(&g, &t, NQ));
-	guest_add_buf(&g, 0, RAM_GPA + BUF_OFF, 64);
-	EXPECT_TRUE(guest_wait_used(&g, 0, 1));
-	vdev_interrupt_put(vdev_device_reset(&t.dev));
-	EXPECT_EQ(2, t.resets);
-	vdev_device_put(&t.dev);
-	EXPECT_EQ(1, t.released);
-	guest_fini(&g);
+		t.activate_err = 0;
+		ASSERT_EQ(0, activate(&g, &t, NQ));
+		tdev_guest_add_buf(&g, 0, RAM_GPA + BUF_OFF, 64);
+		EXPECT_TRUE(tdev_guest_wait_used(&g, 0, 1));
+		vdev_interrupt_put(vdev_device_reset(&t.dev));
+		EXPECT_EQ(2, t.resets);
+		vdev_device_put(&t.dev);
+		EXPECT_EQ(1, t.released);
+		tdev_guest_fini(&g);
+	}
 }
 
 /* ---- refcounting ---- */
@@ -1475,11 +1374,11 @@ TEST(worker_owned_fd_closed_after_join)
 		.nr_queues = NQ,
 		.min_queues = NQ,
 	};
-	struct guest g;
+	struct tdev_guest g;
 	struct tdev t;
 	int fds0;
 
-	ASSERT_EQ(0, guest_init(&g));
+	ASSERT_EQ(0, guest_init(&g, VQ_SPLIT));
 	ASSERT_EQ(0, tdev_init(&t, &own_ops, &info, "VDEVCFG", 8, QSZ));
 	vdev_test_warm_up();
 	fds0 = vdev_test_count_fds();
@@ -1498,7 +1397,7 @@ TEST(worker_owned_fd_closed_after_join)
 	EXPECT_EQ(fds0, vdev_test_count_fds());
 	vdev_device_put(&t.dev);
 	EXPECT_EQ(0, vdev_test_settle_threads_named("vdev-", 0));
-	guest_fini(&g);
+	tdev_guest_fini(&g);
 }
 
 TEST_HARNESS_MAIN

@@ -45,7 +45,9 @@
 #define RAM_SIZE	0x100000ULL
 #define F(bit)		(1ULL << (bit))
 #define MDEV_FEATURES	(F(VIRTIO_F_VERSION_1) | F(VIRTIO_RING_F_EVENT_IDX) | \
-			 F(VIRTIO_F_RING_RESET))
+			 F(VIRTIO_F_RING_RESET) | F(VIRTIO_F_RING_PACKED))
+/* VERSION_1 and the ring format of the fixture's variant. */
+#define V1(self)	(F(VIRTIO_F_VERSION_1) | (self)->ring_f)
 #define S_ACK		VIRTIO_CONFIG_S_ACKNOWLEDGE
 #define S_DRV		VIRTIO_CONFIG_S_DRIVER
 #define S_FOK		VIRTIO_CONFIG_S_FEATURES_OK
@@ -162,19 +164,6 @@ static void program_queue(struct vdev_mmio *m, unsigned int i,
 	wr(m, VIRTIO_MMIO_QUEUE_READY, 1);
 }
 
-/* Back to an empty ring, as a driver re-probing the device would. */
-static void rewind_queue(struct vq_driver *d)
-{
-	memset(d->desc, 0, 16ULL * d->size);
-	memset(d->avail, 0, 6 + 2ULL * d->size);
-	memset(d->used, 0, 6 + 8ULL * d->size);
-	memset(d->chain_len, 0, d->size * sizeof(*d->chain_len));
-	d->avail_idx = 0;
-	d->published = 0;
-	d->last_used = 0;
-	vq_driver_reset_free(d);
-}
-
 static uint64_t irq_count(int fd)
 {
 	uint64_t v = 0;
@@ -189,10 +178,32 @@ FIXTURE(mm)
 	struct tdev d;
 	struct vq_guest g;
 	struct vq_driver q[NQ];
+	uint64_t ring_f;
 	uint64_t buf;
 	struct vdev_mmio *m;
 	int irqfd;
 	int fds0, tasks0;
+};
+
+/*
+ * Every test runs on each ring format: the driver lays its rings out in
+ * @format, and the probes that move data ack VIRTIO_F_RING_PACKED for
+ * the packed one (V1()). Tests of feature negotiation and of refused
+ * settings negotiate their own features.
+ */
+FIXTURE_VARIANT(mm)
+{
+	enum vq_format format;
+};
+
+FIXTURE_VARIANT_ADD(mm, split)
+{
+	.format = VQ_SPLIT,
+};
+
+FIXTURE_VARIANT_ADD(mm, packed)
+{
+	.format = VQ_PACKED,
 };
 
 FIXTURE_SETUP(mm)
@@ -203,9 +214,12 @@ FIXTURE_SETUP(mm)
 	ASSERT_EQ(0, vq_guest_init(&self->g));
 	ASSERT_EQ(0, vq_guest_add(&self->g, RAM_GPA, RAM_SIZE, false));
 	for (i = 0; i < NQ; i++) {
-		ASSERT_EQ(0, vq_driver_init(&self->q[i], &self->g, 0, QSZ,
-					    false, 0));
+		ASSERT_EQ(0, vq_driver_init_format(&self->q[i], &self->g,
+						   variant->format, 0, QSZ,
+						   false, 0));
 	}
+	self->ring_f = variant->format == VQ_PACKED ?
+		       F(VIRTIO_F_RING_PACKED) : 0;
 	self->buf = vq_guest_alloc(&self->g, 0, 4096, 64);
 	ASSERT_NE(0, self->buf);
 	ASSERT_EQ(0, mdev_init(&self->d, &mdev_ops, 1));
@@ -237,11 +251,11 @@ static uint32_t probe(FIXTURE_DATA(mm) *self, unsigned int nq)
 	unsigned int i;
 	uint32_t s;
 
-	s = negotiate(self->m, F(VIRTIO_F_VERSION_1));
+	s = negotiate(self->m, V1(self));
 	if (!(s & S_FOK))
 		return s;
 	for (i = 0; i < nq; i++) {
-		rewind_queue(&self->q[i]);
+		vq_driver_rewind(&self->q[i]);
 		program_queue(self->m, i, &self->q[i]);
 	}
 	wr(self->m, VIRTIO_MMIO_STATUS, S_ACK | S_DRV | S_FOK | S_DOK);
@@ -617,8 +631,7 @@ TEST_F(mm, wrong_state_writes_ignored)
 	/* Features after FEATURES_OK. */
 	wr_drv_features(self->m, F(VIRTIO_F_VERSION_1) |
 			F(VIRTIO_F_ACCESS_PLATFORM));
-	EXPECT_EQ(F(VIRTIO_F_VERSION_1),
-		  vdev_device_acked_features(&self->d.dev));
+	EXPECT_EQ(V1(self), vdev_device_acked_features(&self->d.dev));
 	EXPECT_EQ(s, rd(self->m, VIRTIO_MMIO_STATUS));
 
 	/* Queue registers after DRIVER_OK: the queue keeps working. */
@@ -654,8 +667,8 @@ TEST_F(mm, wrong_state_writes_ignored)
 	EXPECT_EQ(128, wait_used(self, 1));
 
 	/* Queue registers of a ready queue, before DRIVER_OK. */
-	negotiate(self->m, F(VIRTIO_F_VERSION_1));
-	rewind_queue(&self->q[0]);
+	negotiate(self->m, V1(self));
+	vq_driver_rewind(&self->q[0]);
 	program_queue(self->m, 0, &self->q[0]);
 	wr(self->m, VIRTIO_MMIO_QUEUE_NUM, 3);	/* ready: ignored */
 	wr(self->m, VIRTIO_MMIO_QUEUE_DESC_LOW, 0x11);
@@ -727,13 +740,20 @@ TEST_F(mm, activation_failure_needs_reset)
 /* A malformed ring while running: DEVICE_NEEDS_RESET in Status. */
 TEST_F(mm, malformed_ring_needs_reset)
 {
+	struct vq_buf bad = { .gpa = 0x10, .len = 64 };
 	uint32_t gen;
 
 	ASSERT_EQ(S_ACK | S_DRV | S_FOK | S_DOK, probe(self, NQ));
 	gen = rd(self->m, VIRTIO_MMIO_CONFIG_GENERATION);
-	/* Head index past the queue size. */
-	vq_driver_avail_raw(&self->q[0], QSZ + 3);
-	vq_driver_publish(&self->q[0]);
+	if (variant->format == VQ_PACKED) {
+		/* A head whose AVAIL/USED bits disagree with the wrap counter. */
+		vq_driver_pdesc_raw(&self->q[0], 0, self->buf, 64, 0,
+				    VQ_PACKED_AVAIL | VQ_PACKED_USED);
+	} else {
+		/* Head index past the queue size. */
+		vq_driver_avail_raw(&self->q[0], QSZ + 3);
+		vq_driver_publish(&self->q[0]);
+	}
 	wr(self->m, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 	usleep(50000);
 	EXPECT_EQ(S_ACK | S_DRV | S_FOK | S_DOK | S_NR,
@@ -743,10 +763,9 @@ TEST_F(mm, malformed_ring_needs_reset)
 	EXPECT_NE(gen, rd(self->m, VIRTIO_MMIO_CONFIG_GENERATION));
 	EXPECT_GE(wait_irq(self->irqfd), 1);
 
-	/* A descriptor outside guest RAM on the other queue, too. */
-	vq_driver_desc_raw(&self->q[1], 0, 0x10, 64, VRING_DESC_F_WRITE, 0);
-	vq_driver_avail_raw(&self->q[1], 0);
-	vq_driver_publish(&self->q[1]);
+	/* A buffer outside guest RAM on the other queue, too. */
+	vq_driver_add(&self->q[1], NULL, 0, &bad, 1, false);
+	vq_driver_kick_prepare(&self->q[1]);
 	wr(self->m, VIRTIO_MMIO_QUEUE_NOTIFY, 1);
 	usleep(20000);
 	EXPECT_EQ(0, vq_driver_used_pending(&self->q[1]));
@@ -864,7 +883,7 @@ TEST_F(mm, queue_reset)
 	unsigned int i;
 
 	/* Before DRIVER_OK: the queue returns to its power-on state. */
-	negotiate(self->m, F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_RING_RESET));
+	negotiate(self->m, V1(self) | F(VIRTIO_F_RING_RESET));
 	program_queue(self->m, 0, &self->q[0]);
 	EXPECT_EQ(1, rd(self->m, VIRTIO_MMIO_QUEUE_READY));
 	wr(self->m, VDEV_MMIO_QUEUE_RESET, 1);
@@ -873,7 +892,7 @@ TEST_F(mm, queue_reset)
 
 	/* While running: queue 0 stops, queue 1 goes on. */
 	for (i = 0; i < NQ; i++) {
-		rewind_queue(&self->q[i]);
+		vq_driver_rewind(&self->q[i]);
 		program_queue(self->m, i, &self->q[i]);
 	}
 	wr(self->m, VIRTIO_MMIO_STATUS, s);
@@ -941,10 +960,10 @@ static void probe_ring_reset(struct __test_metadata *_metadata,
 	unsigned int i;
 
 	ASSERT_EQ(S_ACK | S_DRV | S_FOK,
-		  negotiate(self->m, F(VIRTIO_F_VERSION_1) |
+		  negotiate(self->m, V1(self) |
 				     F(VIRTIO_F_RING_RESET)));
 	for (i = 0; i < NQ; i++) {
-		rewind_queue(&self->q[i]);
+		vq_driver_rewind(&self->q[i]);
 		program_queue(self->m, i, &self->q[i]);
 	}
 	wr(self->m, VIRTIO_MMIO_STATUS, S_ACK | S_DRV | S_FOK | S_DOK);
@@ -1132,7 +1151,7 @@ TEST_F_TIMEOUT(mm, ring_reset_guest_flow, 120)
 		/* Queue 1 goes on while queue 0 is reset. */
 		ASSERT_TRUE(tdev_wait_progress(&l.done, 3, 5000));
 
-		rewind_queue(&self->q[0]);
+		vq_driver_rewind(&self->q[0]);
 		program_queue(self->m, 0, &self->q[0]);
 		ASSERT_EQ(1, rd(self->m, VIRTIO_MMIO_QUEUE_READY));
 		ASSERT_EQ(s, rd(self->m, VIRTIO_MMIO_STATUS));

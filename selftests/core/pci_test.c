@@ -41,7 +41,9 @@
 #define BAR_GPA		0x1fe000000ULL	/* above 4 GiB: both halves */
 #define F(bit)		(1ULL << (bit))
 #define MDEV_FEATURES	(F(VIRTIO_F_VERSION_1) | F(VIRTIO_RING_F_EVENT_IDX) | \
-			 F(VIRTIO_F_RING_RESET))
+			 F(VIRTIO_F_RING_RESET) | F(VIRTIO_F_RING_PACKED))
+/* VERSION_1 and the ring format of the fixture's variant. */
+#define V1(self)	(F(VIRTIO_F_VERSION_1) | (self)->ring_f)
 #define S_ACK		VIRTIO_CONFIG_S_ACKNOWLEDGE
 #define S_DRV		VIRTIO_CONFIG_S_DRIVER
 #define S_FOK		VIRTIO_CONFIG_S_FEATURES_OK
@@ -374,18 +376,6 @@ static void program_queue(struct pdrv *d, unsigned int i,
 	cwr(d, Q_ENABLE, 1);
 }
 
-static void rewind_queue(struct vq_driver *q)
-{
-	memset(q->desc, 0, 16ULL * q->size);
-	memset(q->avail, 0, 6 + 2ULL * q->size);
-	memset(q->used, 0, 6 + 8ULL * q->size);
-	memset(q->chain_len, 0, q->size * sizeof(*q->chain_len));
-	q->avail_idx = 0;
-	q->published = 0;
-	q->last_used = 0;
-	vq_driver_reset_free(q);
-}
-
 /* The notify address of queue @i, as vp_modern_map_vq_notify() finds it. */
 static uint64_t notify_addr(struct pdrv *d, unsigned int i)
 {
@@ -449,11 +439,33 @@ FIXTURE(pci)
 	struct tdev d;
 	struct vq_guest g;
 	struct vq_driver q[NQ];
+	uint64_t ring_f;
 	uint64_t buf;
 	struct vdev_pci *p;
 	struct pdrv drv;
 	struct vmm vmm;
 	int fds0, tasks0;
+};
+
+/*
+ * Every test runs on each ring format: the driver lays its rings out in
+ * @format, and the probes that move data ack VIRTIO_F_RING_PACKED for
+ * the packed one (V1()). Tests of feature negotiation and of refused
+ * settings negotiate their own features.
+ */
+FIXTURE_VARIANT(pci)
+{
+	enum vq_format format;
+};
+
+FIXTURE_VARIANT_ADD(pci, split)
+{
+	.format = VQ_SPLIT,
+};
+
+FIXTURE_VARIANT_ADD(pci, packed)
+{
+	.format = VQ_PACKED,
 };
 
 FIXTURE_SETUP(pci)
@@ -464,8 +476,11 @@ FIXTURE_SETUP(pci)
 	ASSERT_EQ(0, vq_guest_init(&self->g));
 	ASSERT_EQ(0, vq_guest_add(&self->g, RAM_GPA, RAM_SIZE, false));
 	for (i = 0; i < NQ; i++)
-		ASSERT_EQ(0, vq_driver_init(&self->q[i], &self->g, 0, QSZ,
-					    false, 0));
+		ASSERT_EQ(0, vq_driver_init_format(&self->q[i], &self->g,
+						   variant->format, 0, QSZ,
+						   false, 0));
+	self->ring_f = variant->format == VQ_PACKED ?
+		       F(VIRTIO_F_RING_PACKED) : 0;
 	self->buf = vq_guest_alloc(&self->g, 0, 4096, 64);
 	ASSERT_NE(0, self->buf);
 	ASSERT_EQ(0, mdev_init(&self->d, VIRTIO_ID_RNG));
@@ -496,12 +511,12 @@ static uint8_t probe(FIXTURE_DATA(pci) *self, unsigned int nq)
 	unsigned int i;
 	uint8_t s;
 
-	s = negotiate(&self->drv, F(VIRTIO_F_VERSION_1));
+	s = negotiate(&self->drv, V1(self));
 	if (!(s & S_FOK))
 		return s;
 	cwr(&self->drv, MSIX, 0);
 	for (i = 0; i < nq; i++) {
-		rewind_queue(&self->q[i]);
+		vq_driver_rewind(&self->q[i]);
 		program_queue(&self->drv, i, &self->q[i], i + 1);
 	}
 	cwr(&self->drv, STATUS, S_RUN);
@@ -938,7 +953,7 @@ TEST_F(pci, vectors_beyond_table)
 	unsigned int v;
 
 	msix_setup(d, true);
-	ASSERT_EQ(S_ACK | S_DRV | S_FOK, negotiate(d, F(VIRTIO_F_VERSION_1)));
+	ASSERT_EQ(S_ACK | S_DRV | S_FOK, negotiate(d, V1(self)));
 	cwr(d, MSIX, NV);
 	EXPECT_EQ(NOVEC, crd(d, MSIX));
 	cwr(d, MSIX, 0x7fff);
@@ -951,7 +966,7 @@ TEST_F(pci, vectors_beyond_table)
 	cwr(d, Q_MSIX, 0xfffe);
 	EXPECT_EQ(NOVEC, crd(d, Q_MSIX));
 
-	rewind_queue(&self->q[0]);
+	vq_driver_rewind(&self->q[0]);
 	program_queue(d, 0, &self->q[0], 0xffff);
 	cwr(d, MSIX, 0xffff);
 	cwr(d, STATUS, S_RUN);
@@ -1131,18 +1146,18 @@ TEST_F(pci, wrong_state_writes)
 	EXPECT_FALSE(vdev_device_is_active(&self->d.dev));
 
 	/* driver_feature after FEATURES_OK. */
-	ASSERT_EQ(S_ACK | S_DRV | S_FOK, negotiate(d, F(VIRTIO_F_VERSION_1)));
+	ASSERT_EQ(S_ACK | S_DRV | S_FOK, negotiate(d, V1(self)));
 	cwr(d, GFSELECT, 0);
 	cwr(d, GF, F(VIRTIO_RING_F_EVENT_IDX));
 	EXPECT_EQ(0, crd(d, GF));
 	cwr(d, GFSELECT, 1);
 	cwr(d, GF, 0);
-	EXPECT_EQ(F(VIRTIO_F_VERSION_1) >> 32, crd(d, GF));
+	EXPECT_EQ(V1(self) >> 32, crd(d, GF));
 	/* Clearing a status bit. */
 	cwr(d, STATUS, S_ACK | S_FOK);
 	EXPECT_EQ(S_ACK | S_DRV | S_FOK, crd(d, STATUS));
 	/* queue_enable 0 is never the driver's to write. */
-	rewind_queue(&self->q[0]);
+	vq_driver_rewind(&self->q[0]);
 	program_queue(d, 0, &self->q[0], 1);
 	cwr(d, Q_ENABLE, 0);
 	EXPECT_EQ(1, crd(d, Q_ENABLE));
@@ -1203,8 +1218,8 @@ TEST_F(pci, queue_writes_after_enable_ignored)
 	struct vq_driver *q = &self->q[0];
 	int i;
 
-	ASSERT_EQ(S_ACK | S_DRV | S_FOK, negotiate(d, F(VIRTIO_F_VERSION_1)));
-	rewind_queue(q);
+	ASSERT_EQ(S_ACK | S_DRV | S_FOK, negotiate(d, V1(self)));
+	vq_driver_rewind(q);
 	program_queue(d, 0, q, 1);
 	cwr(d, Q_SIZE, QMAX);
 	cwr(d, Q_DESCLO, 0x1000);
@@ -1273,7 +1288,7 @@ TEST_F(pci, queue_size_bad)
 	EXPECT_EQ(QMAX, crd(d, Q_SIZE));
 
 	/* Not a power of two: the split ring refuses it at DRIVER_OK. */
-	rewind_queue(&self->q[0]);
+	vq_driver_rewind(&self->q[0]);
 	program_queue(d, 0, &self->q[0], 1);
 	EXPECT_EQ(QSZ, crd(d, Q_SIZE));
 	cwr(d, STATUS, 0);
@@ -1329,7 +1344,7 @@ TEST_F(pci, notify_absent_queue)
 	struct vq_buf in = { .gpa = self->buf, .len = 64 };
 
 	/* Before DRIVER_OK: no worker reads the fds, the test does. */
-	ASSERT_EQ(S_ACK | S_DRV | S_FOK, negotiate(d, F(VIRTIO_F_VERSION_1)));
+	ASSERT_EQ(S_ACK | S_DRV | S_FOK, negotiate(d, V1(self)));
 	bar_wr(d, d->notify + NQ * d->mult, NQ, 2);	/* past the slots */
 	bar_wr(d, d->notify + 0xffc, 0, 2);
 	bar_wr(d, d->notify + 1, 0, 2);			/* misaligned */
@@ -1599,12 +1614,12 @@ static uint8_t probe_ring_reset(FIXTURE_DATA(pci) *self, unsigned int nq)
 	unsigned int i;
 	uint8_t s;
 
-	s = negotiate(&self->drv, F(VIRTIO_F_VERSION_1) |
+	s = negotiate(&self->drv, V1(self) |
 				  F(VIRTIO_F_RING_RESET));
 	if (!(s & S_FOK))
 		return s;
 	for (i = 0; i < nq; i++) {
-		rewind_queue(&self->q[i]);
+		vq_driver_rewind(&self->q[i]);
 		program_queue(&self->drv, i, &self->q[i], i + 1);
 	}
 	cwr(&self->drv, STATUS, S_RUN);
@@ -1688,7 +1703,7 @@ TEST_F_TIMEOUT(pci, ring_reset_guest_flow, 120)
 		/* Queue 1 goes on while queue 0 is reset. */
 		ASSERT_TRUE(tdev_wait_progress(&l.done, 3, 5000));
 
-		rewind_queue(&self->q[0]);
+		vq_driver_rewind(&self->q[0]);
 		program_queue(d, 0, &self->q[0], 1);
 		ASSERT_EQ(1, crd(d, Q_ENABLE));
 		ASSERT_EQ(0, crd(d, Q_RESET));
@@ -1784,7 +1799,7 @@ TEST_F(pci, queue_reset_wrong_state)
 	/* Before DRIVER_OK: the queue goes back to power-on. */
 	ASSERT_EQ(S_ACK | S_DRV | S_FOK,
 		  negotiate(d, F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_RING_RESET)));
-	rewind_queue(&self->q[0]);
+	vq_driver_rewind(&self->q[0]);
 	program_queue(d, 0, &self->q[0], 1);
 	EXPECT_TRUE(reset_queue(d, 0));
 	EXPECT_EQ(QMAX, crd(d, Q_SIZE));
@@ -1847,7 +1862,7 @@ TEST_F(pci, queue_writes_only_while_reset)
 	EXPECT_EQ((uint32_t)self->q[1].desc_gpa, crd(d, Q_DESCLO));
 
 	/* Re-enabled on good rings: read-only again, with the enabled size. */
-	rewind_queue(q);
+	vq_driver_rewind(q);
 	program_queue(d, 0, q, 1);
 	ASSERT_EQ(1, crd(d, Q_ENABLE));
 	cwr(d, Q_SIZE, QMAX);
@@ -1871,12 +1886,20 @@ TEST_F(pci, queue_writes_only_while_reset)
 /*
  * With VIRTIO_F_NOTIFICATION_DATA the driver writes 32 bits to the
  * notify address: the queue index, then the next available offset (15
- * bits) and wrap bit, here the avail index (VIRTIO 1.2, 4.1.5.2). Each
- * reaches its queue's eventfd and the device runs on it, on both queues,
- * past the wrap of the rings. VIRTIO_F_NOTIF_CONFIG_DATA is
- * not offered: queue_notify_data reads the queue index, the value the
+ * bits) and wrap bit, or for the split ring the avail index (VIRTIO 1.2,
+ * 4.1.5.2). Each reaches its queue's eventfd and the device runs on it,
+ * on both queues, past the wrap of the rings. VIRTIO_F_NOTIF_CONFIG_DATA
+ * is not offered: queue_notify_data reads the queue index, the value the
  * notification starts with, and is read-only.
  */
+/* The next available index; packed: the next offset and its wrap bit. */
+static uint32_t notify_data(const struct vq_driver *q)
+{
+	if (q->format == VQ_PACKED)
+		return q->next_avail | (uint32_t)q->avail_wrap << 15;
+	return q->avail_idx;
+}
+
 TEST_F(pci, notification_data)
 {
 	struct pdrv *d = &self->drv;
@@ -1908,13 +1931,13 @@ TEST_F(pci, notification_data)
 	}
 	/* Before DRIVER_OK the test reads the fd itself. */
 	ASSERT_EQ(S_ACK | S_DRV | S_FOK,
-		  negotiate(d, F(VIRTIO_F_VERSION_1) |
+		  negotiate(d, V1(self) |
 			       F(VIRTIO_F_NOTIFICATION_DATA)));
 	bar_wr(d, notify_addr(d, 1), 1 | 0x80050000u, 4);
 	EXPECT_EQ(1, fd_count(n1));
 
 	for (qi = 0; qi < NQ; qi++) {
-		rewind_queue(&self->q[qi]);
+		vq_driver_rewind(&self->q[qi]);
 		program_queue(d, qi, &self->q[qi], qi + 1);
 	}
 	cwr(d, STATUS, S_RUN);
@@ -1926,7 +1949,7 @@ TEST_F(pci, notification_data)
 			vq_driver_add(q, NULL, 0, &in, 1, false);
 			vq_driver_kick_prepare(q);
 			bar_wr(d, notify_addr(d, qi),
-			       qi | (uint32_t)q->avail_idx << 16, 4);
+			       qi | notify_data(q) << 16, 4);
 			ASSERT_EQ(64, wait_used(self, qi));
 		}
 	}

@@ -7,6 +7,12 @@
  * and shutdown are counted: tdev_reset(), tdev_shutdown(), whether one
  * queue can be reset on its own: tdev_queue_reset(), tdev_queue_enable()),
  * its vdev_device_info (features, queue sizes) and the config bytes.
+ *
+ * The guest side that drives it without a transport is struct tdev_guest:
+ * guest RAM, a vq_driver (selftests/vq_driver.h) per queue in the ring
+ * format of the test's FIXTURE_VARIANT, and the struct vdev_queue a
+ * transport would fill in for each. A test of a transport (mmio_test,
+ * pci_test) has its own driver and uses only the device.
  */
 #ifndef _VDEV_TDEV_H
 #define _VDEV_TDEV_H
@@ -16,14 +22,18 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/uio.h>
+#include <linux/virtio_config.h>
 
 #include <vdev/vdev.h>
 
 #include "vdev_test.h"
+#include "vq_driver.h"
 
 #define TDEV_NQ		2	/* queues */
 #define TDEV_MAX_IOV	64	/* iovecs per chain, at most */
@@ -282,6 +292,222 @@ static inline bool tdev_wait_progress(atomic_uint *done, unsigned int n,
 		usleep(100);
 	}
 	return false;
+}
+
+/* ---- the guest side, for tests without a transport ---- */
+
+#define TDEV_GUEST_LOG	64	/* used entries remembered per queue */
+
+/**
+ * struct tdev_guest - a driver for the test device, without a transport
+ * @format: ring format of every queue
+ * @g: guest memory (one region)
+ * @d: the driver's half of each queue
+ * @q: each queue as a transport fills it (tdev_guest_setup_queues())
+ * @qp: pointers to @q, for vdev_device_activate()
+ * @kick: each queue's kick eventfd
+ * @irqfd: the interrupt eventfd
+ * @irq: an eventfd interrupt on @irqfd (one reference held here)
+ * @added: per queue: chains added since the ring was cleared
+ * @used: per queue: used entries the driver took since then (written by
+ *        the thread driving that queue, read from any)
+ * @added_id: per queue: head (packed: buffer id) of added chain n, at
+ *            n % TDEV_GUEST_LOG
+ * @used_id: per queue: head (buffer id) of used entry n, likewise
+ * @used_len: per queue: length of used entry n, likewise
+ *
+ * One thread drives a queue at a time (adds and takes used entries);
+ * others may only read @used.
+ */
+struct tdev_guest {
+	enum vq_format format;
+	struct vq_guest g;
+	struct vq_driver d[TDEV_NQ];
+	struct vdev_queue q[TDEV_NQ];
+	struct vdev_queue *qp[TDEV_NQ];
+	int kick[TDEV_NQ];
+	int irqfd;
+	struct vdev_interrupt *irq;
+	uint16_t added[TDEV_NQ];
+	atomic_uint used[TDEV_NQ];
+	uint16_t added_id[TDEV_NQ][TDEV_GUEST_LOG];
+	uint16_t used_id[TDEV_NQ][TDEV_GUEST_LOG];
+	uint32_t used_len[TDEV_NQ][TDEV_GUEST_LOG];
+};
+
+static inline void tdev_guest_fini(struct tdev_guest *tg)
+{
+	unsigned int i;
+
+	vdev_interrupt_put(tg->irq);
+	tg->irq = NULL;
+	if (tg->irqfd >= 0)
+		close(tg->irqfd);
+	tg->irqfd = -1;
+	for (i = 0; i < TDEV_NQ; i++) {
+		if (tg->kick[i] >= 0)
+			close(tg->kick[i]);
+		tg->kick[i] = -1;
+		vq_driver_destroy(&tg->d[i]);
+	}
+	vq_guest_destroy(&tg->g);
+}
+
+/*
+ * Guest RAM of @size bytes at @gpa, TDEV_NQ queues of @qsz entries in
+ * @format laid out at its start, their kick eventfds and an interrupt.
+ * Returns 0 or -errno (then tdev_guest_fini() undoes what was done).
+ */
+static inline int tdev_guest_init(struct tdev_guest *tg,
+				  enum vq_format format, uint64_t gpa,
+				  uint64_t size, uint16_t qsz)
+{
+	unsigned int i;
+	int ret;
+
+	memset(tg, 0, sizeof(*tg));
+	tg->format = format;
+	tg->irqfd = -1;
+	for (i = 0; i < TDEV_NQ; i++)
+		tg->kick[i] = -1;
+	ret = vq_guest_init(&tg->g);
+	if (ret)
+		return ret;
+	ret = vq_guest_add(&tg->g, gpa, size, false);
+	if (ret)
+		return ret;
+	for (i = 0; i < TDEV_NQ; i++) {
+		ret = vq_driver_init_format(&tg->d[i], &tg->g, format, 0, qsz,
+					    false, 0);
+		if (ret)
+			return ret;
+		tg->kick[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (tg->kick[i] < 0)
+			return -errno;
+		tg->qp[i] = &tg->q[i];
+	}
+	tg->irqfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (tg->irqfd < 0)
+		return -errno;
+	return vdev_interrupt_eventfd_create(tg->irqfd, &tg->irq);
+}
+
+/* The feature bits the ring format needs acked (VIRTIO_F_RING_PACKED). */
+static inline uint64_t tdev_guest_features(const struct tdev_guest *tg)
+{
+	return tg->format == VQ_PACKED ? 1ULL << VIRTIO_F_RING_PACKED : 0;
+}
+
+/*
+ * What the driver writes for queue @i, as a transport would store it
+ * (after vdev_queue_init(), or after a reset of that one queue); @delta
+ * shifts the addresses (an IOVA offset).
+ */
+static inline void tdev_guest_program_queue(struct tdev_guest *tg,
+					    unsigned int i, uint64_t delta)
+{
+	struct vq_driver *d = &tg->d[i];
+
+	tg->q[i].size = d->size;
+	tg->q[i].desc_addr = d->desc_gpa + delta;
+	tg->q[i].driver_addr = d->avail_gpa + delta;
+	tg->q[i].device_addr = d->used_gpa + delta;
+	tg->q[i].ready = true;
+}
+
+/* Fresh, empty rings for queue @i; the counts start again. */
+static inline void tdev_guest_clear_ring(struct tdev_guest *tg,
+					 unsigned int i)
+{
+	vq_driver_rewind(&tg->d[i]);
+	tg->added[i] = 0;
+	atomic_store(&tg->used[i], 0);
+}
+
+/* Program every queue as a transport would; @delta as above. */
+static inline void tdev_guest_setup_queues(struct tdev_guest *tg,
+					   uint64_t delta)
+{
+	unsigned int i;
+
+	for (i = 0; i < TDEV_NQ; i++) {
+		tdev_guest_clear_ring(tg, i);
+		vdev_queue_init(&tg->q[i], i, tg->d[i].size);
+		tg->q[i].kick_fd = tg->kick[i];
+		tdev_guest_program_queue(tg, i, delta);
+	}
+}
+
+/*
+ * Take every used entry of queue @qi (the thread driving it only): its
+ * head and length go to the log. Return: used entries taken in all.
+ */
+static inline unsigned int tdev_guest_used(struct tdev_guest *tg,
+					   unsigned int qi)
+{
+	unsigned int n = atomic_load(&tg->used[qi]);
+	uint32_t len;
+	int id;
+
+	while ((id = vq_driver_get_used(&tg->d[qi], &len)) >= 0) {
+		tg->used_id[qi][n % TDEV_GUEST_LOG] = (uint16_t)id;
+		tg->used_len[qi][n % TDEV_GUEST_LOG] = len;
+		atomic_store(&tg->used[qi], ++n);
+	}
+	return n;
+}
+
+/* Add one writable buffer at @gpa to queue @qi, publish and kick. */
+static inline void tdev_guest_add_buf(struct tdev_guest *tg, unsigned int qi,
+				      uint64_t gpa, uint32_t len)
+{
+	struct vq_buf in = { .gpa = gpa, .len = len };
+	uint64_t one = 1;
+	int id;
+
+	tdev_guest_used(tg, qi);	/* frees what the device used */
+	id = vq_driver_add(&tg->d[qi], NULL, 0, &in, 1, false);
+	if (id < 0)
+		abort();	/* a test bug: more in flight than the queue */
+	tg->added_id[qi][tg->added[qi] % TDEV_GUEST_LOG] = (uint16_t)id;
+	tg->added[qi]++;
+	vq_driver_kick_prepare(&tg->d[qi]);
+	if (write(tg->kick[qi], &one, sizeof(one)) < 0)
+		abort();
+}
+
+/* Wait until queue @qi has @n used entries (its driver only); false after 10 s. */
+static inline bool tdev_guest_wait_used(struct tdev_guest *tg,
+					unsigned int qi, unsigned int n)
+{
+	int i;
+
+	for (i = 0; i < 100000; i++) {
+		if (tdev_guest_used(tg, qi) == n)
+			return true;
+		usleep(100);
+	}
+	return false;
+}
+
+/*
+ * The position a queue of @tg's format is at after @n one-descriptor
+ * chains, popped and pushed: the split ring's free-running index, or the
+ * packed ring's offset and wrap counter (1 on even laps).
+ */
+static inline void tdev_guest_state_after(const struct tdev_guest *tg,
+					  unsigned int qi, unsigned int n,
+					  uint16_t *idx, bool *wrap)
+{
+	uint16_t size = tg->d[qi].size;
+
+	if (tg->format == VQ_PACKED) {
+		*idx = n % size;
+		*wrap = !((n / size) & 1);
+	} else {
+		*idx = (uint16_t)n;
+		*wrap = false;
+	}
 }
 
 #endif /* _VDEV_TDEV_H */
