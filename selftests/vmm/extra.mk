@@ -8,6 +8,9 @@
 #                    failure; in its own scripts/vmtest run with one vCPU
 #                    in the emulated machine (VDEV_VMTEST_SMP=1) when
 #                    /dev/kvm cannot run guests, directly otherwise
+#   make run         the main job (scripts/vmm-run): the guest on vdev-vmm,
+#                    traffic, VDEV_RUN_REBOOTS (20) reboots through the
+#                    guest, the table; through scripts/vmtest likewise
 #
 # Nested Linux with two vCPUs in the emulated machine hangs at random
 # (shared/notes/kvm-without-dev-kvm.md), hence VDEV_VMTEST_SMP=1. Knobs:
@@ -39,3 +42,7 @@ vmm-tests: vmm-build
 		scripts/vmtest --timeout $(VMM_TIMEOUT) \
 		--cmd 'scripts/run-selftests $(subst ','\'',$(VMM_RUN_ARGS))'
 
+run: deps
+	$(MAKE) VARIANT=plain vmm
+	VDEV_VMTEST_SMP=1 scripts/vmtest --timeout $(VMM_TIMEOUT) \
+		--cmd 'scripts/vmm-run'
