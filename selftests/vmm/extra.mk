@@ -11,6 +11,9 @@
 #   make run         the main job (scripts/vmm-run): the guest on vdev-vmm,
 #                    traffic, VDEV_RUN_REBOOTS (20) reboots through the
 #                    guest, the table; through scripts/vmtest likewise
+#   make bench-vmm   part of 'make bench': kernel start to init and reboot
+#                    to first frame on vdev-vmm and on Debian's QEMU (the
+#                    default machine and -M microvm), and their ratios
 #
 # Nested Linux with two vCPUs in the emulated machine hangs at random
 # (shared/notes/kvm-without-dev-kvm.md), hence VDEV_VMTEST_SMP=1. Knobs:
@@ -32,7 +35,7 @@ VMM_RUN_ARGS	= --build . --name vmm $(VMM_TEST) --xfail-build . \
 		  $(addprefix --xfail-env ,$(VMM_XFAIL_ENV)) $(XFAIL_EXPECT) \
 		  $(VMM_TEST)
 
-.PHONY: vmm-build vmm-tests
+.PHONY: vmm-build vmm-tests bench-vmm
 vmm-build: deps
 	$(MAKE) VARIANT=plain vmm
 	$(MAKE) VARIANT=fault vmm
@@ -46,3 +49,9 @@ run: deps
 	$(MAKE) VARIANT=plain vmm
 	VDEV_VMTEST_SMP=1 scripts/vmtest --timeout $(VMM_TIMEOUT) \
 		--cmd 'scripts/vmm-run'
+
+BENCH_TARGETS	+= bench-vmm
+bench-vmm: deps
+	$(MAKE) VARIANT=plain vmm
+	VDEV_VMTEST_SMP=1 scripts/vmtest --timeout $(VMM_TIMEOUT) \
+		--cmd 'selftests/vmm/vmm_bench.sh'
