@@ -40,6 +40,8 @@
 # The whole script is one compound command, read before it runs.
 {
 set -uo pipefail
+# An exiting VMM's empty /proc/PID/fd counts 0, not 1.
+shopt -s nullglob
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck source=selftests/vmm/vmm_lib.sh

@@ -13,9 +13,13 @@
 # The guest's lines: see scripts/vmm-init. vl_boots turns a serial log
 # into one line per boot (each "vdev-init: start" opens one):
 #   boot=N up=S driver=D features=BITS queues=Q tx=P rx=P
-#   ping=OK/SENT rxq=N txq=N reboot=0|1 fail=WHY
+#   ping=OK/SENT rxq=N txq=N reboot=0|1 kerr=N fail=WHY
 # with "-" for a field the boot did not print, and "fail" last (the rest
-# of the line, underscores for blanks).
+# of the line, underscores for blanks). kerr counts the kernel's
+# complaints in that boot (a failed TX queue, a TX watchdog, a bad ring
+# id, BUG, WARNING, Oops): the init's "vdev-guest: kernel:" lines, and
+# console lines from its reboot line to the next kernel's banner; each
+# is also printed on stderr.
 
 VL_PEER_IP=10.0.0.1
 VL_GUEST_IP=10.0.0.2
@@ -80,10 +84,10 @@ vl_boots() {
 	function flush() {
 		if (!n)
 			return
-		printf "boot=%d up=%s driver=%s features=%s queues=%s tx=%s rx=%s ping=%s rxq=%s txq=%s reboot=%d fail=%s\n",
+		printf "boot=%d up=%s driver=%s features=%s queues=%s tx=%s rx=%s ping=%s rxq=%s txq=%s reboot=%d kerr=%d fail=%s\n",
 			n, f["up"], f["driver"], f["features"], f["queues"],
 			f["tx"], f["rx"], f["ping"], f["rxq"], f["txq"],
-			reboot, fail
+			reboot, kerr, fail
 	}
 	function field(line, key,    i, k) {
 		for (i = 1; i <= split(line, w, " "); i++) {
@@ -103,10 +107,26 @@ vl_boots() {
 		for (k in keys)
 			f[keys[k]] = "-"
 		reboot = 0
+		after = 0
+		kerr = 0
 		fail = "-"
 		next
 	}
 	!n { next }
+	# The kernel complaining: what the init found in dmesg, and what
+	# the console shows after it looked (from its reboot line to the
+	# banner of the next kernel, whose boot counts what follows).
+	/vdev-guest: kernel: / {
+		kerr++
+		print "vl_boots: boot " n ": " $0 > "/dev/stderr"
+		next
+	}
+	/Linux version / { after = 0 }
+	# (Not the xstate WARNING of the emulated CPU: scripts/vmm-init.)
+	after && /queue failure|NETDEV WATCHDOG|virtio.*(is not a head|out of range|broken|[Ee]rror)|BUG:|WARNING:|Oops/ && !/fpu__init_system_xstate/ {
+		kerr++
+		print "vl_boots: boot " n ": kernel: " $0 > "/dev/stderr"
+	}
 	/vdev-guest: up / { f["up"] = field($0, "uptime") }
 	/vdev-guest: driver=/ {
 		f["driver"] = field($0, "driver")
@@ -125,13 +145,14 @@ vl_boots() {
 		sub(/.*vdev-guest: FAIL: /, "", fail)
 		gsub(/[ \t]/, "_", fail)
 	}
-	/vdev-guest: reboot / { reboot = 1 }
+	/vdev-guest: reboot / { reboot = 1; after = 1 }
 	END { flush() }'
 }
 
 # vl_boot_ok LINE: the reasons (one line each) why a vl_boots line is not
 # a good boot; nothing when it is: virtio_net bound, every ping answered,
-# frames counted both ways, the guest rebooted itself.
+# frames counted both ways, the guest rebooted itself, the kernel did not
+# complain.
 vl_boot_ok() {
 	local line=$1 k v ok sent
 	declare -A b
@@ -151,6 +172,7 @@ vl_boot_ok() {
 	{ [ "${b[tx]}" != - ] && [ "${b[tx]}" -gt 0 ]; } || echo "tx ${b[tx]} frames"
 	{ [ "${b[rx]}" != - ] && [ "${b[rx]}" -gt 0 ]; } || echo "rx ${b[rx]} frames"
 	[ "${b[reboot]}" = 1 ] || echo "no reboot line"
+	[ "${b[kerr]}" = 0 ] || echo "${b[kerr]} kernel complaint(s) (vl_boots: lines)"
 }
 
 # vl_field LINE KEY: one field of a vl_boots line.
