@@ -16,8 +16,10 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <linux/kcmp.h>
 #include <linux/kvm.h>
 #include <linux/virtio_mmio.h>
 
@@ -263,7 +265,8 @@ struct kvm_pci_msg {
  *              VDEV_PCI_BAR_UNMAPPED
  * @nr_notify: ioeventfds registered, for queues 0 .. @nr_notify - 1
  * @nr_irqfds: vector irqfds registered, vectors 0 .. @nr_irqfds - 1
- * @msi_routes: the VM's table holds MSI routes of ours
+ * @next: the next attachment in kvm_pci_list
+ * @listed: on kvm_pci_list: the VM's routing table has our MSI routes
  * @intx_assigned: the INTx irqfd (with resample) is registered
  * @thread_started: @thread runs and must be joined
  * @thread: the INTx resample thread
@@ -272,14 +275,15 @@ struct kvm_pci_msg {
  * @stop_fd: eventfd that stops @thread
  * @rl: rate limit of the errors the guest can cause (a BAR moved onto
  *      another device's doorbell)
- * @msgs: the MSI-X messages, as vector_changed reported them
- * @routing: the KVM_SET_GSI_ROUTING table, legacy entries + MSI entries
+ * @msgs: the MSI-X messages, as vector_changed reported them (under
+ *        kvm_pci_lock)
  * @notify_fds: vdev's dups of the queue notify eventfds
  * @vector_fds: vdev's dups of the vector eventfds
  *
  * The callbacks (vdev_kvm_pci_bar_moved(), vdev_kvm_pci_vector_changed())
  * run under the transport's lock, which serialises them; attach and
- * detach run while no vCPU can reach the transport.
+ * detach run while no vCPU can reach the transport. The routing table is
+ * the VM's, shared by every attachment on it: see kvm_pci_list.
  */
 struct vdev_kvm_pci {
 	int vm_fd;
@@ -291,7 +295,8 @@ struct vdev_kvm_pci {
 	uint64_t notify_bar;
 	unsigned int nr_notify;
 	unsigned int nr_irqfds;
-	bool msi_routes;
+	struct vdev_kvm_pci *next;
+	bool listed;
 	bool intx_assigned;
 	bool thread_started;
 	pthread_t thread;
@@ -300,7 +305,6 @@ struct vdev_kvm_pci {
 	int stop_fd;
 	struct vdev_ratelimit rl;
 	struct kvm_pci_msg *msgs;
-	struct kvm_irq_routing *routing;
 	int *notify_fds;
 	int *vector_fds;
 };
@@ -374,15 +378,61 @@ static void kvm_pci_route_irqchip(struct kvm_irq_routing_entry *e,
 }
 
 /*
- * Set the VM's GSI routing: KVM's default legacy entries, plus, when
- * @with_msi, an MSI entry for every vector whose message was written.
+ * KVM_SET_GSI_ROUTING replaces a VM's whole table, so the attachments on
+ * one VM (one per virtio-pci function) share it: every attachment is on
+ * this list from attach to detach, and each table set holds KVM's
+ * default legacy entries plus the MSI entries of every attachment on the
+ * same VM. Two fds are the same VM when kcmp(KCMP_FILE) says they are
+ * the same open file (each attachment holds its own dup). The lock
+ * covers the list, every attachment's @msgs and the ioctl.
  */
-static int kvm_pci_set_routing(struct vdev_kvm_pci *k, bool with_msi)
-{
-	struct kvm_irq_routing_entry *e = k->routing->entries;
-	unsigned int gsi, v, n = 0;
+static pthread_mutex_t kvm_pci_lock;
+static pthread_once_t kvm_pci_lock_once = PTHREAD_ONCE_INIT;
+static struct vdev_kvm_pci *kvm_pci_list;
 
-	memset(e, 0, (KVM_PCI_LEGACY_ROUTES + k->nr_vectors) * sizeof(*e));
+/*
+ * A mutex (it is held across the ioctl), set up once: glibc's
+ * PTHREAD_MUTEX_INITIALIZER upsets sparse.
+ */
+static void kvm_pci_lock_init(void)
+{
+	pthread_mutex_init(&kvm_pci_lock, NULL);
+}
+
+static void kvm_pci_lock_take(void)
+{
+	pthread_once(&kvm_pci_lock_once, kvm_pci_lock_init);
+	pthread_mutex_lock(&kvm_pci_lock);
+}
+
+static bool kvm_pci_same_vm(const struct vdev_kvm_pci *a,
+			    const struct vdev_kvm_pci *b)
+{
+	pid_t pid = getpid();
+
+	return a->vm_fd == b->vm_fd ||
+	       !syscall(SYS_kcmp, pid, pid, KCMP_FILE, a->vm_fd, b->vm_fd);
+}
+
+/*
+ * Set the routing table of @k's VM from every listed attachment on it
+ * (@k need not be listed: detach drops its routes this way).
+ */
+static int kvm_pci_set_routing_locked(struct vdev_kvm_pci *k)
+{
+	struct kvm_irq_routing_entry *e;
+	struct kvm_irq_routing *r;
+	struct vdev_kvm_pci *m;
+	unsigned int gsi, v, n = 0, max = KVM_PCI_LEGACY_ROUTES;
+	int ret = 0;
+
+	for (m = kvm_pci_list; m; m = m->next)
+		if (kvm_pci_same_vm(k, m))
+			max += m->nr_vectors;
+	r = calloc(1, sizeof(*r) + max * sizeof(r->entries[0]));
+	if (!r)
+		return -ENOMEM;
+	e = r->entries;
 	for (gsi = 0; gsi < KVM_PCI_IOAPIC_PINS; gsi++) {
 		kvm_pci_route_irqchip(&e[n++], gsi, KVM_IRQCHIP_IOAPIC, gsi);
 		if (gsi < KVM_PCI_PIC_PINS)
@@ -390,22 +440,83 @@ static int kvm_pci_set_routing(struct vdev_kvm_pci *k, bool with_msi)
 					      KVM_IRQCHIP_PIC_MASTER :
 					      KVM_IRQCHIP_PIC_SLAVE, gsi % 8);
 	}
-	for (v = 0; with_msi && v < k->nr_vectors; v++) {
-		if (!k->msgs[v].addr)
+	for (m = kvm_pci_list; m; m = m->next) {
+		if (!kvm_pci_same_vm(k, m))
 			continue;
-		e[n].gsi = k->msi_gsi + v;
-		e[n].type = KVM_IRQ_ROUTING_MSI;
-		e[n].u.msi.address_lo = (uint32_t)k->msgs[v].addr;
-		e[n].u.msi.address_hi = k->msgs[v].addr >> 32;
-		e[n].u.msi.data = k->msgs[v].data;
-		n++;
+		for (v = 0; v < m->nr_vectors && n < max; v++) {
+			if (!m->msgs[v].addr)
+				continue;
+			e[n].gsi = m->msi_gsi + v;
+			e[n].type = KVM_IRQ_ROUTING_MSI;
+			e[n].u.msi.address_lo = (uint32_t)m->msgs[v].addr;
+			e[n].u.msi.address_hi = m->msgs[v].addr >> 32;
+			e[n].u.msi.data = m->msgs[v].data;
+			n++;
+		}
 	}
-	k->routing->nr = n;
-	k->routing->flags = 0;
-	if (ioctl(k->vm_fd, KVM_SET_GSI_ROUTING, k->routing) < 0)
-		return -errno;
-	k->msi_routes = with_msi;
-	return 0;
+	r->nr = n;
+	if (ioctl(k->vm_fd, KVM_SET_GSI_ROUTING, r) < 0)
+		ret = -errno;
+	free(r);
+	return ret;
+}
+
+/*
+ * Put @k on the list, unless another attachment on its VM already routes
+ * one of its MSI GSIs: -EBUSY. (INTx lines may be shared, as on a PCI
+ * bus: KVM shares a resampler between the irqfds of one GSI.)
+ */
+static int kvm_pci_list_add(struct vdev_kvm_pci *k)
+{
+	struct vdev_kvm_pci *m;
+	int ret = 0;
+
+	kvm_pci_lock_take();
+	for (m = kvm_pci_list; m; m = m->next) {
+		if (!kvm_pci_same_vm(k, m))
+			continue;
+		if (k->msi_gsi < m->msi_gsi + m->nr_vectors &&
+		    m->msi_gsi < k->msi_gsi + k->nr_vectors) {
+			ret = -EBUSY;
+			break;
+		}
+	}
+	if (!ret) {
+		k->next = kvm_pci_list;
+		kvm_pci_list = k;
+		k->listed = true;
+	}
+	pthread_mutex_unlock(&kvm_pci_lock);
+	return ret;
+}
+
+/* Take @k off the list and its MSI routes out of its VM's table. */
+static int kvm_pci_list_del(struct vdev_kvm_pci *k)
+{
+	struct vdev_kvm_pci **pp;
+	int ret;
+
+	kvm_pci_lock_take();
+	for (pp = &kvm_pci_list; *pp; pp = &(*pp)->next) {
+		if (*pp == k) {
+			*pp = k->next;
+			break;
+		}
+	}
+	k->listed = false;
+	ret = kvm_pci_set_routing_locked(k);
+	pthread_mutex_unlock(&kvm_pci_lock);
+	return ret;
+}
+
+static int kvm_pci_set_routing(struct vdev_kvm_pci *k)
+{
+	int ret;
+
+	kvm_pci_lock_take();
+	ret = kvm_pci_set_routing_locked(k);
+	pthread_mutex_unlock(&kvm_pci_lock);
+	return ret;
 }
 
 static int kvm_pci_irqfd(struct vdev_kvm_pci *k, int fd, unsigned int gsi,
@@ -501,8 +612,8 @@ static void kvm_pci_deassign(struct vdev_kvm_pci *k)
 		k->intx_assigned = false;
 	}
 	kvm_pci_thread_stop(k);
-	if (k->msi_routes) {
-		ret = kvm_pci_set_routing(k, false);
+	if (k->listed) {
+		ret = kvm_pci_list_del(k);
 		if (ret)
 			vdev_log(VDEV_LOG_WARN,
 				 "kvm-pci: cannot drop the MSI routes: %d", ret);
@@ -541,7 +652,6 @@ static void kvm_pci_free(struct vdev_kvm_pci *k)
 	free(k->notify_fds);
 	free(k->vector_fds);
 	free(k->msgs);
-	free(k->routing);
 	free(k);
 }
 
@@ -553,10 +663,7 @@ static int kvm_pci_dup_fds(struct vdev_kvm_pci *k, int vm_fd)
 	k->notify_fds = malloc(k->nr_queues * sizeof(*k->notify_fds));
 	k->vector_fds = malloc(k->nr_vectors * sizeof(*k->vector_fds));
 	k->msgs = calloc(k->nr_vectors, sizeof(*k->msgs));
-	k->routing = calloc(1, sizeof(*k->routing) +
-			    (KVM_PCI_LEGACY_ROUTES + k->nr_vectors) *
-			    sizeof(k->routing->entries[0]));
-	if (!k->notify_fds || !k->vector_fds || !k->msgs || !k->routing)
+	if (!k->notify_fds || !k->vector_fds || !k->msgs)
 		return -ENOMEM;
 	for (i = 0; i < k->nr_queues; i++)
 		k->notify_fds[i] = -1;
@@ -618,15 +725,18 @@ static int kvm_pci_dup_fds(struct vdev_kvm_pci *k, int vm_fd)
  * and vector_changed to vdev_kvm_pci_bar_moved() and
  * vdev_kvm_pci_vector_changed(). Attach before the guest programs MSI-X
  * (the transport has no getter for the table: its messages are learnt
- * from the callbacks), with no vCPU running. The attachment owns the VM's
- * GSI routing table: one PCI attachment per VM, and no other user of
- * KVM_SET_GSI_ROUTING. vdev dups every fd it registers; on failure nothing
- * stays registered and no thread runs.
+ * from the callbacks), with no vCPU running. The attachments on one VM
+ * (one per function, each with its own MSI GSI range; INTx GSIs may be
+ * shared) share its GSI routing table, which each sets with the MSI
+ * routes of all of them; no other user of KVM_SET_GSI_ROUTING. vdev dups
+ * every fd it registers; on failure nothing stays registered and no
+ * thread runs.
  *
  * Return: 0; -EINVAL for bad arguments (a GSI range that overlaps the
- * legacy GSIs or passes KVM's 4096); -ENOMEM; -errno from the ioctls
- * (-ENOTTY or -EBADF when @vm_fd is not a VM, -EEXIST when a notify
- * address is taken, -EBUSY when an eventfd already backs an irqfd,
+ * legacy GSIs or passes KVM's 4096); -EBUSY when the MSI GSI range
+ * overlaps another attachment's on the same VM; -ENOMEM; -errno from the
+ * ioctls (-ENOTTY or -EBADF when @vm_fd is not a VM, -EEXIST when a
+ * notify address is taken, -EBUSY when an eventfd already backs an irqfd,
  * -ENXIO or -EINVAL without the in-kernel irqchip) or pthread_create().
  */
 int vdev_kvm_pci_attach(int vm_fd, struct vdev_pci *pci,
@@ -659,6 +769,13 @@ int vdev_kvm_pci_attach(int vm_fd, struct vdev_pci *pci,
 	ret = kvm_pci_dup_fds(k, vm_fd);
 	if (ret)
 		goto out_free;
+	ret = kvm_pci_list_add(k);
+	if (ret) {
+		vdev_log(VDEV_LOG_ERR,
+			 "kvm-pci: MSI gsis %u-%u overlap another attachment's on this VM",
+			 msi_gsi, msi_gsi + k->nr_vectors - 1);
+		goto out_free;
+	}
 
 	bar = vdev_pci_bar_addr(pci, VDEV_PCI_BAR);
 	if (bar != VDEV_PCI_BAR_UNMAPPED) {
@@ -682,7 +799,7 @@ int vdev_kvm_pci_attach(int vm_fd, struct vdev_pci *pci,
 		}
 		k->nr_irqfds++;
 	}
-	ret = kvm_pci_set_routing(k, true);
+	ret = kvm_pci_set_routing(k);
 	if (ret) {
 		vdev_log(VDEV_LOG_ERR, "kvm-pci: KVM_SET_GSI_ROUTING: %d", ret);
 		goto out_deassign;
@@ -767,9 +884,11 @@ void vdev_kvm_pci_vector_changed(struct vdev_kvm_pci *k, unsigned int vector,
 
 	if (!k || vector >= k->nr_vectors)
 		return;
+	kvm_pci_lock_take();
 	k->msgs[vector].addr = addr;
 	k->msgs[vector].data = data;
-	ret = kvm_pci_set_routing(k, true);
+	ret = kvm_pci_set_routing_locked(k);
+	pthread_mutex_unlock(&kvm_pci_lock);
 	if (ret && vdev_ratelimit_ok(&k->rl))
 		vdev_log(VDEV_LOG_WARN,
 			 "kvm-pci: MSI route of vector %u (%#llx, %#x): %d",
@@ -780,8 +899,9 @@ void vdev_kvm_pci_vector_changed(struct vdev_kvm_pci *k, unsigned int vector,
  * vdev_kvm_pci_detach() - take down what vdev_kvm_pci_attach() set up
  * @k: the attachment, or NULL
  *
- * Deassigns the INTx irqfd, joins the resample thread, puts KVM's
- * default routing back (the MSI routes gone), deassigns the vector
+ * Deassigns the INTx irqfd, joins the resample thread, sets the VM's
+ * routing without this attachment's MSI routes (KVM's default one when
+ * it was the last on the VM), deassigns the vector
  * irqfds, deassigns the notify ioeventfds, closes vdev's dups and frees @k. Call
  * it with no vCPU running, after the last callback that may use @k and
  * before vdev_pci_destroy(); then close the VM.

@@ -2,3 +2,25 @@
 #
 # tools/: programs built on libvdev. 'make run' (selftests/vmm/extra.mk,
 # scripts/vmm-run) boots Debian's Linux on tools/vmm's vdev-vmm.
+
+# vdev-vmm (tools/vmm/, Documentation/vmm.rst): a VMM on libvdev and the
+# KVM uapi only, booting Linux on vdev's virtio-net over virtio-pci.
+# Built in every variant (build/tools/vdev-vmm, build/asan/tools/...):
+# selftests/vmm/ runs its error paths on the host.
+VMM		:= $(B)/tools/vdev-vmm
+VMM_SRCS	:= $(sort $(wildcard tools/vmm/*.c))
+VMM_OBJS	:= $(patsubst %.c,$(B)/%.o,$(VMM_SRCS))
+
+$(B)/tools/vmm/%.o: tools/vmm/%.c tools/vmm/vmm.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(VMM): $(VMM_OBJS) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $(VMM_OBJS) $(LIB_A) $(LDFLAGS_V) $(NL_LIBS) -lm
+
+.PHONY: vmm tools
+vmm: $(VMM)
+tools: $(VMM)
+
+-include $(VMM_OBJS:.o=.d)

@@ -15,8 +15,11 @@
  * and on vdev_pci_reset(), and are registered at once when attach finds
  * the BAR already mapped; a vector gets its MSI route when its message is
  * written and loses it at detach; the resample thread serves the resample
- * eventfd; a second attach on the same VM fails with nothing left; and
- * detach releases every registration, fd and thread, also after the VMM
+ * eventfd; a second attach on the same VM fails with nothing left; a
+ * second function on the same VM, with its own MSI GSIs, gets its routes
+ * without taking the first one's (the attachments share the VM's
+ * routing table), and an overlapping range is refused; and detach
+ * releases every registration, fd and thread, also after the VMM
  * closed its VM fd. The device is the echo device of
  * selftests/core/tdev.h; the guest's MSI-X table writes go through
  * vdev_pci_bar_write() as a vCPU's would. The vnet_* tests deliver real
@@ -52,8 +55,10 @@
 #define RAM_SIZE	0x100000ULL
 #define BAR_A		0xe0000000ULL
 #define BAR_B		0x1e0010000ULL	/* above 4 GiB: BAR 1 matters */
+#define BAR_C		0xe0100000ULL	/* the second function's */
 #define INTX_GSI	11
 #define MSI_GSI		32
+#define MSI_GSI2	64	/* the second function's, past MSI_GSI + NV */
 #define THREAD		"vkvm-resample"
 
 static const uint16_t kdev_sizes[NQ] = { QMAX, QMAX };
@@ -87,6 +92,20 @@ static void vmm_vector_changed(struct vdev_pci *pci, void *opaque,
 static const struct vdev_pci_ops vmm_ops = {
 	.bar_moved = vmm_bar_moved,
 	.vector_changed = vmm_vector_changed,
+};
+
+/* The second function's callbacks (second_function()). */
+static struct vdev_kvm_pci *att2;
+
+static void vmm2_vector_changed(struct vdev_pci *pci, void *opaque,
+				unsigned int vector, uint64_t addr,
+				uint32_t data)
+{
+	vdev_kvm_pci_vector_changed(att2, vector, addr, data);
+}
+
+static const struct vdev_pci_ops vmm2_ops = {
+	.vector_changed = vmm2_vector_changed,
 };
 
 static void cfg_wr(struct vdev_pci *p, uint32_t off, uint32_t v,
@@ -238,6 +257,53 @@ static bool resample_served(struct vdev_pci *p)
 	return false;
 }
 
+/*
+ * A second function on @vm while the first one's vectors 0 and NV - 1
+ * are routed: attached on MSI GSIs that overlap the first one's, it is
+ * refused; on its own (MSI_GSI2, INTx shared) its vector 0 gets a route
+ * and the first one's keep theirs; its detach takes its route only.
+ */
+static bool second_function(int vm, struct vq_guest *g,
+			    const struct vdev_device_info *info)
+{
+	int overlap, ret, first = -1, second = -1, first_after = -1;
+	int second_after = 0;
+	struct vdev_kvm_pci *k = NULL;
+	struct vdev_pci *p2;
+	struct tdev d2;
+
+	if (tdev_init(&d2, &kdev_ops, info, "", 0, QMAX))
+		return false;
+	ret = vdev_pci_create(&d2.dev, g->mem, &vmm2_ops, NULL, &p2);
+	if (ret) {
+		vdev_device_put(&d2.dev);
+		return false;
+	}
+	overlap = vdev_kvm_pci_attach(vm, p2, INTX_GSI, MSI_GSI + NV - 1, &k);
+	if (!overlap)
+		vdev_kvm_pci_detach(k);
+	ret = vdev_kvm_pci_attach(vm, p2, INTX_GSI, MSI_GSI2, &att2);
+	if (!ret) {
+		map_bar(p2, BAR_C);	/* the MSI-X table is in the BAR */
+		write_vector(p2, 0, 0xfee00000, 0x43);
+		second = line_status(vm, MSI_GSI2);
+		first = line_status(vm, MSI_GSI) >= 0 &&
+			line_status(vm, MSI_GSI + NV - 1) >= 0;
+		vdev_kvm_pci_detach(att2);
+		att2 = NULL;
+		second_after = line_status(vm, MSI_GSI2);
+		first_after = line_status(vm, MSI_GSI) >= 0 &&
+			      line_status(vm, MSI_GSI + NV - 1) >= 0;
+	}
+	vdev_pci_destroy(p2);
+	vdev_device_put(&d2.dev);
+	ksft_print_msg("second function: overlapping attach %d, attach %d; its vector %d, the first's %s; after its detach: its vector %d, the first's %s\n",
+		       overlap, ret, second, first == 1 ? "routed" : "NOT routed",
+		       second_after, first_after == 1 ? "routed" : "NOT routed");
+	return overlap == -EBUSY && !ret && second >= 0 && first == 1 &&
+	       second_after == -1 && first_after == 1;
+}
+
 int main(void)
 {
 	struct vdev_kvm_pci *k2 = (void *)1;
@@ -258,7 +324,7 @@ int main(void)
 
 	setbuf(stdout, NULL);
 	ksft_print_header();
-	ksft_set_plan(11);
+	ksft_set_plan(12);
 	vdev_test_warm_up();
 
 	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
@@ -351,6 +417,9 @@ int main(void)
 			 irqfds(vm, p, true),
 			 "second attach: %d, the first one's registrations intact\n",
 			 ret);
+
+	ksft_test_result(second_function(vm, &g, &info) && legacy_routed(vm),
+			 "a second function on the VM: its own MSI routes, the first one's kept\n");
 
 	vdev_pci_reset(p);
 	ksft_test_result(vdev_pci_bar_addr(p, 0) == VDEV_PCI_BAR_UNMAPPED &&
