@@ -30,7 +30,7 @@ VL_TAP=
 # vl_net_up QUEUES: the namespaces, the TAP (multi-queue if QUEUES > 1),
 # the bridge and the peer. Returns non-zero with a message on stderr.
 vl_net_up() {
-	local q=$1 mq= id=$$
+	local q=$1 mq='' id=$$
 
 	VL_NS=vdevvm$id
 	VL_PEER_NS=vdevpeer$id
