@@ -8,7 +8,8 @@
 #                   scripts/vmtest when /dev/kvm is not usable); every step
 #                   runs, and one line "make check: N passed, N failed
 #                   (...)" sums them up (scripts/check)
-#   make run        the main job: a KVM VM with virtio-net on a TAP, rebooted
+#   make run        the main job: Debian's Linux on vdev-vmm (tools/vmm),
+#                   traffic on its virtio-net TAP, rebooted through the guest
 #   make bench      benchmarks, printed as ratios against a baseline
 #   make lint       checkpatch.pl --no-tree on the C files, sparse on lib/*.c,
 #                   kernel-doc
@@ -184,7 +185,7 @@ clean:
 # Fragments with their own targets (fuzz, bench, kvm, run) append to:
 #   BENCH_TARGETS  run by 'make bench'
 -include $(sort $(wildcard selftests/*/extra.mk))
-# Programs built on libvdev (tools/vdev-demo: make run).
+# Programs built on libvdev (tools/vmm: vdev-vmm).
 -include $(sort $(wildcard tools/*.mk))
 
 bench: deps $(BENCH_TARGETS)

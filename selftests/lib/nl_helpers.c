@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The selftests' netlink helpers, with libnl-3 / libnl-route-3: what a
- * test (or a demo, tools/vdev-demo.c) needs around a TAP and libvdev's
+ * test or a benchmark needs around a TAP and libvdev's
  * own <vdev/netlink.h> does not give, because a VMM does not need it
  * from a virtio library: an ifindex by name, the transmit queue length,
  * bridges and veth pairs made and deleted, links moved to another
