@@ -1261,6 +1261,7 @@ static void net_free(struct vdev_net *n)
 	unsigned int i;
 
 	for (i = 0; i < n->nr_pairs; i++) {
+		net_uring_free(&n->pairs[i]);
 		free(n->pairs[i].tx_iov);
 		free(n->pairs[i].rx_pool);
 		free(n->pairs[i].scratch);

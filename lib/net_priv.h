@@ -88,6 +88,7 @@ struct vdev_net;
  * @pend_len: length of the frame waiting in @scratch, 0 for none
  * @ur: the pair's io_uring datapath (lib/net_uring.c), from activate
  *      to reset; NULL on the syscall path
+ * @ur_cache: its memory, kept across activations until the device goes
  * @stats: counters, written only by the pair's worker
  * @names: counter names ("rx_bytes_q0"...)
  */
@@ -116,6 +117,7 @@ struct net_pair {
 	size_t pend_len;
 
 	struct net_uring *ur;
+	struct net_uring *ur_cache;
 
 	atomic_uint_least64_t stats[NET_NR_STATS];
 	char names[NET_NR_STATS][24];
@@ -256,6 +258,7 @@ int net_tx_check(struct net_pair *p, struct vdev_chain *c);
 int net_uring_probe(void);
 int net_uring_start(struct net_pair *p, struct vdev_worker *w);
 void net_uring_stop(struct net_pair *p);
+void net_uring_free(struct net_pair *p);
 void net_uring_queue_reset(struct net_pair *p, bool rx);
 int net_uring_rx_kick(struct vdev_worker *w, struct net_pair *p);
 int net_uring_tx_kick(struct vdev_worker *w, struct net_pair *p);

@@ -284,6 +284,15 @@ static void ur_arm_poll(struct net_pair *p)
 }
 
 /*
+ * A chain popped after every chain the ring holds was pushed (outside
+ * the rounds): none of those may be rewound any more (ur_rx_give_back()).
+ */
+static void ur_rx_pushed_after_all(struct net_uring *ur)
+{
+	ur->pushed_seq = ++ur->pop_seq;
+}
+
+/*
  * Pop a chain for RX slot @s: 1 when it can take any frame whole, 0 when
  * the ring is empty (*@sync clear) or the chain is for the syscall path
  * (given back, *@sync set), -errno when the queue broke.
@@ -303,6 +312,7 @@ static int ur_rx_pop(struct net_pair *p, struct net_ur_slot *s,
 			/* Unusable: return it empty and count it. */
 			stat_add(p, NET_RX_ERRORS, 1);
 			vdev_queue_push_chain(p->rxq, &s->c, 0);
+			ur_rx_pushed_after_all(p->ur);
 			continue;
 		}
 		if (s->c.write_len < n->rx_cap ||
@@ -360,6 +370,8 @@ again:
 				return 0;
 			goto again;
 		}
+		/* It pops and pushes past the spares a frame parked. */
+		ur_rx_pushed_after_all(ur);
 		ret = net_rx_process(w, p);
 		if (ret < 0)
 			return ret;
@@ -610,12 +622,58 @@ int net_uring_tx_kick(struct vdev_worker *w, struct net_pair *p)
 
 /* ---- set-up, cancel and reap ---- */
 
-static void ur_free(struct net_uring *ur)
+/*
+ * The ring's memory (1.5 MiB of iovec arrays, mostly never touched, and
+ * the sink) is made at the pair's first io_uring activation and kept
+ * until the device goes (net_uring_free()): an activation after a reset
+ * makes only the ring. Returns the pair's struct, its state zeroed.
+ */
+static struct net_uring *ur_get(struct net_pair *p)
 {
+	struct net_uring *ur = p->ur_cache;
+	struct iovec *rx_iov, *tx_iov;
+	uint8_t *sink;
+
+	if (!ur) {
+		ur = calloc(1, sizeof(*ur));
+		if (!ur)
+			return NULL;
+		ur->rx_iov = calloc(NET_UR_RX_SLOTS * (NET_MAX_IOV + 1),
+				    sizeof(*ur->rx_iov));
+		ur->tx_iov = calloc(NET_UR_TX_SLOTS * NET_MAX_IOV,
+				    sizeof(*ur->tx_iov));
+		ur->sink = malloc(NET_SCRATCH_LEN);
+		p->ur_cache = ur;
+		if (!ur->rx_iov || !ur->tx_iov || !ur->sink) {
+			net_uring_free(p);
+			return NULL;
+		}
+	}
+	rx_iov = ur->rx_iov;
+	tx_iov = ur->tx_iov;
+	sink = ur->sink;
+	memset(ur, 0, sizeof(*ur));
+	ur->rx_iov = rx_iov;
+	ur->tx_iov = tx_iov;
+	ur->sink = sink;
+	return ur;
+}
+
+/**
+ * net_uring_free() - free what the pair's io_uring activations kept
+ * @p: the pair, its ring stopped (net_uring_stop())
+ */
+void net_uring_free(struct net_pair *p)
+{
+	struct net_uring *ur = p->ur_cache;
+
+	if (!ur)
+		return;
 	free(ur->rx_iov);
 	free(ur->tx_iov);
 	free(ur->sink);
 	free(ur);
+	p->ur_cache = NULL;
 }
 
 static void ur_worker_exit(struct vdev_worker *w, void *data);
@@ -634,17 +692,10 @@ int net_uring_start(struct net_pair *p, struct vdev_worker *w)
 	unsigned int i;
 	int ret;
 
-	ur = calloc(1, sizeof(*ur));
-	if (!ur)
-		return -ENOMEM;
-	ur->rx_iov = calloc(NET_UR_RX_SLOTS * (NET_MAX_IOV + 1),
-			    sizeof(*ur->rx_iov));
-	ur->tx_iov = calloc(NET_UR_TX_SLOTS * NET_MAX_IOV,
-			    sizeof(*ur->tx_iov));
-	ur->sink = malloc(NET_SCRATCH_LEN);
-	if (!ur->rx_iov || !ur->tx_iov || !ur->sink) {
+	ur = ur_get(p);
+	if (!ur) {
 		ret = -ENOMEM;
-		goto out_free;
+		goto out_log;
 	}
 	for (i = 0; i < NET_UR_TX_SLOTS; i++)
 		ur->tx_free[i] = NET_UR_TX_SLOTS - 1 - i;
@@ -652,7 +703,7 @@ int net_uring_start(struct net_pair *p, struct vdev_worker *w)
 
 	ret = io_uring_queue_init(NET_UR_ENTRIES, &ur->ring, 0);
 	if (ret < 0)
-		goto out_free;
+		goto out_log;
 	ret = io_uring_register_files(&ur->ring, &p->tap_fd, 1);
 	if (ret < 0)
 		goto out_exit;
@@ -670,8 +721,7 @@ out_unregister:
 	io_uring_unregister_files(&ur->ring);
 out_exit:
 	io_uring_queue_exit(&ur->ring);
-out_free:
-	ur_free(ur);
+out_log:
 	vdev_log(VDEV_LOG_ERR, "%s: queue pair %u: io_uring set-up: %s",
 		 p->net->dev.name, p->index, strerror(-ret));
 	return ret;
@@ -818,8 +868,7 @@ void net_uring_stop(struct net_pair *p)
 	io_uring_unregister_files(&ur->ring);
 out_exit:
 	io_uring_queue_exit(&ur->ring);
-	ur_free(ur);
-	p->ur = NULL;
+	p->ur = NULL;	/* its memory stays in p->ur_cache */
 }
 
 /*
