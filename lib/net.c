@@ -2,8 +2,13 @@
 /*
  * virtio-net over a TAP (VIRTIO 1.2, section 5.1).
  *
- * Data path: one worker per queue pair drives the pair's non-blocking TAP
- * fd with epoll only (never a blocking read or write, see <vdev/tap.h>).
+ * TAP I/O: batched io_uring (lib/net_uring.c, one ring per pair worker)
+ * or one syscall per frame (here), chosen at create (net_choose_io());
+ * the io_uring path hands what it cannot batch to the syscall path.
+ *
+ * Syscall data path: one worker per queue pair drives the pair's
+ * non-blocking TAP fd with epoll only (never a blocking read or write,
+ * see <vdev/tap.h>).
  * TX writes each chain (virtio-net header + frame) with one write() or
  * writev() straight from the guest iovecs. RX reads each frame with one readv()
  * straight into guest buffers; with VIRTIO_NET_F_MRG_RXBUF the iovecs of
