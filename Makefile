@@ -45,8 +45,11 @@ CFLAGS_BASE	:= -std=gnu11 -g -Wall -Wextra -Werror -Wno-unused-parameter \
 		   -Wmissing-prototypes -Wstrict-prototypes -Wshadow \
 		   -Wpointer-arith -Wvla -fno-strict-aliasing -fno-common \
 		   -D_GNU_SOURCE -pthread -Iinclude -Ilib
-NL_CFLAGS	:= $(shell pkg-config --cflags libnl-3.0 libnl-route-3.0 2>/dev/null)
-NL_LIBS		:= $(shell pkg-config --libs libnl-3.0 libnl-route-3.0 2>/dev/null)
+# What libvdev links: libnl (lib/tap.c, lib/netlink.c) and liburing
+# (lib/net_uring.c); also in vdev.pc (Requires.private, Libs.private).
+DEP_PKGS	:= libnl-3.0 libnl-route-3.0 liburing
+NL_CFLAGS	:= $(shell pkg-config --cflags $(DEP_PKGS) 2>/dev/null)
+NL_LIBS		:= $(shell pkg-config --libs $(DEP_PKGS) 2>/dev/null)
 
 ifeq ($(VARIANT),plain)
 VFLAGS		:= -O2
@@ -70,7 +73,8 @@ LIB_A		:= $(B)/libvdev.a
 LIB_SO		:= $(B)/libvdev.so.$(SOVERSION)
 
 .PHONY: all lib check run bench lint install deps tests fuzz vmtest clean \
-	kvm-tests check-plain check-xfail check-asan check-tsan
+	kvm-tests check-plain check-xfail check-xfail-uring check-asan \
+	check-tsan
 all: lib $(B)/vdev.pc
 
 lib: $(LIB_A) $(LIB_SO)
@@ -109,12 +113,14 @@ install: all
 #   HOST_TESTS      programs run in every variant (paths without .c)
 #   THREADED_TESTS  the subset also run under TSan
 #   XFAIL_TESTS     programs run from the fault build, which must fail
+#   XFAIL_URING_TESTS  the same, with the io_uring cancel/reap path broken
 #   KVM_TESTS       programs run by scripts/vmtest (or directly on /dev/kvm)
 # and may set target-specific LDLIBS_<name> / CFLAGS_<name>.
 # ---------------------------------------------------------------------------
 HOST_TESTS	:=
 THREADED_TESTS	:=
 XFAIL_TESTS	:=
+XFAIL_URING_TESTS :=
 KVM_TESTS	:=
 TEST_HELPERS	:= selftests/vdev_test.h selftests/lib/nl_helpers.h
 # The fault build's switch for the TAP reopen regression (lib/worker.c).
@@ -124,6 +130,11 @@ XFAIL_ENV	:= VDEV_FAULT=leak-ctrl-worker
 # one must match), as shell-quoted arguments.
 XFAIL_EXPECT	:= --xfail-expect 'vdev-regression: EBUSY reopening TAP' \
 		   --xfail-expect 'vdev-regression: leaked fds'
+# The fault build's switch that closes an io_uring ring without its
+# cancel and reap (lib/net_uring.c): the TAP stays attached, no fd leaks.
+XFAIL_URING_ENV	:= VDEV_FAULT=skip-uring-cancel
+XFAIL_URING_EXPECT := --xfail-expect 'vdev-regression: EBUSY reopening TAP' \
+		   --xfail-expect 'FAULT skip-uring-cancel'
 include $(sort $(wildcard selftests/*/tests.mk))
 
 KSFT_CFLAGS	:= -I$(KSFT) -Iselftests -Wno-sign-compare -Wno-missing-prototypes
@@ -171,6 +182,10 @@ check-xfail:
 	scripts/run-selftests --name xfail --xfail-build build/fault \
 		$(addprefix --xfail-env ,$(XFAIL_ENV)) $(XFAIL_EXPECT) \
 		$(XFAIL_TESTS)
+check-xfail-uring:
+	scripts/run-selftests --name xfail-uring --xfail-build build/fault \
+		$(addprefix --xfail-env ,$(XFAIL_URING_ENV)) \
+		$(XFAIL_URING_EXPECT) $(XFAIL_URING_TESTS)
 check-asan:
 	scripts/run-selftests --build build/asan --name asan $(HOST_TESTS)
 check-tsan:

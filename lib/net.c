@@ -2,8 +2,13 @@
 /*
  * virtio-net over a TAP (VIRTIO 1.2, section 5.1).
  *
- * Data path: one worker per queue pair drives the pair's non-blocking TAP
- * fd with epoll only (never a blocking read or write, see <vdev/tap.h>).
+ * TAP I/O: batched io_uring (lib/net_uring.c, one ring per pair worker)
+ * or one syscall per frame (here), chosen at create (net_choose_io());
+ * the io_uring path hands what it cannot batch to the syscall path.
+ *
+ * Syscall data path: one worker per queue pair drives the pair's
+ * non-blocking TAP fd with epoll only (never a blocking read or write,
+ * see <vdev/tap.h>).
  * TX writes each chain (virtio-net header + frame) with one write() or
  * writev() straight from the guest iovecs. RX reads each frame with one readv()
  * straight into guest buffers; with VIRTIO_NET_F_MRG_RXBUF the iovecs of
@@ -62,214 +67,14 @@
 #include "eventfd_priv.h"
 #include "tap_internal.h"
 
-#define NET_DEFAULT_QSIZE	256
-#define NET_MAX_QSIZE		32768
-#define NET_MAX_GSO_FRAME	65536	/* frame limit for TX and GSO RX */
-#define NET_VLAN_HLEN		4
-#define NET_MAX_IOV		IOV_MAX	/* per TX chain, and per readv() */
-#define NET_RX_POOL_IOV		(2 * IOV_MAX)
-#define NET_RX_MAX_CHAINS	256
-#define NET_BATCH		256	/* frames per wakeup before epoll */
-#define NET_FLUSH_EVERY		32	/* used entries published mid-batch */
-#define NET_RX_SIGNAL_EVERY	32	/* RX frames per interrupt, at most */
-#define NET_CTRL_MAX_CMD	4096
-
-/* struct virtio_net_hdr_v1 / _mrg_rxbuf, and the legacy header. */
-#define NET_HDR_LEN		sizeof(struct virtio_net_hdr_v1)
-#define NET_HDR_LEGACY_LEN	sizeof(struct virtio_net_hdr)
-#define NET_SCRATCH_LEN		(NET_MAX_GSO_FRAME + NET_VLAN_HLEN + \
-				 ETH_HLEN + NET_HDR_LEN)
-
-enum net_stat {
-	NET_RX_BYTES,
-	NET_RX_FRAMES,
-	NET_RX_DROPS,
-	NET_RX_ERRORS,
-	NET_TX_BYTES,
-	NET_TX_FRAMES,
-	NET_TX_DROPS,
-	NET_TX_ERRORS,
-	NET_NR_STATS,
-};
+#include "net_priv.h"
 
 static const char *const net_stat_names[NET_NR_STATS] = {
 	"rx_bytes", "rx_frames", "rx_drops", "rx_errors",
 	"tx_bytes", "tx_frames", "tx_drops", "tx_errors",
 };
 
-struct vdev_net;
 
-/**
- * struct net_pair - one queue pair and its TAP fd
- * @net: the device
- * @index: pair index
- * @tap_fd: the pair's TAP fd (owned by @net->tap)
- * @rxq: receive queue, NULL when not set up
- * @txq: transmit queue, NULL when not set up
- * @tap_events: events currently watched on @tap_fd
- * @rx_wait: no RX buffers: EPOLLIN is off until an RX kick
- * @tx_wait: the TAP pushed back (EAGAIN): waiting for EPOLLOUT
- * @rx_stopped: the RX queue was disabled or reset on its own
- *              (net_queue_reset()); its handlers leave it alone until
- *              net_queue_enable()
- * @tx_stopped: the same for the TX queue
- * @tap_gone: the TAP was deleted; the fd is out of epoll
- * @txc: chain for TX
- * @tx_iov: its iovecs
- * @rxc: RX chains popped and not yet used, FIFO from @rx_first
- * @rx_first: first unused chain in @rxc
- * @rx_nr: chains in @rxc (used ones included)
- * @rx_pool: iovec storage for @rxc, in pop order
- * @rx_pool_used: entries of @rx_pool taken
- * @scratch: frame bytes the guest had no room for
- * @pend_len: length of the frame waiting in @scratch, 0 for none
- * @stats: counters, written only by the pair's worker
- * @names: counter names ("rx_bytes_q0"...)
- */
-struct net_pair {
-	struct vdev_net *net;
-	unsigned int index;
-	int tap_fd;
-	struct vdev_queue *rxq;
-	struct vdev_queue *txq;
-	uint32_t tap_events;
-	bool rx_wait;
-	bool tx_wait;
-	bool rx_stopped;
-	bool tx_stopped;
-	bool tap_gone;
-
-	struct vdev_chain txc;
-	struct iovec *tx_iov;
-
-	struct vdev_chain rxc[NET_RX_MAX_CHAINS];
-	unsigned int rx_first;
-	unsigned int rx_nr;
-	struct iovec *rx_pool;
-	unsigned int rx_pool_used;
-	uint8_t *scratch;
-	size_t pend_len;
-
-	atomic_uint_least64_t stats[NET_NR_STATS];
-	char names[NET_NR_STATS][24];
-};
-
-/**
- * struct vdev_net - a virtio-net device
- * @dev: common device state
- * @tap: the TAP backend; its fds live as long as the device
- * @nr_pairs: queue pairs (max_virtqueue_pairs)
- * @queue_sizes: maximum size of each queue
- * @cfg_lock: protects @config against workers and the transport
- * @config: config space
- * @tun_offloads: TUN_F_* the TAP can do
- * @hdr_len: negotiated virtio-net header size
- * @mrg_rxbuf: VIRTIO_NET_F_MRG_RXBUF acked
- * @rx_cap: largest frame (with header) a driver's buffers must take
- * @ready_pairs: pairs 0 .. @ready_pairs - 1 have both queues and a worker
- * @active_pairs: pairs enabled by the driver (MQ_VQ_PAIRS_SET)
- * @ctrlq: control queue, or NULL
- * @ctrl_stopped: @ctrlq was disabled or reset on its own
- * @ctrl_chain: chain for @ctrlq
- * @ctrl_iov: its iovecs
- * @ctrl_tap_fds: the control worker's dups of the TAP fds, one per pair,
- *                owned (and closed) by that worker; -1 without one
- * @instance: instance number, N of the name "netN"
- * @pairs: the queue pairs
- */
-struct vdev_net {
-	struct vdev_device dev;
-	struct vdev_tap *tap;
-	unsigned int nr_pairs;
-	uint16_t *queue_sizes;
-
-	pthread_mutex_t cfg_lock;
-	struct virtio_net_config config;
-
-	unsigned int tun_offloads;
-	unsigned int hdr_len;
-	bool mrg_rxbuf;
-	size_t rx_cap;
-	unsigned int ready_pairs;
-	atomic_uint active_pairs;
-
-	struct vdev_queue *ctrlq;
-	bool ctrl_stopped;
-	struct vdev_chain ctrl_chain;
-	struct iovec ctrl_iov[64];
-	int ctrl_tap_fds[VDEV_NET_MAX_QUEUE_PAIRS];
-	int instance;
-
-	struct net_pair pairs[];
-};
-
-/* Config space and ring fields are little endian (VIRTIO 1.x only). */
-static inline uint16_t vio16(__virtio16 v)
-{
-	return le16toh((__force uint16_t)v);
-}
-
-static inline __virtio16 to_vio16(uint16_t v)
-{
-	return (__force __virtio16)htole16(v);
-}
-
-static struct vdev_net *to_net(struct vdev_device *dev)
-{
-	return container_of(dev, struct vdev_net, dev);
-}
-
-static inline void stat_add(struct net_pair *p, enum net_stat s, uint64_t v)
-{
-	/* Single writer (the pair's worker): no locked instruction needed. */
-	atomic_store_explicit(&p->stats[s],
-			      atomic_load_explicit(&p->stats[s],
-						   memory_order_relaxed) + v,
-			      memory_order_relaxed);
-}
-
-/*
- * The per-frame syscalls. The workers are stopped through an eventfd and
- * joined, never cancelled, so they need not be cancellation points; yet
- * glibc's write(), writev() and readv() in a multi-threaded process turn
- * asynchronous cancellation on and off around every call (two atomic
- * read-modify-writes, about 50 ns a frame here), and syscall(2) does not.
- * A chain of one buffer (header and frame together, what Linux sends
- * when it can) goes out with write(), which spares the kernel the iovec
- * import of writev(). Sanitizer builds keep the libc calls: ASan and TSan
- * intercept them to check the buffers.
- */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define NET_LIBC_IO	1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define NET_LIBC_IO	1
-#endif
-#endif
-
-static inline ssize_t net_tx_write(int fd, const struct iovec *iov,
-				   unsigned int cnt)
-{
-#ifdef NET_LIBC_IO
-	if (cnt == 1)
-		return write(fd, iov[0].iov_base, iov[0].iov_len);
-	return writev(fd, iov, cnt);
-#else
-	if (cnt == 1)
-		return syscall(SYS_write, fd, iov[0].iov_base, iov[0].iov_len);
-	return syscall(SYS_writev, fd, iov, cnt);
-#endif
-}
-
-static inline ssize_t net_rx_readv(int fd, const struct iovec *iov,
-				   unsigned int cnt)
-{
-#ifdef NET_LIBC_IO
-	return readv(fd, iov, cnt);
-#else
-	return syscall(SYS_readv, fd, iov, cnt);
-#endif
-}
 
 /* ---- link state ---- */
 
@@ -316,7 +121,7 @@ static void pair_tap_events(struct vdev_worker *w, struct net_pair *p,
  * so its fd leaves epoll for good (it would report EPOLLERR forever).
  * EIO: the link is down. Either way the guest sees link down.
  */
-static bool pair_tap_error(struct vdev_worker *w, struct net_pair *p, int err,
+bool net_pair_tap_error(struct vdev_worker *w, struct net_pair *p, int err,
 			   const char *op)
 {
 	struct vdev_net *n = p->net;
@@ -338,6 +143,40 @@ static bool pair_tap_error(struct vdev_worker *w, struct net_pair *p, int err,
 
 /* ---- TX ---- */
 
+/*
+ * A TX chain just popped: 1 to send it; 0 when it was dropped (pushed
+ * back and counted: a frame too short or too long, or a deleted TAP);
+ * -EIO when the driver broke the queue (a write-only descriptor: the
+ * device needs a reset). Both datapaths check every chain here.
+ */
+int net_tx_check(struct net_pair *p, struct vdev_chain *c)
+{
+	struct vdev_net *n = p->net;
+	struct vdev_queue *vq = p->txq;
+
+	if (unlikely(c->nr_write)) {
+		vdev_queue_push_chain(vq, c, 0);
+		vdev_queue_notify(vq);
+		vdev_device_set_needs_reset(&n->dev,
+					    "tx queue %u: write-only descriptor",
+					    vq->index);
+		return -EIO;
+	}
+	if (unlikely(c->read_len > NET_MAX_GSO_FRAME + n->hdr_len ||
+		     c->read_len < n->hdr_len + ETH_HLEN)) {
+		stat_add(p, NET_TX_DROPS, 1);
+		vdev_queue_push_chain(vq, c, 0);
+		return 0;
+	}
+	if (unlikely(p->tap_gone)) {
+		stat_add(p, NET_TX_DROPS, 1);
+		stat_add(p, NET_TX_ERRORS, 1);
+		vdev_queue_push_chain(vq, c, 0);
+		return 0;
+	}
+	return 1;
+}
+
 /* Send chains until the ring is empty or the TAP pushes back. */
 static int tx_process(struct vdev_worker *w, struct net_pair *p)
 {
@@ -358,27 +197,11 @@ static int tx_process(struct vdev_worker *w, struct net_pair *p)
 			/* Publish as we go, so the driver can refill. */
 			if (!(--budget % NET_FLUSH_EVERY))
 				vdev_queue_flush(vq);
-			if (unlikely(c->nr_write)) {
-				vdev_queue_push_chain(vq, c, 0);
-				vdev_queue_notify(vq);
-				vdev_device_set_needs_reset(&n->dev,
-					"tx queue %u: write-only descriptor",
-					vq->index);
-				return -EIO;
-			}
-			if (unlikely(c->read_len > NET_MAX_GSO_FRAME +
-				     n->hdr_len ||
-				     c->read_len < n->hdr_len + ETH_HLEN)) {
-				stat_add(p, NET_TX_DROPS, 1);
-				vdev_queue_push_chain(vq, c, 0);
+			ret = net_tx_check(p, c);
+			if (unlikely(ret < 0))
+				return ret;
+			if (unlikely(!ret))
 				continue;
-			}
-			if (unlikely(p->tap_gone)) {
-				stat_add(p, NET_TX_DROPS, 1);
-				stat_add(p, NET_TX_ERRORS, 1);
-				vdev_queue_push_chain(vq, c, 0);
-				continue;
-			}
 			len = net_tx_write(p->tap_fd, c->iov, c->nr_read);
 			if (likely(len >= 0)) {
 				stat_add(p, NET_TX_FRAMES, 1);
@@ -396,7 +219,7 @@ static int tx_process(struct vdev_worker *w, struct net_pair *p)
 			}
 			stat_add(p, NET_TX_DROPS, 1);
 			stat_add(p, NET_TX_ERRORS, 1);
-			pair_tap_error(w, p, errno, "write");
+			net_pair_tap_error(w, p, errno, "write");
 			vdev_queue_push_chain(vq, c, 0);
 		}
 		if (ret < 0) {
@@ -427,6 +250,8 @@ static int tx_kick(struct vdev_worker *w, uint32_t events, void *data)
 		return -errno;
 	if (p->tx_stopped)
 		return 0;	/* until net_queue_enable() */
+	if (p->ur)
+		return net_uring_tx_kick(w, p);
 	if (p->tx_wait)
 		return 0;	/* EPOLLOUT will resume us */
 	return tx_process(w, p);
@@ -435,7 +260,7 @@ static int tx_kick(struct vdev_worker *w, uint32_t events, void *data)
 /* ---- RX ---- */
 
 /* Write num_buffers (offset 10 of the v1 header) into @c's iovecs. */
-static void rx_set_num_buffers(struct vdev_chain *c, uint16_t num)
+void net_rx_set_num_buffers(struct vdev_chain *c, uint16_t num)
 {
 	uint8_t b[2] = { num & 0xff, num >> 8 };
 	size_t off = offsetof(struct virtio_net_hdr_v1, num_buffers);
@@ -558,7 +383,7 @@ static unsigned int rx_push(struct net_pair *p, size_t len)
 	}
 	/* Visible to the driver only at the next flush. */
 	if (p->net->hdr_len == NET_HDR_LEN)
-		rx_set_num_buffers(first, k);
+		net_rx_set_num_buffers(first, k);
 	return k;
 }
 
@@ -587,7 +412,7 @@ static void rx_copy_in(struct net_pair *p, const uint8_t *src, size_t len)
  * their lengths (the first one last, once num_buffers is written), and
  * count it.
  */
-static void rx_complete(struct net_pair *p, size_t len)
+void net_rx_complete(struct net_pair *p, size_t len)
 {
 	struct vdev_chain *first = &p->rxc[p->rx_first];
 	uint32_t flen = len < first->write_len ? len : first->write_len;
@@ -632,7 +457,7 @@ static int rx_deliver_pending(struct net_pair *p)
 		return 1;
 	}
 	rx_copy_in(p, p->scratch, p->pend_len);
-	rx_complete(p, p->pend_len);
+	net_rx_complete(p, p->pend_len);
 	p->pend_len = 0;
 	return 1;
 }
@@ -642,7 +467,7 @@ static int rx_deliver_pending(struct net_pair *p)
  * vdev_queue_pop() found the ring empty: vdev_queue_more_avail() is exact
  * from there, in both ring formats.
  */
-static bool rx_wait_for_buffers(struct vdev_worker *w, struct net_pair *p)
+bool net_rx_wait_for_buffers(struct vdev_worker *w, struct net_pair *p)
 {
 	struct vdev_queue *vq = p->rxq;
 
@@ -669,7 +494,7 @@ static bool rx_wait_for_buffers(struct vdev_worker *w, struct net_pair *p)
  * EVENT_IDX the driver would not even kick unless asked to. So on
  * return either nothing is parked or the device waits for buffers.
  */
-static int rx_process(struct vdev_worker *w, struct net_pair *p)
+int net_rx_process(struct vdev_worker *w, struct net_pair *p)
 {
 	struct vdev_net *n = p->net;
 	struct iovec *iov;
@@ -686,7 +511,7 @@ static int rx_process(struct vdev_worker *w, struct net_pair *p)
 			if (ret < 0)
 				break;
 			if (!ret) {
-				if (rx_wait_for_buffers(w, p))
+				if (net_rx_wait_for_buffers(w, p))
 					break;
 				continue;
 			}
@@ -702,7 +527,7 @@ static int rx_process(struct vdev_worker *w, struct net_pair *p)
 		}
 		/* Nothing usable held: pop found the ring empty. */
 		if (!have) {
-			if (rx_wait_for_buffers(w, p))
+			if (net_rx_wait_for_buffers(w, p))
 				break;
 			continue;
 		}
@@ -723,7 +548,7 @@ static int rx_process(struct vdev_worker *w, struct net_pair *p)
 
 			if (err == EAGAIN)
 				break;
-			if (pair_tap_error(w, p, err, "read"))
+			if (net_pair_tap_error(w, p, err, "read"))
 				break;
 			/* The kernel dropped the frame (EFAULT, EINVAL). */
 			stat_add(p, NET_RX_DROPS, 1);
@@ -737,7 +562,7 @@ static int rx_process(struct vdev_worker *w, struct net_pair *p)
 			continue;
 		}
 		if (likely((size_t)len <= room)) {
-			rx_complete(p, len);
+			net_rx_complete(p, len);
 			/*
 			 * A frame the driver can see must not wait for the
 			 * end of the batch, which lasts as long as the TAP
@@ -800,8 +625,12 @@ static int rx_kick(struct vdev_worker *w, uint32_t events, void *data)
 		return 0;
 	p->rx_wait = false;
 	vdev_queue_disable_notify(p->rxq);
-	pair_tap_events(w, p, p->tap_events | EPOLLIN);
-	ret = rx_process(w, p);
+	if (p->ur)
+		ret = net_uring_rx_kick(w, p);
+	else {
+		pair_tap_events(w, p, p->tap_events | EPOLLIN);
+		ret = net_rx_process(w, p);
+	}
 	return ret < 0 ? rx_stop(w, p, ret) : 0;
 }
 
@@ -824,12 +653,12 @@ static int tap_event(struct vdev_worker *w, uint32_t events, void *data)
 			return 0;	/* the TX queue is dead, not the TAP */
 	}
 	if (p->rxq && !p->rx_wait && (events & (EPOLLIN | EPOLLERR)) &&
-	    rx_process(w, p) < 0)
+	    net_rx_process(w, p) < 0)
 		rx_stop(w, p, -EIO);
 	if (p->tap_gone)
 		return 0;	/* already removed */
 	if ((events & (EPOLLERR | EPOLLHUP)) && !(events & EPOLLIN)) {
-		pair_tap_error(w, p, EBADFD, "poll");
+		net_pair_tap_error(w, p, EBADFD, "poll");
 		return 0;
 	}
 	return 0;
@@ -1079,14 +908,20 @@ static int net_start_pair(struct vdev_net *n, struct net_pair *p)
 	if (!ret)
 		ret = vdev_worker_add_fd(w, p->txq->kick_fd, EPOLLIN,
 					 tx_kick, p);
-	if (!ret && !p->tap_gone)
+	if (!ret && n->io == VDEV_NET_IO_URING)
+		ret = net_uring_start(p, w);
+	else if (!ret && !p->tap_gone)
 		ret = vdev_worker_add_fd(w, p->tap_fd, p->tap_events,
 					 tap_event, p);
 	if (ret) {
 		vdev_worker_destroy(w);
+		net_uring_stop(p);
 		return ret;
 	}
-	return vdev_worker_start(w);
+	ret = vdev_worker_start(w);
+	if (ret)
+		net_uring_stop(p);	/* the worker never ran */
+	return ret;
 }
 
 /* The control worker's TAP fds are gone with it (or were never made). */
@@ -1152,9 +987,14 @@ static int net_start_ctrl(struct vdev_net *n)
 	return ret;
 }
 
-/* Forget pair @p's activation; its worker is not running. */
+/*
+ * Forget pair @p's activation; its worker is not running. Its ring goes
+ * first, requests cancelled and reaped, while the queues are still there
+ * (the core tears them down after the reset op).
+ */
 static void net_pair_clear(struct net_pair *p)
 {
+	net_uring_stop(p);
 	p->rxq = p->txq = NULL;
 	p->tap_events = 0;
 	p->rx_wait = p->tx_wait = false;
@@ -1334,9 +1174,11 @@ static void net_queue_reset(struct vdev_device *dev, struct vdev_queue *vq)
 	if (!p)
 		return;
 	if (vq == p->txq) {
+		net_uring_queue_reset(p, false);
 		p->tx_stopped = true;
 		return;
 	}
+	net_uring_queue_reset(p, true);
 	rx_rewind_all(p);
 	if (p->pend_len) {
 		stat_add(p, NET_RX_DROPS, 1);
@@ -1424,6 +1266,7 @@ static void net_free(struct vdev_net *n)
 	unsigned int i;
 
 	for (i = 0; i < n->nr_pairs; i++) {
+		net_uring_free(&n->pairs[i]);
 		free(n->pairs[i].tx_iov);
 		free(n->pairs[i].rx_pool);
 		free(n->pairs[i].scratch);
@@ -1509,6 +1352,49 @@ static int net_pair_init(struct vdev_net *n, unsigned int i)
 	return 0;
 }
 
+/*
+ * Pick the TAP I/O path for a new device. The choice and its reason are
+ * logged at INFO when they differ from the last device's (so once in a
+ * process that makes many devices), else at DEBUG.
+ */
+static int net_choose_io(struct vdev_net *n, enum vdev_net_io want,
+			 const char *name)
+{
+	static _Atomic int last_logged = -1;
+	int err = 0, key;
+	const char *why;
+
+	if (want > VDEV_NET_IO_URING) {
+		vdev_log(VDEV_LOG_ERR, "net: unknown TAP I/O path %d", want);
+		return -EINVAL;
+	}
+	n->io_forced = want != VDEV_NET_IO_AUTO;
+	if (want == VDEV_NET_IO_SYSCALL) {
+		n->io = VDEV_NET_IO_SYSCALL;
+		why = "forced by the config";
+	} else {
+		err = net_uring_probe();
+		if (err && want == VDEV_NET_IO_URING) {
+			vdev_log(VDEV_LOG_ERR,
+				 "net: io_uring forced by the config, but the kernel refuses it: %s",
+				 strerror(-err));
+			return err;
+		}
+		n->io = err ? VDEV_NET_IO_SYSCALL : VDEV_NET_IO_URING;
+		why = n->io_forced ? "forced by the config" :
+		      err ? "auto: io_uring refused" : "auto";
+	}
+	key = n->io * 1024 + n->io_forced * 512 + (-err & 511);
+	vdev_log(atomic_exchange(&last_logged, key) == key ?
+		 VDEV_LOG_DEBUG : VDEV_LOG_INFO,
+		 "%s: TAP I/O: %s (%s%s%s)", name,
+		 n->io == VDEV_NET_IO_URING ?
+		 "io_uring, batched, one ring per queue pair" :
+		 "one syscall per frame", why, err ? ": " : "",
+		 err ? strerror(-err) : "");
+	return 0;
+}
+
 /**
  * vdev_net_create() - create a virtio-net device on a TAP
  * @cfg: configuration
@@ -1519,12 +1405,19 @@ static int net_pair_init(struct vdev_net *n, unsigned int i)
  * Release the device with vdev_device_put(): the last put joins every
  * worker, then closes every TAP fd, before it returns.
  *
+ * The TAP I/O path is chosen here (&vdev_net_config.io): with
+ * VDEV_NET_IO_AUTO, io_uring when a probe ring can be made and has the
+ * opcodes the datapath needs, else one syscall per frame; the choice and
+ * why are logged.
+ *
  * Return: 0; -ENOSPC when 1000 net devices are alive (instance names run
  * out); -EINVAL for a bad @cfg (neither a TAP name nor fds, more
  * than VDEV_NET_MAX_QUEUE_PAIRS pairs, not one fd per pair, a queue size
- * that is not a power of two up to 32768, an MTU outside 68..65535);
- * -EBUSY when another fd still holds the TAP; -ENOMEM; or -errno from
- * the TAP backend (vdev_tap_open()).
+ * that is not a power of two up to 32768, an MTU outside 68..65535, an
+ * unknown @cfg->io); with VDEV_NET_IO_URING, the -errno io_uring was
+ * refused with (-ENOSYS, -EPERM, -EOPNOTSUPP for a kernel without the
+ * opcodes); -EBUSY when another fd still holds the TAP; -ENOMEM; or
+ * -errno from the TAP backend (vdev_tap_open()).
  */
 int vdev_net_create(const struct vdev_net_config *cfg,
 		    struct vdev_device **devp)
@@ -1612,6 +1505,9 @@ int vdev_net_create(const struct vdev_net_config *cfg,
 		goto out_close_tap;
 	}
 	snprintf(name, sizeof(name), "net%d", n->instance);
+	ret = net_choose_io(n, cfg->io, name);
+	if (ret)
+		goto out_close_tap;
 	info.name = name;
 	info.type = VIRTIO_ID_NET;
 	info.features = net_features(n);

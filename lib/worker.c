@@ -53,6 +53,8 @@ struct worker_fd {
  * @fds: the fds watched
  * @nr_owned: entries in @owned
  * @owned: fds closed with the worker (vdev_worker_own_fd())
+ * @exit_fn: called on the thread as it leaves its loop, or NULL
+ * @exit_data: its argument
  * @lock: protects @left and @uncounted while the thread runs
  * @left_cond: signalled when @left is set
  * @left: the thread has left its loop and touches the device no more
@@ -70,6 +72,8 @@ struct vdev_worker {
 	struct worker_fd fds[VDEV_WORKER_MAX_FDS];
 	unsigned int nr_owned;
 	int owned[VDEV_WORKER_MAX_FDS];
+	vdev_worker_exit_fn exit_fn;
+	void *exit_data;
 	pthread_mutex_t lock;
 	pthread_cond_t left_cond;
 	bool left;
@@ -188,6 +192,27 @@ int vdev_worker_own_fd(struct vdev_worker *w, int fd)
 		return -ENOSPC;
 	w->owned[w->nr_owned++] = fd;
 	return 0;
+}
+
+/**
+ * vdev_worker_set_exit() - run @fn on the worker's thread when it stops
+ * @w: the worker, not started
+ * @fn: called once, on the worker's own thread, when it leaves its loop
+ *      (killed by a reset, or on an error), before its joiner returns;
+ *      NULL for none
+ * @data: passed to @fn
+ *
+ * For what only the thread itself can finish quickly: io_uring requests
+ * it submitted, say, whose cancellation completes on the submitting
+ * thread (from any other thread it waits for the kernel's fallback
+ * work). @fn may use the device and the fds the worker watches; no
+ * handler runs after it.
+ */
+void vdev_worker_set_exit(struct vdev_worker *w, vdev_worker_exit_fn fn,
+			  void *data)
+{
+	w->exit_fn = fn;
+	w->exit_data = data;
 }
 
 static struct worker_fd *worker_find(struct vdev_worker *w, int fd)
@@ -327,6 +352,8 @@ static void worker_dispatch(struct vdev_worker *w, const struct epoll_event *ev)
  */
 static void worker_leave(struct vdev_worker *w, bool killed)
 {
+	if (w->exit_fn)
+		w->exit_fn(w, w->exit_data);
 	pthread_mutex_lock(&w->lock);
 	if (!killed) {
 		struct vdev_device *dev = w->dev;

@@ -17,6 +17,11 @@
  * again at once.
  *
  * Instance names ("net0", "net1"...) are unique among live devices.
+ *
+ * TAP I/O (&vdev_net_config.io): batched io_uring, one ring per pair
+ * worker, or one syscall per frame, chosen at create; a device's reset
+ * and its last put cancel and reap every io_uring request on the TAP
+ * before they return.
  */
 #ifndef _VDEV_NET_H
 #define _VDEV_NET_H
@@ -30,6 +35,22 @@ struct vdev_device;
 #define VDEV_NET_MAX_QUEUE_PAIRS	8
 
 /**
+ * enum vdev_net_io - how the device moves frames to and from the TAP
+ * @VDEV_NET_IO_AUTO: io_uring when the kernel and the process allow it,
+ *                    else one syscall per frame (the default)
+ * @VDEV_NET_IO_SYSCALL: one read/readv/write/writev per frame, on epoll
+ * @VDEV_NET_IO_URING: batched io_uring, one ring per queue pair; the
+ *                     device is not created when io_uring is refused
+ *
+ * Documentation/net.rst, "TAP I/O paths".
+ */
+enum vdev_net_io {
+	VDEV_NET_IO_AUTO = 0,
+	VDEV_NET_IO_SYSCALL,
+	VDEV_NET_IO_URING,
+};
+
+/**
  * struct vdev_net_config - what vdev_net_create() needs
  * @tap_name: TAP to open (created if it does not exist), or NULL
  * @tap_fds: caller-supplied TAP fds, one per queue pair, when @tap_name
@@ -40,6 +61,7 @@ struct vdev_device;
  * @queue_pairs: 1 to VDEV_NET_MAX_QUEUE_PAIRS; 0 means 1 (or @num_tap_fds)
  * @queue_size: maximum size of every queue (a power of two); 0 means 256
  * @mtu: MTU offered with VIRTIO_NET_F_MTU; 0 means the TAP's
+ * @io: TAP I/O path, VDEV_NET_IO_AUTO (0) unless forced
  */
 struct vdev_net_config {
 	const char *tap_name;
@@ -49,6 +71,7 @@ struct vdev_net_config {
 	unsigned int queue_pairs;
 	unsigned int queue_size;
 	unsigned int mtu;
+	enum vdev_net_io io;
 };
 
 /* Each function is documented at its definition, in lib/net.c. */

@@ -28,6 +28,9 @@ struct vdev_worker;
 typedef int (*vdev_worker_fn)(struct vdev_worker *w, uint32_t events,
 			      void *data);
 
+/* Called on the worker's thread as it stops (vdev_worker_set_exit()). */
+typedef void (*vdev_worker_exit_fn)(struct vdev_worker *w, void *data);
+
 /* Worker flags. */
 /*
  * Serves a control queue. (The fault build's VDEV_FAULT=leak-ctrl-worker
@@ -49,6 +52,9 @@ int vdev_worker_add_fd(struct vdev_worker *w, int fd, uint32_t events,
 int vdev_worker_mod_fd(struct vdev_worker *w, int fd, uint32_t events);
 
 int vdev_worker_del_fd(struct vdev_worker *w, int fd);
+
+void vdev_worker_set_exit(struct vdev_worker *w, vdev_worker_exit_fn fn,
+			  void *data);
 
 int vdev_worker_start(struct vdev_worker *w);
 

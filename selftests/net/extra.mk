@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
-# virtio-net benchmark (selftests/bench/net_bench.c): TX and RX through
+# virtio-net benchmark (selftests/bench/net_bench.c), and (at the end) the
+# syscall-path build of net_dev_test. The benchmark: TX and RX through
 # the device against a plain write()/read() loop on a TAP fd, 64 and 1500
 # byte frames, then reset + TAP reopen latency. Needs CAP_NET_ADMIN (it
 # runs in its own network namespace). Informational: nothing fails on
@@ -23,3 +24,11 @@ $(NBENCH_BIN): selftests/bench/net_bench.c selftests/net/net_dev.h \
 
 bench-net: $(NBENCH_BIN)
 	$(NBENCH_BIN)
+
+# net_dev_test.c built again for the syscall-per-frame TAP path (tests.mk).
+$(B)/selftests/net/net_dev_syscall_test: selftests/net/net_dev_test.c \
+		selftests/net/net_dev.h selftests/net/net_test.h \
+		selftests/vq_driver.h $(TESTLIB_A) $(LIB_A) $(TEST_HELPERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(KSFT_CFLAGS) -DND_IO=VDEV_NET_IO_SYSCALL -o $@ $< \
+		$(TESTLIB_A) $(LIB_A) $(LDFLAGS_V) $(NL_LIBS) -lm

@@ -81,6 +81,7 @@
  * @nq: queues set up
  * @format: ring format the driver lays out (nd_activate*() acks
  *          VIRTIO_F_RING_PACKED for VQ_PACKED); VQ_SPLIT after nd_init()
+ * @io: TAP I/O path nd_create() asks for; ND_IO after nd_init()
  * @features: acked features
  * @drv: driver halves
  * @q: transport halves
@@ -100,6 +101,7 @@ struct nd {
 	int ctrl;
 	unsigned int nq;
 	enum vq_format format;
+	enum vdev_net_io io;
 	uint64_t features;
 	struct vq_driver drv[ND_MAXQ];
 	struct vdev_queue q[ND_MAXQ];
@@ -344,12 +346,29 @@ static inline ssize_t nd_peer_recv(int fd, uint8_t *buf, size_t cap, int ms)
 	}
 }
 
+/*
+ * The TAP I/O path the tests force, both forced so that a refused
+ * io_uring fails instead of falling back: VDEV_NET_IO_URING, unless the
+ * program is built with -DND_IO=VDEV_NET_IO_SYSCALL (net_dev_test runs
+ * as both programs, selftests/net/tests.mk).
+ */
+#ifndef ND_IO
+#define ND_IO		VDEV_NET_IO_URING
+#endif
+
+static inline const char *nd_io_name(enum vdev_net_io io)
+{
+	return io == VDEV_NET_IO_URING ? "uring" :
+	       io == VDEV_NET_IO_SYSCALL ? "syscall" : "auto";
+}
+
 /* Zero @nd; call once, before anything else. */
 static inline void nd_init(struct nd *nd)
 {
 	unsigned int i;
 
 	memset(nd, 0, sizeof(*nd));
+	nd->io = ND_IO;
 	nd->irqfd = -1;
 	for (i = 0; i < ND_MAXQ; i++)
 		nd->kick[i] = -1;
@@ -362,6 +381,7 @@ static inline int nd_create(struct nd *nd, const char *tap, unsigned int pairs)
 		.tap_name = tap,
 		.queue_pairs = pairs,
 		.queue_size = ND_QSZ,
+		.io = nd->io,
 	};
 	int ret;
 

@@ -17,7 +17,12 @@
 #include <string.h>
 #include <sched.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <netinet/ip.h>
 #include <netinet/tcp.h>
 #include <netinet/udp.h>
@@ -1747,6 +1752,98 @@ static void count_type_log(enum vdev_log_level level, const char *msg)
  * Another device type, even one that says VIRTIO_ID_NET: 0 pairs, link
  * down, an error logged (rate limited), nothing read past its struct.
  */
+/*
+ * Refuse io_uring_setup() with EPERM in this test's process (the harness
+ * forks each test), as a container's seccomp profile does.
+ */
+static int refuse_io_uring(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = ARRAY_SIZE(f), .filter = f };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+		return -errno;
+	return 0;
+}
+
+/*
+ * io_uring refused (seccomp: EPERM): forced, vdev_net_create() says why
+ * and fails; AUTO falls back to a syscall per frame, says so once, and
+ * moves frames both ways. Without the filter, AUTO takes io_uring.
+ */
+TEST(io_uring_refused_falls_back)
+{
+	struct virtio_net_hdr_v1 hdr;
+	unsigned int got = 0;
+	struct nd nd;
+	int peer;
+	ssize_t len;
+
+	/* A persistent TAP on the bridge: it outlives each device. */
+	nd_init(&nd);
+	ASSERT_EQ(0, nd_netns());
+	ASSERT_EQ(0, nt_tap_create(TAP, false));
+	ASSERT_EQ(0, nd_plug_tap(TAP));
+	ASSERT_EQ(0, nd_guest(&nd));
+	peer = nd_peer_socket(false);
+	ASSERT_LE(0, peer);
+	vdev_log_set_level(VDEV_LOG_DEBUG);
+	nt_log_capture();
+	nd.io = VDEV_NET_IO_AUTO;
+	ASSERT_EQ(0, nd_create(&nd, TAP, 1));
+	EXPECT_TRUE(nt_log_has("TAP I/O: io_uring")) {
+		TH_LOG("last message: %s", nt_last_log);
+	}
+	nd_destroy(&nd);
+
+	ASSERT_EQ(0, refuse_io_uring());
+	nd.io = VDEV_NET_IO_URING;
+	EXPECT_EQ(-EPERM, nd_create(&nd, TAP, 1));
+	EXPECT_TRUE(nt_log_has("io_uring forced by the config")) {
+		TH_LOG("last message: %s", nt_last_log);
+	}
+	EXPECT_TRUE(nt_log_has("Operation not permitted"));
+	ASSERT_EQ(NULL, nd.dev);
+
+	nd.io = VDEV_NET_IO_AUTO;
+	ASSERT_EQ(0, nd_create(&nd, TAP, 1));
+	EXPECT_TRUE(nt_log_has("one syscall per frame (auto: io_uring refused: Operation not permitted)")) {
+		TH_LOG("last message: %s", nt_last_log);
+	}
+	ASSERT_EQ(0, nd_activate(&nd, 1, ND_F_BASE | ND_F_MRG));
+	ASSERT_EQ(0, nd_wait_forwarding(TAP));
+	ASSERT_EQ(16, nd_rx_fill(&nd, 0, 16, ND_RXBUF));
+	nd_frame(fbuf, 128, nd.mac, 7);
+	ASSERT_LE(0, nd_tx_add(&nd, 1, NULL, fbuf, 128));
+	nd_kick(&nd, 1);
+	while ((len = nd_peer_recv(peer, rbuf, sizeof(rbuf), 2000)) > 0)
+		if (len == 128 && nd_frame_check(rbuf, len) == 7)
+			break;
+	EXPECT_EQ(128, len);
+	fbuf[6] = 0x02;
+	ASSERT_EQ(128, send(peer, fbuf, 128, 0));
+	while ((len = nd_rx_wait(&nd, 0, rbuf, sizeof(rbuf), &hdr, NULL,
+				 2000)) > 0)
+		if (len == 128 && nd_frame_check(rbuf, len) == 7) {
+			got++;
+			break;
+		}
+	EXPECT_EQ(1, got);
+	EXPECT_EQ(1, nd_counter(&nd, "tx_frames"));
+	nd_teardown_all(&nd, peer);
+}
+
 TEST(net_accessors_check_type)
 {
 	static const uint16_t sizes[3] = { 256, 256, 256 };

@@ -36,20 +36,39 @@ FIXTURE(reopen)
 	int peer;
 };
 
-/* Both tests move frames or control commands: on each ring format. */
+/*
+ * Both tests move frames or control commands: on each ring format, and
+ * on each TAP I/O path (the io_uring one must cancel and reap its
+ * requests, which hold the TAP file, before the put returns).
+ */
 FIXTURE_VARIANT(reopen)
 {
 	enum vq_format format;
+	enum vdev_net_io io;
 };
 
-FIXTURE_VARIANT_ADD(reopen, split)
+FIXTURE_VARIANT_ADD(reopen, split_syscall)
 {
 	.format = VQ_SPLIT,
+	.io = VDEV_NET_IO_SYSCALL,
 };
 
-FIXTURE_VARIANT_ADD(reopen, packed)
+FIXTURE_VARIANT_ADD(reopen, packed_syscall)
 {
 	.format = VQ_PACKED,
+	.io = VDEV_NET_IO_SYSCALL,
+};
+
+FIXTURE_VARIANT_ADD(reopen, split_uring)
+{
+	.format = VQ_SPLIT,
+	.io = VDEV_NET_IO_URING,
+};
+
+FIXTURE_VARIANT_ADD(reopen, packed_uring)
+{
+	.format = VQ_PACKED,
+	.io = VDEV_NET_IO_URING,
 };
 
 /* A persistent single-queue TAP on the bridge, as a VMM's user sets up. */
@@ -58,6 +77,7 @@ FIXTURE_SETUP(reopen)
 	self->peer = -1;
 	nd_init(&self->nd);
 	self->nd.format = variant->format;
+	self->nd.io = variant->io;
 	ASSERT_EQ(0, nd_netns());
 	ASSERT_EQ(0, nt_tap_create(TAP, false));
 	ASSERT_EQ(0, nd_plug_tap(TAP));
