@@ -139,6 +139,9 @@ run_case() {
 		if [ "$n" != "$seen" ]; then
 			seen=$n
 			t_last=$now
+			# Progress on the console: scripts/vmtest takes a
+			# silent emulated machine for a frozen one.
+			echo "# $name: guest reboot $n of $reboots"
 		fi
 		k=$(grep -c '^vdev-vmm: boot [0-9]*:' "$out")
 		fdl=(/proc/"$pid"/fd/*)
