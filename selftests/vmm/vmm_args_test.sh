@@ -35,9 +35,19 @@ if [ "$(id -u)" != 0 ]; then
 	echo "Bail out! needs root (network and mount namespaces, TAPs)"
 	exit 1
 fi
-# Our own network namespace: the TAPs made here vanish with it.
+# Our own network namespace: the TAPs made here vanish with it. Our own
+# mount namespace, private before anything is mounted: not unshare's own
+# --propagation private, which fails in a chroot (a new machine's root,
+# where / is no mount point: "cannot change root filesystem
+# propagation"), but / or, failing that, /dev made private here.
 if [ -z "${VMM_ARGS_TEST_NETNS:-}" ]; then
-	VMM_ARGS_TEST_NETNS=1 exec unshare -n -m "$0" "$@"
+	VMM_ARGS_TEST_NETNS=1 exec unshare -n -m --propagation unchanged \
+		"$0" "$@"
+fi
+if ! mount --make-rprivate / 2>/dev/null &&
+   ! mount --make-rprivate /dev 2>/dev/null; then
+	echo "Bail out! cannot make / or /dev private in our mount namespace"
+	exit 1
 fi
 
 # A bzImage header (boot protocol 2.15, 64-bit entry) and a kernel whose
