@@ -2,10 +2,13 @@
 #
 # Debian's Linux guest on vdev-vmm (Documentation/vmm-guest.rst):
 #
-#   make vmm-tests   selftests/vmm/linux_reboot_test.sh (split with
-#                    VDEV_REBOOTS reboots, packed, two queues), then the
-#                    same test on the fault build's VMM as an expected
-#                    failure; in its own scripts/vmtest run with one vCPU
+#   make vmm-tests   selftests/vmm/vmm_vm_args_test in the plain, ASan
+#                    and TSan builds (vdev-vmm's exits that need a VM:
+#                    TAP busy, a hung guest), selftests/vmm/
+#                    linux_reboot_test.sh (split with VDEV_REBOOTS
+#                    reboots, packed, two queues), then the same test on
+#                    the fault build's VMM as an expected failure; in its
+#                    own scripts/vmtest run with one vCPU
 #                    in the emulated machine (VDEV_VMTEST_SMP=1) when
 #                    /dev/kvm cannot run guests, directly otherwise
 #   make run         the main job (scripts/vmm-run): the guest on vdev-vmm,
@@ -31,7 +34,11 @@ VMM_TIMEOUT	= $(or $(VDEV_VMM_TIMEOUT),$(shell echo $$(( $(VMM_TEST_TIMEOUT) + 6
 # stay open (XFAIL_EXPECT, Makefile).
 VMM_XFAIL_ENV	:= VDEV_VMM=build/fault/tools/vdev-vmm VDEV_VMM_CASES=split \
 		   VDEV_REBOOTS=2 $(XFAIL_ENV)
-VMM_RUN_ARGS	= --build . --name vmm $(VMM_TEST) --xfail-build . \
+# vdev-vmm's exits that need a VM but no guest, in each variant's build.
+VMM_VM_VARIANTS	:= plain asan tsan
+VMM_VM_BINS	:= $(foreach v,$(VMM_VM_VARIANTS),\
+		     $(addprefix build/$(if $(filter plain,$(v)),,$(v)/),$(VMM_VM_TESTS)))
+VMM_RUN_ARGS	= --build . --name vmm $(VMM_VM_BINS) $(VMM_TEST) --xfail-build . \
 		  $(addprefix --xfail-env ,$(VMM_XFAIL_ENV)) $(XFAIL_EXPECT) \
 		  $(VMM_TEST)
 
@@ -39,6 +46,7 @@ VMM_RUN_ARGS	= --build . --name vmm $(VMM_TEST) --xfail-build . \
 vmm-build: deps
 	$(MAKE) VARIANT=plain vmm
 	$(MAKE) VARIANT=fault vmm
+	$(foreach v,$(VMM_VM_VARIANTS),$(MAKE) VARIANT=$(v) vmm-vm-tests &&) true
 
 # The emulated machine itself froze once in about 110 nested Linux boots
 # (its vCPU looping at one RIP, interrupts on; vdev-vmm's own per-boot
@@ -52,15 +60,16 @@ VMM_ONCE_MORE	= rc=$$?; if [ $$rc = 3 ]; then \
 		  echo "$@: the emulated machine froze (vmtest exit 3, not a vdev result): running it once more"; \
 		  $(1); rc=$$?; fi; exit $$rc
 
+VMM_TESTS_CMD	= VDEV_TEST_TIMEOUT=$(VMM_TEST_TIMEOUT) $(VMM_VMTEST) \
+		  --cmd 'scripts/run-selftests $(subst ','\'',$(VMM_RUN_ARGS))'
+VMM_RUN_CMD	= $(VMM_VMTEST) --cmd 'scripts/vmm-run'
+
 vmm-tests: vmm-build
-	VDEV_TEST_TIMEOUT=$(VMM_TEST_TIMEOUT) $(VMM_VMTEST) \
-		--cmd 'scripts/run-selftests $(subst ','\'',$(VMM_RUN_ARGS))'; \
-	$(call VMM_ONCE_MORE,VDEV_TEST_TIMEOUT=$(VMM_TEST_TIMEOUT) $(VMM_VMTEST) --cmd 'scripts/run-selftests $(subst ','\'',$(VMM_RUN_ARGS))')
+	$(VMM_TESTS_CMD); $(call VMM_ONCE_MORE,$(VMM_TESTS_CMD))
 
 run: deps
 	$(MAKE) VARIANT=plain vmm
-	$(VMM_VMTEST) --cmd 'scripts/vmm-run'; \
-	$(call VMM_ONCE_MORE,$(VMM_VMTEST) --cmd 'scripts/vmm-run')
+	$(VMM_RUN_CMD); $(call VMM_ONCE_MORE,$(VMM_RUN_CMD))
 
 BENCH_TARGETS	+= bench-vmm
 bench-vmm: deps

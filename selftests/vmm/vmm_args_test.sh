@@ -1,31 +1,34 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# vmm_args_test.sh - vdev-vmm's answers to bad input, on the host, with no
-# guest: each case must end with exit status 1 and exactly one line on
-# stderr, "vdev-vmm: <what>: <why>", naming the cause (never an abort, a
-# sanitizer report or a usage dump). Then the two exits that need a VM
-# but no running guest: a TAP that another vdev-vmm holds (EBUSY), and a
-# guest that never reboots (a kernel that only halts: "guest hung",
-# exit status 2). Runs in its own network and mount namespaces (root);
-# the kernel is a minimal bzImage header made here, whose 64-bit entry
-# is HLT, so the test needs neither the guest kernel nor a /dev/kvm that
-# runs guests. kselftest TAP output.
+# vmm_args_test.sh - vdev-vmm's answers to bad input: each case must end
+# with exit status 1 and exactly one line on stderr, "vdev-vmm: <what>:
+# <why>", naming the cause (never an abort, a sanitizer report or a usage
+# dump). Runs in its own network and mount namespaces (root); the kernel
+# is a minimal bzImage header made here, whose 64-bit entry is HLT, so
+# no guest kernel is needed. kselftest TAP output. One script, two
+# programs, by the name it is installed under:
+#
+#   vmm_args_test     the cases that need no VM (arguments, files, a
+#                     /dev/kvm that does not work): run on the host in
+#                     every variant of make check
+#   vmm_vm_args_test  the exits that need a VM but no running guest: a
+#                     TAP that another vdev-vmm holds (EBUSY), a guest that
+#                     never reboots ("guest hung", exit status 2), two
+#                     devices on one TAP. They need a /dev/kvm that runs a
+#                     vCPU, so the vmm suite runs them (inside scripts/
+#                     vmtest when the host's /dev/kvm cannot run guests),
+#                     in the plain, ASan and TSan builds
 #
 # Installed by selftests/vmm/tests.mk as build[/VARIANT]/selftests/vmm/
-# vmm_args_test, next to that variant's build[/VARIANT]/tools/vdev-vmm.
+# <name>, next to that variant's build[/VARIANT]/tools/vdev-vmm.
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 VMM=$here/../../tools/vdev-vmm
-tmp=$(mktemp -d) || { echo "Bail out! mktemp -d failed"; exit 1; }
-holder=
-trap '[ -n "$holder" ] && kill "$holder" 2>/dev/null; rm -rf "$tmp"' EXIT
 ntest=0
 nfail=0
 
-echo "TAP version 13"
-echo "1..11"
 
 if [ ! -x "$VMM" ]; then
 	echo "Bail out! $VMM not built"
@@ -49,6 +52,16 @@ if ! mount --make-rprivate / 2>/dev/null &&
 	echo "Bail out! cannot make / or /dev private in our mount namespace"
 	exit 1
 fi
+
+case $(basename "$0") in
+vmm_vm_args_test)	cases=vm; plan=3 ;;
+*)			cases=host; plan=8 ;;
+esac
+echo "TAP version 13"
+echo "1..$plan"
+tmp=$(mktemp -d) || { echo "Bail out! mktemp -d failed"; exit 1; }
+holder=
+trap '[ -n "$holder" ] && kill "$holder" 2>/dev/null; rm -rf "$tmp"' EXIT
 
 # A bzImage header (boot protocol 2.15, 64-bit entry) and a kernel whose
 # 64-bit entry (load address + 0x200) is "1: hlt; jmp 1b".
@@ -89,57 +102,64 @@ expect() {
 	echo "not ok $ntest $name"
 }
 
-expect "no --kernel" 1 "missing"
-expect "kernel file missing" 1 "No such file" --kernel "$tmp/nonexistent"
-expect "not a kernel" 1 "not a kernel" --kernel "$notkernel"
-expect "too little memory" 1 "too little memory" --kernel "$kernel" --mem 16
-expect "bad MAC" 1 "bad MAC" --kernel "$kernel" --net tap=vt0,mac=01:02:03:04:05:06
-expect "unknown option" 1 "unknown option" --kernel "$kernel" --frobnicate 1
-expect "unknown --net key" 1 "unknown key" --kernel "$kernel" --net tap=vt0,speed=10
+if [ $cases = host ]; then
+	expect "no --kernel" 1 "missing"
+	expect "kernel file missing" 1 "No such file" --kernel "$tmp/nonexistent"
+	expect "not a kernel" 1 "not a kernel" --kernel "$notkernel"
+	expect "too little memory" 1 "too little memory" --kernel "$kernel" --mem 16
+	expect "bad MAC" 1 "bad MAC" --kernel "$kernel" --net tap=vt0,mac=01:02:03:04:05:06
+	expect "unknown option" 1 "unknown option" --kernel "$kernel" --frobnicate 1
+	expect "unknown --net key" 1 "unknown key" --kernel "$kernel" --net tap=vt0,speed=10
 
-# No usable /dev/kvm: /dev/null in its place (this mount namespace only).
-if mount --bind /dev/null /dev/kvm 2>/dev/null; then
-	expect "no usable /dev/kvm" 1 "^vdev-vmm: /dev/kvm: " --kernel "$kernel"
-	umount /dev/kvm
-else
-	ntest=$((ntest + 1))
-	nfail=$((nfail + 1))
-	echo "not ok $ntest no usable /dev/kvm # cannot bind-mount over /dev/kvm"
+	# No usable /dev/kvm: none at all, or /dev/null in its place (this
+	# mount namespace only).
+	if [ ! -e /dev/kvm ]; then
+		expect "no usable /dev/kvm" 1 "^vdev-vmm: /dev/kvm: " --kernel "$kernel"
+	elif mount --bind /dev/null /dev/kvm 2>/dev/null; then
+		expect "no usable /dev/kvm" 1 "^vdev-vmm: /dev/kvm: " --kernel "$kernel"
+		umount /dev/kvm
+	else
+		ntest=$((ntest + 1))
+		nfail=$((nfail + 1))
+		echo "not ok $ntest no usable /dev/kvm # cannot bind-mount over /dev/kvm"
+	fi
 fi
 
-# TAP busy: a first vdev-vmm holds vt1 while its guest halts.
-"$VMM" --kernel "$kernel" --net tap=vt1 --boot-timeout 30 \
-	> "$tmp/holder.out" 2>&1 &
-holder=$!
-for _ in $(seq 100); do
-	[ -e /sys/class/net/vt1 ] && break
-	sleep 0.1
-done
-expect "TAP busy" 1 "^vdev-vmm: --net tap=vt1: .*busy" --kernel "$kernel" --net tap=vt1
-kill "$holder" 2>/dev/null
-wait "$holder" 2>/dev/null
-holder=
+if [ $cases = vm ]; then
+	# TAP busy: a first vdev-vmm holds vt1 while its guest halts.
+	"$VMM" --kernel "$kernel" --net tap=vt1 --boot-timeout 30 \
+		> "$tmp/holder.out" 2>&1 &
+	holder=$!
+	for _ in $(seq 100); do
+		[ -e /sys/class/net/vt1 ] && break
+		sleep 0.1
+	done
+	expect "TAP busy" 1 "^vdev-vmm: --net tap=vt1: .*busy" --kernel "$kernel" --net tap=vt1
+	kill "$holder" 2>/dev/null
+	wait "$holder" 2>/dev/null
+	holder=
 
-# A guest that never reboots: reported as hung, exit status 2, stdout.
-"$VMM" --kernel "$kernel" --net tap=vt2 --boot-timeout 1 --reboots 1 \
-	> "$tmp/out" 2> "$tmp/err" < /dev/null
-rc=$?
-if [ $rc = 2 ] && grep -q '^vdev-vmm: boot 1: guest hung (no reboot after 1 s)$' "$tmp/out" &&
-   grep -Eq '^  fds +before ([0-9]+), after \1$' "$tmp/out" && [ ! -s "$tmp/err" ]; then
-	ntest=$((ntest + 1))
-	echo "ok $ntest hung guest: exit 2, fds flat"
-else
-	echo "# hung guest: exit $rc (want 2)"
-	sed 's/^/#   out: /' "$tmp/out"
-	sed 's/^/#   err: /' "$tmp/err"
-	ntest=$((ntest + 1))
-	nfail=$((nfail + 1))
-	echo "not ok $ntest hung guest: exit 2, fds flat"
+	# A guest that never reboots: reported as hung, exit status 2, stdout.
+	"$VMM" --kernel "$kernel" --net tap=vt2 --boot-timeout 1 --reboots 1 \
+		> "$tmp/out" 2> "$tmp/err" < /dev/null
+	rc=$?
+	if [ $rc = 2 ] && grep -q '^vdev-vmm: boot 1: guest hung (no reboot after 1 s)$' "$tmp/out" &&
+	   grep -Eq '^  fds +before ([0-9]+), after \1$' "$tmp/out" && [ ! -s "$tmp/err" ]; then
+		ntest=$((ntest + 1))
+		echo "ok $ntest hung guest: exit 2, fds flat"
+	else
+		echo "# hung guest: exit $rc (want 2)"
+		sed 's/^/#   out: /' "$tmp/out"
+		sed 's/^/#   err: /' "$tmp/err"
+		ntest=$((ntest + 1))
+		nfail=$((nfail + 1))
+		echo "not ok $ntest hung guest: exit 2, fds flat"
+	fi
+
+	# Two devices on one (single-queue) TAP: the second open is refused.
+	expect "two --net on one TAP" 1 "^vdev-vmm: --net tap=vt3: .*busy" \
+		--kernel "$kernel" --net tap=vt3 --net tap=vt3
 fi
-
-# Two devices on one (single-queue) TAP: the second open is refused.
-expect "two --net on one TAP" 1 "^vdev-vmm: --net tap=vt3: .*busy" \
-	--kernel "$kernel" --net tap=vt3 --net tap=vt3
 
 echo "# $((ntest - nfail)) passed, $nfail failed"
 [ $nfail = 0 ]
