@@ -36,10 +36,11 @@ KVM_VNET_TESTS := vnet_probe_test vnet_traffic_test vnet_reset_test \
 		  vnet_reboot_test vnet_hostile_test
 KVM_TESTS += $(addprefix selftests/kvm/,$(KVM_VNET_TESTS))
 KVM_TESTS += $(addprefix selftests/kvm/pci/,$(KVM_VNET_TESTS))
-# The tests that move data once more with the packed ring, over both
-# transports: selftests/kvm/packed/<test> and selftests/kvm/pci/packed/<test>,
-# the same sources built with -DVH_RING_PACKED (extra.mk).
-KVM_PACKED_TESTS := vnet_traffic_test vnet_reboot_test
+# The tests that move data, and the hostile rings, once more with the
+# packed ring, over both transports: selftests/kvm/packed/<test> and
+# selftests/kvm/pci/packed/<test>, the same sources built with
+# -DVH_RING_PACKED (extra.mk).
+KVM_PACKED_TESTS := vnet_traffic_test vnet_reboot_test vnet_hostile_test
 KVM_TESTS += $(addprefix selftests/kvm/packed/,$(KVM_PACKED_TESTS))
 KVM_TESTS += $(addprefix selftests/kvm/pci/packed/,$(KVM_PACKED_TESTS))
 # The same reboot test from the fault build, over both transports and with

@@ -742,6 +742,47 @@ static inline void vg_packed_add(struct vg_vq *vq, uint16_t id,
 	WRITE_ONCE(vq->pdesc[head].flags, head_flags);
 }
 
+/*
+ * Packed, for hostile rings: the AVAIL/USED bits of a descriptor made
+ * available on the lap of Driver Ring Wrap Counter @wrap (AVAIL = @wrap,
+ * USED = !@wrap). The other three combinations are what a malformed ring
+ * is made of.
+ */
+static inline uint16_t vg_packed_lap_flags(bool wrap)
+{
+	return wrap ? 1 << VRING_PACKED_DESC_F_AVAIL :
+		      1 << VRING_PACKED_DESC_F_USED;
+}
+
+/*
+ * Packed, for hostile rings: write descriptor slot @i as given, @flags
+ * (AVAIL/USED bits included) last, after a write barrier. No checks and
+ * no bookkeeping: the driver's positions and ids stay as they were.
+ */
+static inline void vg_packed_put(struct vg_vq *vq, uint16_t i, uint64_t addr,
+				 uint32_t len, uint16_t id, uint16_t flags)
+{
+	struct vring_packed_desc *d = &vq->pdesc[i % vq->num];
+
+	d->addr = addr;
+	d->len = len;
+	d->id = id;
+	vg_wmb();	/* the descriptor before its flags (device: acquire) */
+	WRITE_ONCE(d->flags, flags);
+}
+
+/* Packed: move the driver's slot on by @n, flipping the lap at the end. */
+static inline void vg_packed_advance(struct vg_vq *vq, uint16_t n)
+{
+	vq->avail_idx += n;
+	while (vq->avail_idx >= vq->num) {
+		vq->avail_idx -= vq->num;
+		vq->avail_used_flags ^= 1 << VRING_PACKED_DESC_F_AVAIL |
+					1 << VRING_PACKED_DESC_F_USED;
+		vq->avail_wrap = !vq->avail_wrap;
+	}
+}
+
 /* Make buffer @id (@len bytes) available, in one descriptor. */
 static inline void vg_vq_add(struct vg_vq *vq, uint16_t id, uint32_t len,
 			     bool device_writes)
@@ -1217,21 +1258,17 @@ static inline unsigned int vg_tx_reclaim(struct vg_net *n)
 }
 
 /*
- * Queue one test frame to @dst carrying @seq, and kick. Returns false
- * when every TX descriptor is in flight.
+ * Write one test frame to @dst carrying @seq, behind its virtio-net
+ * header, into TX buffer @id. Returns its length with the header.
  */
-static inline bool vg_tx_frame(struct vg_net *n, const uint8_t *dst,
-			       uint32_t seq)
+static inline uint32_t vg_tx_fill(struct vg_net *n, uint16_t id,
+				  const uint8_t *dst, uint32_t seq)
 {
 	struct vg_vq *tx = &n->vq[VG_TX];
 	struct virtio_net_hdr_v1 *hdr;
 	struct ethhdr *eth;
 	uint32_t *payload;
-	uint16_t id;
 
-	if (!tx->nr_free && !vg_tx_reclaim(n))
-		return false;
-	id = tx->free[--tx->nr_free];
 	hdr = (void *)(tx->bufs + (uint64_t)id * VG_BUF_SIZE);
 	memset(hdr, 0, VG_HDR_LEN + VG_FRAME_LEN);
 	eth = (void *)(hdr + 1);
@@ -1241,7 +1278,23 @@ static inline bool vg_tx_frame(struct vg_net *n, const uint8_t *dst,
 	payload = (uint32_t *)(eth + 1);
 	payload[0] = VG_FRAME_MAGIC;
 	payload[1] = seq;
-	vg_vq_add(tx, id, VG_HDR_LEN + VG_FRAME_LEN, false);
+	return VG_HDR_LEN + VG_FRAME_LEN;
+}
+
+/*
+ * Queue one test frame to @dst carrying @seq, and kick. Returns false
+ * when every TX descriptor is in flight.
+ */
+static inline bool vg_tx_frame(struct vg_net *n, const uint8_t *dst,
+			       uint32_t seq)
+{
+	struct vg_vq *tx = &n->vq[VG_TX];
+	uint16_t id;
+
+	if (!tx->nr_free && !vg_tx_reclaim(n))
+		return false;
+	id = tx->free[--tx->nr_free];
+	vg_vq_add(tx, id, vg_tx_fill(n, id, dst, seq), false);
 	vg_vq_kick(tx);
 	return true;
 }
