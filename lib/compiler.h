@@ -25,6 +25,11 @@
 #define likely(x)	__builtin_expect(!!(x), 1)
 #define unlikely(x)	__builtin_expect(!!(x), 0)
 
+/* Keep a slow path out of its caller (and its registers). */
+#define noinline	__attribute__((__noinline__))
+/* An error path: laid out apart, its callers' branches to it unlikely. */
+#define __cold		__attribute__((__cold__))
+
 /*
  * Single, untorn access to memory shared with the guest or other threads.
  * Relaxed atomics rather than volatile, so that ThreadSanitizer sees them.

@@ -54,6 +54,7 @@
 
 #define PACKED_AVAIL	(1U << VRING_PACKED_DESC_F_AVAIL)
 #define PACKED_USED	(1U << VRING_PACKED_DESC_F_USED)
+#define PACKED_AU	(PACKED_AVAIL | PACKED_USED)
 #define PACKED_WRAP	(1U << VRING_PACKED_EVENT_F_WRAP_CTR)
 /* Descriptor Ring Change Event Flags: the low two bits (14 reserved). */
 #define PACKED_EVENT_FLAGS_MASK	0x3U
@@ -79,28 +80,45 @@ static inline uint32_t packed_dist(const struct vdev_queue *vq, uint32_t a,
 	return (a + twice - b) % twice;
 }
 
-/* Offset @off advanced by @n (at most the size), wrap counter flipped at the end. */
-static inline void packed_advance(const struct vdev_queue *vq, uint16_t *off,
-				  bool *wrap, uint16_t n)
+/*
+ * A lap is kept as the AVAIL and USED bits a descriptor has in it, so
+ * that one compare checks both and a wrap is one XOR with PACKED_AU. The
+ * driver's lap (@avail_lap): AVAIL = wrap counter, USED = its opposite.
+ * The device's lap (@used_lap): both equal to the wrap counter. In both
+ * AVAIL is the wrap counter.
+ */
+static inline uint16_t packed_avail_lap(bool wrap)
 {
-	uint32_t next = (uint32_t)*off + n;
-
-	if (next >= vq->size) {
-		next -= vq->size;
-		*wrap = !*wrap;
-	}
-	*off = (uint16_t)next;
+	return wrap ? PACKED_AVAIL : PACKED_USED;
 }
 
-/* Made available for the lap of @wrap: AVAIL == wrap, USED != wrap. */
-static inline bool packed_avail_bit(uint16_t flags, bool wrap)
+static inline uint16_t packed_used_lap(bool wrap)
 {
-	return !!(flags & PACKED_AVAIL) == wrap;
+	return wrap ? PACKED_AU : 0;
 }
 
-static inline bool packed_used_bit(uint16_t flags, bool wrap)
+static inline bool packed_lap_wrap(uint16_t lap)
 {
-	return !!(flags & PACKED_USED) == wrap;
+	return lap & PACKED_AVAIL;
+}
+
+/* Made available in the driver's lap @lap: AVAIL and USED as in @lap. */
+static inline bool packed_is_avail(uint16_t flags, uint16_t lap)
+{
+	return (flags & PACKED_AU) == lap;
+}
+
+/* AVAIL alone as in @lap: a chain, or a malformed one pop reports. */
+static inline bool packed_avail_bit(uint16_t flags, uint16_t lap)
+{
+	return !((flags ^ lap) & PACKED_AVAIL);
+}
+
+/* The chain's ring_pos: head offset | wrap counter << 15. */
+static inline uint32_t packed_ring_pos(unsigned int pos, uint16_t lap)
+{
+	return pos | (uint32_t)(lap & PACKED_AVAIL) <<
+		     (VRING_PACKED_EVENT_F_WRAP_CTR - VRING_PACKED_DESC_F_AVAIL);
 }
 
 /* The whole event suppression structure, read once (4-byte aligned). */
@@ -128,12 +146,10 @@ static void packed_reset_position(struct vdev_queue *vq, uint16_t avail,
 	struct vq_packed *p = to_packed(vq);
 
 	p->last_avail = avail;
-	p->avail_wrap = avail_wrap;
-	p->seen = avail;
-	p->seen_wrap = avail_wrap;
+	p->avail_lap = packed_avail_lap(avail_wrap);
 	p->behind = 0;
 	p->used = used;
-	p->used_wrap = used_wrap;
+	p->used_lap = packed_used_lap(used_wrap);
 	p->pending = false;
 	p->used_count = 0;
 	p->pub_count = 0;
@@ -220,45 +236,61 @@ static int packed_walk_indirect(struct vdev_queue *vq,
 	return 0;
 }
 
-/* Pop has taken a chain of @n descriptors that ends before @pos/@wrap. */
-static inline void packed_popped(struct vq_packed *p, uint16_t pos, bool wrap,
-				 uint16_t n)
+/*
+ * Pop has taken a chain of @n descriptors that ends before @pos in the
+ * driver's lap @lap. @seen is kept only while @behind is not 0 (after a
+ * rewind); otherwise it is @last_avail (packed_seen()).
+ */
+static inline void packed_popped(struct vq_packed *p, unsigned int pos,
+				 uint16_t lap, unsigned int n)
 {
 	p->last_avail = pos;
-	p->avail_wrap = wrap;
-	if (likely(!p->behind) || p->behind <= n) {
-		p->behind = 0;
-		p->seen = pos;
-		p->seen_wrap = wrap;
-	} else {
-		p->behind -= n;
+	p->avail_lap = lap;
+	if (unlikely(p->behind))
+		p->behind = p->behind > n ? p->behind - n : 0;
+}
+
+/* The furthest position pop has reached, and its lap. */
+static inline uint16_t packed_seen(const struct vq_packed *p, uint16_t *lap)
+{
+	if (p->behind) {
+		*lap = p->seen_lap;
+		return p->seen;
 	}
+	*lap = p->avail_lap;
+	return p->last_avail;
+}
+
+/* The descriptor at @pos has AVAIL, but USED disagrees with it. */
+static noinline __cold int packed_fail_lap(struct vdev_queue *vq,
+					   unsigned int pos,
+					   uint16_t flags, uint16_t lap)
+{
+	return vq_fail(vq, -EIO,
+		       "descriptor %u: AVAIL/USED flags 0x%x disagree with wrap counter %u",
+		       pos, flags, packed_lap_wrap(lap));
 }
 
 /*
  * An indirect descriptor at the pop position, whose flags pop loaded
- * (@flags, AVAIL matching the wrap counter): the whole chain is its
+ * (@flags, AVAIL and USED as the lap wants): the whole chain is its
  * table, so it may have no NEXT.
  */
-static int packed_pop_indirect(struct vdev_queue *vq, struct vdev_chain *chain,
-			       uint16_t flags)
+static noinline int packed_pop_indirect(struct vdev_queue *vq,
+					struct vdev_chain *chain,
+					uint16_t flags)
 {
 	struct vq_packed *p = to_packed(vq);
 	const struct vring_packed_desc *d = &p->desc[p->last_avail];
-	uint16_t pos = p->last_avail;
-	bool wrap = p->avail_wrap;
+	unsigned int pos = p->last_avail;
+	uint16_t lap = p->avail_lap;
 	uint64_t addr;
 	uint32_t len;
 	int ret;
 
-	if (unlikely(packed_used_bit(flags, wrap)))
-		return vq_fail(vq, -EIO,
-			       "descriptor %u: AVAIL/USED flags 0x%x disagree with wrap counter %u",
-			       pos, flags, wrap);
 	addr = vq_load_le64(&d->addr);
 	len = vq_load_le32(&d->len);
-	vq_chain_begin(chain, vq_load_le16(&d->id),
-		       pos | (uint32_t)wrap << 15);
+	vq_chain_begin(chain, vq_load_le16(&d->id), packed_ring_pos(pos, lap));
 	if (unlikely(!vq->priv->indirect))
 		return vq_fail(vq, -EIO,
 			       "indirect descriptor, feature not negotiated");
@@ -268,103 +300,146 @@ static int packed_pop_indirect(struct vdev_queue *vq, struct vdev_chain *chain,
 	if (unlikely(ret))
 		return ret;
 	chain->nr_descs = 1;
-	packed_advance(vq, &pos, &wrap, 1);
-	packed_popped(p, pos, wrap, 1);
+	if (++pos == vq->size) {
+		pos = 0;
+		lap ^= PACKED_AU;
+	}
+	packed_popped(p, pos, lap, 1);
 	return 1;
 }
 
 /*
- * The rest of a chain whose head (at @head, with NEXT) pop took: the
- * descriptors from @pos/@wrap on, each checked as the head was and none
- * indirect, the walk bounded by the queue size. Return: 1, or
- * vq_fail()'s return (the position has not moved).
+ * A chain whose head @d, at the pop position @pos in the driver's lap
+ * @lap, pop has loaded (@flags: AVAIL and USED as the lap wants, NEXT,
+ * not INDIRECT): the head, then the descriptors after it, each checked
+ * as the head was and none indirect, the walk bounded by the queue size:
+ * coming back to the head's slot means the chain has had size
+ * descriptors. Return: 1, or vq_fail()'s return (the position has not
+ * moved).
  */
-static inline int packed_pop_rest(struct vdev_queue *vq,
-				  struct vdev_chain *chain, uint16_t head,
-				  uint16_t pos, bool wrap)
+static noinline int packed_pop_chain(struct vdev_queue *vq,
+				     struct vdev_chain *chain,
+				     const struct vring_packed_desc *d,
+				     uint16_t flags, unsigned int pos,
+				     uint16_t lap)
 {
-	struct vq_packed *p = to_packed(vq);
-	uint16_t n = 1, flags;
+	unsigned int head;
 	int ret;
 
-	do {
-		const struct vring_packed_desc *d = &p->desc[pos];
-
-		if (unlikely(n == vq->size))
-			return vq_fail(vq, -EIO,
-				       "chain at %u longer than %u descriptors",
-				       head, vq->size);
-		/* Ordered after the acquire of the head's flags. */
-		flags = vq_load_le16(&d->flags);
-		if (unlikely(!packed_avail_bit(flags, wrap)))
-			return vq_fail(vq, -EIO,
-				       "descriptor %u of the chain at %u not available (flags 0x%x, wrap %u)",
-				       pos, head, flags, wrap);
-		if (unlikely(packed_used_bit(flags, wrap)))
-			return vq_fail(vq, -EIO,
-				       "descriptor %u: AVAIL/USED flags 0x%x disagree with wrap counter %u",
-				       pos, flags, wrap);
-		if (unlikely(flags & VRING_DESC_F_INDIRECT))
-			return vq_fail(vq, -EIO, vq->priv->indirect ?
-				       "indirect descriptor inside a chain" :
-				       "indirect descriptor, feature not negotiated");
+	vq_chain_begin(chain, vq_load_le16(&d->id), packed_ring_pos(pos, lap));
+	for (;;) {
 		ret = vq_chain_add(vq, chain, vq_load_le64(&d->addr),
 				   vq_load_le32(&d->len),
 				   flags & VRING_DESC_F_WRITE);
 		if (unlikely(ret))
 			return ret;
-		/* The buffer id is in the chain's last descriptor (2.8.6). */
 		if (!(flags & VRING_DESC_F_NEXT))
-			chain->id = vq_load_le16(&d->id);
-		n++;
-		packed_advance(vq, &pos, &wrap, 1);
-	} while (flags & VRING_DESC_F_NEXT);
-	chain->nr_descs = n;
-	packed_popped(p, pos, wrap, n);
+			break;
+		d++;
+		if (unlikely(++pos == vq->size)) {
+			pos = 0;
+			lap ^= PACKED_AU;
+			d = to_packed(vq)->desc;
+		}
+		head = to_packed(vq)->last_avail;
+		if (unlikely(pos == head))
+			return vq_fail(vq, -EIO,
+				       "chain at %u longer than %u descriptors",
+				       head, vq->size);
+		/* Ordered after the acquire of the head's flags. */
+		flags = vq_load_le16(&d->flags);
+		if (unlikely(!packed_is_avail(flags, lap))) {
+			if (!packed_avail_bit(flags, lap))
+				return vq_fail(vq, -EIO,
+					       "descriptor %u of the chain at %u not available (flags 0x%x, wrap %u)",
+					       pos, head, flags,
+					       packed_lap_wrap(lap));
+			return packed_fail_lap(vq, pos, flags, lap);
+		}
+		if (unlikely(flags & VRING_DESC_F_INDIRECT))
+			return vq_fail(vq, -EIO, vq->priv->indirect ?
+				       "indirect descriptor inside a chain" :
+				       "indirect descriptor, feature not negotiated");
+	}
+	/* The buffer id is in the chain's last descriptor (2.8.6). */
+	chain->id = vq_load_le16(&d->id);
+	if (++pos == vq->size) {
+		pos = 0;
+		lap ^= PACKED_AU;
+	}
+	head = to_packed(vq)->last_avail;
+	chain->nr_descs = pos > head ? pos - head : pos + vq->size - head;
+	packed_popped(to_packed(vq), pos, lap, chain->nr_descs);
+	return 1;
+}
+
+/*
+ * A chain of one descriptor, @d at the pop position @pos in the lap @lap,
+ * whose flags pop has loaded and checked (@flags: no NEXT, no INDIRECT).
+ * Only @vq is live across vq_chain_add(): the position is read again
+ * after it.
+ */
+static noinline int packed_pop_one(struct vdev_queue *vq,
+				   struct vdev_chain *chain,
+				   const struct vring_packed_desc *d,
+				   uint16_t flags, unsigned int pos,
+				   uint16_t lap)
+{
+	struct vq_packed *p;
+	int ret;
+
+	vq_chain_begin(chain, vq_load_le16(&d->id), packed_ring_pos(pos, lap));
+	chain->nr_descs = 1;
+	ret = vq_chain_add(vq, chain, vq_load_le64(&d->addr),
+			   vq_load_le32(&d->len), flags & VRING_DESC_F_WRITE);
+	if (unlikely(ret))
+		return ret;
+	p = to_packed(vq);
+	pos = p->last_avail + 1;
+	lap = p->avail_lap;
+	if (unlikely(pos == vq->size)) {
+		pos = 0;
+		lap ^= PACKED_AU;
+	}
+	packed_popped(p, pos, lap, 1);
 	return 1;
 }
 
 /*
  * Take the chain at the pop position. The head's flags are loaded with
- * acquire; every descriptor is read once, its flags checked against the
- * wrap counter of the slot it is in (the chain may cross the end of the
- * ring), and the walk stops at the queue size, which bounds it whatever
- * the driver wrote. The position moves only when the whole chain is good.
- * The head is taken here, the rest of a chain (NEXT) by
- * packed_pop_rest(), an indirect descriptor by packed_pop_indirect().
+ * acquire and checked in one compare: AVAIL and USED as the lap wants
+ * (AVAIL alone wrong: the ring is empty there). Every descriptor is read
+ * once, its flags checked against the lap of the slot it is in (the chain
+ * may cross the end of the ring), and the walk stops at the queue size,
+ * which bounds it whatever the driver wrote. The position moves only
+ * when the whole chain is good. The head is checked here, and the rest
+ * goes to a function of its own, each with only the registers it needs:
+ * packed_pop_one() takes a chain of one descriptor, packed_pop_chain() a
+ * NEXT chain, packed_pop_indirect() an indirect descriptor.
  */
 static int packed_pop(struct vdev_queue *vq, struct vdev_chain *chain)
 {
 	struct vq_packed *p = to_packed(vq);
-	uint16_t pos = p->last_avail, head = pos, flags;
+	unsigned int pos = p->last_avail;
+	uint16_t lap = p->avail_lap, flags;
 	const struct vring_packed_desc *d = &p->desc[pos];
-	bool wrap = p->avail_wrap;
-	int ret;
 
 	/*
 	 * Pairs with the driver's wmb before it stores the head's flags:
 	 * the rest of the chain is read only after this acquire.
 	 */
 	flags = vq_load_le16_acquire(&d->flags);
-	if (!packed_avail_bit(flags, wrap))
-		return 0;
-	if (unlikely(flags & VRING_DESC_F_INDIRECT))
-		return packed_pop_indirect(vq, chain, flags);
-	if (unlikely(packed_used_bit(flags, wrap)))
-		return vq_fail(vq, -EIO,
-			       "descriptor %u: AVAIL/USED flags 0x%x disagree with wrap counter %u",
-			       pos, flags, wrap);
-	vq_chain_begin(chain, vq_load_le16(&d->id), pos | (uint32_t)wrap << 15);
-	ret = vq_chain_add(vq, chain, vq_load_le64(&d->addr),
-			   vq_load_le32(&d->len), flags & VRING_DESC_F_WRITE);
-	if (unlikely(ret))
-		return ret;
-	packed_advance(vq, &pos, &wrap, 1);
-	if (flags & VRING_DESC_F_NEXT)
-		return packed_pop_rest(vq, chain, head, pos, wrap);
-	chain->nr_descs = 1;
-	packed_popped(p, pos, wrap, 1);
-	return 1;
+	if (unlikely(!packed_is_avail(flags, lap))) {
+		if (!packed_avail_bit(flags, lap))
+			return 0;
+		return packed_fail_lap(vq, pos, flags, lap);
+	}
+	if (flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) {
+		if (unlikely(flags & VRING_DESC_F_INDIRECT))
+			return packed_pop_indirect(vq, chain, flags);
+		return packed_pop_chain(vq, chain, d, flags, pos, lap);
+	}
+	return packed_pop_one(vq, chain, d, flags, pos, lap);
 }
 
 /*
@@ -381,40 +456,35 @@ static int packed_rewind(struct vdev_queue *vq, const struct vdev_chain *chain)
 
 	if (pos > UINT16_MAX || off >= vq->size)
 		return -EINVAL;
-	la = packed_lin(vq, p->last_avail, p->avail_wrap);
+	la = packed_lin(vq, p->last_avail, packed_lap_wrap(p->avail_lap));
 	back = packed_dist(vq, la, packed_lin(vq, off, wrap));
-	out = packed_dist(vq, la, packed_lin(vq, p->used, p->used_wrap));
+	out = packed_dist(vq, la, packed_lin(vq, p->used,
+					     packed_lap_wrap(p->used_lap)));
 	if (!back || back > out)
 		return -EINVAL;
+	if (!p->behind) {
+		p->seen = p->last_avail;
+		p->seen_lap = p->avail_lap;
+	}
 	p->last_avail = off;
-	p->avail_wrap = wrap;
+	p->avail_lap = packed_avail_lap(wrap);
 	p->behind += back;
 	return 0;
 }
 
 /*
- * One used descriptor at the used slot: id, len, then the flags (both
- * bits equal to the Device Ring Wrap Counter, WRITE when something was
+ * The used descriptor for buffer @id at offset @used: id, len, then the
+ * flags (both bits as the device's lap wants, WRITE when something was
  * written). The first descriptor pushed since the last flush keeps its
  * flags for flush to store last, so the whole batch appears at once; the
  * driver reads the later ones only after that one.
  */
-static void packed_push(struct vdev_queue *vq, uint16_t id, uint16_t nr_descs,
-			uint32_t len)
+static inline void packed_put_used(struct vq_packed *p, unsigned int used,
+				   uint16_t id, uint32_t len)
 {
-	struct vq_packed *p = to_packed(vq);
-	struct vring_packed_desc *d = &p->desc[p->used];
-	uint16_t size = vq->size, flags, used;
+	struct vring_packed_desc *d = &p->desc[used];
+	uint16_t flags = p->used_lap | (len ? VRING_DESC_F_WRITE : 0);
 
-	/* 1 to size descriptors: one compare for both bounds. */
-	if (unlikely((uint16_t)(nr_descs - 1) >= size)) {
-		vq_fail(vq, -EINVAL, "push of buffer %u with %u descriptors",
-			id, nr_descs);
-		return;
-	}
-	flags = len ? VRING_DESC_F_WRITE : 0;
-	if (p->used_wrap)
-		flags |= PACKED_AVAIL | PACKED_USED;
 	vq_store_le16(&d->id, id);
 	vq_store_le32(&d->len, len);
 	if (p->pending) {
@@ -422,13 +492,41 @@ static void packed_push(struct vdev_queue *vq, uint16_t id, uint16_t nr_descs,
 		vq_store_le16(&d->flags, flags);
 	} else {
 		p->pending = true;
-		p->pending_pos = p->used;
+		p->pending_pos = used;
 		p->pending_flags = flags;
 	}
-	used = p->used + nr_descs;
-	if (used >= size) {
+}
+
+/* A device bug: the chain cannot have taken @nr_descs slots. */
+static noinline __cold void packed_push_bad(struct vdev_queue *vq,
+					    uint16_t id, uint16_t nr_descs)
+{
+	vq_fail(vq, -EINVAL, "push of buffer %u with %u descriptors", id,
+		nr_descs);
+}
+
+/*
+ * One used descriptor at the used slot (packed_put_used()), which then
+ * advances by @nr_descs: 1 to size descriptors, checked before anything
+ * is written.
+ */
+static void packed_push(struct vdev_queue *vq, uint16_t id, uint16_t nr_descs,
+			uint32_t len)
+{
+	unsigned int size = vq->size, used;
+	struct vq_packed *p;
+
+	if (unlikely(!nr_descs || nr_descs > size)) {
+		packed_push_bad(vq, id, nr_descs);
+		return;
+	}
+	p = to_packed(vq);
+	used = p->used;
+	packed_put_used(p, used, id, len);
+	used += nr_descs;
+	if (unlikely(used >= size)) {
 		used -= size;
-		p->used_wrap = !p->used_wrap;
+		p->used_lap ^= PACKED_AU;
 	}
 	p->used = used;
 	p->used_count += nr_descs;
@@ -448,7 +546,7 @@ static void packed_flush(struct vdev_queue *vq)
 	vq_store_le16_release(&p->desc[p->pending_pos].flags, p->pending_flags);
 	p->pending = false;
 	p->pub_count = p->used_count;
-	p->pub_lin = packed_lin(vq, p->used, p->used_wrap);
+	p->pub_lin = packed_lin(vq, p->used, packed_lap_wrap(p->used_lap));
 }
 
 /*
@@ -509,12 +607,12 @@ static void packed_disable_notify(struct vdev_queue *vq)
 	packed_event_store(to_packed(vq), 0, VRING_PACKED_EVENT_FLAG_DISABLE);
 }
 
-/* Is the descriptor at @off made available for the lap of @wrap? */
+/* Is the descriptor at @off made available in the driver's lap @lap? */
 static inline bool packed_avail_at(struct vdev_queue *vq, uint16_t off,
-				   bool wrap)
+				   uint16_t lap)
 {
 	return packed_avail_bit(vq_load_le16(&to_packed(vq)->desc[off].flags),
-				wrap);
+				lap);
 }
 
 /*
@@ -528,20 +626,22 @@ static inline bool packed_avail_at(struct vdev_queue *vq, uint16_t off,
 static bool packed_enable_notify(struct vdev_queue *vq)
 {
 	struct vq_packed *p = to_packed(vq);
+	uint16_t seen, lap;
 
-	if (vq->priv->event_idx)
-		packed_event_store(p, p->seen |
-				   (p->seen_wrap ? PACKED_WRAP : 0),
+	if (vq->priv->event_idx) {
+		seen = packed_seen(p, &lap);
+		packed_event_store(p, packed_ring_pos(seen, lap),
 				   VRING_PACKED_EVENT_FLAG_DESC);
-	else
+	} else {
 		packed_event_store(p, 0, VRING_PACKED_EVENT_FLAG_ENABLE);
+	}
 	/*
 	 * The event area must be visible before we look at the ring again;
 	 * pairs with the driver's mb between making a descriptor available
 	 * and reading the device area (virtqueue_kick_prepare_packed()).
 	 */
 	smp_mb();
-	return packed_avail_at(vq, p->last_avail, p->avail_wrap);
+	return packed_avail_at(vq, p->last_avail, p->avail_lap);
 }
 
 /* A head with AVAIL matching: a chain, or a malformed one pop reports. */
@@ -549,7 +649,7 @@ static bool packed_has_avail(struct vdev_queue *vq)
 {
 	struct vq_packed *p = to_packed(vq);
 
-	return packed_avail_at(vq, p->last_avail, p->avail_wrap);
+	return packed_avail_at(vq, p->last_avail, p->avail_lap);
 }
 
 /*
@@ -560,9 +660,10 @@ static bool packed_has_avail(struct vdev_queue *vq)
  */
 static bool packed_more_avail(struct vdev_queue *vq)
 {
-	struct vq_packed *p = to_packed(vq);
+	uint16_t seen, lap;
 
-	return packed_avail_at(vq, p->seen, p->seen_wrap);
+	seen = packed_seen(to_packed(vq), &lap);
+	return packed_avail_at(vq, seen, lap);
 }
 
 static void packed_get_state(const struct vdev_queue *vq,
@@ -571,9 +672,9 @@ static void packed_get_state(const struct vdev_queue *vq,
 	const struct vq_packed *p = to_packed(vq);
 
 	state->last_avail_idx = p->last_avail;
-	state->avail_wrap_counter = p->avail_wrap;
+	state->avail_wrap_counter = packed_lap_wrap(p->avail_lap);
 	state->used_idx = p->used;
-	state->used_wrap_counter = p->used_wrap;
+	state->used_wrap_counter = packed_lap_wrap(p->used_lap);
 }
 
 static int packed_set_state(struct vdev_queue *vq,

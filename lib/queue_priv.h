@@ -131,13 +131,17 @@ struct vq_split {
  * @driver: driver event suppression area, only read by the device
  * @device: device event suppression area, only written by the device
  * @last_avail: ring offset of the next descriptor pop reads
- * @avail_wrap: the Driver Ring Wrap Counter expected at @last_avail
+ * @avail_lap: the AVAIL and USED bits an available descriptor has at
+ *             @last_avail (AVAIL = the Driver Ring Wrap Counter, USED its
+ *             opposite), compared with a descriptor's flags in one go
  * @seen: furthest offset pop has reached (the end of the furthest chain
- *        it returned); @last_avail except after a rewind
- * @seen_wrap: wrap counter at @seen
- * @behind: slots @last_avail is behind @seen
+ *        it returned); kept only while @behind is not 0, else it is
+ *        @last_avail
+ * @seen_lap: @avail_lap at @seen (while @behind)
+ * @behind: slots @last_avail is behind @seen (after a rewind)
  * @used: ring offset of the next used descriptor push writes
- * @used_wrap: the Device Ring Wrap Counter at @used
+ * @used_lap: the AVAIL and USED bits a used descriptor at @used gets
+ *            (both the Device Ring Wrap Counter)
  * @pending: a pushed used descriptor is not yet published
  * @pending_pos: offset of the first unpublished used descriptor, whose
  *               flags flush stores last
@@ -156,12 +160,12 @@ struct vq_packed {
 	struct vring_packed_desc_event *driver;
 	struct vring_packed_desc_event *device;
 	uint16_t last_avail;
-	bool avail_wrap;
+	uint16_t avail_lap;
 	uint16_t seen;
-	bool seen_wrap;
+	uint16_t seen_lap;
 	uint32_t behind;
 	uint16_t used;
-	bool used_wrap;
+	uint16_t used_lap;
 	bool pending;
 	uint16_t pending_pos;
 	uint16_t pending_flags;
