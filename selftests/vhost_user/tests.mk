@@ -1,13 +1,13 @@
 # SPDX-License-Identifier: GPL-2.0
 #
-# tools/vhost-user-net (vdev-vhost-user-net) on the host, no front-end:
-# its answers to bad input (selftests/vhost_user/vhost_user_net_args_test.sh).
-# The script is installed next to the variant's build of the tool, which
-# it runs: $(B)/tools/vdev-vhost-user-net.
-HOST_TESTS += selftests/vhost_user/vhost_user_net_args_test
-# The tool takes its signals on a thread of its own.
-THREADED_TESTS += selftests/vhost_user/vhost_user_net_args_test
+# vhost-user back-end (lib/vhost_user.c): the test is the front-end over
+# a socketpair, serving a virtio-net device on a TAP in its own network
+# namespace.
 
-$(B)/selftests/vhost_user/vhost_user_net_args_test: selftests/vhost_user/vhost_user_net_args_test.sh $(B)/tools/vdev-vhost-user-net
-	@mkdir -p $(dir $@)
-	install -m 0755 $< $@
+HOST_TESTS += selftests/vhost_user/vhost_user_test
+THREADED_TESTS += selftests/vhost_user/vhost_user_test
+# Fails on purpose from build/fault with VDEV_FAULT=leak-ctrl-worker: its
+# reconnect test sees the leaked control worker and the TAP kept busy.
+XFAIL_TESTS += selftests/vhost_user/vhost_user_test
+$(B)/selftests/vhost_user/vhost_user_test: selftests/net/net_dev.h \
+	selftests/net/net_test.h selftests/vq_driver.h lib/vhost_user_priv.h
