@@ -103,11 +103,15 @@ struct vu_ring {
  * @gpa: guest-physical base
  * @size: length
  * @uva: the front-end's virtual address of @gpa
+ * @refs: ADD_MEM_REG messages for this very region not yet matched by a
+ *        REM_MEM_REG (QEMU before 8.1 sends both once per vhost_dev,
+ *        i.e. once per queue pair)
  */
 struct vu_region {
 	uint64_t gpa;
 	uint64_t size;
 	uint64_t uva;
+	unsigned int refs;
 };
 
 /**
@@ -488,6 +492,7 @@ static int vu_set_mem_table(struct vdev_vhost_user *vu,
 		tab[i].gpa = r->guest_phys_addr;
 		tab[i].size = r->memory_size;
 		tab[i].uva = r->userspace_addr;
+		tab[i].refs = 1;
 		regs[i] = (struct vdev_mem_region){
 			.gpa = r->guest_phys_addr,
 			.size = r->memory_size,
@@ -513,11 +518,20 @@ static int vu_add_mem_reg(struct vdev_vhost_user *vu,
 			  unsigned int nr_fds)
 {
 	const struct vhost_user_region *r = &msg->payload.mem_reg.region;
+	unsigned int i;
 	int ret;
 
 	if (nr_fds != 1)
 		return vu_err(vu, -EPROTO, "ADD_MEM_REG: %u fds, expected 1",
 			      nr_fds);
+	/* The same region again, from the vhost_dev of another pair. */
+	for (i = 0; i < vu->nr_regions; i++)
+		if (vu->regions[i].gpa == r->guest_phys_addr &&
+		    vu->regions[i].uva == r->userspace_addr &&
+		    vu->regions[i].size == r->memory_size) {
+			vu->regions[i].refs++;
+			return 0;
+		}
 	if (vu->nr_regions >= VDEV_MEM_MAX_REGIONS)
 		return vu_err(vu, -ENOSPC, "ADD_MEM_REG: %u regions already",
 			      vu->nr_regions);
@@ -534,6 +548,7 @@ static int vu_add_mem_reg(struct vdev_vhost_user *vu,
 		.gpa = r->guest_phys_addr,
 		.size = r->memory_size,
 		.uva = r->userspace_addr,
+		.refs = 1,
 	};
 	return 0;
 }
@@ -554,6 +569,10 @@ static int vu_rem_mem_reg(struct vdev_vhost_user *vu,
 		return vu_err(vu, -ENOENT, "REM_MEM_REG: no region at %#llx size %#llx",
 			      (unsigned long long)r->guest_phys_addr,
 			      (unsigned long long)r->memory_size);
+	if (vu->regions[i].refs > 1) {
+		vu->regions[i].refs--;
+		return 0;
+	}
 	ret = vu_quiesce(vu);
 	if (ret)
 		return vu_err(vu, ret, "REM_MEM_REG: cannot park the workers");
@@ -884,7 +903,7 @@ static int vu_set_vring_base(struct vdev_vhost_user *vu,
 			     const struct vhost_vring_state *s)
 {
 	struct vu_ring *r = NULL;
-	unsigned int off;
+	unsigned int off, used;
 	int ret;
 
 	ret = vu_ring_of(vu, "SET_VRING_BASE", s->index, &r);
@@ -896,8 +915,14 @@ static int vu_set_vring_base(struct vdev_vhost_user *vu,
 	memset(&r->state, 0, sizeof(r->state));
 	r->state_exact = false;
 	if (vu_packed(vu)) {
-		off = s->num & ~VHOST_USER_PACKED_WRAP;
-		if (s->num > 0xffff || !r->num || off >= r->num)
+		/*
+		 * Bits 0-14 the avail index, 15 its wrap counter; QEMU (7.2
+		 * at least) also sends bits 16-30 the used index, 31 its
+		 * wrap counter. Without them, used is where avail is.
+		 */
+		off = s->num & ~VHOST_USER_PACKED_WRAP & 0xffff;
+		used = (s->num >> 16) & ~VHOST_USER_PACKED_WRAP;
+		if (!r->num || off >= r->num || used >= r->num)
 			return vu_err(vu, -EINVAL,
 				      "SET_VRING_BASE: ring %u: base %#x above size %u",
 				      s->index, s->num, r->num);
@@ -905,6 +930,11 @@ static int vu_set_vring_base(struct vdev_vhost_user *vu,
 		r->state.used_idx = off;
 		r->state.avail_wrap_counter = s->num & VHOST_USER_PACKED_WRAP;
 		r->state.used_wrap_counter = r->state.avail_wrap_counter;
+		if (s->num >> 16) {
+			r->state.used_idx = used;
+			r->state.used_wrap_counter =
+				(s->num >> 16) & VHOST_USER_PACKED_WRAP;
+		}
 		/* Both positions given: nothing to read from the ring. */
 		r->state_exact = true;
 		return 0;
@@ -1045,7 +1075,13 @@ static int vu_set_vring_enable(struct vdev_vhost_user *vu,
 	ret = vu_ring_of(vu, "SET_VRING_ENABLE", s->index, &r);
 	if (ret)
 		return ret;
-	if (!(vu->features & (1ULL << VHOST_USER_F_PROTOCOL_FEATURES)))
+	/*
+	 * QEMU enables the rings when the driver sets FEATURES_OK, before
+	 * its SET_FEATURES (vhost_user_set_vring_enable() looks at the
+	 * features offered): wrong only after a SET_FEATURES without them.
+	 */
+	if (vu->features &&
+	    !(vu->features & (1ULL << VHOST_USER_F_PROTOCOL_FEATURES)))
 		return vu_err(vu, -EPROTO,
 			      "SET_VRING_ENABLE without protocol features");
 	if (s->num > 1)
