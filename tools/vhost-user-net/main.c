@@ -23,12 +23,13 @@
  *   vdev-vhost-user-net: listening on PATH (fds F, threads T)
  *   vdev-vhost-user-net: connecting to PATH (fds F, threads T)
  *   vdev-vhost-user-net: connection N: connected
+ *   vdev-vhost-user-net: connection N: frames rx_frames_q0=R tx_frames_q0=T ...
  *   vdev-vhost-user-net: connection N: disconnected (REASON), M messages; fds F, threads T
  *   vdev-vhost-user-net: stopped after N connection(s)
  *   vdev-vhost-user-net: vdev: MSG        (libvdev's messages)
- * F and T are the process's open fds and threads with the device made
- * again and no front-end: the same after every connection, else
- * something leaked.
+ * F and T are the process's open fds and threads with no device and no
+ * connection (before the first device is made, after each connection's
+ * device is put): the same every time, else something leaked.
  *
  * Exit status: 0 after SIGINT/SIGTERM; 1 on bad input, with exactly one
  * line on stderr, "vdev-vhost-user-net: <what>: <why>", or when the TAP
@@ -66,6 +67,10 @@
 #define DEFAULT_RECONNECT_MS	1000
 /* How long a joined thread may stay listed in /proc/self/task. */
 #define SETTLE_MS		500
+
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
+#endif
 
 static const char usage_text[] =
 	"usage: " NAME " --socket PATH --tap NAME [--queues N] [--client]\n"
@@ -529,6 +534,25 @@ static const char *reason(struct backend *be, int ret, char *buf,
 }
 
 /*
+ * The frames the device moved on each queue pair during connection @n:
+ * "rx" went to the guest, "tx" came from it (vdev_device_counters()).
+ */
+static void print_frames(struct vdev_device *dev, unsigned int n)
+{
+	struct vdev_counter c[64];
+	unsigned int nr, i;
+
+	nr = vdev_device_counters(dev, c, ARRAY_SIZE(c));
+	printf(NAME ": connection %u: frames", n);
+	for (i = 0; i < nr; i++)
+		if (!strncmp(c[i].name, "rx_frames_", 10) ||
+		    !strncmp(c[i].name, "tx_frames_", 10))
+			printf(" %s=%llu", c[i].name,
+			       (unsigned long long)c[i].value);
+	printf("\n");
+}
+
+/*
  * Serve connection @n on socket @fd, then put its device and make the
  * next one. Returns 0 to go on, 1 to stop, or -errno.
  */
@@ -563,15 +587,17 @@ static int serve(struct backend *be, unsigned int n, int fd, int thr0)
 	be->conn = -1;
 	pthread_mutex_unlock(&be->lock);
 	vdev_vhost_user_get_stats(vu, &st);
+	print_frames(be->dev, n);
 	close(fd);
 	vdev_vhost_user_destroy(vu);
 	/* The last put: every worker joined, every TAP fd closed. */
 	vdev_device_put(be->dev);
 	be->dev = NULL;
-	snprintf(when, sizeof(when), "%u", n);
-	err = be->stopping ? 0 : device_open(be, when);
+	/* No device, no connection: as when the program started. */
 	fds = count_fds();
 	thr = count_threads(thr0);
+	snprintf(when, sizeof(when), "%u", n);
+	err = be->stopping ? 0 : device_open(be, when);
 	printf(NAME ": connection %u: disconnected (%s), %llu messages; fds %d, threads %d\n",
 	       n, reason(be, ret, why, sizeof(why)),
 	       (unsigned long long)st.messages, fds, thr);
@@ -657,13 +683,14 @@ int main(int argc, char **argv)
 		ret = socket_listen(&be);
 	if (!ret)
 		ret = tap_prepare(&be);
+	/* What a connection must leave behind when its device is put. */
+	fds = count_fds();
+	thr = count_threads(INT_MAX);
 	if (!ret)
 		ret = device_open(&be, NULL);
 	if (ret)
 		goto out_stop;
 
-	fds = count_fds();
-	thr = count_threads(INT_MAX);
 	printf(NAME ": %s %s (fds %d, threads %d)\n",
 	       o.client ? "connecting to" : "listening on", o.socket, fds,
 	       thr);
