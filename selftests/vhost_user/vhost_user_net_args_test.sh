@@ -133,17 +133,17 @@ holder=$!
 if wait_line "$tmp/holder.out" "^$NAME: listening on $S \(fds [0-9]+, threads [0-9]+\)$"; then
 	expect "TAP busy" "^$NAME: --tap vt1: .*busy" --socket "$tmp/vu2.sock" --tap vt1
 	expect "socket in use" "^$NAME: --socket $S: Address already in use" --socket "$S" --tap vt2
-	[ -e /sys/class/net/vt1 ] && created=1 || created=0
+	ip link show vt1 > /dev/null 2>&1 && created=1 || created=0
 	kill "$holder"
 	wait "$holder"
 	rc=$?
 	holder=
 	if [ "$rc" = 0 ] && [ ! -s "$tmp/holder.err" ] && [ "$created" = 1 ] &&
 	   grep -q "^$NAME: stopped after [0-9]* connection(s)$" "$tmp/holder.out" &&
-	   [ ! -e "$S" ] && [ ! -e /sys/class/net/vt1 ]; then
+	   [ ! -e "$S" ] && ! ip link show vt1 > /dev/null 2>&1; then
 		pass "SIGTERM: exit 0, stderr empty, socket removed, its TAP deleted"
 	else
-		echo "# exit $rc, TAP created $created, socket $( [ -e "$S" ] && echo left || echo removed), vt1 $( [ -e /sys/class/net/vt1 ] && echo left || echo deleted)"
+		echo "# exit $rc, TAP created $created, socket $( [ -e "$S" ] && echo left || echo removed), vt1 $(ip link show vt1 > /dev/null 2>&1 && echo left || echo deleted)"
 		sed 's/^/#   out: /' "$tmp/holder.out"
 		sed 's/^/#   err: /' "$tmp/holder.err"
 		fail "SIGTERM: exit 0, stderr empty, socket removed, its TAP deleted"
