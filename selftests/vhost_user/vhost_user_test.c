@@ -621,27 +621,39 @@ TEST_F(vu, get_vring_base_stop_restart)
  * rust-vmm/vhost #180: a second boot on rings whose used->idx is not
  * zero (every ring stopped, then started on a ring whose indices are at
  * K, base K). The device must take its used index from the ring, not
- * from 0 or from where it was.
+ * from 0 or from where it was. The packed ring has no used index to
+ * read: it starts again on the same rings at the bases GET_VRING_BASE
+ * returned, wrap counters included.
  */
 TEST_F(vu, restart_used_idx_not_zero)
 {
 	const uint16_t k = 1000;
-	unsigned int base, i;
+	unsigned int base[2], i;
 	struct vq_driver *d;
 	uint16_t used;
 
-	if (variant->format == VQ_PACKED)
-		SKIP(return, "split ring indices only");
 	ASSERT_EQ(0, conn_open(_metadata, self));
 	ASSERT_EQ(0, fe_boot(self, FE_FEAT, 2));
 	ASSERT_EQ(0, nd_wait_forwarding(TAP));
 	ASSERT_EQ(0, tx_one(&self->nd, self->peer, 0));
 	ASSERT_TRUE(nd_tx_drain(&self->nd, 1, FE_WAIT_MS));
 	for (i = 0; i < 2; i++)
-		ASSERT_EQ(0, fe_get_vring_base(&self->fe, i, &base));
+		ASSERT_EQ(0, fe_get_vring_base(&self->fe, i, &base[i]));
 	/* Every ring stopped: the device is reset, its workers joined. */
 	EXPECT_FALSE(vdev_device_is_active(self->nd.dev));
 	EXPECT_EQ(0, vdev_test_count_threads_named("vdev-net"));
+
+	if (variant->format == VQ_PACKED) {
+		for (i = 0; i < 2; i++)
+			ASSERT_EQ(0, fe_ring(self, i, base[i]));
+		EXPECT_TRUE(vdev_device_is_active(self->nd.dev));
+		for (i = 1; i < 4; i++)
+			ASSERT_EQ(0, tx_one(&self->nd, self->peer, i));
+		nd_rx_fill(&self->nd, 0, 8, ND_RXBUF);
+		ASSERT_EQ(0, rx_one(&self->nd, self->peer, 10));
+		EXPECT_EQ(0, conn_close(self));
+		return;
+	}
 
 	/* The second boot: both rings at index k, base k. */
 	for (i = 0; i < 2; i++) {
@@ -878,12 +890,19 @@ TEST_F(vu, hostile_ring_outside_memory)
 	EXPECT_HOSTILE(-EINVAL, "outside every memory region");
 }
 
+/* Split: a power of two. Packed: any size, but not 0. */
 TEST_F(vu, hostile_num_not_power_of_two)
 {
-	if (variant->format == VQ_PACKED)
-		SKIP(return, "any size is valid for the packed ring");
 	ASSERT_EQ(0, conn_open(_metadata, self));
 	ASSERT_EQ(0, fe_negotiate(self, FE_FEAT));
+	if (variant->format == VQ_PACKED) {
+		ASSERT_EQ(0, fe_state(&self->fe, VHOST_USER_SET_VRING_NUM, 0,
+				      100));
+		ASSERT_EQ(-EIO, fe_state(&self->fe, VHOST_USER_SET_VRING_NUM,
+					 0, 0));
+		EXPECT_HOSTILE(-EINVAL, "size 0 (1 to 256)");
+		return;
+	}
 	ASSERT_EQ(-EIO, fe_state(&self->fe, VHOST_USER_SET_VRING_NUM, 0,
 				   100));
 	EXPECT_HOSTILE(-EINVAL, "size 100 not a power of two");
