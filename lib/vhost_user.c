@@ -884,7 +884,7 @@ static int vu_set_vring_base(struct vdev_vhost_user *vu,
 			     const struct vhost_vring_state *s)
 {
 	struct vu_ring *r = NULL;
-	unsigned int off;
+	unsigned int off, used;
 	int ret;
 
 	ret = vu_ring_of(vu, "SET_VRING_BASE", s->index, &r);
@@ -896,15 +896,19 @@ static int vu_set_vring_base(struct vdev_vhost_user *vu,
 	memset(&r->state, 0, sizeof(r->state));
 	r->state_exact = false;
 	if (vu_packed(vu)) {
-		off = s->num & ~VHOST_USER_PACKED_WRAP;
-		if (s->num > 0xffff || !r->num || off >= r->num)
+		off = s->num & VHOST_USER_PACKED_OFF_MASK;
+		used = s->num >> VHOST_USER_PACKED_USED_SHIFT;
+		if (!used)
+			used = s->num & 0xffff;
+		if (!r->num || off >= r->num ||
+		    (used & VHOST_USER_PACKED_OFF_MASK) >= r->num)
 			return vu_err(vu, -EINVAL,
 				      "SET_VRING_BASE: ring %u: base %#x above size %u",
 				      s->index, s->num, r->num);
 		r->state.last_avail_idx = off;
-		r->state.used_idx = off;
 		r->state.avail_wrap_counter = s->num & VHOST_USER_PACKED_WRAP;
-		r->state.used_wrap_counter = r->state.avail_wrap_counter;
+		r->state.used_idx = used & VHOST_USER_PACKED_OFF_MASK;
+		r->state.used_wrap_counter = used & VHOST_USER_PACKED_WRAP;
 		/* Both positions given: nothing to read from the ring. */
 		r->state_exact = true;
 		return 0;
@@ -922,6 +926,7 @@ static int vu_get_vring_base(struct vdev_vhost_user *vu,
 {
 	struct vhost_vring_state s = msg->payload.state;
 	struct vu_ring *r = NULL;
+	unsigned int used;
 	int ret;
 
 	ret = vu_ring_of(vu, "GET_VRING_BASE", s.index, &r);
@@ -934,8 +939,14 @@ static int vu_get_vring_base(struct vdev_vhost_user *vu,
 			return ret;
 	}
 	s.num = r->state.last_avail_idx;
-	if (vu_packed(vu) && r->state.avail_wrap_counter)
-		s.num |= VHOST_USER_PACKED_WRAP;
+	if (vu_packed(vu)) {
+		if (r->state.avail_wrap_counter)
+			s.num |= VHOST_USER_PACKED_WRAP;
+		used = r->state.used_idx;
+		if (r->state.used_wrap_counter)
+			used |= VHOST_USER_PACKED_WRAP;
+		s.num |= used << VHOST_USER_PACKED_USED_SHIFT;
+	}
 	/* Stopped: a kick fd starts it again. */
 	r->started = false;
 	close_fd(&r->kick_fd);

@@ -587,9 +587,12 @@ TEST_F(vu, get_vring_base_stop_restart)
 	ASSERT_TRUE(nd_tx_drain(&self->nd, 1, FE_WAIT_MS));
 
 	ASSERT_EQ(0, fe_get_vring_base(&self->fe, 1, &base));
-	/* Packed: 3 chains of 2 descriptors, wrap counter 1. */
+	/*
+	 * Packed: 3 chains of 2 descriptors, wrap counter 1, for the
+	 * driver side (bits 0-15) and the used side (bits 16-31).
+	 */
 	EXPECT_EQ(variant->format == VQ_PACKED ?
-		  6 | VHOST_USER_PACKED_WRAP : 3, base);
+		  (6 | VHOST_USER_PACKED_WRAP) * 0x10001 : 3, base);
 	/* Stopped: a frame queued now stays in the ring. */
 	nd_frame(f, sizeof(f), self->nd.mac, 3);
 	ASSERT_LE(0, nd_tx_add(&self->nd, 1, NULL, f, sizeof(f)));
