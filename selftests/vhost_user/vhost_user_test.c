@@ -458,22 +458,28 @@ FIXTURE_TEARDOWN(vu)
 	vdev_log_set_handler(NULL);
 }
 
-/* One frame from the driver to the peer; 0 or -errno. */
-static int tx_one(struct nd *nd, int peer, uint32_t seq)
+/* One frame from TX queue @qi to the peer; 0 or -errno. */
+static int tx_one_on(struct nd *nd, unsigned int qi, int peer, uint32_t seq)
 {
 	uint8_t f[128], r[2048];
 	ssize_t len;
 	int ret;
 
 	nd_frame(f, sizeof(f), nd->mac, seq);
-	ret = nd_tx_add(nd, 1, NULL, f, sizeof(f));
+	ret = nd_tx_add(nd, qi, NULL, f, sizeof(f));
 	if (ret < 0)
 		return ret;
-	nd_kick(nd, 1);
+	nd_kick(nd, qi);
 	while ((len = nd_peer_recv(peer, r, sizeof(r), FE_WAIT_MS)) > 0)
 		if (len == sizeof(f) && nd_frame_check(r, len) == seq)
 			return 0;
 	return len < 0 ? len : -ETIMEDOUT;
+}
+
+/* One frame from the driver to the peer, on the first pair. */
+static int tx_one(struct nd *nd, int peer, uint32_t seq)
+{
+	return tx_one_on(nd, 1, peer, seq);
 }
 
 /* One frame from the peer to the driver (RX buffers already given). */
@@ -743,6 +749,35 @@ TEST_F(vu, reconnect_after_close_mid_traffic)
 		TH_LOG("TUNSETIFF %s: %s", TAP, strerror(-fd));
 	}
 	close(fd);
+}
+
+/*
+ * Multiqueue with the control queue kept by the front-end (as QEMU does
+ * for vhost-user-net): nobody sends MQ_VQ_PAIRS_SET to the device, so
+ * every pair the front-end started must carry traffic, its TAP queue
+ * attached.
+ */
+TEST_F(vu, mq_every_pair_carries_traffic)
+{
+	struct vdev_vhost_user_config cfg = { 0 };
+	unsigned int p;
+
+	vdev_vhost_user_destroy(self->vu);
+	self->vu = NULL;
+	nd_destroy(&self->nd);
+	ASSERT_EQ(0, nt_tap_create("vum0", true));
+	ASSERT_EQ(0, nd_plug_tap("vum0"));
+	ASSERT_EQ(0, nd_create(&self->nd, "vum0", 2));
+	ASSERT_EQ(0, vdev_vhost_user_create(self->nd.dev, &cfg, &self->vu));
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_boot(self, FE_FEAT | ND_F_MQ, 4));
+	ASSERT_EQ(0, nd_wait_forwarding("vum0"));
+	EXPECT_EQ(2, vdev_net_active_pairs(self->nd.dev));
+	for (p = 0; p < 2; p++)
+		EXPECT_EQ(0, tx_one_on(&self->nd, 2 * p + 1, self->peer, p)) {
+			TH_LOG("pair %u: no frame at the peer", p);
+		}
+	EXPECT_EQ(0, conn_close(self));
 }
 
 /* vdev_vhost_user_stop() wakes a serve_fd waiting for a message. */
