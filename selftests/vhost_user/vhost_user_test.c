@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -788,6 +789,157 @@ TEST_F(vu, stop_wakes_serve)
 	vdev_vhost_user_stop(self->vu);
 	EXPECT_EQ(0, srv_join(&self->srv));
 	EXPECT_FALSE(vdev_device_is_active(self->nd.dev));
+}
+
+/* ---- run(): server and client mode ------------------------------------------------ */
+
+struct runner {
+	struct vdev_vhost_user *vu;
+	int ret;
+	pthread_t thread;
+};
+
+static void *run_main(void *arg)
+{
+	struct runner *r = arg;
+
+	r->ret = vdev_vhost_user_run(r->vu);
+	return NULL;
+}
+
+static int run_join(struct runner *r)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 10;
+	if (pthread_timedjoin_np(r->thread, NULL, &ts))
+		return -ETIMEDOUT;
+	return r->ret;
+}
+
+static void sock_path(char *buf, size_t len)
+{
+	snprintf(buf, len, "/tmp/vdev-vu-test-%d.sock", getpid());
+}
+
+/* Connect to @path, retrying for up to FE_WAIT_MS (the server starts). */
+static int connect_retry(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, i;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	for (i = 0; i < FE_WAIT_MS; i++) {
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return -errno;
+		if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+			return fd;
+		close(fd);
+		usleep(1000);
+	}
+	return -ETIMEDOUT;
+}
+
+/* A front-end on @fd: boot, one frame out, close. */
+static int fe_session(FIXTURE_DATA(vu) *self, int fd, uint32_t seq)
+{
+	int ret;
+
+	self->fe.sock = fd;
+	self->fe.ack = false;
+	ret = fe_boot(self, FE_FEAT, 2);
+	if (!ret)
+		ret = tx_one(&self->nd, self->peer, seq);
+	close(fd);
+	self->fe.sock = -1;
+	return ret;
+}
+
+/* Server mode: two front-ends one after the other, then stop(). */
+TEST_F(vu, run_server_two_connections)
+{
+	struct vdev_vhost_user_config cfg = { 0 };
+	struct vdev_vhost_user_stats st;
+	struct runner r = { 0 };
+	char path[108];
+	int i, fd;
+
+	sock_path(path, sizeof(path));
+	cfg.socket_path = path;
+	vdev_vhost_user_destroy(self->vu);
+	ASSERT_EQ(0, vdev_vhost_user_create(self->nd.dev, &cfg, &self->vu));
+	r.vu = self->vu;
+	for (i = 0; i < ND_MAXQ; i++)
+		self->fe.call[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ASSERT_EQ(0, pthread_create(&r.thread, NULL, run_main, &r));
+	ASSERT_EQ(0, nd_wait_forwarding(TAP));
+	for (i = 0; i < 2; i++) {
+		fd = connect_retry(path);
+		ASSERT_LE(0, fd);
+		EXPECT_EQ(0, fe_session(self, fd, i));
+	}
+	vdev_vhost_user_stop(self->vu);
+	EXPECT_EQ(0, run_join(&r));
+	EXPECT_FALSE(vdev_device_is_active(self->nd.dev));
+	EXPECT_NE(0, access(path, F_OK));	/* the socket is removed */
+	vdev_vhost_user_get_stats(self->vu, &st);
+	EXPECT_EQ(2, st.connections);
+	EXPECT_EQ(0, st.errors);
+}
+
+/* Client mode: connects, and connects again when the front-end closes. */
+TEST_F(vu, run_client_reconnects)
+{
+	struct vdev_vhost_user_config cfg = { .reconnect_ms = 10 };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct pollfd pfd = { .events = POLLIN };
+	struct runner r = { 0 };
+	char path[108];
+	int i, lfd, fd;
+
+	sock_path(path, sizeof(path));
+	cfg.socket_path = path;
+	cfg.client = true;
+	vdev_vhost_user_destroy(self->vu);
+	ASSERT_EQ(0, vdev_vhost_user_create(self->nd.dev, &cfg, &self->vu));
+	r.vu = self->vu;
+	for (i = 0; i < ND_MAXQ; i++)
+		self->fe.call[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	/* The back-end first, retrying until the front-end listens. */
+	ASSERT_EQ(0, pthread_create(&r.thread, NULL, run_main, &r));
+	unlink(path);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_LE(0, lfd);
+	ASSERT_EQ(0, bind(lfd, (struct sockaddr *)&sa, sizeof(sa)));
+	ASSERT_EQ(0, listen(lfd, 1));
+	ASSERT_EQ(0, nd_wait_forwarding(TAP));
+	pfd.fd = lfd;
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(1, poll(&pfd, 1, FE_WAIT_MS));
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		ASSERT_LE(0, fd);
+		EXPECT_EQ(0, fe_session(self, fd, i));
+	}
+	vdev_vhost_user_stop(self->vu);
+	EXPECT_EQ(0, run_join(&r));
+	close(lfd);
+	unlink(path);
+}
+
+/* A socket that cannot be set up: -errno and one clear line. */
+TEST_F(vu, run_bind_fails)
+{
+	struct vdev_vhost_user_config cfg = {
+		.socket_path = "/nonexistent-dir/vu.sock",
+	};
+
+	vdev_vhost_user_destroy(self->vu);
+	ASSERT_EQ(0, vdev_vhost_user_create(self->nd.dev, &cfg, &self->vu));
+	EXPECT_EQ(-ENOENT, vdev_vhost_user_run(self->vu));
+	EXPECT_TRUE(log_has("cannot listen on /nonexistent-dir/vu.sock"));
 }
 
 /* ---- hostile front-ends ------------------------------------------------------------ */
