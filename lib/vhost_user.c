@@ -103,11 +103,21 @@ struct vu_ring {
  * @gpa: guest-physical base
  * @size: length
  * @uva: the front-end's virtual address of @gpa
+ * @offset: offset of @gpa in the region's file
+ * @st_dev: the file's device
+ * @st_ino: the file's inode
+ * @refs: ADD_MEM_REG of this very region, less REM_MEM_REG (1 from
+ *        SET_MEM_TABLE): QEMU adds the guest's regions once per vhost
+ *        device, that is once per queue pair, on the same connection
  */
 struct vu_region {
 	uint64_t gpa;
 	uint64_t size;
 	uint64_t uva;
+	uint64_t offset;
+	dev_t st_dev;
+	ino_t st_ino;
+	unsigned int refs;
 };
 
 /**
@@ -462,6 +472,7 @@ static int vu_set_mem_table(struct vdev_vhost_user *vu,
 	struct vdev_mem_region regs[VHOST_MEMORY_BASELINE_NREGIONS];
 	struct vu_region tab[VHOST_MEMORY_BASELINE_NREGIONS];
 	unsigned int i, n;
+	struct stat st;
 	int ret;
 
 	if (msg->hdr.size < 8)
@@ -485,9 +496,17 @@ static int vu_set_mem_table(struct vdev_vhost_user *vu,
 		ret = vu_check_region(vu, r, tab, i);
 		if (ret)
 			return ret;
-		tab[i].gpa = r->guest_phys_addr;
-		tab[i].size = r->memory_size;
-		tab[i].uva = r->userspace_addr;
+		if (fstat(fds[i], &st))
+			return vu_err(vu, -errno, "SET_MEM_TABLE: fd %u", i);
+		tab[i] = (struct vu_region){
+			.gpa = r->guest_phys_addr,
+			.size = r->memory_size,
+			.uva = r->userspace_addr,
+			.offset = r->mmap_offset,
+			.st_dev = st.st_dev,
+			.st_ino = st.st_ino,
+			.refs = 1,
+		};
 		regs[i] = (struct vdev_mem_region){
 			.gpa = r->guest_phys_addr,
 			.size = r->memory_size,
@@ -515,9 +534,27 @@ static int vu_add_mem_reg(struct vdev_vhost_user *vu,
 	const struct vhost_user_region *r = &msg->payload.mem_reg.region;
 	int ret;
 
+	struct vu_region *o;
+	struct stat st;
+	unsigned int i;
+
 	if (nr_fds != 1)
 		return vu_err(vu, -EPROTO, "ADD_MEM_REG: %u fds, expected 1",
 			      nr_fds);
+	if (fstat(fds[0], &st))
+		return vu_err(vu, -errno, "ADD_MEM_REG: fd");
+	/* The very same region again (another vhost device): counted. */
+	for (i = 0; i < vu->nr_regions; i++) {
+		o = &vu->regions[i];
+		if (o->gpa == r->guest_phys_addr &&
+		    o->size == r->memory_size &&
+		    o->uva == r->userspace_addr &&
+		    o->offset == r->mmap_offset &&
+		    o->st_dev == st.st_dev && o->st_ino == st.st_ino) {
+			o->refs++;
+			return 0;
+		}
+	}
 	if (vu->nr_regions >= VDEV_MEM_MAX_REGIONS)
 		return vu_err(vu, -ENOSPC, "ADD_MEM_REG: %u regions already",
 			      vu->nr_regions);
@@ -534,6 +571,10 @@ static int vu_add_mem_reg(struct vdev_vhost_user *vu,
 		.gpa = r->guest_phys_addr,
 		.size = r->memory_size,
 		.uva = r->userspace_addr,
+		.offset = r->mmap_offset,
+		.st_dev = st.st_dev,
+		.st_ino = st.st_ino,
+		.refs = 1,
 	};
 	return 0;
 }
@@ -554,6 +595,10 @@ static int vu_rem_mem_reg(struct vdev_vhost_user *vu,
 		return vu_err(vu, -ENOENT, "REM_MEM_REG: no region at %#llx size %#llx",
 			      (unsigned long long)r->guest_phys_addr,
 			      (unsigned long long)r->memory_size);
+	if (vu->regions[i].refs > 1) {
+		vu->regions[i].refs--;
+		return 0;
+	}
 	ret = vu_quiesce(vu);
 	if (ret)
 		return vu_err(vu, ret, "REM_MEM_REG: cannot park the workers");

@@ -781,6 +781,54 @@ TEST_F(vu, mq_every_pair_carries_traffic)
 	EXPECT_EQ(0, conn_close(self));
 }
 
+static int fe_mem_reg(FIXTURE_DATA(vu) *self, uint32_t req)
+{
+	struct vq_guest_region *r = &self->nd.g.r[0];
+	struct vhost_user_mem_reg m = {
+		.region = {
+			.guest_phys_addr = r->gpa,
+			.memory_size = r->size,
+			.userspace_addr = (uintptr_t)r->hva,
+		},
+	};
+
+	return fe_msg(&self->fe, req, &m, sizeof(m), &r->fd,
+		      req == VHOST_USER_ADD_MEM_REG);
+}
+
+/*
+ * CONFIGURE_MEM_SLOTS as QEMU uses it with several queue pairs: each
+ * pair's vhost device adds the guest's regions on the one connection,
+ * and removes them again. The same region added twice is one mapping,
+ * there until the last remove; the rings in it keep running.
+ */
+TEST_F(vu, mem_slots_same_region_twice)
+{
+	unsigned int i;
+	int ret;
+
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_negotiate(self, FE_FEAT));
+	ASSERT_EQ(0, fe_mem_reg(self, VHOST_USER_ADD_MEM_REG));
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(0, nd_ring_init(&self->nd, i, i));
+		ASSERT_EQ(0, fe_ring(self, i, self->nd.format == VQ_PACKED ?
+				     VHOST_USER_PACKED_WRAP : 0));
+	}
+	ASSERT_EQ(0, nd_wait_forwarding(TAP));
+	ASSERT_EQ(0, tx_one(&self->nd, self->peer, 0));
+	/* A second vhost device of the front-end: the same region. */
+	ASSERT_EQ(0, fe_mem_reg(self, VHOST_USER_ADD_MEM_REG));
+	ASSERT_EQ(0, tx_one(&self->nd, self->peer, 1));
+	ASSERT_EQ(0, fe_mem_reg(self, VHOST_USER_REM_MEM_REG));
+	ASSERT_EQ(0, tx_one(&self->nd, self->peer, 2));
+	/* The last remove while a ring lives in it: refused. */
+	ret = fe_mem_reg(self, VHOST_USER_REM_MEM_REG);
+	EXPECT_EQ(-EIO, ret);
+	EXPECT_EQ(-EBUSY, conn_close(self));
+	EXPECT_TRUE(log_has("REM_MEM_REG: cannot remove"));
+}
+
 /* vdev_vhost_user_stop() wakes a serve_fd waiting for a message. */
 TEST_F(vu, stop_wakes_serve)
 {
