@@ -370,20 +370,35 @@ static int vu_send(struct vdev_vhost_user *vu, const struct vhost_user_msg *req,
 		.flags = VHOST_USER_VERSION | VHOST_USER_REPLY_MASK,
 		.size = size,
 	};
-	struct iovec iov[2] = {
-		{ &hdr, sizeof(hdr) },
-		{ (void *)payload, size },
+	uint8_t out[sizeof(hdr) + sizeof(union vhost_user_payload)];
+	struct pollfd pfd[2] = {
+		{ .fd = vu->fd, .events = POLLOUT },
+		{ .fd = vu->stop_fd, .events = POLLIN },
 	};
-	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+	size_t len = sizeof(hdr) + size, done = 0;
 	ssize_t n;
 
-	n = sendmsg(vu->fd, &mh, MSG_NOSIGNAL);
-	if (n < 0)
-		return vu_err(vu, -errno, "%s: cannot send the reply",
-			      vu_req_name(req->hdr.request));
-	if ((size_t)n != sizeof(hdr) + size)
-		return vu_err(vu, -EPIPE, "%s: reply cut short",
-			      vu_req_name(req->hdr.request));
+	memcpy(out, &hdr, sizeof(hdr));
+	memcpy(out + sizeof(hdr), payload, size);
+	/*
+	 * A front-end that does not read its replies fills the socket:
+	 * wait for room, or for a stop, never in send() itself.
+	 */
+	while (done < len) {
+		n = send(vu->fd, out + done, len - done,
+			 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n >= 0) {
+			done += n;
+			continue;
+		}
+		if (errno != EAGAIN && errno != EINTR)
+			return vu_err(vu, -errno, "%s: cannot send the reply",
+				      vu_req_name(req->hdr.request));
+		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+			return -errno;
+		if (pfd[1].revents)
+			return -ECANCELED;
+	}
 	return 0;
 }
 
@@ -1463,6 +1478,9 @@ int vdev_vhost_user_serve_fd(struct vdev_vhost_user *vu, int fd)
 			break;
 	}
 	close_fds(fds, nr_fds);
+	/* Stopped while a reply waited for room: an orderly end. */
+	if (ret == -ECANCELED)
+		ret = 0;
 	if (ret < 0)
 		atomic_fetch_add(&vu->nr_errors, 1);
 	vu_conn_teardown(vu);

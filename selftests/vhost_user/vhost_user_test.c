@@ -839,6 +839,35 @@ TEST_F(vu, stop_wakes_serve)
 	EXPECT_FALSE(vdev_device_is_active(self->nd.dev));
 }
 
+/*
+ * A front-end that sends requests and never reads the replies: the
+ * back-end blocks sending one. stop() must still end serve_fd().
+ */
+TEST_F(vu, stop_wakes_serve_blocked_on_reply)
+{
+	struct vhost_user_hdr h = {
+		.request = VHOST_USER_GET_FEATURES,
+		.flags = VHOST_USER_VERSION,
+	};
+	struct pollfd pfd = { .events = POLLOUT };
+	uint64_t end = nd_now_ns() + 10000000000ULL;
+
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	pfd.fd = self->fe.sock;
+	/* Until the back-end stops reading: its replies fill our socket. */
+	while (nd_now_ns() < end) {
+		if (send(self->fe.sock, &h, sizeof(h), MSG_DONTWAIT) ==
+		    sizeof(h))
+			continue;
+		ASSERT_EQ(EAGAIN, errno);
+		if (poll(&pfd, 1, 200) == 0)
+			break;
+	}
+	ASSERT_GT(end, nd_now_ns());
+	vdev_vhost_user_stop(self->vu);
+	EXPECT_EQ(0, srv_join(&self->srv));
+}
+
 /* ---- run(): server and client mode ------------------------------------------------ */
 
 struct runner {
