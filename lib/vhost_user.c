@@ -1116,9 +1116,11 @@ static int vu_set_vring_enable(struct vdev_vhost_user *vu,
 	ret = vu_ring_of(vu, "SET_VRING_ENABLE", s->index, &r);
 	if (ret)
 		return ret;
-	if (!(vu->features & (1ULL << VHOST_USER_F_PROTOCOL_FEATURES)))
-		return vu_err(vu, -EPROTO,
-			      "SET_VRING_ENABLE without protocol features");
+	/*
+	 * Not checked against the acked features: QEMU enables and
+	 * disables rings from virtio-net's reset, before SET_FEATURES,
+	 * having seen VHOST_USER_F_PROTOCOL_FEATURES offered.
+	 */
 	if (s->num > 1)
 		return vu_err(vu, -EINVAL, "SET_VRING_ENABLE: ring %u: %u",
 			      s->index, s->num);

@@ -545,6 +545,34 @@ TEST_F(vu, negotiation)
 				      VDEV_TEST_SETTLE_MS, 0));
 }
 
+/*
+ * QEMU's order: virtio-net's reset attaches the first pair and detaches
+ * the others (SET_VRING_ENABLE 1 and 0) before the vhost device starts,
+ * that is before SET_FEATURES, with only GET_FEATURES' bit 30 seen.
+ */
+TEST_F(vu, vring_enable_before_set_features)
+{
+	uint64_t f;
+	unsigned int i;
+
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_get_u64(&self->fe, VHOST_USER_GET_FEATURES, &f));
+	ASSERT_EQ(0, fe_get_u64(&self->fe, VHOST_USER_GET_PROTOCOL_FEATURES,
+				&f));
+	ASSERT_EQ(0, fe_u64(&self->fe, VHOST_USER_SET_PROTOCOL_FEATURES,
+			    FE_PROTO));
+	self->fe.ack = true;
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(0, fe_state(&self->fe, VHOST_USER_SET_VRING_ENABLE,
+				      i, 1));
+	}
+	ASSERT_EQ(0, fe_state(&self->fe, VHOST_USER_SET_VRING_ENABLE, 2, 0));
+	ASSERT_EQ(0, fe_boot(self, FE_FEAT, 2));
+	ASSERT_EQ(0, nd_wait_forwarding(TAP));
+	ASSERT_EQ(0, tx_one(&self->nd, self->peer, 0));
+	EXPECT_EQ(0, conn_close(self));
+}
+
 /* ---- traffic -------------------------------------------------------------------- */
 
 TEST_F(vu, traffic_both_ways)
