@@ -103,14 +103,20 @@ struct vu_ring {
  * @gpa: guest-physical base
  * @size: length
  * @uva: the front-end's virtual address of @gpa
- * @refs: ADD_MEM_REG messages for this very region not yet matched by a
- *        REM_MEM_REG (QEMU before 8.1 sends both once per vhost_dev,
- *        i.e. once per queue pair)
+ * @offset: offset of @gpa in the region's file
+ * @st_dev: the file's device
+ * @st_ino: the file's inode
+ * @refs: ADD_MEM_REG of this very region, less REM_MEM_REG (1 from
+ *        SET_MEM_TABLE): QEMU adds the guest's regions once per vhost
+ *        device, that is once per queue pair, on the same connection
  */
 struct vu_region {
 	uint64_t gpa;
 	uint64_t size;
 	uint64_t uva;
+	uint64_t offset;
+	dev_t st_dev;
+	ino_t st_ino;
 	unsigned int refs;
 };
 
@@ -364,20 +370,35 @@ static int vu_send(struct vdev_vhost_user *vu, const struct vhost_user_msg *req,
 		.flags = VHOST_USER_VERSION | VHOST_USER_REPLY_MASK,
 		.size = size,
 	};
-	struct iovec iov[2] = {
-		{ &hdr, sizeof(hdr) },
-		{ (void *)payload, size },
+	uint8_t out[sizeof(hdr) + sizeof(union vhost_user_payload)];
+	struct pollfd pfd[2] = {
+		{ .fd = vu->fd, .events = POLLOUT },
+		{ .fd = vu->stop_fd, .events = POLLIN },
 	};
-	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+	size_t len = sizeof(hdr) + size, done = 0;
 	ssize_t n;
 
-	n = sendmsg(vu->fd, &mh, MSG_NOSIGNAL);
-	if (n < 0)
-		return vu_err(vu, -errno, "%s: cannot send the reply",
-			      vu_req_name(req->hdr.request));
-	if ((size_t)n != sizeof(hdr) + size)
-		return vu_err(vu, -EPIPE, "%s: reply cut short",
-			      vu_req_name(req->hdr.request));
+	memcpy(out, &hdr, sizeof(hdr));
+	memcpy(out + sizeof(hdr), payload, size);
+	/*
+	 * A front-end that does not read its replies fills the socket:
+	 * wait for room, or for a stop, never in send() itself.
+	 */
+	while (done < len) {
+		n = send(vu->fd, out + done, len - done,
+			 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n >= 0) {
+			done += n;
+			continue;
+		}
+		if (errno != EAGAIN && errno != EINTR)
+			return vu_err(vu, -errno, "%s: cannot send the reply",
+				      vu_req_name(req->hdr.request));
+		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+			return -errno;
+		if (pfd[1].revents)
+			return -ECANCELED;
+	}
 	return 0;
 }
 
@@ -466,6 +487,7 @@ static int vu_set_mem_table(struct vdev_vhost_user *vu,
 	struct vdev_mem_region regs[VHOST_MEMORY_BASELINE_NREGIONS];
 	struct vu_region tab[VHOST_MEMORY_BASELINE_NREGIONS];
 	unsigned int i, n;
+	struct stat st;
 	int ret;
 
 	if (msg->hdr.size < 8)
@@ -489,10 +511,17 @@ static int vu_set_mem_table(struct vdev_vhost_user *vu,
 		ret = vu_check_region(vu, r, tab, i);
 		if (ret)
 			return ret;
-		tab[i].gpa = r->guest_phys_addr;
-		tab[i].size = r->memory_size;
-		tab[i].uva = r->userspace_addr;
-		tab[i].refs = 1;
+		if (fstat(fds[i], &st))
+			return vu_err(vu, -errno, "SET_MEM_TABLE: fd %u", i);
+		tab[i] = (struct vu_region){
+			.gpa = r->guest_phys_addr,
+			.size = r->memory_size,
+			.uva = r->userspace_addr,
+			.offset = r->mmap_offset,
+			.st_dev = st.st_dev,
+			.st_ino = st.st_ino,
+			.refs = 1,
+		};
 		regs[i] = (struct vdev_mem_region){
 			.gpa = r->guest_phys_addr,
 			.size = r->memory_size,
@@ -518,20 +547,29 @@ static int vu_add_mem_reg(struct vdev_vhost_user *vu,
 			  unsigned int nr_fds)
 {
 	const struct vhost_user_region *r = &msg->payload.mem_reg.region;
-	unsigned int i;
 	int ret;
+
+	struct vu_region *o;
+	struct stat st;
+	unsigned int i;
 
 	if (nr_fds != 1)
 		return vu_err(vu, -EPROTO, "ADD_MEM_REG: %u fds, expected 1",
 			      nr_fds);
-	/* The same region again, from the vhost_dev of another pair. */
-	for (i = 0; i < vu->nr_regions; i++)
-		if (vu->regions[i].gpa == r->guest_phys_addr &&
-		    vu->regions[i].uva == r->userspace_addr &&
-		    vu->regions[i].size == r->memory_size) {
-			vu->regions[i].refs++;
+	if (fstat(fds[0], &st))
+		return vu_err(vu, -errno, "ADD_MEM_REG: fd");
+	/* The very same region again (another vhost device): counted. */
+	for (i = 0; i < vu->nr_regions; i++) {
+		o = &vu->regions[i];
+		if (o->gpa == r->guest_phys_addr &&
+		    o->size == r->memory_size &&
+		    o->uva == r->userspace_addr &&
+		    o->offset == r->mmap_offset &&
+		    o->st_dev == st.st_dev && o->st_ino == st.st_ino) {
+			o->refs++;
 			return 0;
 		}
+	}
 	if (vu->nr_regions >= VDEV_MEM_MAX_REGIONS)
 		return vu_err(vu, -ENOSPC, "ADD_MEM_REG: %u regions already",
 			      vu->nr_regions);
@@ -548,6 +586,9 @@ static int vu_add_mem_reg(struct vdev_vhost_user *vu,
 		.gpa = r->guest_phys_addr,
 		.size = r->memory_size,
 		.uva = r->userspace_addr,
+		.offset = r->mmap_offset,
+		.st_dev = st.st_dev,
+		.st_ino = st.st_ino,
 		.refs = 1,
 	};
 	return 0;
@@ -915,26 +956,19 @@ static int vu_set_vring_base(struct vdev_vhost_user *vu,
 	memset(&r->state, 0, sizeof(r->state));
 	r->state_exact = false;
 	if (vu_packed(vu)) {
-		/*
-		 * Bits 0-14 the avail index, 15 its wrap counter; QEMU (7.2
-		 * at least) also sends bits 16-30 the used index, 31 its
-		 * wrap counter. Without them, used is where avail is.
-		 */
-		off = s->num & ~VHOST_USER_PACKED_WRAP & 0xffff;
-		used = (s->num >> 16) & ~VHOST_USER_PACKED_WRAP;
-		if (!r->num || off >= r->num || used >= r->num)
+		off = s->num & VHOST_USER_PACKED_OFF_MASK;
+		used = s->num >> VHOST_USER_PACKED_USED_SHIFT;
+		if (!used)
+			used = s->num & 0xffff;
+		if (!r->num || off >= r->num ||
+		    (used & VHOST_USER_PACKED_OFF_MASK) >= r->num)
 			return vu_err(vu, -EINVAL,
 				      "SET_VRING_BASE: ring %u: base %#x above size %u",
 				      s->index, s->num, r->num);
 		r->state.last_avail_idx = off;
-		r->state.used_idx = off;
 		r->state.avail_wrap_counter = s->num & VHOST_USER_PACKED_WRAP;
-		r->state.used_wrap_counter = r->state.avail_wrap_counter;
-		if (s->num >> 16) {
-			r->state.used_idx = used;
-			r->state.used_wrap_counter =
-				(s->num >> 16) & VHOST_USER_PACKED_WRAP;
-		}
+		r->state.used_idx = used & VHOST_USER_PACKED_OFF_MASK;
+		r->state.used_wrap_counter = used & VHOST_USER_PACKED_WRAP;
 		/* Both positions given: nothing to read from the ring. */
 		r->state_exact = true;
 		return 0;
@@ -952,6 +986,7 @@ static int vu_get_vring_base(struct vdev_vhost_user *vu,
 {
 	struct vhost_vring_state s = msg->payload.state;
 	struct vu_ring *r = NULL;
+	unsigned int used;
 	int ret;
 
 	ret = vu_ring_of(vu, "GET_VRING_BASE", s.index, &r);
@@ -964,8 +999,14 @@ static int vu_get_vring_base(struct vdev_vhost_user *vu,
 			return ret;
 	}
 	s.num = r->state.last_avail_idx;
-	if (vu_packed(vu) && r->state.avail_wrap_counter)
-		s.num |= VHOST_USER_PACKED_WRAP;
+	if (vu_packed(vu)) {
+		if (r->state.avail_wrap_counter)
+			s.num |= VHOST_USER_PACKED_WRAP;
+		used = r->state.used_idx;
+		if (r->state.used_wrap_counter)
+			used |= VHOST_USER_PACKED_WRAP;
+		s.num |= used << VHOST_USER_PACKED_USED_SHIFT;
+	}
 	/* Stopped: a kick fd starts it again. */
 	r->started = false;
 	close_fd(&r->kick_fd);
@@ -1076,14 +1117,10 @@ static int vu_set_vring_enable(struct vdev_vhost_user *vu,
 	if (ret)
 		return ret;
 	/*
-	 * QEMU enables the rings when the driver sets FEATURES_OK, before
-	 * its SET_FEATURES (vhost_user_set_vring_enable() looks at the
-	 * features offered): wrong only after a SET_FEATURES without them.
+	 * Not checked against the acked features: QEMU enables and
+	 * disables rings from virtio-net's reset, before SET_FEATURES,
+	 * having seen VHOST_USER_F_PROTOCOL_FEATURES offered.
 	 */
-	if (vu->features &&
-	    !(vu->features & (1ULL << VHOST_USER_F_PROTOCOL_FEATURES)))
-		return vu_err(vu, -EPROTO,
-			      "SET_VRING_ENABLE without protocol features");
 	if (s->num > 1)
 		return vu_err(vu, -EINVAL, "SET_VRING_ENABLE: ring %u: %u",
 			      s->index, s->num);
@@ -1443,6 +1480,9 @@ int vdev_vhost_user_serve_fd(struct vdev_vhost_user *vu, int fd)
 			break;
 	}
 	close_fds(fds, nr_fds);
+	/* Stopped while a reply waited for room: an orderly end. */
+	if (ret == -ECANCELED)
+		ret = 0;
 	if (ret < 0)
 		atomic_fetch_add(&vu->nr_errors, 1);
 	vu_conn_teardown(vu);

@@ -92,8 +92,16 @@ enum vhost_user_request {
 /* Most fds one message may carry. */
 #define VHOST_USER_MAX_FDS		8
 
-/* Packed ring base: offset in bits 0-14, wrap counter in bit 15. */
+/*
+ * Packed ring base (SET/GET_VRING_BASE): the driver side's offset in
+ * bits 0-14 and wrap counter in bit 15; QEMU also carries the device
+ * side's (used) offset and wrap counter in bits 16-31 the same way
+ * (hw/virtio/virtio.c, virtio_queue_packed_get_last_avail_idx()); a
+ * front-end that sends 0 there means "the same as the driver side".
+ */
 #define VHOST_USER_PACKED_WRAP		(1U << 15)
+#define VHOST_USER_PACKED_OFF_MASK	0x7fffU
+#define VHOST_USER_PACKED_USED_SHIFT	16
 
 /**
  * struct vhost_user_hdr - every message starts with this
