@@ -464,6 +464,36 @@ int vdev_device_activate(struct vdev_device *dev, struct vdev_mem *mem,
 			 struct vdev_interrupt *irq, struct vdev_queue **queues,
 			 unsigned int nr_queues)
 {
+	return __vdev_device_activate_at(dev, mem, irq, queues, nr_queues,
+					 NULL);
+}
+
+/**
+ * __vdev_device_activate_at() - start the device, each queue at a position
+ * @dev: the device
+ * @mem: as vdev_device_activate()
+ * @irq: as vdev_device_activate()
+ * @queues: as vdev_device_activate()
+ * @nr_queues: as vdev_device_activate()
+ * @states: NULL, or one position per entry of @queues, applied with
+ *          vdev_queue_set_state() after each queue is mapped and before
+ *          any worker starts, so no worker ever sees the ring at its start
+ *
+ * vdev_device_activate() with @states; what a vhost-user back-end needs
+ * to resume rings at the base the front-end gave. Private to lib/
+ * (lib/core_priv.h), not exported.
+ *
+ * Context: as vdev_device_activate().
+ *
+ * Return: as vdev_device_activate(); -EINVAL also for a position the
+ * ring format cannot hold.
+ */
+int __vdev_device_activate_at(struct vdev_device *dev, struct vdev_mem *mem,
+			      struct vdev_interrupt *irq,
+			      struct vdev_queue **queues,
+			      unsigned int nr_queues,
+			      const struct vdev_queue_state *states)
+{
 	unsigned int i;
 	int ret;
 
@@ -510,6 +540,14 @@ int vdev_device_activate(struct vdev_device *dev, struct vdev_mem *mem,
 		ret = vdev_queue_enable(dev->p->queues[i], dev, mem);
 		if (ret)
 			goto out_teardown;
+		if (states) {
+			ret = vdev_queue_set_state(dev->p->queues[i],
+						   &states[i]);
+			if (ret) {
+				i++;
+				goto out_teardown;
+			}
+		}
 	}
 	dev->p->nr_active_queues = nr_queues;
 	/* Enable took one queue per index, each below dev->nr_queues. */

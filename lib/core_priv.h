@@ -18,6 +18,7 @@
 #include <vdev/queue.h>
 
 struct vdev_device;
+struct vdev_interrupt;
 struct vdev_mem;
 struct vdev_worker;
 
@@ -111,6 +112,13 @@ struct vdev_device_private {
 	struct vdev_mem *mem;
 	atomic_bool needs_reset;
 };
+
+/* Activate with a starting position per queue; see lib/core.c. */
+int __vdev_device_activate_at(struct vdev_device *dev, struct vdev_mem *mem,
+			      struct vdev_interrupt *irq,
+			      struct vdev_queue **queues,
+			      unsigned int nr_queues,
+			      const struct vdev_queue_state *states);
 
 /* Transport quiesce, apart from the VMM's pause; see lib/core.c. */
 int __vdev_device_quiesce(struct vdev_device *dev);

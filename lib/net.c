@@ -1031,7 +1031,7 @@ static int net_activate(struct vdev_device *dev, struct vdev_queue **queues,
 	bool mq = vdev_device_feature_acked(dev, VIRTIO_NET_F_MQ);
 	uint64_t acked = vdev_device_acked_features(dev);
 	unsigned int ctrl_index = mq ? 2 * n->nr_pairs : 2;
-	unsigned int i, started = 0;
+	unsigned int i, pairs, started = 0;
 	bool gone = false;
 	int ret;
 
@@ -1097,8 +1097,15 @@ static int net_activate(struct vdev_device *dev, struct vdev_queue **queues,
 		ret = -EINVAL;
 		goto out_clear;
 	}
-	atomic_store(&n->active_pairs, 1);
-	net_steer(n, NULL, 1);
+	/*
+	 * MQ_VQ_PAIRS_SET on the control queue chooses the pairs in use.
+	 * With MQ but no control queue here (a vhost-user front-end keeps
+	 * it, and starts and stops the pairs' rings itself), nobody sends
+	 * it: every pair set up is in use.
+	 */
+	pairs = mq && !n->ctrlq ? n->ready_pairs : 1;
+	atomic_store(&n->active_pairs, pairs);
+	net_steer(n, NULL, pairs);
 	net_link_set(n, !gone && vdev_tap_carrier_ok(n->tap));
 
 	for (started = 0; started < n->nr_pairs; started++) {

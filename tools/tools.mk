@@ -24,3 +24,25 @@ vmm: $(VMM)
 tools: $(VMM)
 
 -include $(VMM_OBJS:.o=.d)
+
+# vdev-vhost-user-net (tools/vhost-user-net/, Documentation/vhost-user-qemu.rst):
+# vdev's virtio-net on a TAP served to a vhost-user front-end (QEMU).
+# Built in every variant like vdev-vmm: selftests/vhost_user/ runs its
+# error paths on the host and its QEMU tests.
+VUNET		:= $(B)/tools/vdev-vhost-user-net
+VUNET_SRCS	:= $(sort $(wildcard tools/vhost-user-net/*.c))
+VUNET_OBJS	:= $(patsubst %.c,$(B)/%.o,$(VUNET_SRCS))
+
+$(B)/tools/vhost-user-net/%.o: tools/vhost-user-net/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(VUNET): $(VUNET_OBJS) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $(VUNET_OBJS) $(LIB_A) $(LDFLAGS_V) $(NL_LIBS) -lm
+
+.PHONY: vhost-user-net
+vhost-user-net: $(VUNET)
+tools: $(VUNET)
+
+-include $(VUNET_OBJS:.o=.d)

@@ -20,5 +20,6 @@
 #include <vdev/mmio.h>
 #include <vdev/pci.h>
 #include <vdev/kvm.h>
+#include <vdev/vhost_user.h>
 
 #endif /* _VDEV_VDEV_H */

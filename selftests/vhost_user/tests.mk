@@ -1,0 +1,13 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# vhost-user back-end (lib/vhost_user.c): the test is the front-end over
+# a socketpair, serving a virtio-net device on a TAP in its own network
+# namespace.
+
+HOST_TESTS += selftests/vhost_user/vhost_user_test
+THREADED_TESTS += selftests/vhost_user/vhost_user_test
+# Fails on purpose from build/fault with VDEV_FAULT=leak-ctrl-worker: its
+# reconnect test sees the leaked control worker and the TAP kept busy.
+XFAIL_TESTS += selftests/vhost_user/vhost_user_test
+$(B)/selftests/vhost_user/vhost_user_test: selftests/net/net_dev.h \
+	selftests/net/net_test.h selftests/vq_driver.h lib/vhost_user_priv.h

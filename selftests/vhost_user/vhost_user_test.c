@@ -1,0 +1,1253 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The vhost-user back-end (lib/vhost_user.c) serving a virtio-net device
+ * on a TAP, with the test as the front-end: it sends the real messages
+ * over a socketpair (fds with SCM_RIGHTS), its guest memory is a memfd
+ * the back-end maps itself, and it drives the rings as the guest driver
+ * (selftests/vq_driver.h, through selftests/net/net_dev.h). With
+ * REPLY_ACK negotiated every message is acknowledged, so each step is
+ * done when the test goes on: no sleep synchronises anything.
+ *
+ *   [front-end + driver] =socketpair= back-end -> vdev-net <-> TAP --br0-- peer
+ *
+ * The reconnect test fails on purpose from the fault build with
+ * VDEV_FAULT=leak-ctrl-worker (XFAIL_TESTS), with the signatures of
+ * selftests/vdev_test.h.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <vdev/vhost_user.h>
+
+#include "../net/net_dev.h"
+#include "vhost_user_priv.h"
+#include "kselftest_harness.h"
+
+#define TAP		"vu0"
+#define FE_WAIT_MS	5000
+#define FE_PROTO	((1ULL << VHOST_USER_PROTOCOL_F_MQ) |		\
+			 (1ULL << VHOST_USER_PROTOCOL_F_REPLY_ACK) |	\
+			 (1ULL << VHOST_USER_PROTOCOL_F_CONFIG) |	\
+			 (1ULL << VHOST_USER_PROTOCOL_F_RESET_DEVICE) |	\
+			 (1ULL << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) | \
+			 (1ULL << VHOST_USER_PROTOCOL_F_STATUS))
+#define FE_FEAT		(ND_F_BASE | ND_F_MRG)
+
+/* ---- the error lines vdev logs ------------------------------------------ */
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static char log_buf[16384];
+
+static void log_capture(enum vdev_log_level level, const char *msg)
+{
+	size_t n;
+
+	fprintf(stderr, "vdev: %s\n", msg);
+	pthread_mutex_lock(&log_lock);
+	n = strlen(log_buf);
+	snprintf(log_buf + n, sizeof(log_buf) - n, "%s\n", msg);
+	pthread_mutex_unlock(&log_lock);
+}
+
+static bool log_has(const char *s)
+{
+	bool found;
+
+	pthread_mutex_lock(&log_lock);
+	found = strstr(log_buf, s);
+	pthread_mutex_unlock(&log_lock);
+	return found;
+}
+
+/* ---- the back-end on its thread ----------------------------------------- */
+
+struct srv {
+	struct vdev_vhost_user *vu;
+	int fd;
+	int ret;
+	bool started;
+	pthread_t thread;
+};
+
+static void *srv_main(void *arg)
+{
+	struct srv *s = arg;
+
+	s->ret = vdev_vhost_user_serve_fd(s->vu, s->fd);
+	/* As run() does: the front-end then sees the connection end. */
+	close(s->fd);
+	return NULL;
+}
+
+/* Join the server within 10 s; its return value, or -ETIMEDOUT. */
+static int srv_join(struct srv *s)
+{
+	struct timespec ts;
+
+	if (!s->started)
+		return -ESRCH;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 10;
+	if (pthread_timedjoin_np(s->thread, NULL, &ts))
+		return -ETIMEDOUT;
+	s->started = false;
+	return s->ret;
+}
+
+/* ---- the front-end ---------------------------------------------------------- */
+
+struct fe {
+	int sock;
+	bool ack;
+	int call[ND_MAXQ];
+};
+
+static int fe_send(struct fe *fe, uint32_t req, uint32_t flags,
+		   const void *payload, uint32_t size, const int *fds,
+		   unsigned int nr_fds)
+{
+	struct vhost_user_hdr hdr = {
+		.request = req,
+		.flags = VHOST_USER_VERSION | flags,
+		.size = size,
+	};
+	char cbuf[CMSG_SPACE(16 * sizeof(int))];
+	struct iovec iov[2] = {
+		{ &hdr, sizeof(hdr) },
+		{ (void *)payload, size },
+	};
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = size ? 2 : 1 };
+	struct cmsghdr *c;
+
+	if (nr_fds) {
+		memset(cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf;
+		mh.msg_controllen = CMSG_SPACE(nr_fds * sizeof(int));
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(nr_fds * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, nr_fds * sizeof(int));
+	}
+	if (sendmsg(fe->sock, &mh, MSG_NOSIGNAL) !=
+	    (ssize_t)(sizeof(hdr) + size))
+		return -errno ? -errno : -EIO;
+	return 0;
+}
+
+/* Read exactly @len bytes within FE_WAIT_MS; 0, -EPIPE at EOF, -errno. */
+static int fe_read(struct fe *fe, void *buf, size_t len)
+{
+	struct pollfd pfd = { .fd = fe->sock, .events = POLLIN };
+	size_t done = 0;
+	ssize_t n;
+
+	while (done < len) {
+		if (poll(&pfd, 1, FE_WAIT_MS) != 1)
+			return -ETIMEDOUT;
+		n = recv(fe->sock, (char *)buf + done, len - done, 0);
+		if (n == 0)
+			return -EPIPE;
+		if (n < 0)
+			return -errno;
+		done += n;
+	}
+	return 0;
+}
+
+/* The reply to @req: its payload size, or -errno. */
+static int fe_reply(struct fe *fe, uint32_t req, void *payload, size_t cap)
+{
+	struct vhost_user_hdr hdr;
+	char junk[512];
+	int ret;
+
+	ret = fe_read(fe, &hdr, sizeof(hdr));
+	if (ret)
+		return ret;
+	if (hdr.request != req || hdr.flags !=
+	    (VHOST_USER_VERSION | VHOST_USER_REPLY_MASK) || hdr.size > cap ||
+	    hdr.size > sizeof(junk))
+		return -EPROTO;
+	ret = fe_read(fe, payload ? payload : junk, hdr.size);
+	return ret ? ret : (int)hdr.size;
+}
+
+/*
+ * A message without a reply of its own: with REPLY_ACK its ack is waited
+ * for. 0, the back-end's non-zero ack as -EIO, -errno.
+ */
+static int fe_msg(struct fe *fe, uint32_t req, const void *payload,
+		  uint32_t size, const int *fds, unsigned int nr_fds)
+{
+	uint64_t ack;
+	int ret;
+
+	ret = fe_send(fe, req, fe->ack ? VHOST_USER_NEED_REPLY_MASK : 0,
+		      payload, size, fds, nr_fds);
+	if (ret || !fe->ack)
+		return ret;
+	ret = fe_reply(fe, req, &ack, sizeof(ack));
+	if (ret < 0)
+		return ret;
+	return ret == sizeof(ack) && !ack ? 0 : -EIO;
+}
+
+static int fe_u64(struct fe *fe, uint32_t req, uint64_t v)
+{
+	return fe_msg(fe, req, &v, sizeof(v), NULL, 0);
+}
+
+static int fe_get_u64(struct fe *fe, uint32_t req, uint64_t *v)
+{
+	int ret = fe_send(fe, req, 0, NULL, 0, NULL, 0);
+
+	if (!ret)
+		ret = fe_reply(fe, req, v, sizeof(*v));
+	return ret == sizeof(*v) ? 0 : ret < 0 ? ret : -EPROTO;
+}
+
+static int fe_state(struct fe *fe, uint32_t req, unsigned int index,
+		    unsigned int num)
+{
+	struct vhost_vring_state s = { .index = index, .num = num };
+
+	return fe_msg(fe, req, &s, sizeof(s), NULL, 0);
+}
+
+static int fe_vring_fd(struct fe *fe, uint32_t req, unsigned int index,
+		       int fd)
+{
+	uint64_t v = index;
+
+	return fe_msg(fe, req, &v, sizeof(v), &fd, 1);
+}
+
+static int fe_get_vring_base(struct fe *fe, unsigned int index,
+			     unsigned int *num)
+{
+	struct vhost_vring_state s = { .index = index };
+	int ret;
+
+	ret = fe_send(fe, VHOST_USER_GET_VRING_BASE, 0, &s, sizeof(s),
+		      NULL, 0);
+	if (!ret)
+		ret = fe_reply(fe, VHOST_USER_GET_VRING_BASE, &s, sizeof(s));
+	if (ret < 0)
+		return ret;
+	if (ret != sizeof(s) || s.index != index)
+		return -EPROTO;
+	*num = s.num;
+	return 0;
+}
+
+/* ---- the fixture ------------------------------------------------------------- */
+
+FIXTURE(vu)
+{
+	struct nd nd;
+	struct vdev_vhost_user *vu;
+	struct srv srv;
+	struct fe fe;
+	int peer;
+	int fds0, tasks0;
+};
+
+FIXTURE_VARIANT(vu)
+{
+	enum vq_format format;
+};
+
+FIXTURE_VARIANT_ADD(vu, split)
+{
+	.format = VQ_SPLIT,
+};
+
+FIXTURE_VARIANT_ADD(vu, packed)
+{
+	.format = VQ_PACKED,
+};
+
+static uint64_t uva_of(struct nd *nd, uint64_t gpa)
+{
+	return (uint64_t)(uintptr_t)nd->g.r[0].hva + (gpa - nd->g.r[0].gpa);
+}
+
+/* A new connection: socketpair, the server thread on one end. */
+static int conn_open(struct __test_metadata *_metadata,
+		     FIXTURE_DATA(vu) *self)
+{
+	int sv[2], i;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		return -errno;
+	self->fe.sock = sv[0];
+	self->fe.ack = false;
+	for (i = 0; i < ND_MAXQ; i++) {
+		self->fe.call[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (self->fe.call[i] < 0)
+			return -errno;
+	}
+	self->srv.vu = self->vu;
+	self->srv.fd = sv[1];
+	self->srv.ret = 1;
+	if (pthread_create(&self->srv.thread, NULL, srv_main, &self->srv)) {
+		close(sv[1]);
+		return -EAGAIN;
+	}
+	self->srv.started = true;
+	return 0;
+}
+
+/* The front-end goes away: close, and the server's return value. */
+static int conn_close(FIXTURE_DATA(vu) *self)
+{
+	int i, ret;
+
+	if (self->fe.sock >= 0)
+		close(self->fe.sock);
+	self->fe.sock = -1;
+	ret = srv_join(&self->srv);
+	for (i = 0; i < ND_MAXQ; i++) {
+		if (self->fe.call[i] >= 0)
+			close(self->fe.call[i]);
+		self->fe.call[i] = -1;
+	}
+	return ret;
+}
+
+/* Features, protocol features (REPLY_ACK on from here), owner. */
+static int fe_negotiate(FIXTURE_DATA(vu) *self, uint64_t features)
+{
+	struct fe *fe = &self->fe;
+	uint64_t f, pf;
+	int ret;
+
+	ret = fe_get_u64(fe, VHOST_USER_GET_FEATURES, &f);
+	if (ret)
+		return ret;
+	if (!(f & (1ULL << VHOST_USER_F_PROTOCOL_FEATURES)) ||
+	    (features & ~f))
+		return -EPROTO;
+	features |= nd_format_features(&self->nd);
+	self->nd.features = features;
+	ret = fe_u64(fe, VHOST_USER_SET_FEATURES,
+		     features | (1ULL << VHOST_USER_F_PROTOCOL_FEATURES));
+	if (!ret)
+		ret = fe_get_u64(fe, VHOST_USER_GET_PROTOCOL_FEATURES, &pf);
+	if (ret)
+		return ret;
+	if ((pf & FE_PROTO) != FE_PROTO)
+		return -EPROTO;
+	ret = fe_u64(fe, VHOST_USER_SET_PROTOCOL_FEATURES, FE_PROTO);
+	if (ret)
+		return ret;
+	fe->ack = true;
+	return fe_msg(fe, VHOST_USER_SET_OWNER, NULL, 0, NULL, 0);
+}
+
+static int fe_mem_table(FIXTURE_DATA(vu) *self)
+{
+	struct vhost_user_memory m = { .nregions = 1 };
+	struct vq_guest_region *r = &self->nd.g.r[0];
+
+	m.regions[0].guest_phys_addr = r->gpa;
+	m.regions[0].memory_size = r->size;
+	m.regions[0].userspace_addr = (uintptr_t)r->hva;
+	m.regions[0].mmap_offset = 0;
+	return fe_msg(&self->fe, VHOST_USER_SET_MEM_TABLE, &m,
+		      8 + sizeof(m.regions[0]), &r->fd, 1);
+}
+
+/* Ring @i as laid out in nd->drv[i], from @base, started and enabled. */
+static int fe_ring(FIXTURE_DATA(vu) *self, unsigned int i, unsigned int base)
+{
+	struct nd *nd = &self->nd;
+	struct vhost_vring_addr a = {
+		.index = i,
+		.desc_user_addr = uva_of(nd, nd->drv[i].desc_gpa),
+		.avail_user_addr = uva_of(nd, nd->drv[i].avail_gpa),
+		.used_user_addr = uva_of(nd, nd->drv[i].used_gpa),
+	};
+	int ret;
+
+	ret = fe_state(&self->fe, VHOST_USER_SET_VRING_NUM, i,
+		       nd->drv[i].size);
+	if (!ret)
+		ret = fe_state(&self->fe, VHOST_USER_SET_VRING_BASE, i, base);
+	if (!ret)
+		ret = fe_msg(&self->fe, VHOST_USER_SET_VRING_ADDR, &a,
+			     sizeof(a), NULL, 0);
+	if (!ret)
+		ret = fe_vring_fd(&self->fe, VHOST_USER_SET_VRING_CALL, i,
+				  self->fe.call[i]);
+	if (!ret)
+		ret = fe_vring_fd(&self->fe, VHOST_USER_SET_VRING_KICK, i,
+				  nd->kick[i]);
+	if (!ret)
+		ret = fe_state(&self->fe, VHOST_USER_SET_VRING_ENABLE, i, 1);
+	return ret;
+}
+
+/*
+ * A front-end's start: negotiate, the memory table, then @nrings fresh
+ * rings from the start (the control queue is ring 2 with CTRL_VQ).
+ */
+static int fe_boot(FIXTURE_DATA(vu) *self, uint64_t features,
+		   unsigned int nrings)
+{
+	unsigned int i;
+	int ret;
+
+	ret = fe_negotiate(self, features);
+	if (!ret)
+		ret = fe_mem_table(self);
+	for (i = 0; !ret && i < nrings; i++) {
+		ret = nd_ring_init(&self->nd, i, i);
+		/* The start of a ring; packed: wrap counter 1 (bit 15). */
+		if (!ret)
+			ret = fe_ring(self, i, self->nd.format == VQ_PACKED ?
+				      VHOST_USER_PACKED_WRAP : 0);
+	}
+	self->nd.nq = nrings;
+	self->nd.ctrl = nrings > 2 ? 2 : -1;
+	return ret;
+}
+
+FIXTURE_SETUP(vu)
+{
+	struct vdev_vhost_user_config cfg = { 0 };
+	unsigned int i;
+
+	self->peer = -1;
+	self->vu = NULL;
+	self->srv.started = false;
+	self->fe.sock = -1;
+	for (i = 0; i < ND_MAXQ; i++)
+		self->fe.call[i] = -1;
+	log_buf[0] = 0;
+	vdev_log_set_handler(log_capture);
+	nd_init(&self->nd);
+	self->nd.format = variant->format;
+	self->nd.io = VDEV_NET_IO_SYSCALL;
+	ASSERT_EQ(0, nd_netns());
+	ASSERT_EQ(0, nt_tap_create(TAP, false));
+	ASSERT_EQ(0, nd_plug_tap(TAP));
+	ASSERT_EQ(0, nd_guest(&self->nd));
+	ASSERT_EQ(0, nd_create(&self->nd, TAP, 1));
+	ASSERT_EQ(0, vdev_vhost_user_create(self->nd.dev, &cfg, &self->vu));
+	self->peer = nd_peer_socket(false);
+	ASSERT_LE(0, self->peer);
+	vdev_test_baseline(&self->fds0, &self->tasks0);
+}
+
+FIXTURE_TEARDOWN(vu)
+{
+	conn_close(self);
+	vdev_vhost_user_destroy(self->vu);
+	if (self->nd.dev)
+		nd_destroy(&self->nd);
+	nd_guest_fini(&self->nd);
+	if (self->peer >= 0)
+		close(self->peer);
+	vdev_log_set_handler(NULL);
+}
+
+/* One frame from TX queue @qi to the peer; 0 or -errno. */
+static int tx_one_on(struct nd *nd, unsigned int qi, int peer, uint32_t seq)
+{
+	uint8_t f[128], r[2048];
+	ssize_t len;
+	int ret;
+
+	nd_frame(f, sizeof(f), nd->mac, seq);
+	ret = nd_tx_add(nd, qi, NULL, f, sizeof(f));
+	if (ret < 0)
+		return ret;
+	nd_kick(nd, qi);
+	while ((len = nd_peer_recv(peer, r, sizeof(r), FE_WAIT_MS)) > 0)
+		if (len == sizeof(f) && nd_frame_check(r, len) == seq)
+			return 0;
+	return len < 0 ? len : -ETIMEDOUT;
+}
+
+/* One frame from the driver to the peer, on the first pair. */
+static int tx_one(struct nd *nd, int peer, uint32_t seq)
+{
+	return tx_one_on(nd, 1, peer, seq);
+}
+
+/* One frame from the peer to the driver (RX buffers already given). */
+static int rx_one(struct nd *nd, int peer, uint32_t seq)
+{
+	struct virtio_net_hdr_v1 hdr;
+	uint8_t f[128], r[2048];
+	ssize_t len;
+
+	nd_frame(f, sizeof(f), nd->mac, seq);
+	f[6] = 0x02;	/* not the guest's own MAC */
+	if (send(peer, f, sizeof(f), 0) != sizeof(f))
+		return -errno;
+	while ((len = nd_rx_wait(nd, 0, r, sizeof(r), &hdr, NULL,
+				 FE_WAIT_MS)) > 0)
+		if (len == sizeof(f) && nd_frame_check(r, len) == seq)
+			return 0;
+	return len < 0 ? -EPROTO : -ETIMEDOUT;
+}
+
+/* Was the call eventfd of ring @i signalled (within FE_WAIT_MS)? */
+static bool called(struct fe *fe, unsigned int i)
+{
+	struct pollfd pfd = { .fd = fe->call[i], .events = POLLIN };
+	uint64_t v;
+
+	if (poll(&pfd, 1, FE_WAIT_MS) != 1)
+		return false;
+	return read(fe->call[i], &v, sizeof(v)) == sizeof(v) && v;
+}
+
+/* ---- negotiation -------------------------------------------------------------- */
+
+TEST_F(vu, negotiation)
+{
+	struct vhost_user_config c = { .offset = 0, .size = 6 };
+	uint64_t v;
+	int ret;
+
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_negotiate(self, FE_FEAT));
+	ASSERT_EQ(0, fe_get_u64(&self->fe, VHOST_USER_GET_QUEUE_NUM, &v));
+	EXPECT_EQ(3, v);	/* one pair and the control queue */
+	ASSERT_EQ(0, fe_get_u64(&self->fe, VHOST_USER_GET_MAX_MEM_SLOTS, &v));
+	EXPECT_EQ(VDEV_MEM_MAX_REGIONS, v);
+	ASSERT_EQ(0, fe_u64(&self->fe, VHOST_USER_SET_STATUS,
+			    VIRTIO_CONFIG_S_ACKNOWLEDGE |
+			    VIRTIO_CONFIG_S_DRIVER));
+	ASSERT_EQ(0, fe_get_u64(&self->fe, VHOST_USER_GET_STATUS, &v));
+	EXPECT_EQ(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER, v);
+	/* GET_CONFIG: the MAC the device reports. */
+	ASSERT_EQ(0, fe_send(&self->fe, VHOST_USER_GET_CONFIG, 0, &c,
+			     VHOST_USER_CONFIG_HDR_SIZE + 6, NULL, 0));
+	ret = fe_reply(&self->fe, VHOST_USER_GET_CONFIG, &c, sizeof(c));
+	ASSERT_EQ(VHOST_USER_CONFIG_HDR_SIZE + 6, ret);
+	EXPECT_EQ(0, memcmp(c.region, self->nd.mac, 6));
+	ASSERT_EQ(0, fe_mem_table(self));
+	/* Nothing started yet: the device waits for its rings. */
+	EXPECT_FALSE(vdev_device_is_active(self->nd.dev));
+	EXPECT_EQ(0, conn_close(self));
+	EXPECT_FALSE(vdev_test_leaked(self->fds0, self->tasks0,
+				      VDEV_TEST_SETTLE_MS, 0));
+}
+
+/*
+ * QEMU's order: virtio-net's reset attaches the first pair and detaches
+ * the others (SET_VRING_ENABLE 1 and 0) before the vhost device starts,
+ * that is before SET_FEATURES, with only GET_FEATURES' bit 30 seen.
+ */
+TEST_F(vu, vring_enable_before_set_features)
+{
+	uint64_t f;
+	unsigned int i;
+
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_get_u64(&self->fe, VHOST_USER_GET_FEATURES, &f));
+	ASSERT_EQ(0, fe_get_u64(&self->fe, VHOST_USER_GET_PROTOCOL_FEATURES,
+				&f));
+	ASSERT_EQ(0, fe_u64(&self->fe, VHOST_USER_SET_PROTOCOL_FEATURES,
+			    FE_PROTO));
+	self->fe.ack = true;
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(0, fe_state(&self->fe, VHOST_USER_SET_VRING_ENABLE,
+				      i, 1));
+	}
+	ASSERT_EQ(0, fe_state(&self->fe, VHOST_USER_SET_VRING_ENABLE, 2, 0));
+	ASSERT_EQ(0, fe_boot(self, FE_FEAT, 2));
+	ASSERT_EQ(0, nd_wait_forwarding(TAP));
+	ASSERT_EQ(0, tx_one(&self->nd, self->peer, 0));
+	EXPECT_EQ(0, conn_close(self));
+}
+
+/* ---- traffic -------------------------------------------------------------------- */
+
+TEST_F(vu, traffic_both_ways)
+{
+	struct vdev_vhost_user_stats st;
+	unsigned int i;
+
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_boot(self, FE_FEAT, 2));
+	EXPECT_TRUE(vdev_device_is_active(self->nd.dev));
+	ASSERT_EQ(0, nd_wait_forwarding(TAP));
+	for (i = 0; i < 20; i++)
+		ASSERT_EQ(0, tx_one(&self->nd, self->peer, i));
+	EXPECT_TRUE(called(&self->fe, 1));
+	nd_rx_fill(&self->nd, 0, 32, ND_RXBUF);
+	for (i = 0; i < 20; i++)
+		ASSERT_EQ(0, rx_one(&self->nd, self->peer, 100 + i));
+	EXPECT_TRUE(called(&self->fe, 0));
+	EXPECT_EQ(0, conn_close(self));
+	EXPECT_FALSE(vdev_device_is_active(self->nd.dev));
+	EXPECT_FALSE(vdev_test_leaked(self->fds0, self->tasks0,
+				      VDEV_TEST_SETTLE_MS, 0));
+	vdev_vhost_user_get_stats(self->vu, &st);
+	EXPECT_EQ(1, st.connections);
+	EXPECT_EQ(0, st.errors);
+}
+
+/*
+ * GET_VRING_BASE stops the ring: its base comes back, nothing moves on
+ * it any more while RX goes on; SET_VRING_* and a kick start it again at
+ * that base, and the device goes on at the used index of the ring.
+ */
+TEST_F(vu, get_vring_base_stop_restart)
+{
+	struct vq_driver *d = &self->nd.drv[1];
+	uint8_t f[128], r[2048];
+	unsigned int base, i;
+	bool seen = false;
+	uint16_t used;
+	ssize_t len;
+
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_boot(self, FE_FEAT, 2));
+	ASSERT_EQ(0, nd_wait_forwarding(TAP));
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(0, tx_one(&self->nd, self->peer, i));
+	ASSERT_TRUE(nd_tx_drain(&self->nd, 1, FE_WAIT_MS));
+
+	ASSERT_EQ(0, fe_get_vring_base(&self->fe, 1, &base));
+	/*
+	 * Packed: 3 chains of 2 descriptors, wrap counter 1, for the
+	 * driver side (bits 0-15) and the used side (bits 16-31).
+	 */
+	EXPECT_EQ(variant->format == VQ_PACKED ?
+		  (6 | VHOST_USER_PACKED_WRAP) * 0x10001 : 3, base);
+	/* Stopped: a frame queued now stays in the ring. */
+	nd_frame(f, sizeof(f), self->nd.mac, 3);
+	ASSERT_LE(0, nd_tx_add(&self->nd, 1, NULL, f, sizeof(f)));
+	nd_kick(&self->nd, 1);
+	used = variant->format == VQ_SPLIT ? VQ_READ(d->used->idx) : 0;
+	/* RX still runs. */
+	nd_rx_fill(&self->nd, 0, 8, ND_RXBUF);
+	ASSERT_EQ(0, rx_one(&self->nd, self->peer, 50));
+	if (variant->format == VQ_SPLIT)
+		EXPECT_EQ(used, VQ_READ(d->used->idx));
+	EXPECT_EQ(0, nd_tx_reclaim(&self->nd, 1));
+
+	/* Start again where it stopped: the queued frame goes out. */
+	ASSERT_EQ(0, fe_ring(self, 1, base));
+	while (!seen && (len = nd_peer_recv(self->peer, r, sizeof(r),
+					     FE_WAIT_MS)) > 0)
+		seen = len == sizeof(f) && nd_frame_check(r, len) == 3;
+	EXPECT_TRUE(seen);
+	ASSERT_TRUE(nd_tx_drain(&self->nd, 1, FE_WAIT_MS));
+	if (variant->format == VQ_SPLIT)
+		EXPECT_EQ(4, VQ_READ(d->used->idx));
+	ASSERT_EQ(0, tx_one(&self->nd, self->peer, 4));
+	EXPECT_EQ(0, conn_close(self));
+	EXPECT_FALSE(vdev_test_leaked(self->fds0, self->tasks0,
+				      VDEV_TEST_SETTLE_MS, 0));
+}
+
+/*
+ * rust-vmm/vhost #180: a second boot on rings whose used->idx is not
+ * zero (every ring stopped, then started on a ring whose indices are at
+ * K, base K). The device must take its used index from the ring, not
+ * from 0 or from where it was. The packed ring has no used index to
+ * read: it starts again on the same rings at the bases GET_VRING_BASE
+ * returned, wrap counters included.
+ */
+TEST_F(vu, restart_used_idx_not_zero)
+{
+	const uint16_t k = 1000;
+	unsigned int base[2], i;
+	struct vq_driver *d;
+	uint16_t used;
+
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_boot(self, FE_FEAT, 2));
+	ASSERT_EQ(0, nd_wait_forwarding(TAP));
+	ASSERT_EQ(0, tx_one(&self->nd, self->peer, 0));
+	ASSERT_TRUE(nd_tx_drain(&self->nd, 1, FE_WAIT_MS));
+	for (i = 0; i < 2; i++)
+		ASSERT_EQ(0, fe_get_vring_base(&self->fe, i, &base[i]));
+	/* Every ring stopped: the device is reset, its workers joined. */
+	EXPECT_FALSE(vdev_device_is_active(self->nd.dev));
+	EXPECT_EQ(0, vdev_test_count_threads_named("vdev-net"));
+
+	if (variant->format == VQ_PACKED) {
+		for (i = 0; i < 2; i++)
+			ASSERT_EQ(0, fe_ring(self, i, base[i]));
+		EXPECT_TRUE(vdev_device_is_active(self->nd.dev));
+		for (i = 1; i < 4; i++)
+			ASSERT_EQ(0, tx_one(&self->nd, self->peer, i));
+		nd_rx_fill(&self->nd, 0, 8, ND_RXBUF);
+		ASSERT_EQ(0, rx_one(&self->nd, self->peer, 10));
+		EXPECT_EQ(0, conn_close(self));
+		return;
+	}
+
+	/* The second boot: both rings at index k, base k. */
+	for (i = 0; i < 2; i++) {
+		d = &self->nd.drv[i];
+		ASSERT_EQ(0, nd_ring_init(&self->nd, i, i));
+		d->avail_idx = d->published = d->last_used = k;
+		VQ_WRITE(d->avail->idx, htole16(k));
+		VQ_WRITE(d->used->idx, htole16(k));
+		/* Where the device last asked to be kicked. */
+		VQ_WRITE(d->used->ring[d->size].id, htole16(k));
+		ASSERT_EQ(0, fe_ring(self, i, k));
+	}
+	EXPECT_TRUE(vdev_device_is_active(self->nd.dev));
+	d = &self->nd.drv[1];
+	ASSERT_EQ(0, tx_one(&self->nd, self->peer, 1));
+	ASSERT_TRUE(nd_tx_drain(&self->nd, 1, FE_WAIT_MS));
+	EXPECT_EQ(k + 1, le16toh(VQ_READ(d->used->idx)));
+	nd_rx_fill(&self->nd, 0, 8, ND_RXBUF);
+	ASSERT_EQ(0, rx_one(&self->nd, self->peer, 2));
+	/* RX went on from k as well (a stray frame may have come first). */
+	used = le16toh(VQ_READ(self->nd.drv[0].used->idx));
+	EXPECT_TRUE(used > k && used <= k + 8) {
+		TH_LOG("RX used->idx %u after starting at %u", used, k);
+	}
+	EXPECT_EQ(0, conn_close(self));
+}
+
+/*
+ * The front-end goes away during traffic (QEMU killed): serve_fd returns
+ * 0, every worker is joined and every fd it was given closed; a second
+ * connection works on the same device; once the device is destroyed its
+ * TAP opens again at once (no EBUSY). The control queue is the back-end's
+ * here, so that the control worker holds TAP fds (what the fault build
+ * leaks).
+ */
+TEST_F(vu, reconnect_after_close_mid_traffic)
+{
+	uint64_t feat = FE_FEAT | ND_F_CTRL;
+	uint8_t f[128];
+	unsigned int i;
+	bool leaked;
+	int fd;
+
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_boot(self, feat, 3));
+	ASSERT_EQ(0, nd_wait_forwarding(TAP));
+	ASSERT_EQ(0, tx_one(&self->nd, self->peer, 0));
+	nd_rx_fill(&self->nd, 0, 64, ND_RXBUF);
+	/* Mid-traffic: frames queued both ways, then the close. */
+	for (i = 0; i < 32; i++) {
+		nd_frame(f, sizeof(f), self->nd.mac, 10 + i);
+		if (nd_tx_add(&self->nd, 1, NULL, f, sizeof(f)) < 0)
+			break;
+		f[6] = 0x02;
+		EXPECT_EQ(sizeof(f), send(self->peer, f, sizeof(f), 0));
+	}
+	nd_kick(&self->nd, 1);
+	EXPECT_EQ(0, conn_close(self));
+	EXPECT_FALSE(vdev_device_is_active(self->nd.dev));
+	leaked = vdev_test_leaked(self->fds0, self->tasks0,
+				  VDEV_TEST_SETTLE_MS, 0);
+	EXPECT_FALSE(leaked);
+
+	if (!leaked) {
+		/* The next front-end: same device, same TAP. */
+		ASSERT_EQ(0, conn_open(_metadata, self));
+		ASSERT_EQ(0, fe_boot(self, feat, 3));
+		ASSERT_EQ(0, tx_one(&self->nd, self->peer, 100));
+		/* Room for what the TAP still holds from the first one. */
+		nd_rx_fill(&self->nd, 0, 128, ND_RXBUF);
+		ASSERT_EQ(0, rx_one(&self->nd, self->peer, 101));
+		EXPECT_EQ(0, conn_close(self));
+		EXPECT_FALSE(vdev_test_leaked(self->fds0, self->tasks0,
+					      VDEV_TEST_SETTLE_MS, 1));
+	}
+
+	vdev_vhost_user_destroy(self->vu);
+	self->vu = NULL;
+	nd_destroy(&self->nd);
+	fd = nt_tap_attach(TAP, NT_TAP_FLAGS);
+	if (fd == -EBUSY)
+		vdev_test_report_ebusy(TAP, 1);
+	ASSERT_LE(0, fd) {
+		TH_LOG("TUNSETIFF %s: %s", TAP, strerror(-fd));
+	}
+	close(fd);
+}
+
+/*
+ * Multiqueue with the control queue kept by the front-end (as QEMU does
+ * for vhost-user-net): nobody sends MQ_VQ_PAIRS_SET to the device, so
+ * every pair the front-end started must carry traffic, its TAP queue
+ * attached.
+ */
+TEST_F(vu, mq_every_pair_carries_traffic)
+{
+	struct vdev_vhost_user_config cfg = { 0 };
+	unsigned int p;
+
+	vdev_vhost_user_destroy(self->vu);
+	self->vu = NULL;
+	nd_destroy(&self->nd);
+	ASSERT_EQ(0, nt_tap_create("vum0", true));
+	ASSERT_EQ(0, nd_plug_tap("vum0"));
+	ASSERT_EQ(0, nd_create(&self->nd, "vum0", 2));
+	ASSERT_EQ(0, vdev_vhost_user_create(self->nd.dev, &cfg, &self->vu));
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_boot(self, FE_FEAT | ND_F_MQ, 4));
+	ASSERT_EQ(0, nd_wait_forwarding("vum0"));
+	EXPECT_EQ(2, vdev_net_active_pairs(self->nd.dev));
+	for (p = 0; p < 2; p++)
+		EXPECT_EQ(0, tx_one_on(&self->nd, 2 * p + 1, self->peer, p)) {
+			TH_LOG("pair %u: no frame at the peer", p);
+		}
+	EXPECT_EQ(0, conn_close(self));
+}
+
+static int fe_mem_reg(FIXTURE_DATA(vu) *self, uint32_t req)
+{
+	struct vq_guest_region *r = &self->nd.g.r[0];
+	struct vhost_user_mem_reg m = {
+		.region = {
+			.guest_phys_addr = r->gpa,
+			.memory_size = r->size,
+			.userspace_addr = (uintptr_t)r->hva,
+		},
+	};
+
+	return fe_msg(&self->fe, req, &m, sizeof(m), &r->fd,
+		      req == VHOST_USER_ADD_MEM_REG);
+}
+
+/*
+ * CONFIGURE_MEM_SLOTS as QEMU uses it with several queue pairs: each
+ * pair's vhost device adds the guest's regions on the one connection,
+ * and removes them again. The same region added twice is one mapping,
+ * there until the last remove; the rings in it keep running.
+ */
+TEST_F(vu, mem_slots_same_region_twice)
+{
+	unsigned int i;
+	int ret;
+
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_negotiate(self, FE_FEAT));
+	ASSERT_EQ(0, fe_mem_reg(self, VHOST_USER_ADD_MEM_REG));
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(0, nd_ring_init(&self->nd, i, i));
+		ASSERT_EQ(0, fe_ring(self, i, self->nd.format == VQ_PACKED ?
+				     VHOST_USER_PACKED_WRAP : 0));
+	}
+	ASSERT_EQ(0, nd_wait_forwarding(TAP));
+	ASSERT_EQ(0, tx_one(&self->nd, self->peer, 0));
+	/* A second vhost device of the front-end: the same region. */
+	ASSERT_EQ(0, fe_mem_reg(self, VHOST_USER_ADD_MEM_REG));
+	ASSERT_EQ(0, tx_one(&self->nd, self->peer, 1));
+	ASSERT_EQ(0, fe_mem_reg(self, VHOST_USER_REM_MEM_REG));
+	ASSERT_EQ(0, tx_one(&self->nd, self->peer, 2));
+	/* The last remove while a ring lives in it: refused. */
+	ret = fe_mem_reg(self, VHOST_USER_REM_MEM_REG);
+	EXPECT_EQ(-EIO, ret);
+	EXPECT_EQ(-EBUSY, conn_close(self));
+	EXPECT_TRUE(log_has("REM_MEM_REG: cannot remove"));
+}
+
+/* vdev_vhost_user_stop() wakes a serve_fd waiting for a message. */
+TEST_F(vu, stop_wakes_serve)
+{
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_boot(self, FE_FEAT, 2));
+	vdev_vhost_user_stop(self->vu);
+	EXPECT_EQ(0, srv_join(&self->srv));
+	EXPECT_FALSE(vdev_device_is_active(self->nd.dev));
+}
+
+/*
+ * A front-end that sends requests and never reads the replies: the
+ * back-end blocks sending one. stop() must still end serve_fd().
+ */
+TEST_F(vu, stop_wakes_serve_blocked_on_reply)
+{
+	struct vhost_user_hdr h = {
+		.request = VHOST_USER_GET_FEATURES,
+		.flags = VHOST_USER_VERSION,
+	};
+	struct pollfd pfd = { .events = POLLOUT };
+	uint64_t end = nd_now_ns() + 10000000000ULL;
+
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	pfd.fd = self->fe.sock;
+	/* Until the back-end stops reading: its replies fill our socket. */
+	while (nd_now_ns() < end) {
+		if (send(self->fe.sock, &h, sizeof(h), MSG_DONTWAIT) ==
+		    sizeof(h))
+			continue;
+		ASSERT_EQ(EAGAIN, errno);
+		if (poll(&pfd, 1, 200) == 0)
+			break;
+	}
+	ASSERT_GT(end, nd_now_ns());
+	vdev_vhost_user_stop(self->vu);
+	EXPECT_EQ(0, srv_join(&self->srv));
+}
+
+/* ---- run(): server and client mode ------------------------------------------------ */
+
+struct runner {
+	struct vdev_vhost_user *vu;
+	int ret;
+	pthread_t thread;
+};
+
+static void *run_main(void *arg)
+{
+	struct runner *r = arg;
+
+	r->ret = vdev_vhost_user_run(r->vu);
+	return NULL;
+}
+
+static int run_join(struct runner *r)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 10;
+	if (pthread_timedjoin_np(r->thread, NULL, &ts))
+		return -ETIMEDOUT;
+	return r->ret;
+}
+
+static void sock_path(char *buf, size_t len)
+{
+	snprintf(buf, len, "/tmp/vdev-vu-test-%d.sock", getpid());
+}
+
+/* Connect to @path, retrying for up to FE_WAIT_MS (the server starts). */
+static int connect_retry(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, i;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	for (i = 0; i < FE_WAIT_MS; i++) {
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return -errno;
+		if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+			return fd;
+		close(fd);
+		usleep(1000);
+	}
+	return -ETIMEDOUT;
+}
+
+/* A front-end on @fd: boot, one frame out, close. */
+static int fe_session(FIXTURE_DATA(vu) *self, int fd, uint32_t seq)
+{
+	int ret;
+
+	self->fe.sock = fd;
+	self->fe.ack = false;
+	ret = fe_boot(self, FE_FEAT, 2);
+	if (!ret)
+		ret = tx_one(&self->nd, self->peer, seq);
+	close(fd);
+	self->fe.sock = -1;
+	return ret;
+}
+
+/* Server mode: two front-ends one after the other, then stop(). */
+TEST_F(vu, run_server_two_connections)
+{
+	struct vdev_vhost_user_config cfg = { 0 };
+	struct vdev_vhost_user_stats st;
+	struct runner r = { 0 };
+	char path[108];
+	int i, fd;
+
+	sock_path(path, sizeof(path));
+	cfg.socket_path = path;
+	vdev_vhost_user_destroy(self->vu);
+	ASSERT_EQ(0, vdev_vhost_user_create(self->nd.dev, &cfg, &self->vu));
+	r.vu = self->vu;
+	for (i = 0; i < ND_MAXQ; i++)
+		self->fe.call[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ASSERT_EQ(0, pthread_create(&r.thread, NULL, run_main, &r));
+	ASSERT_EQ(0, nd_wait_forwarding(TAP));
+	for (i = 0; i < 2; i++) {
+		fd = connect_retry(path);
+		ASSERT_LE(0, fd);
+		EXPECT_EQ(0, fe_session(self, fd, i));
+	}
+	vdev_vhost_user_stop(self->vu);
+	EXPECT_EQ(0, run_join(&r));
+	EXPECT_FALSE(vdev_device_is_active(self->nd.dev));
+	EXPECT_NE(0, access(path, F_OK));	/* the socket is removed */
+	vdev_vhost_user_get_stats(self->vu, &st);
+	EXPECT_EQ(2, st.connections);
+	EXPECT_EQ(0, st.errors);
+}
+
+/* Client mode: connects, and connects again when the front-end closes. */
+TEST_F(vu, run_client_reconnects)
+{
+	struct vdev_vhost_user_config cfg = { .reconnect_ms = 10 };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct pollfd pfd = { .events = POLLIN };
+	struct runner r = { 0 };
+	char path[108];
+	int i, lfd, fd;
+
+	sock_path(path, sizeof(path));
+	cfg.socket_path = path;
+	cfg.client = true;
+	vdev_vhost_user_destroy(self->vu);
+	ASSERT_EQ(0, vdev_vhost_user_create(self->nd.dev, &cfg, &self->vu));
+	r.vu = self->vu;
+	for (i = 0; i < ND_MAXQ; i++)
+		self->fe.call[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	/* The back-end first, retrying until the front-end listens. */
+	ASSERT_EQ(0, pthread_create(&r.thread, NULL, run_main, &r));
+	unlink(path);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_LE(0, lfd);
+	ASSERT_EQ(0, bind(lfd, (struct sockaddr *)&sa, sizeof(sa)));
+	ASSERT_EQ(0, listen(lfd, 1));
+	ASSERT_EQ(0, nd_wait_forwarding(TAP));
+	pfd.fd = lfd;
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(1, poll(&pfd, 1, FE_WAIT_MS));
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		ASSERT_LE(0, fd);
+		EXPECT_EQ(0, fe_session(self, fd, i));
+	}
+	vdev_vhost_user_stop(self->vu);
+	EXPECT_EQ(0, run_join(&r));
+	close(lfd);
+	unlink(path);
+}
+
+/* A socket that cannot be set up: -errno and one clear line. */
+TEST_F(vu, run_bind_fails)
+{
+	struct vdev_vhost_user_config cfg = {
+		.socket_path = "/nonexistent-dir/vu.sock",
+	};
+
+	vdev_vhost_user_destroy(self->vu);
+	ASSERT_EQ(0, vdev_vhost_user_create(self->nd.dev, &cfg, &self->vu));
+	EXPECT_EQ(-ENOENT, vdev_vhost_user_run(self->vu));
+	EXPECT_TRUE(log_has("cannot listen on /nonexistent-dir/vu.sock"));
+}
+
+/* ---- hostile front-ends ------------------------------------------------------------ */
+
+/*
+ * The connection ends with @err and the line @line was logged; the
+ * device is reset, nothing of the connection is left.
+ */
+#define EXPECT_HOSTILE(err, line) do {					\
+	EXPECT_EQ(err, conn_close(self));				\
+	if (!log_has(line))						\
+		TH_LOG("no '%s' in the log:\n%s", line, log_buf);	\
+	EXPECT_TRUE(log_has(line));					\
+	EXPECT_FALSE(vdev_device_is_active(self->nd.dev));		\
+	EXPECT_EQ(0, vdev_test_count_threads_named("vdev-net"));	\
+	EXPECT_FALSE(vdev_test_leaked(self->fds0, self->tasks0,		\
+				      VDEV_TEST_SETTLE_MS, 0));		\
+} while (0)
+
+TEST_F(vu, hostile_wrong_size)
+{
+	uint32_t v = 0;
+
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_send(&self->fe, VHOST_USER_SET_FEATURES, 0, &v,
+			     sizeof(v), NULL, 0));
+	EXPECT_HOSTILE(-EPROTO, "SET_FEATURES: payload of 4 bytes, expected 8");
+}
+
+TEST_F(vu, hostile_oversized_payload)
+{
+	static char big[4096];
+
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_send(&self->fe, VHOST_USER_SET_MEM_TABLE, 0, big,
+			     sizeof(big), NULL, 0));
+	EXPECT_HOSTILE(-EPROTO, "SET_MEM_TABLE: payload of 4096 bytes");
+}
+
+TEST_F(vu, hostile_wrong_fd_count)
+{
+	struct vhost_user_memory m = { .nregions = 1 };
+
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_negotiate(self, FE_FEAT));
+	m.regions[0].guest_phys_addr = self->nd.g.r[0].gpa;
+	m.regions[0].memory_size = self->nd.g.r[0].size;
+	m.regions[0].userspace_addr = (uintptr_t)self->nd.g.r[0].hva;
+	ASSERT_EQ(-EIO, fe_msg(&self->fe, VHOST_USER_SET_MEM_TABLE, &m,
+				 8 + sizeof(m.regions[0]), NULL, 0));
+	EXPECT_HOSTILE(-EPROTO, "SET_MEM_TABLE: 0 fds for 1 regions");
+}
+
+TEST_F(vu, hostile_fds_on_a_message_without)
+{
+	int fd = self->nd.kick[0];
+
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_negotiate(self, FE_FEAT));
+	ASSERT_EQ(-EIO, fe_msg(&self->fe, VHOST_USER_SET_OWNER, NULL, 0,
+				 &fd, 1));
+	EXPECT_HOSTILE(-EPROTO, "SET_OWNER: 1 fds, expected none");
+}
+
+static int mem_table2(FIXTURE_DATA(vu) *self, uint64_t gpa2, uint64_t size2,
+		      uint64_t uva2)
+{
+	struct vq_guest_region *r = &self->nd.g.r[0];
+	struct vhost_user_memory m = { .nregions = 2 };
+	int fds[2] = { r->fd, r->fd };
+
+	m.regions[0].guest_phys_addr = r->gpa;
+	m.regions[0].memory_size = 1 << 20;
+	m.regions[0].userspace_addr = (uintptr_t)r->hva;
+	m.regions[1].guest_phys_addr = gpa2;
+	m.regions[1].memory_size = size2;
+	m.regions[1].userspace_addr = uva2;
+	m.regions[1].mmap_offset = 1 << 20;
+	return fe_msg(&self->fe, VHOST_USER_SET_MEM_TABLE, &m,
+		      8 + 2 * sizeof(m.regions[0]), fds, 2);
+}
+
+TEST_F(vu, hostile_overlapping_regions)
+{
+	uint64_t gpa = self->nd.g.r[0].gpa;
+	uint64_t uva = (uintptr_t)self->nd.g.r[0].hva;
+
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_negotiate(self, FE_FEAT));
+	ASSERT_EQ(-EIO, mem_table2(self, gpa + 4096, 1 << 20,
+				     uva + (1 << 20)));
+	EXPECT_HOSTILE(-EINVAL, "overlaps the one at");
+}
+
+TEST_F(vu, hostile_zero_sized_region)
+{
+	uint64_t gpa = self->nd.g.r[0].gpa;
+	uint64_t uva = (uintptr_t)self->nd.g.r[0].hva;
+
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_negotiate(self, FE_FEAT));
+	ASSERT_EQ(-EIO, mem_table2(self, gpa + (1 << 20), 0,
+				     uva + (1 << 20)));
+	EXPECT_HOSTILE(-EINVAL, "zero size");
+}
+
+TEST_F(vu, hostile_fd_not_mappable)
+{
+	struct vhost_user_memory m = { .nregions = 1 };
+	int efd = eventfd(0, EFD_CLOEXEC);
+
+	ASSERT_LE(0, efd);
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_negotiate(self, FE_FEAT));
+	m.regions[0].guest_phys_addr = self->nd.g.r[0].gpa;
+	m.regions[0].memory_size = 1 << 20;
+	m.regions[0].userspace_addr = (uintptr_t)self->nd.g.r[0].hva;
+	ASSERT_EQ(-EIO, fe_msg(&self->fe, VHOST_USER_SET_MEM_TABLE, &m,
+				 8 + sizeof(m.regions[0]), &efd, 1));
+	close(efd);
+	EXPECT_HOSTILE(-ENODEV, "SET_MEM_TABLE: cannot map the 1 regions");
+}
+
+TEST_F(vu, hostile_ring_outside_memory)
+{
+	struct vhost_vring_addr a = {
+		.index = 0,
+		.desc_user_addr = 0x1000,
+		.avail_user_addr = 0x2000,
+		.used_user_addr = 0x3000,
+	};
+
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_negotiate(self, FE_FEAT));
+	ASSERT_EQ(0, fe_mem_table(self));
+	ASSERT_EQ(-EIO, fe_msg(&self->fe, VHOST_USER_SET_VRING_ADDR, &a,
+				 sizeof(a), NULL, 0));
+	EXPECT_HOSTILE(-EINVAL, "outside every memory region");
+}
+
+/* Split: a power of two. Packed: any size, but not 0. */
+TEST_F(vu, hostile_num_not_power_of_two)
+{
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_negotiate(self, FE_FEAT));
+	if (variant->format == VQ_PACKED) {
+		ASSERT_EQ(0, fe_state(&self->fe, VHOST_USER_SET_VRING_NUM, 0,
+				      100));
+		ASSERT_EQ(-EIO, fe_state(&self->fe, VHOST_USER_SET_VRING_NUM,
+					 0, 0));
+		EXPECT_HOSTILE(-EINVAL, "size 0 (1 to 256)");
+		return;
+	}
+	ASSERT_EQ(-EIO, fe_state(&self->fe, VHOST_USER_SET_VRING_NUM, 0,
+				   100));
+	EXPECT_HOSTILE(-EINVAL, "size 100 not a power of two");
+}
+
+TEST_F(vu, hostile_num_above_max)
+{
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_negotiate(self, FE_FEAT));
+	ASSERT_EQ(-EIO, fe_state(&self->fe, VHOST_USER_SET_VRING_NUM, 0,
+				   2 * ND_QSZ));
+	EXPECT_HOSTILE(-EINVAL, "size 512 (1 to 256)");
+}
+
+TEST_F(vu, hostile_base_above_num)
+{
+	unsigned int base = variant->format == VQ_PACKED ? ND_QSZ : 0x10000;
+
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_negotiate(self, FE_FEAT));
+	ASSERT_EQ(0, fe_state(&self->fe, VHOST_USER_SET_VRING_NUM, 0, ND_QSZ));
+	ASSERT_EQ(-EIO, fe_state(&self->fe, VHOST_USER_SET_VRING_BASE, 0,
+				   base));
+	EXPECT_HOSTILE(-EINVAL, variant->format == VQ_PACKED ?
+		       "base 0x100 above size 256" : "above 16 bits");
+}
+
+TEST_F(vu, hostile_unknown_request)
+{
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_negotiate(self, FE_FEAT));
+	ASSERT_EQ(-EIO, fe_msg(&self->fe, 999, NULL, 0, NULL, 0));
+	EXPECT_HOSTILE(-EPROTO, "unknown request 999");
+}
+
+/* A hostile message while traffic runs: the workers are joined too. */
+TEST_F(vu, hostile_while_running)
+{
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_boot(self, FE_FEAT, 2));
+	ASSERT_EQ(0, nd_wait_forwarding(TAP));
+	ASSERT_EQ(0, tx_one(&self->nd, self->peer, 0));
+	EXPECT_LT(0, vdev_test_count_threads_named("vdev-net"));
+	ASSERT_EQ(-EIO, fe_state(&self->fe, VHOST_USER_SET_VRING_NUM, 1, 64));
+	EXPECT_HOSTILE(-EBUSY, "SET_VRING_NUM: ring 1 is running");
+	/* And the next front-end is served. */
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_boot(self, FE_FEAT, 2));
+	ASSERT_EQ(0, tx_one(&self->nd, self->peer, 1));
+	EXPECT_EQ(0, conn_close(self));
+}
+
+TEST_HARNESS_MAIN
