@@ -96,6 +96,8 @@
  */
 #define VMM_IOAPIC_PINS		24
 #define VMM_SERIAL_IRQ		4
+/* conf1's CONFIG_ADDRESS; CONFIG_DATA follows at 0xCFC. */
+#define VMM_PCI_CONF_ADDR	0xcf8
 #define VMM_I8042_IRQ		1
 #define VMM_PCI_INTX_PIN(slot)	(16 + ((slot) - 1) % 8)
 #define VMM_MSI_GSI_BASE	24
@@ -390,6 +392,11 @@ struct vmm_vcpu {
  * @devs: the devices, in slot order
  * @nr_devs: entries in @devs
  * @start_time: when the vCPUs were started
+ * @coalesced: KVM's coalesced-I/O ring (in the vCPUs' kvm_run mappings),
+ *             where CONFIG_ADDRESS writes wait without an exit; NULL when
+ *             KVM cannot coalesce port writes
+ * @coalesced_max: entries in @coalesced
+ * @coalesced_lock: the ring's consumer side (any vCPU drains it)
  */
 struct vmm_vm {
 	const struct vmm_opts *opts;
@@ -414,6 +421,9 @@ struct vmm_vm {
 	struct vmm_dev devs[VMM_MAX_DEVICES];
 	unsigned int nr_devs;
 	double start_time;
+	struct kvm_coalesced_mmio_ring *coalesced;
+	unsigned int coalesced_max;
+	pthread_mutex_t coalesced_lock;
 };
 
 int vmm_kvm_check(void);
@@ -426,6 +436,7 @@ void vmm_vm_stop(struct vmm_vm *vm);
 void vmm_vm_destroy(struct vmm_vm *vm);
 void *vmm_gpa(struct vmm_vm *vm, uint64_t gpa, uint64_t len);
 void vmm_irq_line(struct vmm_vm *vm, unsigned int irq, bool level);
+void vmm_vm_drain_coalesced(struct vmm_vm *vm);
 double vmm_now(void);
 
 int vmm_vcpu_create(struct vmm_vm *vm, struct vmm_vcpu *vcpu,
