@@ -204,7 +204,8 @@ enum vmm_stop {
  * @irq_high: the level KVM was last told for IRQ 4
  * @line: the current output line, for the "vdev-init:" marker
  * @line_len: bytes in @line
- * @init_seen: a line starting with "vdev-init:" was seen this boot
+ * @init_seen: a line starting with "vdev-init:" was seen this boot (set
+ *             by the vCPU thread after @init_time, read by the main one)
  * @init_time: when it was (vmm_now())
  */
 struct vmm_serial {
@@ -221,7 +222,7 @@ struct vmm_serial {
 	bool irq_high;
 	char line[128];
 	unsigned int line_len;
-	bool init_seen;
+	atomic_bool init_seen;
 	double init_time;
 };
 
