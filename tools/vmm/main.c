@@ -38,8 +38,14 @@
 			"panic=-1 cryptomgr.notests"
 #define DEFAULT_TIMEOUT	60
 #define MAX_MEM_MIB	(1U << 20)
-/* How often the first frame is looked for, until it is seen. */
+/*
+ * How often the first frame is looked for, until it is seen: every 5 ms
+ * once the guest's init has started (no driver runs before it), every
+ * 100 ms before. Each look wakes this thread, which takes the CPU from
+ * the vCPU thread on a machine with one (scripts/vmtest's).
+ */
 #define FRAME_POLL_MS	5
+#define EARLY_POLL_MS	100
 #define SETTLE_MS	500
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_HUNG = 2 };
@@ -360,8 +366,13 @@ static enum vmm_stop vm_wait(struct vmm_vm *vm, unsigned int timeout,
 		if (now >= deadline)
 			return VMM_STOP_NONE;
 		ms = (int)((deadline - now) * 1000) + 1;
-		if (*first_frame < 0 && vm->nr_devs && ms > FRAME_POLL_MS)
-			ms = FRAME_POLL_MS;
+		if (*first_frame < 0 && vm->nr_devs) {
+			int poll_ms = atomic_load(&vm->serial.init_seen) ?
+				      FRAME_POLL_MS : EARLY_POLL_MS;
+
+			if (ms > poll_ms)
+				ms = poll_ms;
+		}
 		ret = poll(&pfd, 1, ms);
 		if (ret <= 0)
 			continue;

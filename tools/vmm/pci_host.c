@@ -16,8 +16,8 @@
 
 #include "vmm.h"
 
-#define PCI_CONF_ADDR		0xcf8
-#define PCI_CONF_DATA		0xcfc
+#define PCI_CONF_ADDR		VMM_PCI_CONF_ADDR
+#define PCI_CONF_DATA		(VMM_PCI_CONF_ADDR + 4)
 #define PCI_CONF_ENABLE		0x80000000U
 
 /* Intel's vendor id, and the id of QEMU's q35 host bridge. */

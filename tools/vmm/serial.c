@@ -48,10 +48,11 @@ static void serial_putc(struct vmm_serial *s, uint8_t c)
 		s->line[0] = '\0';
 	}
 	s->line[s->line_len++] = c;
-	if (!s->init_seen && s->line_len == strlen(INIT_MARKER) &&
+	if (!atomic_load(&s->init_seen) &&
+	    s->line_len == strlen(INIT_MARKER) &&
 	    !memcmp(s->line, INIT_MARKER, s->line_len)) {
-		s->init_seen = true;
 		s->init_time = vmm_now();
+		atomic_store(&s->init_seen, true);
 	}
 	if (c == '\n')
 		serial_flush_line(s);
@@ -174,6 +175,7 @@ bool vmm_serial_io(struct vmm_serial *s, uint16_t port, uint8_t *data,
 int vmm_serial_init(struct vmm_serial *s, struct vmm_vm *vm, FILE *out)
 {
 	memset(s, 0, sizeof(*s));
+	atomic_init(&s->init_seen, false);
 	s->vm = vm;
 	s->out = out;
 	s->mcr = UART_MCR_OUT2;

@@ -174,6 +174,9 @@ static void vcpu_io(struct vmm_vcpu *vcpu)
 	unsigned int i, len = run->io.size;
 	uint16_t port = run->io.port;
 
+	/* CONFIG_ADDRESS writes may be waiting in the coalesced ring. */
+	if (port >= VMM_PCI_CONF_ADDR && port < VMM_PCI_CONF_ADDR + 8)
+		vmm_vm_drain_coalesced(vm);
 	for (i = 0; i < run->io.count; i++, data += len) {
 		if (vmm_serial_io(&vm->serial, port, data, len, is_write) ||
 		    vmm_i8042_io(&vm->i8042, port, data, len, is_write) ||

@@ -26,6 +26,7 @@
 
 #define KVM_DEV		"/dev/kvm"
 #define CPUID_MAX_ENT	256
+#define CPUID_1_ECX_TSC_DEADLINE	(1U << 24)
 
 double vmm_now(void)
 {
@@ -104,11 +105,19 @@ out_close:
 	return ret;
 }
 
+/*
+ * KVM_GET_SUPPORTED_CPUID, plus the TSC-deadline timer when the in-kernel
+ * LAPIC emulates it: KVM reports that one as KVM_CAP_TSC_DEADLINE_TIMER,
+ * not in the table (QEMU and kvmtool set the bit the same way). Without
+ * it Linux calibrates the LAPIC timer against the PIT at every boot.
+ */
 static struct kvm_cpuid2 *vm_supported_cpuid(struct vmm_vm *vm)
 {
 	size_t size = sizeof(struct kvm_cpuid2) +
 		      CPUID_MAX_ENT * sizeof(struct kvm_cpuid_entry2);
 	struct kvm_cpuid2 *c = calloc(1, size);
+	bool deadline;
+	unsigned int i;
 
 	if (!c)
 		return NULL;
@@ -117,6 +126,11 @@ static struct kvm_cpuid2 *vm_supported_cpuid(struct vmm_vm *vm)
 		free(c);
 		return NULL;
 	}
+	deadline = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION,
+			 KVM_CAP_TSC_DEADLINE_TIMER) > 0;
+	for (i = 0; i < c->nent; i++)
+		if (c->entries[i].function == 1 && deadline)
+			c->entries[i].ecx |= CPUID_1_ECX_TSC_DEADLINE;
 	return c;
 }
 
@@ -262,6 +276,69 @@ static int vm_vcpus_create(struct vmm_vm *vm)
 	return ret;
 }
 
+/*
+ * CONFIG_ADDRESS (0xCF8) writes into KVM's coalesced-I/O ring, as QEMU's
+ * q35 host does: a conf1 access is a write to 0xCF8 and an
+ * access to 0xCFC, two exits to this process, and only the second needs
+ * an answer. Linux's early AGP probe on AMD family 0xf-0x15 CPUs reads
+ * the class of slot 0..31 on every one of 256 buses (twice per boot, 16
+ * thousand accesses), which took 4.2 s of a nested boot in
+ * scripts/vmtest. The ring is drained before every access to 0xCF8-0xCFF
+ * (vmm_vm_drain_coalesced()), so the latch is current when it matters.
+ * Without KVM_CAP_COALESCED_PIO every access exits, as before.
+ */
+static void vm_coalesced_init(struct vmm_vm *vm)
+{
+	struct kvm_coalesced_mmio_zone zone = {
+		.addr = VMM_PCI_CONF_ADDR, .size = 4, .pio = 1,
+	};
+	long page = sysconf(_SC_PAGESIZE);
+	int off;
+
+	off = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_MMIO);
+	if (off <= 0 || page <= 0 || !vm->nr_vcpus ||
+	    (size_t)(off + 1) * page > vm->vcpus[0].run_size ||
+	    ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_PIO) <= 0 ||
+	    ioctl(vm->vm_fd, KVM_REGISTER_COALESCED_MMIO, &zone) < 0)
+		return;
+	vm->coalesced = (void *)((uint8_t *)vm->vcpus[0].run + off * page);
+	vm->coalesced_max = (page - sizeof(*vm->coalesced)) /
+			    sizeof(vm->coalesced->coalesced_mmio[0]);
+}
+
+/**
+ * vmm_vm_drain_coalesced() - replay the port writes KVM coalesced
+ * @vm: the VM
+ *
+ * In the order the vCPUs made them, through the same handler as an exit.
+ */
+void vmm_vm_drain_coalesced(struct vmm_vm *vm)
+{
+	struct kvm_coalesced_mmio_ring *ring = vm->coalesced;
+	uint32_t first;
+
+	if (!ring)
+		return;
+	pthread_mutex_lock(&vm->coalesced_lock);
+	first = ring->first;
+	while (first != __atomic_load_n(&ring->last, __ATOMIC_ACQUIRE)) {
+		struct kvm_coalesced_mmio *m;
+		uint8_t data[8];
+
+		if (first >= vm->coalesced_max)
+			break;
+		m = &ring->coalesced_mmio[first];
+		if (m->len <= sizeof(data)) {
+			memcpy(data, m->data, m->len);
+			vmm_pci_host_io(&vm->pci, m->phys_addr, data, m->len,
+					true);
+		}
+		first = (first + 1) % vm->coalesced_max;
+		__atomic_store_n(&ring->first, first, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&vm->coalesced_lock);
+}
+
 static int vm_legacy_init(struct vmm_vm *vm, FILE *serial_out)
 {
 	int ret;
@@ -337,6 +414,11 @@ int vmm_vm_create(const struct vmm_opts *o, const struct vmm_image *img,
 	atomic_init(&vm->stopping, false);
 	atomic_init(&vm->stop_reason, VMM_STOP_NONE);
 	atomic_init(&vm->extra_requests, 0);
+	ret = -pthread_mutex_init(&vm->coalesced_lock, NULL);
+	if (ret) {
+		free(vm);
+		return ret;
+	}
 
 	what = "KVM VM, irqchip and PIT";
 	ret = vm_kvm_create(vm);
@@ -354,6 +436,7 @@ int vmm_vm_create(const struct vmm_opts *o, const struct vmm_image *img,
 	ret = vm_vcpus_create(vm);
 	if (ret)
 		goto out_legacy;
+	vm_coalesced_init(vm);
 	/* The devices print their own errors. */
 	what = NULL;
 	ret = vm_devices_create(vm, st);
@@ -383,6 +466,7 @@ out_kvm:
 out_free:
 	if (what)
 		fprintf(stderr, VMM_NAME ": %s: %s\n", what, strerror(-ret));
+	pthread_mutex_destroy(&vm->coalesced_lock);
 	free(vm);
 	return ret;
 }
@@ -465,5 +549,6 @@ void vmm_vm_destroy(struct vmm_vm *vm)
 	vm_legacy_exit(vm);
 	vm_ram_destroy(vm);
 	vm_kvm_destroy(vm);
+	pthread_mutex_destroy(&vm->coalesced_lock);
 	free(vm);
 }

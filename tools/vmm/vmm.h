@@ -96,6 +96,8 @@
  */
 #define VMM_IOAPIC_PINS		24
 #define VMM_SERIAL_IRQ		4
+/* conf1's CONFIG_ADDRESS; CONFIG_DATA follows at 0xCFC. */
+#define VMM_PCI_CONF_ADDR	0xcf8
 #define VMM_I8042_IRQ		1
 #define VMM_PCI_INTX_PIN(slot)	(16 + ((slot) - 1) % 8)
 #define VMM_MSI_GSI_BASE	24
@@ -202,7 +204,8 @@ enum vmm_stop {
  * @irq_high: the level KVM was last told for IRQ 4
  * @line: the current output line, for the "vdev-init:" marker
  * @line_len: bytes in @line
- * @init_seen: a line starting with "vdev-init:" was seen this boot
+ * @init_seen: a line starting with "vdev-init:" was seen this boot (set
+ *             by the vCPU thread after @init_time, read by the main one)
  * @init_time: when it was (vmm_now())
  */
 struct vmm_serial {
@@ -219,7 +222,7 @@ struct vmm_serial {
 	bool irq_high;
 	char line[128];
 	unsigned int line_len;
-	bool init_seen;
+	atomic_bool init_seen;
 	double init_time;
 };
 
@@ -390,6 +393,11 @@ struct vmm_vcpu {
  * @devs: the devices, in slot order
  * @nr_devs: entries in @devs
  * @start_time: when the vCPUs were started
+ * @coalesced: KVM's coalesced-I/O ring (in the vCPUs' kvm_run mappings),
+ *             where CONFIG_ADDRESS writes wait without an exit; NULL when
+ *             KVM cannot coalesce port writes
+ * @coalesced_max: entries in @coalesced
+ * @coalesced_lock: the ring's consumer side (any vCPU drains it)
  */
 struct vmm_vm {
 	const struct vmm_opts *opts;
@@ -414,6 +422,9 @@ struct vmm_vm {
 	struct vmm_dev devs[VMM_MAX_DEVICES];
 	unsigned int nr_devs;
 	double start_time;
+	struct kvm_coalesced_mmio_ring *coalesced;
+	unsigned int coalesced_max;
+	pthread_mutex_t coalesced_lock;
 };
 
 int vmm_kvm_check(void);
@@ -426,6 +437,7 @@ void vmm_vm_stop(struct vmm_vm *vm);
 void vmm_vm_destroy(struct vmm_vm *vm);
 void *vmm_gpa(struct vmm_vm *vm, uint64_t gpa, uint64_t len);
 void vmm_irq_line(struct vmm_vm *vm, unsigned int irq, bool level);
+void vmm_vm_drain_coalesced(struct vmm_vm *vm);
 double vmm_now(void);
 
 int vmm_vcpu_create(struct vmm_vm *vm, struct vmm_vcpu *vcpu,
