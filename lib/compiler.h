@@ -25,10 +25,18 @@
 #define likely(x)	__builtin_expect(!!(x), 1)
 #define unlikely(x)	__builtin_expect(!!(x), 0)
 
-/* Keep a slow path out of its caller (and its registers). */
+/*
+ * Keep a slow path out of its caller (and its registers). An error path:
+ * laid out apart, its callers' branches to it unlikely. The KVM
+ * selftests include the kernel's tools/include first, which has its own
+ * (an empty __cold): theirs stands there.
+ */
+#ifndef noinline
 #define noinline	__attribute__((__noinline__))
-/* An error path: laid out apart, its callers' branches to it unlikely. */
+#endif
+#ifndef __cold
 #define __cold		__attribute__((__cold__))
+#endif
 
 /*
  * Single, untorn access to memory shared with the guest or other threads.
