@@ -679,7 +679,8 @@ TEST_F(vu, restart_used_idx_not_zero)
 		ASSERT_EQ(0, fe_get_vring_base(&self->fe, i, &base[i]));
 	/* Every ring stopped: the device is reset, its workers joined. */
 	EXPECT_FALSE(vdev_device_is_active(self->nd.dev));
-	EXPECT_EQ(0, vdev_test_count_threads_named("vdev-net"));
+	EXPECT_EQ(0, vdev_test_settle_threads_named_ms("vdev-net", 0,
+							 VDEV_TEST_SETTLE_MS));
 
 	if (variant->format == VQ_PACKED) {
 		for (i = 0; i < 2; i++)
@@ -1059,7 +1060,8 @@ TEST_F(vu, run_bind_fails)
 		TH_LOG("no '%s' in the log:\n%s", line, log_buf);	\
 	EXPECT_TRUE(log_has(line));					\
 	EXPECT_FALSE(vdev_device_is_active(self->nd.dev));		\
-	EXPECT_EQ(0, vdev_test_count_threads_named("vdev-net"));	\
+	EXPECT_EQ(0, vdev_test_settle_threads_named_ms("vdev-net", 0,	\
+							VDEV_TEST_SETTLE_MS));	\
 	EXPECT_FALSE(vdev_test_leaked(self->fds0, self->tasks0,		\
 				      VDEV_TEST_SETTLE_MS, 0));		\
 } while (0)
