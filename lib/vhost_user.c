@@ -1017,14 +1017,35 @@ static int vu_get_vring_base(struct vdev_vhost_user *vu,
 	return vu_send(vu, msg, &s, sizeof(s));
 }
 
-/* SET_VRING_KICK / CALL / ERR: the ring index and its fd. */
+/*
+ * 0 when @fd is an eventfd, -EINVAL otherwise: anything else (a pipe
+ * whose read end is closed, a socket, a file) written by a worker
+ * could raise SIGPIPE, block or fill a disk.
+ */
+static int vu_check_eventfd(int fd)
+{
+	static const char want[] = "anon_inode:[eventfd]";
+	char path[32], link[sizeof(want) + 1];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link));
+	if (n != sizeof(want) - 1 || memcmp(link, want, n))
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * SET_VRING_KICK / CALL / ERR: the ring index and its fd, checked to be
+ * an eventfd and made non-blocking.
+ */
 static int vu_vring_fd(struct vdev_vhost_user *vu,
 		       const struct vhost_user_msg *msg, int *fds,
 		       unsigned int nr_fds, struct vu_ring **rp, int *fdp)
 {
 	const char *what = vu_req_name(msg->hdr.request);
 	uint64_t v = msg->payload.u64;
-	int ret;
+	int ret, flags;
 
 	ret = vu_ring_of(vu, what, v & VHOST_USER_VRING_IDX_MASK, rp);
 	if (ret)
@@ -1042,6 +1063,21 @@ static int vu_vring_fd(struct vdev_vhost_user *vu,
 	if (nr_fds != 1)
 		return vu_err(vu, -EPROTO, "%s: %u fds, expected 1", what,
 			      nr_fds);
+	ret = vu_check_eventfd(fds[0]);
+	if (ret)
+		return vu_err(vu, ret, "%s: ring %u: fd is not an eventfd",
+			      what, (*rp)->vq.index);
+	/*
+	 * Workers read the kick fd and write the call fd: never block in
+	 * either (a front-end that drains its own kick eventfd would
+	 * leave a worker in read() for ever, unparkable). O_NONBLOCK is
+	 * set on the open file description, which the front-end shares;
+	 * QEMU's are EFD_NONBLOCK already.
+	 */
+	flags = fcntl(fds[0], F_GETFL);
+	if (flags < 0 || fcntl(fds[0], F_SETFL, flags | O_NONBLOCK))
+		return vu_err(vu, -errno, "%s: ring %u: cannot make the fd non-blocking",
+			      what, (*rp)->vq.index);
 	*fdp = fds[0];
 	fds[0] = -1;
 	return 0;

@@ -15,7 +15,9 @@
  * selftests/vdev_test.h.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -1248,6 +1250,98 @@ TEST_F(vu, hostile_while_running)
 	ASSERT_EQ(0, fe_boot(self, FE_FEAT, 2));
 	ASSERT_EQ(0, tx_one(&self->nd, self->peer, 1));
 	EXPECT_EQ(0, conn_close(self));
+}
+
+/*
+ * A call fd that is not an eventfd (the write end of a pipe whose read
+ * end is closed): a worker raising the interrupt would get SIGPIPE.
+ * Refused at SET_VRING_CALL.
+ */
+TEST_F(vu, hostile_call_fd_not_eventfd)
+{
+	int p[2], ret;
+
+	ASSERT_EQ(0, pipe2(p, O_CLOEXEC));
+	close(p[0]);
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_boot(self, FE_FEAT, 2));
+	ASSERT_EQ(0, nd_wait_forwarding(TAP));
+	ret = fe_vring_fd(&self->fe, VHOST_USER_SET_VRING_CALL, 1, p[1]);
+	close(p[1]);
+	EXPECT_EQ(-EIO, ret);
+	/* Accepted (the bug): the next used buffer raises SIGPIPE. */
+	if (!ret)
+		EXPECT_EQ(0, tx_one(&self->nd, self->peer, 0));
+	EXPECT_HOSTILE(-EINVAL, "SET_VRING_CALL: ring 1: fd is not an eventfd");
+}
+
+/* A front-end thread that takes every kick back as soon as it can. */
+struct drainer {
+	int fd;
+	atomic_bool stop;
+	pthread_t thread;
+};
+
+static void *drain_main(void *arg)
+{
+	struct drainer *d = arg;
+	uint64_t v;
+
+	while (!atomic_load(&d->stop))
+		if (read(d->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			break;
+	return NULL;
+}
+
+/*
+ * A blocking kick eventfd the front-end drains itself: the back-end makes
+ * it non-blocking, so a worker woken for a kick the front-end took back
+ * never blocks in read(), and GET_VRING_BASE stops the ring in time.
+ */
+TEST_F(vu, kick_fd_blocking_made_nonblocking)
+{
+	struct drainer d = { 0 };
+	struct timespec ts;
+	unsigned int base, i;
+	uint64_t one = 1;
+
+	close(self->nd.kick[1]);
+	self->nd.kick[1] = eventfd(0, EFD_CLOEXEC);
+	ASSERT_LE(0, self->nd.kick[1]);
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_boot(self, FE_FEAT, 2));
+	ASSERT_EQ(0, nd_wait_forwarding(TAP));
+	EXPECT_TRUE(fcntl(self->nd.kick[1], F_GETFL) & O_NONBLOCK);
+	/*
+	 * Kicks, each raced for by the TX worker and a front-end thread
+	 * reading the same eventfd: a worker woken for a kick the other
+	 * took blocks in read() if the fd blocks.
+	 */
+	d.fd = self->nd.kick[1];
+	ASSERT_EQ(0, pthread_create(&d.thread, NULL, drain_main, &d));
+	for (i = 0; i < 2000; i++) {
+		ASSERT_EQ(sizeof(one), write(d.fd, &one, sizeof(one)));
+		usleep(50);
+	}
+	/* fe_reply() waits FE_WAIT_MS at most: a hung worker fails here. */
+	EXPECT_EQ(0, fe_get_vring_base(&self->fe, 1, &base));
+	atomic_store(&d.stop, true);
+	/* Only a blocking fd keeps the drainer in read(): kick it out. */
+	for (i = 0; i < 100; i++) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 10000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		if (!pthread_timedjoin_np(d.thread, NULL, &ts))
+			break;
+		ASSERT_EQ(sizeof(one), write(d.fd, &one, sizeof(one)));
+	}
+	ASSERT_GT(100, i);
+	EXPECT_EQ(0, conn_close(self));
+	EXPECT_FALSE(vdev_test_leaked(self->fds0, self->tasks0,
+				      VDEV_TEST_SETTLE_MS, 0));
 }
 
 TEST_HARNESS_MAIN

@@ -654,6 +654,11 @@ int main(int argc, char **argv)
 	vdev_log_set_handler(log_handler);
 	if (parse_args(argc, argv, &o))
 		return 1;
+	/*
+	 * A write to a socket or pipe the front-end closed is an error
+	 * (EPIPE) to handle, never a signal that ends the back-end.
+	 */
+	signal(SIGPIPE, SIG_IGN);
 	be.o = &o;
 
 	/* Every thread made from here on leaves the signals to sig_thr. */
