@@ -1180,10 +1180,22 @@ static void vu_reset_rings(struct vdev_vhost_user *vu)
 	vu->status = 0;
 }
 
+/*
+ * The features GET_FEATURES offers: the device's and bit 30, less
+ * VIRTIO_F_RING_RESET. vhost-user has no message for one ring's reset
+ * (QEMU passes the bit through to the guest), so a guest that resets a
+ * queue (ethtool -G) would reallocate a ring the back-end still uses.
+ */
+static uint64_t vu_offered_features(const struct vdev_vhost_user *vu)
+{
+	return (vdev_device_features(vu->dev) &
+		~(1ULL << VIRTIO_F_RING_RESET)) |
+	       (1ULL << VHOST_USER_F_PROTOCOL_FEATURES);
+}
+
 static int vu_set_features(struct vdev_vhost_user *vu, uint64_t f)
 {
-	uint64_t offered = vdev_device_features(vu->dev) |
-			   (1ULL << VHOST_USER_F_PROTOCOL_FEATURES);
+	uint64_t offered = vu_offered_features(vu);
 	unsigned int i;
 
 	if (f & ~offered)
@@ -1304,8 +1316,7 @@ static int vu_handle(struct vdev_vhost_user *vu, const struct vhost_user_msg *ms
 	*replied = true;
 	switch (req) {
 	case VHOST_USER_GET_FEATURES:
-		return vu_reply_u64(vu, msg, vdev_device_features(vu->dev) |
-				    (1ULL << VHOST_USER_F_PROTOCOL_FEATURES));
+		return vu_reply_u64(vu, msg, vu_offered_features(vu));
 	case VHOST_USER_GET_PROTOCOL_FEATURES:
 		return vu_reply_u64(vu, msg, VU_PROTOCOL_FEATURES);
 	case VHOST_USER_GET_QUEUE_NUM:

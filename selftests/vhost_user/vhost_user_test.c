@@ -1344,4 +1344,25 @@ TEST_F(vu, kick_fd_blocking_made_nonblocking)
 				      VDEV_TEST_SETTLE_MS, 0));
 }
 
+/*
+ * VIRTIO_F_RING_RESET has no vhost-user message (a guest's per-queue
+ * reset would go unseen by the back-end): not offered, and a front-end
+ * that sets it anyway is refused.
+ */
+TEST_F(vu, ring_reset_not_offered)
+{
+	uint64_t f;
+
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_get_u64(&self->fe, VHOST_USER_GET_FEATURES, &f));
+	EXPECT_EQ(0, f & (1ULL << VIRTIO_F_RING_RESET));
+	EXPECT_NE(0, f & (1ULL << VIRTIO_F_VERSION_1));
+	self->fe.ack = false;
+	ASSERT_EQ(0, fe_u64(&self->fe, VHOST_USER_SET_FEATURES,
+			    (f & ~(1ULL << VHOST_USER_F_PROTOCOL_FEATURES)) |
+			    (1ULL << VIRTIO_F_RING_RESET)));
+	/* SET_FEATURES has no reply: the refusal ends the connection. */
+	EXPECT_HOSTILE(-EINVAL, "SET_FEATURES: ");
+}
+
 TEST_HARNESS_MAIN
