@@ -705,6 +705,27 @@ static int vu_ring_stop(struct vdev_vhost_user *vu, struct vu_ring *r)
 	return 0;
 }
 
+static const char *const vu_ring_parts[3] = {
+	"descriptor table", "avail ring", "used ring",
+};
+
+/*
+ * Which of @addr (descriptor table, driver area, device area) is off the
+ * alignment its ring format needs (split: 16, 2, 4; packed: 16, 4, 4;
+ * VIRTIO 1.2, 2.7.2 and 2.8.2): its index, or -1.
+ */
+static int vu_ring_misaligned(const struct vdev_vhost_user *vu,
+			      const uint64_t addr[3])
+{
+	const uint64_t align[3] = { 16, vu_packed(vu) ? 4 : 2, 4 };
+	int i;
+
+	for (i = 0; i < 3; i++)
+		if (addr[i] & (align[i] - 1))
+			return i;
+	return -1;
+}
+
 /*
  * Fill @r->vq from what the front-end sent, and the position to start
  * at: SET_VRING_BASE's, with the split ring's used index read from the
@@ -716,6 +737,7 @@ static int vu_ring_prepare(struct vdev_vhost_user *vu, struct vu_ring *r)
 	struct vdev_queue *vq = &r->vq;
 	const uint16_t *used_idx;
 	uint64_t gpa[3];
+	int bad;
 
 	if (!vu_uva_to_gpa(vu, r->addr.desc_user_addr, &gpa[0]) ||
 	    !vu_uva_to_gpa(vu, r->addr.avail_user_addr, &gpa[1]) ||
@@ -723,6 +745,17 @@ static int vu_ring_prepare(struct vdev_vhost_user *vu, struct vu_ring *r)
 		return vu_err(vu, -EINVAL,
 			      "ring %u: addresses outside every memory region",
 			      vq->index);
+	/*
+	 * The memory table may have changed since SET_VRING_ADDR: the
+	 * guest-physical addresses are checked too. The used ring aligned
+	 * to 4, gpa[2] + 2 below cannot wrap.
+	 */
+	bad = vu_ring_misaligned(vu, gpa);
+	if (bad >= 0)
+		return vu_err(vu, -EINVAL,
+			      "ring %u: %s at guest-physical %#llx misaligned",
+			      vq->index, vu_ring_parts[bad],
+			      (unsigned long long)gpa[bad]);
 	vq->size = r->num;
 	vq->desc_addr = gpa[0];
 	vq->driver_addr = gpa[1];
@@ -909,12 +942,22 @@ static int vu_set_vring_addr(struct vdev_vhost_user *vu,
 			     const struct vhost_vring_addr *a)
 {
 	struct vu_ring *r = NULL;
-	uint64_t gpa;
-	int ret;
+	uint64_t gpa, uva[3];
+	int ret, bad;
 
 	ret = vu_ring_of(vu, "SET_VRING_ADDR", a->index, &r);
 	if (ret)
 		return ret;
+	uva[0] = a->desc_user_addr;
+	uva[1] = a->avail_user_addr;
+	uva[2] = a->used_user_addr;
+	bad = vu_ring_misaligned(vu, uva);
+	if (bad >= 0)
+		return vu_err(vu, -EINVAL,
+			      "SET_VRING_ADDR: ring %u: %s address %#llx misaligned (descriptors 16, avail %u, used 4)",
+			      a->index, vu_ring_parts[bad],
+			      (unsigned long long)uva[bad],
+			      vu_packed(vu) ? 4 : 2);
 	if (!vu_uva_to_gpa(vu, a->desc_user_addr, &gpa) ||
 	    !vu_uva_to_gpa(vu, a->avail_user_addr, &gpa) ||
 	    !vu_uva_to_gpa(vu, a->used_user_addr, &gpa))

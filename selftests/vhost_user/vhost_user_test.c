@@ -1365,4 +1365,27 @@ TEST_F(vu, ring_reset_not_offered)
 	EXPECT_HOSTILE(-EINVAL, "SET_FEATURES: ");
 }
 
+/*
+ * A used ring one byte off its alignment: refused at SET_VRING_ADDR,
+ * before anything reads used->idx there.
+ */
+TEST_F(vu, hostile_ring_misaligned)
+{
+	struct nd *nd = &self->nd;
+	uint64_t uva = (uintptr_t)nd->g.r[0].hva;
+	struct vhost_vring_addr a = {
+		.index = 0,
+		.desc_user_addr = uva,
+		.avail_user_addr = uva + 0x1000,
+		.used_user_addr = uva + 1,
+	};
+
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_negotiate(self, FE_FEAT));
+	ASSERT_EQ(0, fe_mem_table(self));
+	ASSERT_EQ(-EIO, fe_msg(&self->fe, VHOST_USER_SET_VRING_ADDR, &a,
+				 sizeof(a), NULL, 0));
+	EXPECT_HOSTILE(-EINVAL, "SET_VRING_ADDR: ring 0: used ring address");
+}
+
 TEST_HARNESS_MAIN
