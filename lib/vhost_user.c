@@ -22,6 +22,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -32,6 +33,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/virtio_config.h>
@@ -302,8 +304,8 @@ static int vu_wait(struct vdev_vhost_user *vu, int fd)
 /*
  * Read exactly @len bytes; fds that arrive are added to @fds (at most
  * VHOST_USER_MAX_FDS, counted in *@nr_fds). Returns 1, 0 on end of file
- * before the first byte (or a stop), -EPROTO on a short message or too
- * many fds, -errno.
+ * before the first byte, -ECANCELED on a stop, -EPROTO on a short
+ * message, -EMSGSIZE for too many fds, -errno.
  */
 static int vu_recv(struct vdev_vhost_user *vu, void *buf, size_t len,
 		   int *fds, unsigned int *nr_fds)
@@ -322,9 +324,10 @@ static int vu_recv(struct vdev_vhost_user *vu, void *buf, size_t len,
 		ssize_t n;
 		int ret;
 
+		/* Stopped, even in the middle of a message: -ECANCELED. */
 		ret = vu_wait(vu, vu->fd);
 		if (ret <= 0)
-			return ret ? ret : (done ? -EPROTO : 0);
+			return ret ? ret : -ECANCELED;
 		n = recvmsg(vu->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
@@ -1442,7 +1445,7 @@ static int vu_handle(struct vdev_vhost_user *vu, const struct vhost_user_msg *ms
 	return vu_err(vu, -EPROTO, "%s without its protocol feature", name);
 }
 
-/* Read one message: 1, 0 at an orderly end (or a stop), -errno. */
+/* Read one message: 1, 0 at an orderly end, -ECANCELED on a stop, -errno. */
 static int vu_read_msg(struct vdev_vhost_user *vu, struct vhost_user_msg *msg,
 		       int *fds, unsigned int *nr_fds)
 {
@@ -1570,7 +1573,7 @@ int vdev_vhost_user_serve_fd(struct vdev_vhost_user *vu, int fd)
 			break;
 	}
 	close_fds(fds, nr_fds);
-	/* Stopped while a reply waited for room: an orderly end. */
+	/* Stopped, in a message or while a reply waited: an orderly end. */
 	if (ret == -ECANCELED)
 		ret = 0;
 	if (ret < 0)
@@ -1616,14 +1619,28 @@ static int vu_sockaddr(struct vdev_vhost_user *vu, struct sockaddr_un *sa)
 	return 0;
 }
 
-static void vu_serve_logged(struct vdev_vhost_user *vu, int fd)
+/*
+ * Serve @fd; the line of a broken connection goes through the device's
+ * rate limiter (a front-end may break one connection after another).
+ * Returns serve_fd()'s value.
+ */
+static int vu_serve_logged(struct vdev_vhost_user *vu, int fd)
 {
 	int ret = vdev_vhost_user_serve_fd(vu, fd);
 
-	if (ret < 0)
+	if (ret < 0 && vdev_ratelimit_ok(&vu->dev->rl))
 		vdev_log(VDEV_LOG_WARN,
 			 "vhost-user: %s: connection closed: %s; waiting for the next one",
 			 vu->dev->name, strerror(-ret));
+	return ret;
+}
+
+static uint64_t vu_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int vu_run_server(struct vdev_vhost_user *vu)
@@ -1674,6 +1691,7 @@ static int vu_run_server(struct vdev_vhost_user *vu)
 static int vu_run_client(struct vdev_vhost_user *vu)
 {
 	struct sockaddr_un sa;
+	uint64_t t0;
 	int fd, ret;
 
 	ret = vu_sockaddr(vu, &sa);
@@ -1690,8 +1708,16 @@ static int vu_run_client(struct vdev_vhost_user *vu)
 				break;
 			continue;
 		}
-		vu_serve_logged(vu, fd);
+		t0 = vu_now_ms();
+		ret = vu_serve_logged(vu, fd);
 		close(fd);
+		/*
+		 * A front-end that accepts and closes at once, or breaks
+		 * the protocol: wait before the next attempt, no busy loop.
+		 */
+		if ((ret < 0 || vu_now_ms() - t0 < 1000) &&
+		    vu_sleep(vu, vu->reconnect_ms))
+			break;
 	}
 	return 0;
 }
@@ -1703,9 +1729,11 @@ static int vu_run_client(struct vdev_vhost_user *vu)
  * Server mode: listens on the socket path (a stale socket there is
  * replaced), serves one connection at a time and listens again. Client
  * mode: connects, retrying every reconnect_ms until the front-end
- * listens, serves, and connects again when the connection ends. A
- * connection that the front-end breaks is logged and the next one
- * served.
+ * listens, serves, and connects again when the connection ends: at once
+ * after a connection of 1 s or more that ended in order, after
+ * reconnect_ms otherwise (a front-end that accepts and closes at once
+ * gets no busy loop). A connection that the front-end breaks is logged
+ * (through the device's rate limiter) and the next one served.
  *
  * Context: sleeps; vdev_vhost_user_stop() from any thread or a signal
  * handler makes it return.
@@ -1792,7 +1820,10 @@ int vdev_vhost_user_create(struct vdev_device *dev,
 		goto out_free;
 	}
 	vu->client = cfg->client;
+	/* poll() takes an int: a longer period is INT_MAX ms (24 days). */
 	vu->reconnect_ms = cfg->reconnect_ms ? cfg->reconnect_ms : 1000;
+	if (vu->reconnect_ms > INT_MAX)
+		vu->reconnect_ms = INT_MAX;
 	vu->fd = -1;
 	vdev_interrupt_init(&vu->irq, &vu_irq_ops);
 	vu->dev = vdev_device_get(dev);

@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -1386,6 +1387,82 @@ TEST_F(vu, hostile_ring_misaligned)
 	ASSERT_EQ(-EIO, fe_msg(&self->fe, VHOST_USER_SET_VRING_ADDR, &a,
 				 sizeof(a), NULL, 0));
 	EXPECT_HOSTILE(-EINVAL, "SET_VRING_ADDR: ring 0: used ring address");
+}
+
+/*
+ * Client mode against a front-end that accepts and closes at once: the
+ * back-end waits reconnect_ms between such connections, no busy loop.
+ */
+TEST_F(vu, run_client_backoff)
+{
+	struct vdev_vhost_user_config cfg = { .reconnect_ms = 100 };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct pollfd pfd = { .events = POLLIN };
+	struct runner r = { 0 };
+	unsigned int n = 0;
+	uint64_t end;
+	char path[108];
+	int lfd, fd;
+
+	sock_path(path, sizeof(path));
+	cfg.socket_path = path;
+	cfg.client = true;
+	unlink(path);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_LE(0, lfd);
+	ASSERT_EQ(0, bind(lfd, (struct sockaddr *)&sa, sizeof(sa)));
+	ASSERT_EQ(0, listen(lfd, 16));
+	vdev_vhost_user_destroy(self->vu);
+	ASSERT_EQ(0, vdev_vhost_user_create(self->nd.dev, &cfg, &self->vu));
+	r.vu = self->vu;
+	ASSERT_EQ(0, pthread_create(&r.thread, NULL, run_main, &r));
+	pfd.fd = lfd;
+	end = nd_now_ns() + 1000000000ULL;
+	while (nd_now_ns() < end) {
+		if (poll(&pfd, 1, 10) != 1)
+			continue;
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		close(fd);
+		n++;
+	}
+	vdev_vhost_user_stop(self->vu);
+	EXPECT_EQ(0, run_join(&r));
+	close(lfd);
+	unlink(path);
+	TH_LOG("%u connections in 1 s, reconnect_ms 100", n);
+	EXPECT_LE(1, n);
+	EXPECT_GE(1000 / 100 + 2, n);
+}
+
+/* A stop() that arrives in the middle of a message is an orderly end. */
+TEST_F(vu, stop_mid_message)
+{
+	struct vhost_user_hdr h = {
+		.request = VHOST_USER_GET_FEATURES,
+		.flags = VHOST_USER_VERSION,
+	};
+	struct vdev_vhost_user_stats st;
+	int i, unread = -1;
+
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	/* Half a header, so that the back-end waits for the rest. */
+	ASSERT_EQ(6, send(self->fe.sock, &h, 6, MSG_NOSIGNAL));
+	/* Until the back-end has read them (FIONREAD of its end: 0). */
+	for (i = 0; i < FE_WAIT_MS; i++) {
+		ASSERT_EQ(0, ioctl(self->srv.fd, FIONREAD, &unread));
+		if (!unread)
+			break;
+		usleep(1000);
+	}
+	ASSERT_EQ(0, unread);
+	vdev_vhost_user_stop(self->vu);
+	EXPECT_EQ(0, srv_join(&self->srv));
+	EXPECT_FALSE(log_has("cut short"));
+	vdev_vhost_user_get_stats(self->vu, &st);
+	EXPECT_EQ(0, st.errors);
 }
 
 TEST_HARNESS_MAIN
