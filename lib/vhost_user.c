@@ -22,6 +22,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -32,6 +33,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/virtio_config.h>
@@ -302,8 +304,8 @@ static int vu_wait(struct vdev_vhost_user *vu, int fd)
 /*
  * Read exactly @len bytes; fds that arrive are added to @fds (at most
  * VHOST_USER_MAX_FDS, counted in *@nr_fds). Returns 1, 0 on end of file
- * before the first byte (or a stop), -EPROTO on a short message or too
- * many fds, -errno.
+ * before the first byte, -ECANCELED on a stop, -EPROTO on a short
+ * message, -EMSGSIZE for too many fds, -errno.
  */
 static int vu_recv(struct vdev_vhost_user *vu, void *buf, size_t len,
 		   int *fds, unsigned int *nr_fds)
@@ -322,9 +324,10 @@ static int vu_recv(struct vdev_vhost_user *vu, void *buf, size_t len,
 		ssize_t n;
 		int ret;
 
+		/* Stopped, even in the middle of a message: -ECANCELED. */
 		ret = vu_wait(vu, vu->fd);
 		if (ret <= 0)
-			return ret ? ret : (done ? -EPROTO : 0);
+			return ret ? ret : -ECANCELED;
 		n = recvmsg(vu->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
@@ -705,6 +708,27 @@ static int vu_ring_stop(struct vdev_vhost_user *vu, struct vu_ring *r)
 	return 0;
 }
 
+static const char *const vu_ring_parts[3] = {
+	"descriptor table", "avail ring", "used ring",
+};
+
+/*
+ * Which of @addr (descriptor table, driver area, device area) is off the
+ * alignment its ring format needs (split: 16, 2, 4; packed: 16, 4, 4;
+ * VIRTIO 1.2, 2.7.2 and 2.8.2): its index, or -1.
+ */
+static int vu_ring_misaligned(const struct vdev_vhost_user *vu,
+			      const uint64_t addr[3])
+{
+	const uint64_t align[3] = { 16, vu_packed(vu) ? 4 : 2, 4 };
+	int i;
+
+	for (i = 0; i < 3; i++)
+		if (addr[i] & (align[i] - 1))
+			return i;
+	return -1;
+}
+
 /*
  * Fill @r->vq from what the front-end sent, and the position to start
  * at: SET_VRING_BASE's, with the split ring's used index read from the
@@ -716,6 +740,7 @@ static int vu_ring_prepare(struct vdev_vhost_user *vu, struct vu_ring *r)
 	struct vdev_queue *vq = &r->vq;
 	const uint16_t *used_idx;
 	uint64_t gpa[3];
+	int bad;
 
 	if (!vu_uva_to_gpa(vu, r->addr.desc_user_addr, &gpa[0]) ||
 	    !vu_uva_to_gpa(vu, r->addr.avail_user_addr, &gpa[1]) ||
@@ -723,6 +748,17 @@ static int vu_ring_prepare(struct vdev_vhost_user *vu, struct vu_ring *r)
 		return vu_err(vu, -EINVAL,
 			      "ring %u: addresses outside every memory region",
 			      vq->index);
+	/*
+	 * The memory table may have changed since SET_VRING_ADDR: the
+	 * guest-physical addresses are checked too. The used ring aligned
+	 * to 4, gpa[2] + 2 below cannot wrap.
+	 */
+	bad = vu_ring_misaligned(vu, gpa);
+	if (bad >= 0)
+		return vu_err(vu, -EINVAL,
+			      "ring %u: %s at guest-physical %#llx misaligned",
+			      vq->index, vu_ring_parts[bad],
+			      (unsigned long long)gpa[bad]);
 	vq->size = r->num;
 	vq->desc_addr = gpa[0];
 	vq->driver_addr = gpa[1];
@@ -909,12 +945,22 @@ static int vu_set_vring_addr(struct vdev_vhost_user *vu,
 			     const struct vhost_vring_addr *a)
 {
 	struct vu_ring *r = NULL;
-	uint64_t gpa;
-	int ret;
+	uint64_t gpa, uva[3];
+	int ret, bad;
 
 	ret = vu_ring_of(vu, "SET_VRING_ADDR", a->index, &r);
 	if (ret)
 		return ret;
+	uva[0] = a->desc_user_addr;
+	uva[1] = a->avail_user_addr;
+	uva[2] = a->used_user_addr;
+	bad = vu_ring_misaligned(vu, uva);
+	if (bad >= 0)
+		return vu_err(vu, -EINVAL,
+			      "SET_VRING_ADDR: ring %u: %s address %#llx misaligned (descriptors 16, avail %u, used 4)",
+			      a->index, vu_ring_parts[bad],
+			      (unsigned long long)uva[bad],
+			      vu_packed(vu) ? 4 : 2);
 	if (!vu_uva_to_gpa(vu, a->desc_user_addr, &gpa) ||
 	    !vu_uva_to_gpa(vu, a->avail_user_addr, &gpa) ||
 	    !vu_uva_to_gpa(vu, a->used_user_addr, &gpa))
@@ -1017,14 +1063,35 @@ static int vu_get_vring_base(struct vdev_vhost_user *vu,
 	return vu_send(vu, msg, &s, sizeof(s));
 }
 
-/* SET_VRING_KICK / CALL / ERR: the ring index and its fd. */
+/*
+ * 0 when @fd is an eventfd, -EINVAL otherwise: anything else (a pipe
+ * whose read end is closed, a socket, a file) written by a worker
+ * could raise SIGPIPE, block or fill a disk.
+ */
+static int vu_check_eventfd(int fd)
+{
+	static const char want[] = "anon_inode:[eventfd]";
+	char path[32], link[sizeof(want) + 1];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link));
+	if (n != sizeof(want) - 1 || memcmp(link, want, n))
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * SET_VRING_KICK / CALL / ERR: the ring index and its fd, checked to be
+ * an eventfd and made non-blocking.
+ */
 static int vu_vring_fd(struct vdev_vhost_user *vu,
 		       const struct vhost_user_msg *msg, int *fds,
 		       unsigned int nr_fds, struct vu_ring **rp, int *fdp)
 {
 	const char *what = vu_req_name(msg->hdr.request);
 	uint64_t v = msg->payload.u64;
-	int ret;
+	int ret, flags;
 
 	ret = vu_ring_of(vu, what, v & VHOST_USER_VRING_IDX_MASK, rp);
 	if (ret)
@@ -1042,6 +1109,21 @@ static int vu_vring_fd(struct vdev_vhost_user *vu,
 	if (nr_fds != 1)
 		return vu_err(vu, -EPROTO, "%s: %u fds, expected 1", what,
 			      nr_fds);
+	ret = vu_check_eventfd(fds[0]);
+	if (ret)
+		return vu_err(vu, ret, "%s: ring %u: fd is not an eventfd",
+			      what, (*rp)->vq.index);
+	/*
+	 * Workers read the kick fd and write the call fd: never block in
+	 * either (a front-end that drains its own kick eventfd would
+	 * leave a worker in read() for ever, unparkable). O_NONBLOCK is
+	 * set on the open file description, which the front-end shares;
+	 * QEMU's are EFD_NONBLOCK already.
+	 */
+	flags = fcntl(fds[0], F_GETFL);
+	if (flags < 0 || fcntl(fds[0], F_SETFL, flags | O_NONBLOCK))
+		return vu_err(vu, -errno, "%s: ring %u: cannot make the fd non-blocking",
+			      what, (*rp)->vq.index);
 	*fdp = fds[0];
 	fds[0] = -1;
 	return 0;
@@ -1144,10 +1226,22 @@ static void vu_reset_rings(struct vdev_vhost_user *vu)
 	vu->status = 0;
 }
 
+/*
+ * The features GET_FEATURES offers: the device's and bit 30, less
+ * VIRTIO_F_RING_RESET. vhost-user has no message for one ring's reset
+ * (QEMU passes the bit through to the guest), so a guest that resets a
+ * queue (ethtool -G) would reallocate a ring the back-end still uses.
+ */
+static uint64_t vu_offered_features(const struct vdev_vhost_user *vu)
+{
+	return (vdev_device_features(vu->dev) &
+		~(1ULL << VIRTIO_F_RING_RESET)) |
+	       (1ULL << VHOST_USER_F_PROTOCOL_FEATURES);
+}
+
 static int vu_set_features(struct vdev_vhost_user *vu, uint64_t f)
 {
-	uint64_t offered = vdev_device_features(vu->dev) |
-			   (1ULL << VHOST_USER_F_PROTOCOL_FEATURES);
+	uint64_t offered = vu_offered_features(vu);
 	unsigned int i;
 
 	if (f & ~offered)
@@ -1268,8 +1362,7 @@ static int vu_handle(struct vdev_vhost_user *vu, const struct vhost_user_msg *ms
 	*replied = true;
 	switch (req) {
 	case VHOST_USER_GET_FEATURES:
-		return vu_reply_u64(vu, msg, vdev_device_features(vu->dev) |
-				    (1ULL << VHOST_USER_F_PROTOCOL_FEATURES));
+		return vu_reply_u64(vu, msg, vu_offered_features(vu));
 	case VHOST_USER_GET_PROTOCOL_FEATURES:
 		return vu_reply_u64(vu, msg, VU_PROTOCOL_FEATURES);
 	case VHOST_USER_GET_QUEUE_NUM:
@@ -1352,7 +1445,7 @@ static int vu_handle(struct vdev_vhost_user *vu, const struct vhost_user_msg *ms
 	return vu_err(vu, -EPROTO, "%s without its protocol feature", name);
 }
 
-/* Read one message: 1, 0 at an orderly end (or a stop), -errno. */
+/* Read one message: 1, 0 at an orderly end, -ECANCELED on a stop, -errno. */
 static int vu_read_msg(struct vdev_vhost_user *vu, struct vhost_user_msg *msg,
 		       int *fds, unsigned int *nr_fds)
 {
@@ -1480,7 +1573,7 @@ int vdev_vhost_user_serve_fd(struct vdev_vhost_user *vu, int fd)
 			break;
 	}
 	close_fds(fds, nr_fds);
-	/* Stopped while a reply waited for room: an orderly end. */
+	/* Stopped, in a message or while a reply waited: an orderly end. */
 	if (ret == -ECANCELED)
 		ret = 0;
 	if (ret < 0)
@@ -1526,14 +1619,28 @@ static int vu_sockaddr(struct vdev_vhost_user *vu, struct sockaddr_un *sa)
 	return 0;
 }
 
-static void vu_serve_logged(struct vdev_vhost_user *vu, int fd)
+/*
+ * Serve @fd; the line of a broken connection goes through the device's
+ * rate limiter (a front-end may break one connection after another).
+ * Returns serve_fd()'s value.
+ */
+static int vu_serve_logged(struct vdev_vhost_user *vu, int fd)
 {
 	int ret = vdev_vhost_user_serve_fd(vu, fd);
 
-	if (ret < 0)
+	if (ret < 0 && vdev_ratelimit_ok(&vu->dev->rl))
 		vdev_log(VDEV_LOG_WARN,
 			 "vhost-user: %s: connection closed: %s; waiting for the next one",
 			 vu->dev->name, strerror(-ret));
+	return ret;
+}
+
+static uint64_t vu_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int vu_run_server(struct vdev_vhost_user *vu)
@@ -1584,6 +1691,7 @@ static int vu_run_server(struct vdev_vhost_user *vu)
 static int vu_run_client(struct vdev_vhost_user *vu)
 {
 	struct sockaddr_un sa;
+	uint64_t t0;
 	int fd, ret;
 
 	ret = vu_sockaddr(vu, &sa);
@@ -1600,8 +1708,16 @@ static int vu_run_client(struct vdev_vhost_user *vu)
 				break;
 			continue;
 		}
-		vu_serve_logged(vu, fd);
+		t0 = vu_now_ms();
+		ret = vu_serve_logged(vu, fd);
 		close(fd);
+		/*
+		 * A front-end that accepts and closes at once, or breaks
+		 * the protocol: wait before the next attempt, no busy loop.
+		 */
+		if ((ret < 0 || vu_now_ms() - t0 < 1000) &&
+		    vu_sleep(vu, vu->reconnect_ms))
+			break;
 	}
 	return 0;
 }
@@ -1613,9 +1729,11 @@ static int vu_run_client(struct vdev_vhost_user *vu)
  * Server mode: listens on the socket path (a stale socket there is
  * replaced), serves one connection at a time and listens again. Client
  * mode: connects, retrying every reconnect_ms until the front-end
- * listens, serves, and connects again when the connection ends. A
- * connection that the front-end breaks is logged and the next one
- * served.
+ * listens, serves, and connects again when the connection ends: at once
+ * after a connection of 1 s or more that ended in order, after
+ * reconnect_ms otherwise (a front-end that accepts and closes at once
+ * gets no busy loop). A connection that the front-end breaks is logged
+ * (through the device's rate limiter) and the next one served.
  *
  * Context: sleeps; vdev_vhost_user_stop() from any thread or a signal
  * handler makes it return.
@@ -1702,7 +1820,10 @@ int vdev_vhost_user_create(struct vdev_device *dev,
 		goto out_free;
 	}
 	vu->client = cfg->client;
+	/* poll() takes an int: a longer period is INT_MAX ms (24 days). */
 	vu->reconnect_ms = cfg->reconnect_ms ? cfg->reconnect_ms : 1000;
+	if (vu->reconnect_ms > INT_MAX)
+		vu->reconnect_ms = INT_MAX;
 	vu->fd = -1;
 	vdev_interrupt_init(&vu->irq, &vu_irq_ops);
 	vu->dev = vdev_device_get(dev);

@@ -29,7 +29,8 @@ struct vdev_vhost_user;
  * @socket_path: the Unix socket (server: created, client: connected to);
  *               may be NULL when only vdev_vhost_user_serve_fd() is used
  * @client: connect (and reconnect) instead of listen
- * @reconnect_ms: client mode: retry period; 0 means 1000
+ * @reconnect_ms: client mode: retry period; 0 means 1000, above INT_MAX
+ *                INT_MAX
  */
 struct vdev_vhost_user_config {
 	const char *socket_path;

@@ -15,9 +15,12 @@
  * selftests/vdev_test.h.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -1250,6 +1253,218 @@ TEST_F(vu, hostile_while_running)
 	ASSERT_EQ(0, fe_boot(self, FE_FEAT, 2));
 	ASSERT_EQ(0, tx_one(&self->nd, self->peer, 1));
 	EXPECT_EQ(0, conn_close(self));
+}
+
+/*
+ * A call fd that is not an eventfd (the write end of a pipe whose read
+ * end is closed): a worker raising the interrupt would get SIGPIPE.
+ * Refused at SET_VRING_CALL.
+ */
+TEST_F(vu, hostile_call_fd_not_eventfd)
+{
+	int p[2], ret;
+
+	ASSERT_EQ(0, pipe2(p, O_CLOEXEC));
+	close(p[0]);
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_boot(self, FE_FEAT, 2));
+	ASSERT_EQ(0, nd_wait_forwarding(TAP));
+	ret = fe_vring_fd(&self->fe, VHOST_USER_SET_VRING_CALL, 1, p[1]);
+	close(p[1]);
+	EXPECT_EQ(-EIO, ret);
+	/* Accepted (the bug): the next used buffer raises SIGPIPE. */
+	if (!ret)
+		EXPECT_EQ(0, tx_one(&self->nd, self->peer, 0));
+	EXPECT_HOSTILE(-EINVAL, "SET_VRING_CALL: ring 1: fd is not an eventfd");
+}
+
+/* A front-end thread that takes every kick back as soon as it can. */
+struct drainer {
+	int fd;
+	atomic_bool stop;
+	pthread_t thread;
+};
+
+static void *drain_main(void *arg)
+{
+	struct drainer *d = arg;
+	uint64_t v;
+
+	while (!atomic_load(&d->stop))
+		if (read(d->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			break;
+	return NULL;
+}
+
+/*
+ * A blocking kick eventfd the front-end drains itself: the back-end makes
+ * it non-blocking, so a worker woken for a kick the front-end took back
+ * never blocks in read(), and GET_VRING_BASE stops the ring in time.
+ */
+TEST_F(vu, kick_fd_blocking_made_nonblocking)
+{
+	struct drainer d = { 0 };
+	struct timespec ts;
+	unsigned int base, i;
+	uint64_t one = 1;
+
+	close(self->nd.kick[1]);
+	self->nd.kick[1] = eventfd(0, EFD_CLOEXEC);
+	ASSERT_LE(0, self->nd.kick[1]);
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_boot(self, FE_FEAT, 2));
+	ASSERT_EQ(0, nd_wait_forwarding(TAP));
+	EXPECT_TRUE(fcntl(self->nd.kick[1], F_GETFL) & O_NONBLOCK);
+	/*
+	 * Kicks, each raced for by the TX worker and a front-end thread
+	 * reading the same eventfd: a worker woken for a kick the other
+	 * took blocks in read() if the fd blocks.
+	 */
+	d.fd = self->nd.kick[1];
+	ASSERT_EQ(0, pthread_create(&d.thread, NULL, drain_main, &d));
+	for (i = 0; i < 2000; i++) {
+		ASSERT_EQ(sizeof(one), write(d.fd, &one, sizeof(one)));
+		usleep(50);
+	}
+	/* fe_reply() waits FE_WAIT_MS at most: a hung worker fails here. */
+	EXPECT_EQ(0, fe_get_vring_base(&self->fe, 1, &base));
+	atomic_store(&d.stop, true);
+	/* Only a blocking fd keeps the drainer in read(): kick it out. */
+	for (i = 0; i < 100; i++) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 10000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		if (!pthread_timedjoin_np(d.thread, NULL, &ts))
+			break;
+		ASSERT_EQ(sizeof(one), write(d.fd, &one, sizeof(one)));
+	}
+	ASSERT_GT(100, i);
+	EXPECT_EQ(0, conn_close(self));
+	EXPECT_FALSE(vdev_test_leaked(self->fds0, self->tasks0,
+				      VDEV_TEST_SETTLE_MS, 0));
+}
+
+/*
+ * VIRTIO_F_RING_RESET has no vhost-user message (a guest's per-queue
+ * reset would go unseen by the back-end): not offered, and a front-end
+ * that sets it anyway is refused.
+ */
+TEST_F(vu, ring_reset_not_offered)
+{
+	uint64_t f;
+
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_get_u64(&self->fe, VHOST_USER_GET_FEATURES, &f));
+	EXPECT_EQ(0, f & (1ULL << VIRTIO_F_RING_RESET));
+	EXPECT_NE(0, f & (1ULL << VIRTIO_F_VERSION_1));
+	self->fe.ack = false;
+	ASSERT_EQ(0, fe_u64(&self->fe, VHOST_USER_SET_FEATURES,
+			    (f & ~(1ULL << VHOST_USER_F_PROTOCOL_FEATURES)) |
+			    (1ULL << VIRTIO_F_RING_RESET)));
+	/* SET_FEATURES has no reply: the refusal ends the connection. */
+	EXPECT_HOSTILE(-EINVAL, "SET_FEATURES: ");
+}
+
+/*
+ * A used ring one byte off its alignment: refused at SET_VRING_ADDR,
+ * before anything reads used->idx there.
+ */
+TEST_F(vu, hostile_ring_misaligned)
+{
+	struct nd *nd = &self->nd;
+	uint64_t uva = (uintptr_t)nd->g.r[0].hva;
+	struct vhost_vring_addr a = {
+		.index = 0,
+		.desc_user_addr = uva,
+		.avail_user_addr = uva + 0x1000,
+		.used_user_addr = uva + 1,
+	};
+
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_negotiate(self, FE_FEAT));
+	ASSERT_EQ(0, fe_mem_table(self));
+	ASSERT_EQ(-EIO, fe_msg(&self->fe, VHOST_USER_SET_VRING_ADDR, &a,
+				 sizeof(a), NULL, 0));
+	EXPECT_HOSTILE(-EINVAL, "SET_VRING_ADDR: ring 0: used ring address");
+}
+
+/*
+ * Client mode against a front-end that accepts and closes at once: the
+ * back-end waits reconnect_ms between such connections, no busy loop.
+ */
+TEST_F(vu, run_client_backoff)
+{
+	struct vdev_vhost_user_config cfg = { .reconnect_ms = 100 };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct pollfd pfd = { .events = POLLIN };
+	struct runner r = { 0 };
+	unsigned int n = 0;
+	uint64_t end;
+	char path[108];
+	int lfd, fd;
+
+	sock_path(path, sizeof(path));
+	cfg.socket_path = path;
+	cfg.client = true;
+	unlink(path);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_LE(0, lfd);
+	ASSERT_EQ(0, bind(lfd, (struct sockaddr *)&sa, sizeof(sa)));
+	ASSERT_EQ(0, listen(lfd, 16));
+	vdev_vhost_user_destroy(self->vu);
+	ASSERT_EQ(0, vdev_vhost_user_create(self->nd.dev, &cfg, &self->vu));
+	r.vu = self->vu;
+	ASSERT_EQ(0, pthread_create(&r.thread, NULL, run_main, &r));
+	pfd.fd = lfd;
+	end = nd_now_ns() + 1000000000ULL;
+	while (nd_now_ns() < end) {
+		if (poll(&pfd, 1, 10) != 1)
+			continue;
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		close(fd);
+		n++;
+	}
+	vdev_vhost_user_stop(self->vu);
+	EXPECT_EQ(0, run_join(&r));
+	close(lfd);
+	unlink(path);
+	TH_LOG("%u connections in 1 s, reconnect_ms 100", n);
+	EXPECT_LE(1, n);
+	EXPECT_GE(1000 / 100 + 2, n);
+}
+
+/* A stop() that arrives in the middle of a message is an orderly end. */
+TEST_F(vu, stop_mid_message)
+{
+	struct vhost_user_hdr h = {
+		.request = VHOST_USER_GET_FEATURES,
+		.flags = VHOST_USER_VERSION,
+	};
+	struct vdev_vhost_user_stats st;
+	int i, unread = -1;
+
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	/* Half a header, so that the back-end waits for the rest. */
+	ASSERT_EQ(6, send(self->fe.sock, &h, 6, MSG_NOSIGNAL));
+	/* Until the back-end has read them (FIONREAD of its end: 0). */
+	for (i = 0; i < FE_WAIT_MS; i++) {
+		ASSERT_EQ(0, ioctl(self->srv.fd, FIONREAD, &unread));
+		if (!unread)
+			break;
+		usleep(1000);
+	}
+	ASSERT_EQ(0, unread);
+	vdev_vhost_user_stop(self->vu);
+	EXPECT_EQ(0, srv_join(&self->srv));
+	EXPECT_FALSE(log_has("cut short"));
+	vdev_vhost_user_get_stats(self->vu, &st);
+	EXPECT_EQ(0, st.errors);
 }
 
 TEST_HARNESS_MAIN

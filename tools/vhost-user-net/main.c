@@ -554,9 +554,11 @@ static void print_frames(struct vdev_device *dev, unsigned int n)
 
 /*
  * Serve connection @n on socket @fd, then put its device and make the
- * next one. Returns 0 to go on, 1 to stop, or -errno.
+ * next one; *@served gets vdev_vhost_user_serve_fd()'s value. Returns 0
+ * to go on, 1 to stop, or -errno.
  */
-static int serve(struct backend *be, unsigned int n, int fd, int thr0)
+static int serve(struct backend *be, unsigned int n, int fd, int thr0,
+		 int *served)
 {
 	struct vdev_vhost_user_config cfg = { 0 };
 	struct vdev_vhost_user_stats st = { 0 };
@@ -564,6 +566,7 @@ static int serve(struct backend *be, unsigned int n, int fd, int thr0)
 	char why[256], when[16];
 	int ret, err, fds, thr;
 
+	*served = 0;
 	ret = vdev_vhost_user_create(be->dev, &cfg, &vu);
 	if (ret) {
 		fprintf(stderr, NAME ": connection %u: vhost-user back-end: %s\n",
@@ -581,6 +584,7 @@ static int serve(struct backend *be, unsigned int n, int fd, int thr0)
 	fflush(stdout);
 
 	ret = vdev_vhost_user_serve_fd(vu, fd);
+	*served = ret;
 
 	pthread_mutex_lock(&be->lock);
 	be->vu = NULL;
@@ -605,6 +609,14 @@ static int serve(struct backend *be, unsigned int n, int fd, int thr0)
 	if (err)
 		return err;
 	return be->stopping;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* SIGINT and SIGTERM, taken by sigwait() here and nowhere else. */
@@ -647,13 +659,19 @@ int main(int argc, char **argv)
 	};
 	unsigned int n = 0;
 	pthread_t sig_thr;
-	int ret, fds, thr;
+	int ret, fds, thr, served;
+	uint64_t t0;
 	struct opts o;
 	sigset_t set;
 
 	vdev_log_set_handler(log_handler);
 	if (parse_args(argc, argv, &o))
 		return 1;
+	/*
+	 * A write to a socket or pipe the front-end closed is an error
+	 * (EPIPE) to handle, never a signal that ends the back-end.
+	 */
+	signal(SIGPIPE, SIG_IGN);
 	be.o = &o;
 
 	/* Every thread made from here on leaves the signals to sig_thr. */
@@ -709,10 +727,23 @@ int main(int argc, char **argv)
 				strerror(-fd));
 			break;
 		}
-		ret = serve(&be, ++n, fd, thr);
+		t0 = now_ms();
+		ret = serve(&be, ++n, fd, thr, &served);
 		if (ret) {
 			ret = ret < 0 ? ret : 0;
 			break;
+		}
+		/*
+		 * Client mode: a front-end that accepts and closes at once,
+		 * or breaks the protocol, is retried after --reconnect MS,
+		 * not in a busy loop.
+		 */
+		if (o.client && (served < 0 || now_ms() - t0 < 1000)) {
+			struct pollfd pfd = { .fd = be.stop_evt,
+					      .events = POLLIN };
+
+			if (poll(&pfd, 1, o.reconnect_ms) > 0)
+				break;
 		}
 	}
 	if (!ret)
