@@ -438,6 +438,30 @@ static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b,
 	return a < b + blen && b < a + alen;
 }
 
+/*
+ * Can the front-end shrink the file under the mapping? A worker touching
+ * a page past the new end would get SIGBUS. A memfd (any shmem file)
+ * must carry F_SEAL_SHRINK, as QEMU's memory-backend-memfd sets by
+ * default (seal=on). Files that cannot take seals (EINVAL: hugetlbfs, a
+ * regular file) are accepted: one truncated under the back-end is not
+ * caught (Documentation/vhost-user.rst).
+ */
+static int vu_check_seals(struct vdev_vhost_user *vu, const char *what,
+			  unsigned int i, int fd)
+{
+	int seals = fcntl(fd, F_GET_SEALS);
+
+	if (seals < 0 && errno == EINVAL)
+		return 0;
+	if (seals < 0)
+		return vu_err(vu, -errno, "%s: fd %u: F_GET_SEALS", what, i);
+	if (!(seals & F_SEAL_SHRINK))
+		return vu_err(vu, -EINVAL,
+			      "%s: fd %u: not sealed against shrinking (F_SEAL_SHRINK)",
+			      what, i);
+	return 0;
+}
+
 /* A region the front-end sent: sizes, wrapping and overlap with @others. */
 static int vu_check_region(struct vdev_vhost_user *vu,
 			   const struct vhost_user_region *r,
@@ -584,6 +608,9 @@ static int vu_set_mem_table(struct vdev_vhost_user *vu,
 			return ret;
 		if (fstat(fds[i], &st))
 			return vu_err(vu, -errno, "SET_MEM_TABLE: fd %u", i);
+		ret = vu_check_seals(vu, "SET_MEM_TABLE", i, fds[i]);
+		if (ret)
+			return ret;
 		tab[i] = (struct vu_region){
 			.gpa = r->guest_phys_addr,
 			.size = r->memory_size,
@@ -646,6 +673,9 @@ static int vu_add_mem_reg(struct vdev_vhost_user *vu,
 			      nr_fds);
 	if (fstat(fds[0], &st))
 		return vu_err(vu, -errno, "ADD_MEM_REG: fd");
+	ret = vu_check_seals(vu, "ADD_MEM_REG", 0, fds[0]);
+	if (ret)
+		return ret;
 	/* The very same region again (another vhost device): counted. */
 	for (i = 0; i < vu->nr_regions; i++) {
 		o = &vu->regions[i];

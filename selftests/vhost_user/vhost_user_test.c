@@ -15,6 +15,7 @@
  * selftests/vdev_test.h.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1349,6 +1350,73 @@ TEST_F(vu, hostile_fd_not_mappable)
 				 8 + sizeof(m.regions[0]), &efd, 1));
 	close(efd);
 	EXPECT_HOSTILE(-ENODEV, "SET_MEM_TABLE: cannot map the 1 regions");
+}
+
+/*
+ * A memfd without F_SEAL_SHRINK: the front-end could shrink it once
+ * mapped, and a worker touching the guest's memory would get SIGBUS.
+ * Refused by SET_MEM_TABLE and by ADD_MEM_REG.
+ */
+static int unsealed_memfd(void)
+{
+	int fd = memfd_create("vu-unsealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (fd >= 0 && ftruncate(fd, 1 << 20)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+TEST_F(vu, hostile_unsealed_memfd)
+{
+	struct vhost_user_memory m = { .nregions = 1 };
+	int fd = unsealed_memfd();
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_negotiate(self, FE_FEAT));
+	m.regions[0].guest_phys_addr = self->nd.g.r[0].gpa;
+	m.regions[0].memory_size = 1 << 20;
+	m.regions[0].userspace_addr = (uintptr_t)self->nd.g.r[0].hva;
+	EXPECT_EQ(-EIO, fe_msg(&self->fe, VHOST_USER_SET_MEM_TABLE, &m,
+				 8 + sizeof(m.regions[0]), &fd, 1));
+	close(fd);
+	EXPECT_HOSTILE(-EINVAL, "SET_MEM_TABLE: fd 0: not sealed against shrinking");
+}
+
+TEST_F(vu, hostile_unsealed_memfd_add_mem_reg)
+{
+	struct vhost_user_mem_reg m = {
+		.region = {
+			.guest_phys_addr = self->nd.g.r[0].gpa,
+			.memory_size = 1 << 20,
+			.userspace_addr = (uintptr_t)self->nd.g.r[0].hva,
+		},
+	};
+	int fd = unsealed_memfd();
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_negotiate(self, FE_FEAT));
+	EXPECT_EQ(-EIO, fe_msg(&self->fe, VHOST_USER_ADD_MEM_REG, &m,
+				 sizeof(m), &fd, 1));
+	close(fd);
+	EXPECT_HOSTILE(-EINVAL, "ADD_MEM_REG: fd 0: not sealed against shrinking");
+}
+
+/* The guest's memfd as QEMU seals it (shrink, grow): mapped. */
+TEST_F(vu, sealed_memfd_accepted)
+{
+	int seals = fcntl(self->nd.g.r[0].fd, F_GET_SEALS);
+
+	ASSERT_LE(0, seals);
+	EXPECT_TRUE(seals & F_SEAL_SHRINK);
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_negotiate(self, FE_FEAT));
+	EXPECT_EQ(0, fe_mem_table(self));
+	EXPECT_EQ(0, fe_mem_reg(self, VHOST_USER_ADD_MEM_REG));
+	EXPECT_EQ(0, conn_close(self));
 }
 
 TEST_F(vu, hostile_ring_outside_memory)
