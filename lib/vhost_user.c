@@ -439,6 +439,10 @@ static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b,
 }
 
 /*
+ * Region @r's fd @fd (number @i of the message @what), of status @st:
+ * what lib/mem.c would refuse is refused here, with the back-end's one
+ * line, and what it cannot see either.
+ *
  * Can the front-end shrink the file under the mapping? A worker touching
  * a page past the new end would get SIGBUS. A memfd (any shmem file)
  * must carry F_SEAL_SHRINK, as QEMU's memory-backend-memfd sets by
@@ -446,11 +450,27 @@ static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b,
  * regular file) are accepted: one truncated under the back-end is not
  * caught (Documentation/vhost-user.rst).
  */
-static int vu_check_seals(struct vdev_vhost_user *vu, const char *what,
-			  unsigned int i, int fd)
+static int vu_check_fd(struct vdev_vhost_user *vu, const char *what,
+		       unsigned int i, int fd, const struct vhost_user_region *r,
+		       const struct stat *st)
 {
-	int seals = fcntl(fd, F_GET_SEALS);
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	int seals;
 
+	if (r->mmap_offset % page)
+		return vu_err(vu, -EINVAL,
+			      "%s: fd %u: offset %#llx is not a multiple of the page size",
+			      what, i, (unsigned long long)r->mmap_offset);
+	if (S_ISREG(st->st_mode) &&
+	    (r->mmap_offset > (uint64_t)st->st_size ||
+	     r->memory_size > (uint64_t)st->st_size - r->mmap_offset))
+		return vu_err(vu, -EINVAL,
+			      "%s: fd %u: region %#llx size %#llx at offset %#llx is past the end of its file (%lld bytes)",
+			      what, i, (unsigned long long)r->guest_phys_addr,
+			      (unsigned long long)r->memory_size,
+			      (unsigned long long)r->mmap_offset,
+			      (long long)st->st_size);
+	seals = fcntl(fd, F_GET_SEALS);
 	if (seals < 0 && errno == EINVAL)
 		return 0;
 	if (seals < 0)
@@ -608,7 +628,7 @@ static int vu_set_mem_table(struct vdev_vhost_user *vu,
 			return ret;
 		if (fstat(fds[i], &st))
 			return vu_err(vu, -errno, "SET_MEM_TABLE: fd %u", i);
-		ret = vu_check_seals(vu, "SET_MEM_TABLE", i, fds[i]);
+		ret = vu_check_fd(vu, "SET_MEM_TABLE", i, fds[i], r, &st);
 		if (ret)
 			return ret;
 		tab[i] = (struct vu_region){
@@ -673,7 +693,7 @@ static int vu_add_mem_reg(struct vdev_vhost_user *vu,
 			      nr_fds);
 	if (fstat(fds[0], &st))
 		return vu_err(vu, -errno, "ADD_MEM_REG: fd");
-	ret = vu_check_seals(vu, "ADD_MEM_REG", 0, fds[0]);
+	ret = vu_check_fd(vu, "ADD_MEM_REG", 0, fds[0], r, &st);
 	if (ret)
 		return ret;
 	/* The very same region again (another vhost device): counted. */

@@ -1419,6 +1419,65 @@ TEST_F(vu, sealed_memfd_accepted)
 	EXPECT_EQ(0, conn_close(self));
 }
 
+/* How many lines of the log contain @s. */
+static unsigned int log_count(const char *s)
+{
+	unsigned int n = 0;
+	const char *p;
+
+	pthread_mutex_lock(&log_lock);
+	for (p = log_buf; (p = strstr(p, s)); p++)
+		n++;
+	pthread_mutex_unlock(&log_lock);
+	return n;
+}
+
+/*
+ * A region past the end of its file, or at an offset that is not a
+ * page multiple: refused with one line, the back-end's own (not the
+ * memory map's as well).
+ */
+TEST_F(vu, hostile_region_past_end_of_file)
+{
+	struct vq_guest_region *r = &self->nd.g.r[0];
+	struct vhost_user_memory m = { .nregions = 1 };
+
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_negotiate(self, FE_FEAT));
+	m.regions[0].guest_phys_addr = r->gpa;
+	m.regions[0].memory_size = r->size;
+	m.regions[0].userspace_addr = (uintptr_t)r->hva;
+	m.regions[0].mmap_offset = 1 << 20;
+	EXPECT_EQ(-EIO, fe_msg(&self->fe, VHOST_USER_SET_MEM_TABLE, &m,
+				 8 + sizeof(m.regions[0]), &r->fd, 1));
+	EXPECT_HOSTILE(-EINVAL, "past the end of its file");
+	EXPECT_EQ(1, log_count("past the end")) {
+		TH_LOG("log:\n%s", log_buf);
+	}
+}
+
+TEST_F(vu, hostile_region_offset_unaligned)
+{
+	struct vq_guest_region *r = &self->nd.g.r[0];
+	struct vhost_user_mem_reg m = {
+		.region = {
+			.guest_phys_addr = r->gpa,
+			.memory_size = 1 << 20,
+			.userspace_addr = (uintptr_t)r->hva,
+			.mmap_offset = 512,
+		},
+	};
+
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_negotiate(self, FE_FEAT));
+	EXPECT_EQ(-EIO, fe_msg(&self->fe, VHOST_USER_ADD_MEM_REG, &m,
+				 sizeof(m), &r->fd, 1));
+	EXPECT_HOSTILE(-EINVAL, "not a multiple of the page size");
+	EXPECT_EQ(0, log_count("mmap of fd")) {
+		TH_LOG("log:\n%s", log_buf);
+	}
+}
+
 TEST_F(vu, hostile_ring_outside_memory)
 {
 	struct vhost_vring_addr a = {
