@@ -1410,6 +1410,8 @@ static int vu_handle(struct vdev_vhost_user *vu, const struct vhost_user_msg *ms
 	const char *name = vu_req_name(req);
 	int size = vu_payload_size(req);
 
+	/* The ack is this message's: not the previous one's reply. */
+	*replied = false;
 	if (size >= 0 && msg->hdr.size != (uint32_t)size)
 		return vu_err(vu, -EPROTO, "%s: payload of %u bytes, expected %d",
 			      name, msg->hdr.size, size);

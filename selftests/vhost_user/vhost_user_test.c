@@ -1258,6 +1258,24 @@ TEST_F(vu, hostile_wrong_size)
 	EXPECT_HOSTILE(-EPROTO, "SET_FEATURES: payload of 4 bytes, expected 8");
 }
 
+/*
+ * A bad message right after one that sent its own reply (GET_FEATURES)
+ * still gets its NACK when it asked for one: the reply state is the
+ * message's own.
+ */
+TEST_F(vu, hostile_wrong_size_after_get_nacked)
+{
+	uint32_t v = 0;
+
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_negotiate(self, FE_FEAT));
+	ASSERT_EQ(0, fe_get_u64(&self->fe, VHOST_USER_GET_FEATURES,
+				&self->nd.features));
+	EXPECT_EQ(-EIO, fe_msg(&self->fe, VHOST_USER_SET_FEATURES, &v,
+			       sizeof(v), NULL, 0));
+	EXPECT_HOSTILE(-EPROTO, "SET_FEATURES: payload of 4 bytes, expected 8");
+}
+
 TEST_F(vu, hostile_oversized_payload)
 {
 	static char big[4096];
