@@ -430,10 +430,59 @@ static bool vu_uva_to_gpa(struct vdev_vhost_user *vu, uint64_t uva,
 	return false;
 }
 
+static bool vu_uva_in(const struct vu_region *r, uint64_t uva)
+{
+	return uva >= r->uva && uva - r->uva < r->size;
+}
+
 static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b,
 			   uint64_t blen)
 {
 	return a < b + blen && b < a + alen;
+}
+
+/*
+ * Region @r's fd @fd (number @i of the message @what), of status @st:
+ * what lib/mem.c would refuse is refused here, with the back-end's one
+ * line, and what it cannot see either.
+ *
+ * Can the front-end shrink the file under the mapping? A worker touching
+ * a page past the new end would get SIGBUS. A memfd (any shmem file)
+ * must carry F_SEAL_SHRINK, as QEMU's memory-backend-memfd sets by
+ * default (seal=on). Files that cannot take seals (EINVAL: hugetlbfs, a
+ * regular file) are accepted: one truncated under the back-end is not
+ * caught (Documentation/vhost-user.rst).
+ */
+static int vu_check_fd(struct vdev_vhost_user *vu, const char *what,
+		       unsigned int i, int fd, const struct vhost_user_region *r,
+		       const struct stat *st)
+{
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	int seals;
+
+	if (r->mmap_offset % page)
+		return vu_err(vu, -EINVAL,
+			      "%s: fd %u: offset %#llx is not a multiple of the page size",
+			      what, i, (unsigned long long)r->mmap_offset);
+	if (S_ISREG(st->st_mode) &&
+	    (r->mmap_offset > (uint64_t)st->st_size ||
+	     r->memory_size > (uint64_t)st->st_size - r->mmap_offset))
+		return vu_err(vu, -EINVAL,
+			      "%s: fd %u: region %#llx size %#llx at offset %#llx is past the end of its file (%lld bytes)",
+			      what, i, (unsigned long long)r->guest_phys_addr,
+			      (unsigned long long)r->memory_size,
+			      (unsigned long long)r->mmap_offset,
+			      (long long)st->st_size);
+	seals = fcntl(fd, F_GET_SEALS);
+	if (seals < 0 && errno == EINVAL)
+		return 0;
+	if (seals < 0)
+		return vu_err(vu, -errno, "%s: fd %u: F_GET_SEALS", what, i);
+	if (!(seals & F_SEAL_SHRINK))
+		return vu_err(vu, -EINVAL,
+			      "%s: fd %u: not sealed against shrinking (F_SEAL_SHRINK)",
+			      what, i);
+	return 0;
 }
 
 /* A region the front-end sent: sizes, wrapping and overlap with @others. */
@@ -467,10 +516,7 @@ static int vu_check_region(struct vdev_vhost_user *vu,
 	return 0;
 }
 
-/*
- * Change guest memory under the device: its workers parked meanwhile
- * when it runs (lib/mem.c's rule for removing or replacing regions).
- */
+/* Park the workers of a running device (SET_VRING_CALL). */
 static int vu_quiesce(struct vdev_vhost_user *vu)
 {
 	return vu->active ? __vdev_device_quiesce(vu->dev) : 0;
@@ -482,6 +528,74 @@ static void vu_unquiesce(struct vdev_vhost_user *vu)
 		__vdev_device_unquiesce(vu->dev);
 }
 
+static int vu_ring_stop(struct vdev_vhost_user *vu, struct vu_ring *r);
+static int vu_sync(struct vdev_vhost_user *vu);
+
+/*
+ * Drop or replace guest memory under the device (SET_MEM_TABLE,
+ * REM_MEM_REG). Parking the workers is not enough: with io_uring a read
+ * into an RX buffer, or a write the TAP pushed back, stays armed in the
+ * kernel with a host pointer into guest memory, and would land in what
+ * is mapped there next. So every running ring is stopped first, as
+ * GET_VRING_BASE does (the device's queue reset cancels and reaps those
+ * requests, gives the chains back and keeps the position), the workers
+ * parked on top (lib/mem.c's rule), and vu_mem_change_end() starts the
+ * rings again at their positions, translated through the new table.
+ */
+static int vu_mem_change_begin(struct vdev_vhost_user *vu)
+{
+	unsigned int i;
+	int ret;
+
+	if (!vu->active)
+		return 0;
+	for (i = 0; i < vu->nr_rings; i++) {
+		if (!vu->rings[i].running)
+			continue;
+		ret = vu_ring_stop(vu, &vu->rings[i]);
+		if (ret)
+			return ret;
+	}
+	ret = __vdev_device_quiesce(vu->dev);
+	if (ret)
+		return vu_err(vu, ret, "cannot park the workers");
+	return 0;
+}
+
+/*
+ * Does the table @tab of @n regions keep every region mapped now (same
+ * range of the same file: lib/mem.c keeps its mapping)? Then nothing
+ * the device holds points into memory that goes away.
+ */
+static bool vu_table_keeps(const struct vdev_vhost_user *vu,
+			   const struct vu_region *tab, unsigned int n)
+{
+	unsigned int i, j;
+
+	for (i = 0; i < vu->nr_regions; i++) {
+		const struct vu_region *o = &vu->regions[i];
+
+		for (j = 0; j < n; j++)
+			if (tab[j].gpa == o->gpa && tab[j].size == o->size &&
+			    tab[j].offset == o->offset &&
+			    tab[j].st_dev == o->st_dev &&
+			    tab[j].st_ino == o->st_ino)
+				break;
+		if (j == n)
+			return false;
+	}
+	return true;
+}
+
+/* After vu_mem_change_begin(): the rings run again (@ret 0). */
+static int vu_mem_change_end(struct vdev_vhost_user *vu, int ret)
+{
+	if (!vu->active)
+		return ret;
+	__vdev_device_unquiesce(vu->dev);
+	return ret ? ret : vu_sync(vu);
+}
+
 static int vu_set_mem_table(struct vdev_vhost_user *vu,
 			    const struct vhost_user_msg *msg, int *fds,
 			    unsigned int nr_fds)
@@ -491,6 +605,7 @@ static int vu_set_mem_table(struct vdev_vhost_user *vu,
 	struct vu_region tab[VHOST_MEMORY_BASELINE_NREGIONS];
 	unsigned int i, n;
 	struct stat st;
+	bool keeps;
 	int ret;
 
 	if (msg->hdr.size < 8)
@@ -516,6 +631,9 @@ static int vu_set_mem_table(struct vdev_vhost_user *vu,
 			return ret;
 		if (fstat(fds[i], &st))
 			return vu_err(vu, -errno, "SET_MEM_TABLE: fd %u", i);
+		ret = vu_check_fd(vu, "SET_MEM_TABLE", i, fds[i], r, &st);
+		if (ret)
+			return ret;
 		tab[i] = (struct vu_region){
 			.gpa = r->guest_phys_addr,
 			.size = r->memory_size,
@@ -532,17 +650,34 @@ static int vu_set_mem_table(struct vdev_vhost_user *vu,
 			.fd_offset = r->mmap_offset,
 		};
 	}
-	ret = vu_quiesce(vu);
-	if (ret)
-		return vu_err(vu, ret, "SET_MEM_TABLE: cannot park the workers");
+	/* Only regions added: the workers parked is enough. */
+	keeps = vu_table_keeps(vu, tab, n);
+	if (keeps) {
+		ret = vu_quiesce(vu);
+		if (ret)
+			return vu_err(vu, ret, "SET_MEM_TABLE: cannot park the workers");
+	} else {
+		ret = vu_mem_change_begin(vu);
+		if (ret)
+			return ret;
+	}
 	ret = vdev_mem_set_regions(vu->mem, regs, n);
-	vu_unquiesce(vu);
-	if (ret)
+	if (ret) {
+		if (keeps)
+			vu_unquiesce(vu);
+		else
+			vu_mem_change_end(vu, ret);
 		return vu_err(vu, ret, "SET_MEM_TABLE: cannot map the %u regions",
 			      n);
+	}
 	memcpy(vu->regions, tab, n * sizeof(tab[0]));
 	vu->nr_regions = n;
-	return 0;
+	if (keeps) {
+		vu_unquiesce(vu);
+		return 0;
+	}
+	/* The rings again, through the new table (an error for one left out). */
+	return vu_mem_change_end(vu, 0);
 }
 
 static int vu_add_mem_reg(struct vdev_vhost_user *vu,
@@ -561,6 +696,9 @@ static int vu_add_mem_reg(struct vdev_vhost_user *vu,
 			      nr_fds);
 	if (fstat(fds[0], &st))
 		return vu_err(vu, -errno, "ADD_MEM_REG: fd");
+	ret = vu_check_fd(vu, "ADD_MEM_REG", 0, fds[0], r, &st);
+	if (ret)
+		return ret;
 	/* The very same region again (another vhost device): counted. */
 	for (i = 0; i < vu->nr_regions; i++) {
 		o = &vu->regions[i];
@@ -601,7 +739,7 @@ static int vu_rem_mem_reg(struct vdev_vhost_user *vu,
 			  const struct vhost_user_msg *msg)
 {
 	const struct vhost_user_region *r = &msg->payload.mem_reg.region;
-	unsigned int i;
+	unsigned int i, j;
 	int ret;
 
 	for (i = 0; i < vu->nr_regions; i++)
@@ -617,17 +755,31 @@ static int vu_rem_mem_reg(struct vdev_vhost_user *vu,
 		vu->regions[i].refs--;
 		return 0;
 	}
-	ret = vu_quiesce(vu);
+	/* A running ring in it stays pinned (lib/mem.c): refused. */
+	for (j = 0; j < vu->nr_rings; j++) {
+		const struct vu_ring *q = &vu->rings[j];
+
+		if (q->running &&
+		    (vu_uva_in(&vu->regions[i], q->addr.desc_user_addr) ||
+		     vu_uva_in(&vu->regions[i], q->addr.avail_user_addr) ||
+		     vu_uva_in(&vu->regions[i], q->addr.used_user_addr)))
+			return vu_err(vu, -EBUSY,
+				      "REM_MEM_REG: cannot remove %#llx: ring %u is in it",
+				      (unsigned long long)r->guest_phys_addr,
+				      j);
+	}
+	ret = vu_mem_change_begin(vu);
 	if (ret)
-		return vu_err(vu, ret, "REM_MEM_REG: cannot park the workers");
+		return ret;
 	ret = vdev_mem_remove_region(vu->mem, r->guest_phys_addr,
 				     r->memory_size);
-	vu_unquiesce(vu);
-	if (ret)
+	if (ret) {
+		vu_mem_change_end(vu, ret);
 		return vu_err(vu, ret, "REM_MEM_REG: cannot remove %#llx",
 			      (unsigned long long)r->guest_phys_addr);
+	}
 	vu->regions[i] = vu->regions[--vu->nr_regions];
-	return 0;
+	return vu_mem_change_end(vu, 0);
 }
 
 /* ---- rings and the device -------------------------------------------------- */
@@ -1352,6 +1504,8 @@ static int vu_handle(struct vdev_vhost_user *vu, const struct vhost_user_msg *ms
 	const char *name = vu_req_name(req);
 	int size = vu_payload_size(req);
 
+	/* The ack is this message's: not the previous one's reply. */
+	*replied = false;
 	if (size >= 0 && msg->hdr.size != (uint32_t)size)
 		return vu_err(vu, -EPROTO, "%s: payload of %u bytes, expected %d",
 			      name, msg->hdr.size, size);

@@ -36,6 +36,7 @@
 #define _VDEV_VQ_DRIVER_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -128,10 +129,12 @@ static inline int vq_guest_add_flags(struct vq_guest *g, uint64_t gpa,
 	if (g->nr == VQ_GUEST_MAX_REGIONS || !size || size % VQ_PAGE)
 		return -EINVAL;
 	r = &g->r[g->nr];
-	r->fd = memfd_create("vq-guest", MFD_CLOEXEC);
+	r->fd = memfd_create("vq-guest", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (r->fd < 0)
 		return -errno;
-	if (ftruncate(r->fd, size)) {
+	/* Sealed as QEMU's memory-backend-memfd (a vhost-user back-end asks). */
+	if (ftruncate(r->fd, size) ||
+	    fcntl(r->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW)) {
 		ret = -errno;
 		goto out_close;
 	}

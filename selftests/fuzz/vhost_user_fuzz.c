@@ -203,8 +203,10 @@ static void setup(void)
 	if (vdev_device_init(&fdev.dev, &fdev_ops, &info) ||
 	    vdev_vhost_user_create(&fdev.dev, &cfg, &vu))
 		abort();
-	guest_fd = memfd_create("vu-fuzz-guest", MFD_CLOEXEC);
-	if (guest_fd < 0 || ftruncate(guest_fd, GUEST_SIZE))
+	/* Sealed as QEMU's memory-backend-memfd: the back-end asks. */
+	guest_fd = memfd_create("vu-fuzz-guest", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (guest_fd < 0 || ftruncate(guest_fd, GUEST_SIZE) ||
+	    fcntl(guest_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW))
 		abort();
 	fd_base = count_fds();
 }
@@ -226,8 +228,17 @@ static int make_fd(unsigned int kind)
 	case 1:
 		return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	case 2:
-		fd = memfd_create("vu-fuzz-page", MFD_CLOEXEC);
+		/* Sealed, or not (refused) on odd inputs' fds. */
+		fd = memfd_create("vu-fuzz-page", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 		if (fd >= 0 && ftruncate(fd, 4096)) {
+			close(fd);
+			fd = -1;
+		}
+		return fd;
+	case 3:
+		fd = make_fd(2);
+		if (fd >= 0 &&
+		    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW)) {
 			close(fd);
 			fd = -1;
 		}

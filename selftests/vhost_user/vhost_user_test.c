@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -29,6 +30,7 @@
 #include <vdev/vhost_user.h>
 
 #include "../net/net_dev.h"
+#include "core_priv.h"	/* lib/: the device's guest memory */
 #include "vhost_user_priv.h"
 #include "kselftest_harness.h"
 
@@ -861,6 +863,187 @@ TEST_F(vu, mem_slots_same_region_twice)
 	EXPECT_TRUE(log_has("REM_MEM_REG: cannot remove"));
 }
 
+/*
+ * The guest's memory as two regions of its memfd: RX queue 0's buffers
+ * (nd->buf[0], at the start), and the rest, which holds every ring.
+ */
+#define BUFS_SIZE	((uint64_t)ND_QSZ * ND_RXBUF)
+
+static int fe_bufs_reg(FIXTURE_DATA(vu) *self, uint32_t req, bool bufs)
+{
+	struct vq_guest_region *r = &self->nd.g.r[0];
+	uint64_t off = bufs ? 0 : BUFS_SIZE;
+	struct vhost_user_mem_reg m = {
+		.region = {
+			.guest_phys_addr = r->gpa + off,
+			.memory_size = bufs ? BUFS_SIZE : r->size - BUFS_SIZE,
+			.userspace_addr = (uintptr_t)r->hva + off,
+			.mmap_offset = off,
+		},
+	};
+
+	return fe_msg(&self->fe, req, &m, sizeof(m), &r->fd,
+		      req == VHOST_USER_ADD_MEM_REG);
+}
+
+/*
+ * The back-end's own mapping of the buffer region: through the active
+ * device's memory (lib/core_priv.h), as its workers translate it.
+ */
+static void *bufs_mapping(FIXTURE_DATA(vu) *self)
+{
+	struct vdev_mem *mem = self->nd.dev->p->mem;
+
+	return mem ? vdev_mem_translate(mem, self->nd.g.r[0].gpa, BUFS_SIZE) :
+		     NULL;
+}
+
+/* A new device and back-end, with TAP I/O path @io; false: not here. */
+static bool reopen_io(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(vu) *self, enum vdev_net_io io)
+{
+	struct vdev_vhost_user_config cfg = { 0 };
+	int ret;
+
+	vdev_vhost_user_destroy(self->vu);
+	self->vu = NULL;
+	nd_destroy(&self->nd);
+	self->nd.io = io;
+	ret = nd_create(&self->nd, TAP, 1);
+	if (ret && io == VDEV_NET_IO_URING)
+		return false;
+	ASSERT_EQ(0, ret);
+	ASSERT_EQ(0, vdev_vhost_user_create(self->nd.dev, &cfg, &self->vu));
+	vdev_test_baseline(&self->fds0, &self->tasks0);
+	return true;
+}
+
+/*
+ * SET_MEM_TABLE of the rings' region and of the buffers' region, the
+ * latter as one region, or (@split) as two halves: a new mapping.
+ */
+static int fe_bufs_table(FIXTURE_DATA(vu) *self, bool split)
+{
+	struct vq_guest_region *r = &self->nd.g.r[0];
+	struct vhost_user_memory m = { .nregions = split ? 3 : 2 };
+	int fds[3] = { r->fd, r->fd, r->fd };
+	uint64_t off[3] = { BUFS_SIZE, 0, BUFS_SIZE / 2 };
+	uint64_t size[3] = { r->size - BUFS_SIZE, BUFS_SIZE, BUFS_SIZE / 2 };
+	unsigned int i;
+
+	if (split)
+		size[1] = BUFS_SIZE / 2;
+	for (i = 0; i < m.nregions; i++) {
+		m.regions[i].guest_phys_addr = r->gpa + off[i];
+		m.regions[i].memory_size = size[i];
+		m.regions[i].userspace_addr = (uintptr_t)r->hva + off[i];
+		m.regions[i].mmap_offset = off[i];
+	}
+	return fe_msg(&self->fe, VHOST_USER_SET_MEM_TABLE, &m,
+		      8 + m.nregions * sizeof(m.regions[0]), fds, m.nregions);
+}
+
+/*
+ * The region RX buffers are posted in goes while the TAP is idle (with
+ * io_uring a readv into one of them is armed in the kernel): SET_MEM_TABLE
+ * maps it anew (@hostile false), or (@hostile) REM_MEM_REG drops it and
+ * ADD_MEM_REG brings it back. What the back-end mapped before is taken
+ * by a canary, so that a read left armed would write there. The canary
+ * stays as it was; the frame lands in the guest's buffer through the
+ * new mapping, or (@hostile: the buffers were outside guest memory for
+ * a while) the device needs a reset. Then the device goes on.
+ */
+static void mem_swap_under_rx(struct __test_metadata *_metadata,
+			      FIXTURE_DATA(vu) *self, bool hostile)
+{
+	uint8_t *old, *canary;
+	uint64_t i, bad = 0;
+	int ret;
+
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_negotiate(self, FE_FEAT));
+	if (hostile) {
+		ASSERT_EQ(0, fe_bufs_reg(self, VHOST_USER_ADD_MEM_REG, false));
+		ASSERT_EQ(0, fe_bufs_reg(self, VHOST_USER_ADD_MEM_REG, true));
+	} else {
+		ASSERT_EQ(0, fe_bufs_table(self, false));
+	}
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(0, nd_ring_init(&self->nd, i, i));
+		ASSERT_EQ(0, fe_ring(self, i, self->nd.format == VQ_PACKED ?
+				     VHOST_USER_PACKED_WRAP : 0));
+	}
+	ASSERT_EQ(0, nd_wait_forwarding(TAP));
+	ASSERT_EQ(0, tx_one(&self->nd, self->peer, 0));
+	nd_rx_fill(&self->nd, 0, 8, ND_RXBUF);
+	/* Time for the worker to post its reads: the TAP has no frame. */
+	usleep(100 * 1000);
+	old = bufs_mapping(self);
+	ASSERT_NE(NULL, old);
+	ret = hostile ? fe_bufs_reg(self, VHOST_USER_REM_MEM_REG, true) :
+			fe_bufs_table(self, true);
+	ASSERT_EQ(0, ret);
+	canary = mmap(old, BUFS_SIZE, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	ASSERT_EQ(old, canary);
+	memset(canary, 0x5a, BUFS_SIZE);
+	ret = hostile ? fe_bufs_reg(self, VHOST_USER_ADD_MEM_REG, true) : 0;
+	ASSERT_EQ(0, ret);
+	ret = rx_one(&self->nd, self->peer, 1);
+	for (i = 0; i < BUFS_SIZE; i++)
+		bad += canary[i] != 0x5a;
+	EXPECT_EQ(0, bad) {
+		TH_LOG("%llu bytes written into the old mapping",
+		       (unsigned long long)bad);
+	}
+	if (hostile && ret) {
+		EXPECT_TRUE(log_has("outside guest memory"));
+	} else {
+		EXPECT_EQ(0, ret);
+		EXPECT_EQ(0, rx_one(&self->nd, self->peer, 2));
+		EXPECT_EQ(0, tx_one(&self->nd, self->peer, 3));
+		EXPECT_TRUE(vdev_device_is_active(self->nd.dev));
+	}
+	EXPECT_EQ(0, conn_close(self));
+	munmap(canary, BUFS_SIZE);
+	/* The next front-end finds the device as good as new. */
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_boot(self, FE_FEAT, 2));
+	ASSERT_EQ(0, nd_wait_forwarding(TAP));
+	nd_rx_fill(&self->nd, 0, 8, ND_RXBUF);
+	EXPECT_EQ(0, rx_one(&self->nd, self->peer, 4));
+	EXPECT_EQ(0, tx_one(&self->nd, self->peer, 5));
+	EXPECT_EQ(0, conn_close(self));
+	EXPECT_FALSE(vdev_test_leaked(self->fds0, self->tasks0,
+				      VDEV_TEST_SETTLE_MS, 0));
+}
+
+TEST_F(vu, mem_table_swap_under_rx_uring)
+{
+	if (!reopen_io(_metadata, self, VDEV_NET_IO_URING))
+		SKIP(return, "no io_uring for the TAP here");
+	mem_swap_under_rx(_metadata, self, false);
+}
+
+TEST_F(vu, mem_table_swap_under_rx_syscall)
+{
+	reopen_io(_metadata, self, VDEV_NET_IO_SYSCALL);
+	mem_swap_under_rx(_metadata, self, false);
+}
+
+TEST_F(vu, hostile_mem_reg_swap_under_rx_uring)
+{
+	if (!reopen_io(_metadata, self, VDEV_NET_IO_URING))
+		SKIP(return, "no io_uring for the TAP here");
+	mem_swap_under_rx(_metadata, self, true);
+}
+
+TEST_F(vu, hostile_mem_reg_swap_under_rx_syscall)
+{
+	reopen_io(_metadata, self, VDEV_NET_IO_SYSCALL);
+	mem_swap_under_rx(_metadata, self, true);
+}
+
 /* vdev_vhost_user_stop() wakes a serve_fd waiting for a message. */
 TEST_F(vu, stop_wakes_serve)
 {
@@ -1079,6 +1262,24 @@ TEST_F(vu, hostile_wrong_size)
 	EXPECT_HOSTILE(-EPROTO, "SET_FEATURES: payload of 4 bytes, expected 8");
 }
 
+/*
+ * A bad message right after one that sent its own reply (GET_FEATURES)
+ * still gets its NACK when it asked for one: the reply state is the
+ * message's own.
+ */
+TEST_F(vu, hostile_wrong_size_after_get_nacked)
+{
+	uint32_t v = 0;
+
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_negotiate(self, FE_FEAT));
+	ASSERT_EQ(0, fe_get_u64(&self->fe, VHOST_USER_GET_FEATURES,
+				&self->nd.features));
+	EXPECT_EQ(-EIO, fe_msg(&self->fe, VHOST_USER_SET_FEATURES, &v,
+			       sizeof(v), NULL, 0));
+	EXPECT_HOSTILE(-EPROTO, "SET_FEATURES: payload of 4 bytes, expected 8");
+}
+
 TEST_F(vu, hostile_oversized_payload)
 {
 	static char big[4096];
@@ -1171,6 +1372,132 @@ TEST_F(vu, hostile_fd_not_mappable)
 				 8 + sizeof(m.regions[0]), &efd, 1));
 	close(efd);
 	EXPECT_HOSTILE(-ENODEV, "SET_MEM_TABLE: cannot map the 1 regions");
+}
+
+/*
+ * A memfd without F_SEAL_SHRINK: the front-end could shrink it once
+ * mapped, and a worker touching the guest's memory would get SIGBUS.
+ * Refused by SET_MEM_TABLE and by ADD_MEM_REG.
+ */
+static int unsealed_memfd(void)
+{
+	int fd = memfd_create("vu-unsealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (fd >= 0 && ftruncate(fd, 1 << 20)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+TEST_F(vu, hostile_unsealed_memfd)
+{
+	struct vhost_user_memory m = { .nregions = 1 };
+	int fd = unsealed_memfd();
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_negotiate(self, FE_FEAT));
+	m.regions[0].guest_phys_addr = self->nd.g.r[0].gpa;
+	m.regions[0].memory_size = 1 << 20;
+	m.regions[0].userspace_addr = (uintptr_t)self->nd.g.r[0].hva;
+	EXPECT_EQ(-EIO, fe_msg(&self->fe, VHOST_USER_SET_MEM_TABLE, &m,
+				 8 + sizeof(m.regions[0]), &fd, 1));
+	close(fd);
+	EXPECT_HOSTILE(-EINVAL, "SET_MEM_TABLE: fd 0: not sealed against shrinking");
+}
+
+TEST_F(vu, hostile_unsealed_memfd_add_mem_reg)
+{
+	struct vhost_user_mem_reg m = {
+		.region = {
+			.guest_phys_addr = self->nd.g.r[0].gpa,
+			.memory_size = 1 << 20,
+			.userspace_addr = (uintptr_t)self->nd.g.r[0].hva,
+		},
+	};
+	int fd = unsealed_memfd();
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_negotiate(self, FE_FEAT));
+	EXPECT_EQ(-EIO, fe_msg(&self->fe, VHOST_USER_ADD_MEM_REG, &m,
+				 sizeof(m), &fd, 1));
+	close(fd);
+	EXPECT_HOSTILE(-EINVAL, "ADD_MEM_REG: fd 0: not sealed against shrinking");
+}
+
+/* The guest's memfd as QEMU seals it (shrink, grow): mapped. */
+TEST_F(vu, sealed_memfd_accepted)
+{
+	int seals = fcntl(self->nd.g.r[0].fd, F_GET_SEALS);
+
+	ASSERT_LE(0, seals);
+	EXPECT_TRUE(seals & F_SEAL_SHRINK);
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_negotiate(self, FE_FEAT));
+	EXPECT_EQ(0, fe_mem_table(self));
+	EXPECT_EQ(0, fe_mem_reg(self, VHOST_USER_ADD_MEM_REG));
+	EXPECT_EQ(0, conn_close(self));
+}
+
+/* How many lines of the log contain @s. */
+static unsigned int log_count(const char *s)
+{
+	unsigned int n = 0;
+	const char *p;
+
+	pthread_mutex_lock(&log_lock);
+	for (p = log_buf; (p = strstr(p, s)); p++)
+		n++;
+	pthread_mutex_unlock(&log_lock);
+	return n;
+}
+
+/*
+ * A region past the end of its file, or at an offset that is not a
+ * page multiple: refused with one line, the back-end's own (not the
+ * memory map's as well).
+ */
+TEST_F(vu, hostile_region_past_end_of_file)
+{
+	struct vq_guest_region *r = &self->nd.g.r[0];
+	struct vhost_user_memory m = { .nregions = 1 };
+
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_negotiate(self, FE_FEAT));
+	m.regions[0].guest_phys_addr = r->gpa;
+	m.regions[0].memory_size = r->size;
+	m.regions[0].userspace_addr = (uintptr_t)r->hva;
+	m.regions[0].mmap_offset = 1 << 20;
+	EXPECT_EQ(-EIO, fe_msg(&self->fe, VHOST_USER_SET_MEM_TABLE, &m,
+				 8 + sizeof(m.regions[0]), &r->fd, 1));
+	EXPECT_HOSTILE(-EINVAL, "past the end of its file");
+	EXPECT_EQ(1, log_count("past the end")) {
+		TH_LOG("log:\n%s", log_buf);
+	}
+}
+
+TEST_F(vu, hostile_region_offset_unaligned)
+{
+	struct vq_guest_region *r = &self->nd.g.r[0];
+	struct vhost_user_mem_reg m = {
+		.region = {
+			.guest_phys_addr = r->gpa,
+			.memory_size = 1 << 20,
+			.userspace_addr = (uintptr_t)r->hva,
+			.mmap_offset = 512,
+		},
+	};
+
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_negotiate(self, FE_FEAT));
+	EXPECT_EQ(-EIO, fe_msg(&self->fe, VHOST_USER_ADD_MEM_REG, &m,
+				 sizeof(m), &r->fd, 1));
+	EXPECT_HOSTILE(-EINVAL, "not a multiple of the page size");
+	EXPECT_EQ(0, log_count("mmap of fd")) {
+		TH_LOG("log:\n%s", log_buf);
+	}
 }
 
 TEST_F(vu, hostile_ring_outside_memory)
