@@ -31,11 +31,12 @@
  * selftests include the kernel's tools/include first, which has its own
  * (an empty __cold): theirs stands there.
  */
+#define __vdev_attr(a)	__attribute__((a))
 #ifndef noinline
-#define noinline	__attribute__((__noinline__))
+#define noinline	__vdev_attr(__noinline__)
 #endif
 #ifndef __cold
-#define __cold		__attribute__((__cold__))
+#define __cold		__vdev_attr(__cold__)
 #endif
 
 /*

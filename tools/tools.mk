@@ -3,6 +3,17 @@
 # tools/: programs built on libvdev. 'make run' (selftests/vmm/extra.mk,
 # scripts/vmm-run) boots Debian's Linux on tools/vmm's vdev-vmm.
 
+# tools/common/: what the tools share (tool.h), linked into each.
+TOOL_SRCS	:= $(sort $(wildcard tools/common/*.c))
+TOOL_OBJS	:= $(patsubst %.c,$(B)/%.o,$(TOOL_SRCS))
+TOOL_CFLAGS	:= -Itools/common
+
+$(B)/tools/common/%.o: tools/common/%.c tools/common/tool.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(TOOL_CFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(TOOL_OBJS:.o=.d)
+
 # vdev-vmm (tools/vmm/, Documentation/vmm.rst): a VMM on libvdev and the
 # KVM uapi only, booting Linux on vdev's virtio-net over virtio-pci.
 # Built in every variant (build/tools/vdev-vmm, build/asan/tools/...):
@@ -13,11 +24,11 @@ VMM_OBJS	:= $(patsubst %.c,$(B)/%.o,$(VMM_SRCS))
 
 $(B)/tools/vmm/%.o: tools/vmm/%.c tools/vmm/vmm.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(TOOL_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(VMM): $(VMM_OBJS) $(LIB_A)
+$(VMM): $(VMM_OBJS) $(TOOL_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $(VMM_OBJS) $(LIB_A) $(LDFLAGS_V) $(NL_LIBS) -lm
+	$(CC) -o $@ $(VMM_OBJS) $(TOOL_OBJS) $(LIB_A) $(LDFLAGS_V) $(NL_LIBS) -lm
 
 .PHONY: vmm tools
 vmm: $(VMM)
@@ -35,11 +46,11 @@ VUNET_OBJS	:= $(patsubst %.c,$(B)/%.o,$(VUNET_SRCS))
 
 $(B)/tools/vhost-user-net/%.o: tools/vhost-user-net/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(TOOL_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(VUNET): $(VUNET_OBJS) $(LIB_A)
+$(VUNET): $(VUNET_OBJS) $(TOOL_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $(VUNET_OBJS) $(LIB_A) $(LDFLAGS_V) $(NL_LIBS) -lm
+	$(CC) -o $@ $(VUNET_OBJS) $(TOOL_OBJS) $(LIB_A) $(LDFLAGS_V) $(NL_LIBS) -lm
 
 .PHONY: vhost-user-net
 vhost-user-net: $(VUNET)

@@ -49,7 +49,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <dirent.h>
 #include <libgen.h>
 #include <time.h>
 #include <sys/eventfd.h>
@@ -63,10 +62,11 @@
 #include <vdev/tap.h>
 #include <vdev/vhost_user.h>
 
+#include "tool.h"
+
 #define NAME			"vdev-vhost-user-net"
 #define DEFAULT_RECONNECT_MS	1000
 /* How long a joined thread may stay listed in /proc/self/task. */
-#define SETTLE_MS		500
 
 #ifndef ARRAY_SIZE
 #define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
@@ -176,23 +176,6 @@ static int parse_uint(const char *opt, const char *val, unsigned int min,
 	return 0;
 }
 
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-	unsigned int b[6], i;
-	char end;
-
-	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2],
-		   &b[3], &b[4], &b[5], &end) != 6)
-		return -EINVAL;
-	for (i = 0; i < 6; i++)
-		mac[i] = b[i];
-	/* A guest address must be unicast, and not all zero. */
-	if ((mac[0] & 1) || !(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] |
-			      mac[5]))
-		return -EINVAL;
-	return 0;
-}
-
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	int i;
@@ -249,7 +232,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		} else if (!strcmp(name, "--reconnect")) {
 			ret = parse_uint(name, val, 1, 3600000,
 					 &o->reconnect_ms);
-		} else if (parse_mac(val, o->mac)) {
+		} else if (tool_parse_mac(val, o->mac)) {
 			fprintf(stderr, NAME ": --mac %s: bad MAC (want a unicast XX:XX:XX:XX:XX:XX)\n",
 				val);
 			return -EINVAL;
@@ -266,40 +249,6 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		return -EINVAL;
 	}
 	return 0;
-}
-
-static int count_dir(const char *path)
-{
-	struct dirent *de;
-	DIR *d = opendir(path);
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
-/* fds open, not counting the one that counts them. */
-static int count_fds(void)
-{
-	return count_dir("/proc/self/fd") - 1;
-}
-
-/* Threads, given SETTLE_MS to come down to @want. */
-static int count_threads(int want)
-{
-	struct timespec ts = { 0, 1000000 };
-	int i, n = count_dir("/proc/self/task");
-
-	for (i = 0; i < SETTLE_MS && n > want; i++) {
-		nanosleep(&ts, NULL);
-		n = count_dir("/proc/self/task");
-	}
-	return n;
 }
 
 /* The device for the next connection, on the TAP of @be->o. */
@@ -598,8 +547,8 @@ static int serve(struct backend *be, unsigned int n, int fd, int thr0,
 	vdev_device_put(be->dev);
 	be->dev = NULL;
 	/* No device, no connection: as when the program started. */
-	fds = count_fds();
-	thr = count_threads(thr0);
+	fds = tool_count_fds();
+	thr = tool_count_threads(thr0);
 	snprintf(when, sizeof(when), "%u", n);
 	err = be->stopping ? 0 : device_open(be, when);
 	printf(NAME ": connection %u: disconnected (%s), %llu messages; fds %d, threads %d\n",
@@ -702,8 +651,8 @@ int main(int argc, char **argv)
 	if (!ret)
 		ret = tap_prepare(&be);
 	/* What a connection must leave behind when its device is put. */
-	fds = count_fds();
-	thr = count_threads(INT_MAX);
+	fds = tool_count_fds();
+	thr = tool_count_threads(INT_MAX);
 	if (!ret)
 		ret = device_open(&be, NULL);
 	if (ret)

@@ -23,7 +23,6 @@
  * cannot be built, a vCPU error, leaked fds or threads); 2 when a guest
  * hung (no reboot before its deadline).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -31,6 +30,7 @@
 #include <unistd.h>
 #include <sys/eventfd.h>
 
+#include "tool.h"
 #include "vmm.h"
 
 #define DEFAULT_CMDLINE	"console=ttyS0 quiet pci=conf1 i8042.noaux " \
@@ -46,7 +46,6 @@
  */
 #define FRAME_POLL_MS	5
 #define EARLY_POLL_MS	100
-#define SETTLE_MS	500
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_HUNG = 2 };
 
@@ -230,43 +229,6 @@ static int parse_args(int argc, char **argv, struct vmm_opts *o)
 	if (ret)
 		opts_free(o);
 	return ret;
-}
-
-static int count_dir(const char *path)
-{
-	struct dirent *de;
-	DIR *d = opendir(path);
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
-/* fds open, not counting the one that counts them. */
-static int count_fds(void)
-{
-	return count_dir("/proc/self/fd") - 1;
-}
-
-/*
- * Threads, given up to SETTLE_MS to come down to @want: a joined thread
- * can stay listed in /proc/self/task a moment after pthread_join().
- */
-static int count_threads(int want)
-{
-	struct timespec ts = { 0, 1000000 };
-	int i, n = count_dir("/proc/self/task");
-
-	for (i = 0; i < SETTLE_MS && n > want; i++) {
-		nanosleep(&ts, NULL);
-		n = count_dir("/proc/self/task");
-	}
-	return n;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -567,13 +529,13 @@ int main(int argc, char **argv)
 		goto out_serial;
 	}
 
-	fds0 = count_fds();
-	thr0 = count_threads(0);
+	fds0 = tool_count_fds();
+	thr0 = tool_count_threads(0);
 	while (status == EXIT_OK && (!o.reboots || rs.reboots < o.reboots))
 		status = one_boot(&o, &img, serial, evt, &rs, &prev_stop,
 				  &down_s);
-	fds1 = count_fds();
-	thr1 = count_threads(thr0);
+	fds1 = tool_count_fds();
+	thr1 = tool_count_threads(thr0);
 
 	if (o.reboots || status != EXIT_OK)
 		print_summary(&o, &img, &rs, fds0, fds1, thr0, thr1);

@@ -27,6 +27,7 @@
 #include <vdev/mem.h>
 #include <vdev/net.h>
 
+#include "tool.h"
 #include "vmm.h"
 
 /* The bit of VIRTIO_F_RING_PACKED in feature word 1. */
@@ -72,23 +73,6 @@ struct net_dev {
 	uint32_t gfselect;
 };
 
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-	unsigned int b[6], i;
-	char end;
-
-	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2],
-		   &b[3], &b[4], &b[5], &end) != 6)
-		return -EINVAL;
-	for (i = 0; i < 6; i++)
-		mac[i] = b[i];
-	/* A guest address must be unicast, and not all zero. */
-	if ((mac[0] & 1) || !(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] |
-			      mac[5]))
-		return -EINVAL;
-	return 0;
-}
-
 static int net_parse(const char *arg, void **priv)
 {
 	struct net_opts *o = calloc(1, sizeof(*o));
@@ -123,7 +107,7 @@ static int net_parse(const char *arg, void **priv)
 			}
 			strcpy(o->tap, val);
 		} else if (!strcmp(tok, "mac")) {
-			if (parse_mac(val, o->mac)) {
+			if (tool_parse_mac(val, o->mac)) {
 				fprintf(stderr, VMM_NAME ": --net %s: bad MAC '%s' (want a unicast XX:XX:XX:XX:XX:XX)\n",
 					arg, val);
 				goto out_free;
