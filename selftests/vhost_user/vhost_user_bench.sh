@@ -87,7 +87,7 @@ run() {
 	vl_net_up 1 || return 1
 	if [ "$be" = vdev ]; then
 		netdev=vu:$VU_TMP/$name.sock
-		ip netns exec "$VL_NS" "$TOOL" --socket "$VU_TMP/$name.sock" \
+		nsenter --net="/run/netns/$VL_NS" "$TOOL" --socket "$VU_TMP/$name.sock" \
 			--tap "$VL_TAP" > "$VU_TMP/$name.be" 2>&1 < /dev/null &
 		BPID=$!
 		vu_wait "$VU_TMP/$name.be" "listening on " 1 10 "$BPID" ||
@@ -102,7 +102,7 @@ run() {
 	q0=$(cpu "$VU_QPID")
 	b0=$( [ -n "$BPID" ] && cpu "$BPID" || echo 0)
 	t0=$EPOCHREALTIME
-	out=$(ip netns exec "$VL_PEER_NS" ping -f -q -l "$PRELOAD" -w "$SECS" \
+	out=$(vl_ns "$VL_PEER_NS" ping -f -q -l "$PRELOAD" -w "$SECS" \
 		"$VL_GUEST_IP" 2>&1)
 	t1=$EPOCHREALTIME
 	q1=$(cpu "$VU_QPID")

@@ -125,7 +125,7 @@ backend_start() {
 	local name=$1 q=$2 mode=${3:-} re
 
 	: > "$VU_TMP/$name.be"
-	ip netns exec "$VL_NS" "$TOOL" --socket "$VU_TMP/$name.sock" \
+	nsenter --net="/run/netns/$VL_NS" "$TOOL" --socket "$VU_TMP/$name.sock" \
 		--tap "$VL_TAP" --queues "$q" $mode \
 		> "$VU_TMP/$name.be" 2> "$VU_TMP/$name.be-err" < /dev/null &
 	BPID=$!

@@ -80,9 +80,9 @@ vu_qemu_start() {
 	dev=$dev${VU_DEVICE_EXTRA:+,$VU_DEVICE_EXTRA}
 	: > "$VU_TMP/$name.serial"
 	: > "$VU_TMP/$name.qemu"
-	# Not through a function: $! must be QEMU itself (ip netns exec
-	# execs it).
-	ip netns exec "$VL_NS" qemu-system-x86_64 -accel tcg -cpu max \
+	# Not through a function: $! must be QEMU itself (nsenter execs
+	# it; vl_ns, a function, would run in a subshell).
+	nsenter --net="/run/netns/$VL_NS" qemu-system-x86_64 -accel tcg -cpu max \
 		-m "$VU_MEM" -smp "$q" -nodefaults -no-user-config \
 		-display none -kernel "$VU_KERNEL" -initrd "$VU_IMG" \
 		-append "$VU_CMDLINE $(vl_cmdline "$pings")${extra:+ $extra}" \

@@ -38,18 +38,18 @@ vl_net_up() {
 	[ "$q" -gt 1 ] && mq=multi_queue
 	ip netns add "$VL_NS" &&
 	ip netns add "$VL_PEER_NS" &&
-	ip -n "$VL_NS" link set lo up &&
-	ip -n "$VL_NS" tuntap add dev "$VL_TAP" mode tap vnet_hdr $mq &&
-	ip -n "$VL_NS" link add br0 type bridge stp_state 0 forward_delay 0 &&
-	ip -n "$VL_NS" link set "$VL_TAP" master br0 &&
-	ip -n "$VL_NS" link add veth0 type veth peer name veth1 netns "$VL_PEER_NS" &&
-	ip -n "$VL_NS" link set veth0 master br0 &&
-	ip -n "$VL_NS" link set br0 up &&
-	ip -n "$VL_NS" link set veth0 up &&
-	ip -n "$VL_NS" link set "$VL_TAP" up &&
-	ip -n "$VL_PEER_NS" link set lo up &&
-	ip -n "$VL_PEER_NS" addr add "$VL_PEER_IP/24" dev veth1 &&
-	ip -n "$VL_PEER_NS" link set veth1 up || {
+	vl_ns "$VL_NS" ip link set lo up &&
+	vl_ns "$VL_NS" ip tuntap add dev "$VL_TAP" mode tap vnet_hdr $mq &&
+	vl_ns "$VL_NS" ip link add br0 type bridge stp_state 0 forward_delay 0 &&
+	vl_ns "$VL_NS" ip link set "$VL_TAP" master br0 &&
+	vl_ns "$VL_NS" ip link add veth0 type veth peer name veth1 netns "$VL_PEER_NS" &&
+	vl_ns "$VL_NS" ip link set veth0 master br0 &&
+	vl_ns "$VL_NS" ip link set br0 up &&
+	vl_ns "$VL_NS" ip link set veth0 up &&
+	vl_ns "$VL_NS" ip link set "$VL_TAP" up &&
+	vl_ns "$VL_PEER_NS" ip link set lo up &&
+	vl_ns "$VL_PEER_NS" ip addr add "$VL_PEER_IP/24" dev veth1 &&
+	vl_ns "$VL_PEER_NS" ip link set veth1 up || {
 		echo "vmm_lib: cannot set up the TAP, bridge and peer (ip(8) failed)" >&2
 		return 1
 	}
@@ -62,15 +62,28 @@ vl_net_down() {
 	VL_PEER_NS=
 }
 
+# vl_ns NS CMD...: CMD in network namespace NS, entered with nsenter:
+# ip netns exec and ip -n also make / a slave mount and remount /sys,
+# which fails where / is no mount point (a new machine's chroot:
+# '"mount --make-rslave /" failed'). The command sees the host's /sys;
+# per-namespace counters come from /proc/net, which follows the netns.
+vl_ns() {
+	local ns=$1
+
+	shift
+	nsenter --net="/run/netns/$ns" "$@"
+}
+
 # vl_in_ns CMD...: CMD in the VMM's namespace.
 vl_in_ns() {
-	ip netns exec "$VL_NS" "$@"
+	vl_ns "$VL_NS" "$@"
 }
 
 # vl_tap_rx: frames the guest sent so far (the TAP's rx counter).
 vl_tap_rx() {
 	cat "/sys/class/net/$VL_TAP/statistics/rx_packets" 2>/dev/null ||
-		ip netns exec "$VL_NS" cat "/sys/class/net/$VL_TAP/statistics/rx_packets"
+		vl_ns "$VL_NS" awk -v dev="$VL_TAP:" \
+			'$1 == dev { print $3; found = 1 } END { exit !found }' /proc/net/dev
 }
 
 # vl_cmdline COUNT: the guest's part of the kernel command line.
