@@ -217,15 +217,19 @@ void *vq_map_table(struct vdev_queue *vq, uint64_t addr, uint32_t len)
 }
 
 /*
- * Add one descriptor's buffer, the guest range [@addr, @addr + @len), to
- * @chain: one iovec per guest memory region it touches. Adjacent regions
- * are fine; a gap or the end of guest memory is not, and neither is a
- * read-only region for a buffer the device will @write. The rules every
- * format shares are checked here: no zero length, 4 GiB per chain at
- * most, readable buffers before writable ones.
+ * vq_chain_add() (lib/queue_priv.h) for every case its inline path does
+ * not take: a buffer that crosses into another region, an access
+ * platform, a full iovec array, and every error. Adds the guest range
+ * [@addr, @addr + @len) to @chain as one iovec per guest memory region it
+ * touches. Adjacent regions are fine; a gap or the end of guest memory
+ * is not, and neither is a read-only region for a buffer the device will
+ * @write. The rules every format shares are checked here: no zero
+ * length, 4 GiB per chain at most, readable buffers before writable ones.
+ * @chain is as the inline path found it: that path changes nothing before
+ * it calls this one, and every check is made again here.
  */
-int vq_chain_add(struct vdev_queue *vq, struct vdev_chain *chain,
-		 uint64_t addr, uint32_t len, bool write)
+int vq_chain_add_slow(struct vdev_queue *vq, struct vdev_chain *chain,
+		      uint64_t addr, uint32_t len, bool write)
 {
 	struct vdev_mem *mem = vq->priv->mem;
 	unsigned int nr = chain->nr_read + chain->nr_write;

@@ -26,7 +26,9 @@
 #include <stdint.h>
 #include <linux/virtio_ring.h>
 
+#include <vdev/device.h>
 #include <vdev/log.h>
+#include <vdev/mem.h>
 #include <vdev/queue.h>
 
 #include "compiler.h"
@@ -236,8 +238,65 @@ int vq_fail(struct vdev_queue *vq, int err, const char *fmt, ...);
 void *vq_map_ring(struct vdev_queue *vq, const char *what, uint64_t addr,
 		  size_t len, size_t align, bool write);
 void *vq_map_table(struct vdev_queue *vq, uint64_t addr, uint32_t len);
-int vq_chain_add(struct vdev_queue *vq, struct vdev_chain *chain,
-		 uint64_t addr, uint32_t len, bool write);
+int vq_chain_add_slow(struct vdev_queue *vq, struct vdev_chain *chain,
+		      uint64_t addr, uint32_t len, bool write);
+
+/*
+ * Add one descriptor's buffer, the guest range [@addr, @addr + @len)
+ * that the device will read (or, @write not 0, write), to @chain; 0, or
+ * vq_fail()'s return. Every format's buffers come through here, and the
+ * checks they share are made here: no zero length, 4 GiB per chain at
+ * most, readable buffers before writable ones, the whole range in guest
+ * memory (and, to be written, not in a read-only region), one iovec per
+ * region it touches, within @chain->max_iov.
+ *
+ * Inline, for the common case only: no access platform, and the buffer
+ * in one region. It makes the checks that decide that case and changes
+ * nothing in @chain unless all pass; anything else (another region after
+ * this one, the IOMMU, a full iovec array, an error and its message) is
+ * left to vq_chain_add_slow(), which makes every check again. Inline, the
+ * ring's walk keeps its registers across the one call that remains, the
+ * translation, instead of saving them for a call per descriptor. @write
+ * is the descriptor's WRITE flag as the caller has it (not made a bool)
+ * and the length is used as one 64-bit value throughout, so that the
+ * compiler keeps one copy of each across that call.
+ */
+static inline int vq_chain_add(struct vdev_queue *vq,
+			       struct vdev_chain *chain, uint64_t addr,
+			       uint32_t len, unsigned int write)
+{
+	unsigned int nr = chain->nr_read + chain->nr_write;
+	uint64_t want = len, avail;
+	void *p;
+
+	if (unlikely(!want || nr >= chain->max_iov ||
+		     (uint64_t)chain->read_len + chain->write_len + want >
+		     UINT32_MAX || (!write && chain->write_len) ||
+		     vq->dev->access_platform))
+		goto out_slow;
+	/* NULL as well when [addr, addr + len) wraps. */
+	if (write)
+		p = vdev_mem_translate_partial_write(vq->priv->mem, addr, want,
+						     &avail);
+	else
+		p = vdev_mem_translate_partial(vq->priv->mem, addr, want,
+					       &avail);
+	if (unlikely(!p || avail != want))
+		goto out_slow;
+	chain->iov[nr].iov_base = p;
+	chain->iov[nr].iov_len = want;
+	if (write) {
+		chain->nr_write++;
+		chain->write_len += want;
+	} else {
+		chain->nr_read++;
+		chain->read_len += want;
+	}
+	return 0;
+
+out_slow:
+	return vq_chain_add_slow(vq, chain, addr, len, write);
+}
 
 /* Start filling @chain with the chain of buffer @id at @ring_pos. */
 static inline void vq_chain_begin(struct vdev_chain *chain, uint16_t id,
