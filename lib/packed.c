@@ -312,10 +312,16 @@ static noinline int packed_pop_indirect(struct vdev_queue *vq,
  * A chain whose head @d, at the pop position @pos in the driver's lap
  * @lap, pop has loaded (@flags: AVAIL and USED as the lap wants, NEXT,
  * not INDIRECT): the head, then the descriptors after it, each checked
- * as the head was and none indirect, the walk bounded by the queue size:
- * coming back to the head's slot means the chain has had size
- * descriptors. Return: 1, or vq_fail()'s return (the position has not
- * moved).
+ * as the head was and none indirect, the walk bounded by the queue size.
+ * The walk is a pointer that stops at @stop: first the end of the ring,
+ * where it wraps, then the head's slot, where the chain would have more
+ * than size descriptors (before the wrap it cannot: from @pos to the end
+ * there are at most size). The head is added before the loop, its fields
+ * loaded before vq_chain_begin(), so that the compiler folds the checks
+ * in vq_chain_add() whose answer the empty chain gives; the descriptors
+ * are counted as they are added, and the end position is the head's
+ * plus that count. Return: 1, or vq_fail()'s return (the position has
+ * not moved).
  */
 static noinline int packed_pop_chain(struct vdev_queue *vq,
 				     struct vdev_chain *chain,
@@ -323,61 +329,77 @@ static noinline int packed_pop_chain(struct vdev_queue *vq,
 				     uint16_t flags, unsigned int pos,
 				     uint16_t lap)
 {
-	unsigned int head;
+	const struct vring_packed_desc *desc = to_packed(vq)->desc;
+	const struct vring_packed_desc *stop = desc + vq->size;
+	uint64_t addr = vq_load_le64(&d->addr);
+	uint32_t len = vq_load_le32(&d->len);
+	unsigned int end;
 	int ret;
 
 	vq_chain_begin(chain, vq_load_le16(&d->id), packed_ring_pos(pos, lap));
-	for (;;) {
-		ret = vq_chain_add(vq, chain, vq_load_le64(&d->addr),
-				   vq_load_le32(&d->len),
-				   flags & VRING_DESC_F_WRITE);
-		if (unlikely(ret))
-			return ret;
-		if (!(flags & VRING_DESC_F_NEXT))
-			break;
-		d++;
-		if (unlikely(++pos == vq->size)) {
-			pos = 0;
+	chain->nr_descs = 1;
+	ret = vq_chain_add(vq, chain, addr, len, flags & VRING_DESC_F_WRITE);
+	if (unlikely(ret))
+		return ret;
+	do {
+		if (unlikely(++d == stop)) {
+			desc = to_packed(vq)->desc;
+			if (stop != desc + vq->size || !pos)
+				return vq_fail(vq, -EIO,
+					       "chain at %u longer than %u descriptors",
+					       pos, vq->size);
+			/* Wrapped: the head's slot is the bound now. */
+			d = desc;
+			stop = desc + pos;
 			lap ^= PACKED_AU;
-			d = to_packed(vq)->desc;
 		}
-		head = to_packed(vq)->last_avail;
-		if (unlikely(pos == head))
-			return vq_fail(vq, -EIO,
-				       "chain at %u longer than %u descriptors",
-				       head, vq->size);
 		/* Ordered after the acquire of the head's flags. */
 		flags = vq_load_le16(&d->flags);
 		if (unlikely(!packed_is_avail(flags, lap))) {
+			end = d - to_packed(vq)->desc;
 			if (!packed_avail_bit(flags, lap))
 				return vq_fail(vq, -EIO,
 					       "descriptor %u of the chain at %u not available (flags 0x%x, wrap %u)",
-					       pos, head, flags,
+					       end, pos, flags,
 					       packed_lap_wrap(lap));
-			return packed_fail_lap(vq, pos, flags, lap);
+			return packed_fail_lap(vq, end, flags, lap);
 		}
 		if (unlikely(flags & VRING_DESC_F_INDIRECT))
 			return vq_fail(vq, -EIO, vq->priv->indirect ?
 				       "indirect descriptor inside a chain" :
 				       "indirect descriptor, feature not negotiated");
-	}
+		ret = vq_chain_add(vq, chain, vq_load_le64(&d->addr),
+				   vq_load_le32(&d->len),
+				   flags & VRING_DESC_F_WRITE);
+		if (unlikely(ret))
+			return ret;
+		chain->nr_descs++;
+	} while (flags & VRING_DESC_F_NEXT);
 	/* The buffer id is in the chain's last descriptor (2.8.6). */
 	chain->id = vq_load_le16(&d->id);
-	if (++pos == vq->size) {
-		pos = 0;
-		lap ^= PACKED_AU;
+	/*
+	 * The slot after @d: past the end of the ring when the chain ends
+	 * at or after it (1 to size descriptors from @pos < size), and in
+	 * the next lap only when @d was the ring's last slot (@lap is @d's,
+	 * which the walk changed if the chain wrapped before).
+	 */
+	end = pos + chain->nr_descs;
+	if (end >= vq->size) {
+		end -= vq->size;
+		if (!end)
+			lap ^= PACKED_AU;
 	}
-	head = to_packed(vq)->last_avail;
-	chain->nr_descs = pos > head ? pos - head : pos + vq->size - head;
-	packed_popped(to_packed(vq), pos, lap, chain->nr_descs);
+	packed_popped(to_packed(vq), end, lap, chain->nr_descs);
 	return 1;
 }
 
 /*
  * A chain of one descriptor, @d at the pop position @pos in the lap @lap,
  * whose flags pop has loaded and checked (@flags: no NEXT, no INDIRECT).
- * Only @vq is live across vq_chain_add(): the position is read again
- * after it.
+ * Its fields are loaded before vq_chain_begin(), so that the compiler
+ * folds the checks in vq_chain_add() whose answer the empty chain gives;
+ * the position is read again after it, so that only what that needs is
+ * live across its call into the guest memory map.
  */
 static noinline int packed_pop_one(struct vdev_queue *vq,
 				   struct vdev_chain *chain,
@@ -385,13 +407,14 @@ static noinline int packed_pop_one(struct vdev_queue *vq,
 				   uint16_t flags, unsigned int pos,
 				   uint16_t lap)
 {
+	uint64_t addr = vq_load_le64(&d->addr);
+	uint32_t len = vq_load_le32(&d->len);
 	struct vq_packed *p;
 	int ret;
 
 	vq_chain_begin(chain, vq_load_le16(&d->id), packed_ring_pos(pos, lap));
 	chain->nr_descs = 1;
-	ret = vq_chain_add(vq, chain, vq_load_le64(&d->addr),
-			   vq_load_le32(&d->len), flags & VRING_DESC_F_WRITE);
+	ret = vq_chain_add(vq, chain, addr, len, flags & VRING_DESC_F_WRITE);
 	if (unlikely(ret))
 		return ret;
 	p = to_packed(vq);

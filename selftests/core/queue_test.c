@@ -2194,6 +2194,80 @@ TEST_F(packed, chain_longer_than_queue)
 	EXPECT_BROKEN("chain at 0 longer than 16 descriptors");
 }
 
+/*
+ * The walk's bound away from slot 0: a chain from slot 5 may take all 16
+ * slots, 5 to 15 of lap 1 and 0 to 4 of lap 0; the pop position is back
+ * at slot 5, in lap 0.
+ */
+TEST_F(packed, chain_of_queue_size_from_mid_ring)
+{
+	struct vdev_queue_state st;
+	unsigned int i, slot;
+
+	START(0);
+	for (i = 0; i < 5; i++)
+		xfer(_metadata, self, 0);
+	for (i = QSIZE; i-- > 0;) {
+		slot = (5 + i) % QSIZE;
+		pdesc(self, slot, self->buf + 16 * i, 4, 7,
+		      (slot < 5 ? USED : AV) |
+		      (i < QSIZE - 1 ? VRING_DESC_F_NEXT : 0));
+	}
+	EXPECT_POP(7);
+	ASSERT_EQ(QSIZE, self->chain.nr_descs);
+	ASSERT_EQ(QSIZE, self->chain.nr_read);
+	ASSERT_EQ(4 * QSIZE, self->chain.read_len);
+	for (i = 0; i < QSIZE; i++)
+		ASSERT_EQ(vq_guest_ptr(&self->g, self->buf + 16 * i, 4),
+			  self->iov[i].iov_base);
+	ASSERT_FALSE(vdev_device_needs_reset(&self->dev));
+	vdev_queue_push_chain(&self->q, &self->chain, 0);
+	vdev_queue_flush(&self->q);
+	ASSERT_EQ(0, vdev_queue_get_state(&self->q, &st));
+	ASSERT_EQ(5, st.last_avail_idx);
+	ASSERT_FALSE(st.avail_wrap_counter);
+	ASSERT_EQ(5, st.used_idx);
+	ASSERT_FALSE(st.used_wrap_counter);
+}
+
+/* Hostile: every descriptor with NEXT, from slot 5: round to slot 5. */
+TEST_F(packed, chain_longer_than_queue_from_mid_ring)
+{
+	unsigned int i, slot;
+
+	START(0);
+	for (i = 0; i < 5; i++)
+		xfer(_metadata, self, 0);
+	for (i = QSIZE; i-- > 0;) {
+		slot = (5 + i) % QSIZE;
+		pdesc(self, slot, self->buf + 16 * i, 4, 0,
+		      (slot < 5 ? USED : AV) | VRING_DESC_F_NEXT);
+	}
+	EXPECT_BROKEN("chain at 5 longer than 16 descriptors");
+}
+
+/* A chain of two from the ring's last slot: 15 in lap 1, 0 in lap 0. */
+TEST_F(packed, chain_from_last_slot)
+{
+	struct vdev_queue_state st;
+	unsigned int i;
+
+	START(0);
+	for (i = 0; i < QSIZE - 1; i++)
+		xfer(_metadata, self, 0);
+	pdesc(self, 0, self->buf + 16, 4, 9, USED);
+	pdesc(self, QSIZE - 1, self->buf, 4, 0, AV | VRING_DESC_F_NEXT);
+	EXPECT_POP(9);
+	ASSERT_EQ(2, self->chain.nr_descs);
+	ASSERT_EQ(2, self->chain.nr_read);
+	ASSERT_EQ(vq_guest_ptr(&self->g, self->buf + 16, 4),
+		  self->iov[1].iov_base);
+	ASSERT_FALSE(vdev_device_needs_reset(&self->dev));
+	ASSERT_EQ(0, vdev_queue_get_state(&self->q, &st));
+	ASSERT_EQ(1, st.last_avail_idx);
+	ASSERT_FALSE(st.avail_wrap_counter);
+}
+
 /* Hostile: AVAIL and USED both 1 at the head: used, in a lap not reached. */
 TEST_F(packed, head_avail_used_disagree)
 {
