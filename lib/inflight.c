@@ -734,7 +734,9 @@ int vq_inflight_rewind(struct vdev_queue *vq, const struct vdev_chain *chain)
 	if (chain->ring_pos & VQ_POS_RESUBMIT) {
 		unsigned int k = chain->ring_pos & ~VQ_POS_RESUBMIT;
 
-		if (k >= in->next_resubmit)
+		if (k >= in->next_resubmit ||
+		    (in->counter > in->base &&
+		     !inflight_can_forget(in, in->base)))
 			return -EINVAL;
 		/* It, the resubmitted after it, and all the ring gave since. */
 		if (in->counter > in->base) {
