@@ -236,6 +236,15 @@ static int packed_walk_indirect(struct vdev_queue *vq,
 	return 0;
 }
 
+int vq_packed_walk_indirect(struct vdev_queue *vq, struct vdev_chain *chain,
+			    uint64_t addr, uint32_t len)
+{
+	if (unlikely(!vq->priv->indirect))
+		return vq_fail(vq, -EIO,
+			       "indirect descriptor, feature not negotiated");
+	return packed_walk_indirect(vq, chain, addr, len);
+}
+
 /*
  * Pop has taken a chain of @n descriptors that ends before @pos in the
  * driver's lap @lap. @seen is kept only while @behind is not 0 (after a

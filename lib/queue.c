@@ -35,6 +35,7 @@
 #include <vdev/mem.h>
 #include <vdev/queue.h>
 
+#include "inflight_priv.h"
 #include "mem_priv.h"
 #include "queue_priv.h"
 
@@ -48,6 +49,22 @@ static inline bool vq_stopped(const struct vdev_queue *vq)
 
 	return unlikely(!p || p->vq != vq ||
 			atomic_load_explicit(&p->broken, memory_order_relaxed));
+}
+
+/* Chains in flight at start, not yet taken again (lib/inflight.c). */
+static inline bool vq_resubmit_pending(const struct vdev_queue *vq)
+{
+	const struct vq_inflight *in = vq->priv->inflight;
+
+	return unlikely(in != NULL) && vq_inflight_resubmit_pending(in);
+}
+
+/* Publish pushed elements; then the inflight record knows them used. */
+static inline void vq_flush(struct vdev_queue *vq)
+{
+	vq->priv->ops->flush(vq);
+	if (unlikely(vq->priv->inflight != NULL))
+		vq_inflight_flushed(vq);
 }
 
 /*
@@ -428,6 +445,7 @@ void vdev_queue_disable(struct vdev_queue *vq)
 	if (!p || p->vq != vq)
 		return;
 	atomic_store_explicit(&p->broken, true, memory_order_relaxed);
+	vq_inflight_stop(vq);
 	p->ops->teardown(vq);
 	vq_unpin_rings(p);
 	vdev_mem_put(p->mem);
@@ -480,7 +498,7 @@ int vdev_queue_get_state(struct vdev_queue *vq, struct vdev_queue_state *state)
 	if (!p || p->vq != vq)
 		return -EINVAL;
 	if (!vq_is_broken(vq))
-		p->ops->flush(vq);
+		vq_flush(vq);
 	p->ops->get_state(vq, state);
 	return 0;
 }
@@ -507,19 +525,26 @@ int vdev_queue_set_state(struct vdev_queue *vq,
 			 const struct vdev_queue_state *state)
 {
 	struct vdev_queue_private *p = vq->priv;
+	struct vdev_queue_state at = *state;
 	int ret;
 
 	if (!p || p->vq != vq)
 		return -EINVAL;
 	if (vq_is_broken(vq))
 		return -EIO;
-	ret = p->ops->set_state(vq, state);
+	ret = p->ops->set_state(vq, &at);
+	if (!ret && p->inflight_region) {
+		ret = vq_inflight_start(vq, &at);
+		if (ret)
+			return ret;
+		ret = p->ops->set_state(vq, &at);
+	}
 	if (ret && vdev_ratelimit_ok(&p->rl))
 		vdev_log(VDEV_LOG_ERR,
 			 "%s: queue %u: %s ring cannot be at avail %u/%u used %u/%u",
 			 vq->dev->name, vq->index, p->ops->name,
-			 state->last_avail_idx, state->avail_wrap_counter,
-			 state->used_idx, state->used_wrap_counter);
+			 at.last_avail_idx, at.avail_wrap_counter,
+			 at.used_idx, at.used_wrap_counter);
 	return ret;
 }
 
@@ -541,6 +566,8 @@ int vdev_queue_pop(struct vdev_queue *vq, struct vdev_chain *chain)
 {
 	if (vq_stopped(vq))
 		return -EIO;
+	if (unlikely(vq->priv->inflight != NULL))
+		return vq_inflight_pop(vq, chain);
 	return vq->priv->ops->pop(vq, chain);
 }
 
@@ -569,7 +596,10 @@ int vdev_queue_rewind(struct vdev_queue *vq, const struct vdev_chain *chain)
 
 	if (vq_stopped(vq))
 		return -EIO;
-	ret = vq->priv->ops->rewind(vq, chain);
+	if (unlikely(vq->priv->inflight != NULL))
+		ret = vq_inflight_rewind(vq, chain);
+	else
+		ret = vq->priv->ops->rewind(vq, chain);
 	if (ret && vdev_ratelimit_ok(&vq->priv->rl))
 		vdev_log(VDEV_LOG_ERR,
 			 "%s: queue %u: rewind to a chain not outstanding (id %u at %u)",
@@ -595,6 +625,8 @@ void vdev_queue_push_id(struct vdev_queue *vq, uint16_t id,
 	if (vq_stopped(vq))
 		return;
 	vq->priv->ops->push(vq, id, nr_descs, len);
+	if (unlikely(vq->priv->inflight != NULL) && !vq_is_broken(vq))
+		vq_inflight_pushed(vq, id);
 }
 
 /**
@@ -625,7 +657,7 @@ void vdev_queue_flush(struct vdev_queue *vq)
 {
 	if (vq_stopped(vq))
 		return;
-	vq->priv->ops->flush(vq);
+	vq_flush(vq);
 }
 
 /**
@@ -650,7 +682,7 @@ bool vdev_queue_notify(struct vdev_queue *vq)
 	if (vq_stopped(vq))
 		return false;
 	ops = vq->priv->ops;
-	ops->flush(vq);
+	vq_flush(vq);
 	if (!ops->need_interrupt(vq))
 		return false;
 	if (vq->dev && vq->dev->irq)
@@ -692,6 +724,10 @@ bool vdev_queue_enable_notify(struct vdev_queue *vq)
 {
 	if (vq_stopped(vq))
 		return false;
+	if (vq_resubmit_pending(vq)) {
+		vq->priv->ops->enable_notify(vq);
+		return true;
+	}
 	return vq->priv->ops->enable_notify(vq);
 }
 
@@ -705,7 +741,7 @@ bool vdev_queue_enable_notify(struct vdev_queue *vq)
  */
 bool vdev_queue_has_avail(struct vdev_queue *vq)
 {
-	if (vq_stopped(vq))
+	if (vq_stopped(vq) || vq_resubmit_pending(vq))
 		return true;
 	return vq->priv->ops->has_avail(vq);
 }
@@ -736,7 +772,7 @@ bool vdev_queue_has_avail(struct vdev_queue *vq)
  */
 bool vdev_queue_more_avail(struct vdev_queue *vq)
 {
-	if (vq_stopped(vq))
+	if (vq_stopped(vq) || vq_resubmit_pending(vq))
 		return true;
 	return vq->priv->ops->more_avail(vq);
 }

@@ -194,6 +194,10 @@ struct vq_packed {
  * @pinned: guest-physical address of each ring vq_map_ring() mapped; its
  *          region is pinned (lib/mem_priv.h) until the queue is disabled
  * @nr_pinned: entries in @pinned
+ * @inflight_region: inflight tracking region attached by the transport
+ *                   (lib/inflight_priv.h), or NULL; kept across resets
+ * @inflight_size: queue size @inflight_region has room for
+ * @inflight: inflight tracking of the current start, or NULL
  * @split: split ring state (@ops is &vq_split_ops)
  * @packed: packed ring state (@ops is &vq_packed_ops)
  *
@@ -212,11 +216,16 @@ struct vdev_queue_private {
 	struct vdev_ratelimit rl;
 	uint64_t pinned[VQ_MAX_PINNED];
 	unsigned int nr_pinned;
+	void *inflight_region;
+	uint16_t inflight_size;
+	struct vq_inflight *inflight;
 	union {
 		struct vq_split split;
 		struct vq_packed packed;
 	};
 };
+
+struct vq_inflight;
 
 extern const struct vdev_ring_ops vq_split_ops;
 extern const struct vdev_ring_ops vq_packed_ops;
@@ -297,6 +306,15 @@ static inline int vq_chain_add(struct vdev_queue *vq,
 out_slow:
 	return vq_chain_add_slow(vq, chain, addr, len, write);
 }
+
+/*
+ * For lib/inflight.c: the split ring's chain headed at @head (its buffer
+ * id), and the packed ring's indirect table, as pop takes them.
+ */
+int vq_split_walk_head(struct vdev_queue *vq, struct vdev_chain *chain,
+		       uint16_t head);
+int vq_packed_walk_indirect(struct vdev_queue *vq, struct vdev_chain *chain,
+			    uint64_t addr, uint32_t len);
 
 /* Start filling @chain with the chain of buffer @id at @ring_pos. */
 static inline void vq_chain_begin(struct vdev_chain *chain, uint16_t id,

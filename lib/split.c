@@ -191,6 +191,13 @@ static int split_walk_chain(struct vdev_queue *vq, struct vdev_chain *chain,
 	}
 }
 
+int vq_split_walk_head(struct vdev_queue *vq, struct vdev_chain *chain,
+		       uint16_t head)
+{
+	vq_chain_begin(chain, head, 0);
+	return split_walk_chain(vq, chain, head);
+}
+
 /*
  * Refresh the shadow of avail->idx. Returns the number of chains
  * available, or -EIO when the driver moved the index by more than the

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -48,6 +49,7 @@
 #include "compiler.h"
 #include "core_priv.h"
 #include "eventfd_priv.h"
+#include "inflight_priv.h"
 #include "vhost_user_priv.h"
 
 /* Most queues one back-end serves. */
@@ -60,7 +62,11 @@
 	 (1ULL << VHOST_USER_PROTOCOL_F_CONFIG) |		\
 	 (1ULL << VHOST_USER_PROTOCOL_F_RESET_DEVICE) |		\
 	 (1ULL << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |	\
+	 (1ULL << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) |	\
 	 (1ULL << VHOST_USER_PROTOCOL_F_STATUS))
+
+/* Largest queue an inflight region may be for (VIRTIO 1.2, 2.7, 2.8). */
+#define VU_INFLIGHT_MAX_QUEUE	32768
 
 /**
  * struct vu_ring - the back-end's view of one vring
@@ -142,6 +148,8 @@ struct vu_region {
  * @rings: one per device queue
  * @nr_rings: entries in @rings
  * @active: the device is activated
+ * @inflight: the inflight region (GET/SET_INFLIGHT_FD), or NULL
+ * @inflight_len: its length
  * @nr_connections: connections served
  * @nr_messages: messages handled
  * @nr_errors: connections ended by a protocol error
@@ -166,6 +174,8 @@ struct vdev_vhost_user {
 	struct vu_ring *rings;
 	unsigned int nr_rings;
 	bool active;
+	void *inflight;
+	size_t inflight_len;
 
 	atomic_ullong nr_connections;
 	atomic_ullong nr_messages;
@@ -365,8 +375,10 @@ static int vu_recv(struct vdev_vhost_user *vu, void *buf, size_t len,
 	return 1;
 }
 
-static int vu_send(struct vdev_vhost_user *vu, const struct vhost_user_msg *req,
-		   const void *payload, uint32_t size)
+/* The reply to @req, with @fd (or -1) attached to its first byte. */
+static int vu_send_fd(struct vdev_vhost_user *vu,
+		      const struct vhost_user_msg *req, const void *payload,
+		      uint32_t size, int fd)
 {
 	struct vhost_user_hdr hdr = {
 		.request = req->hdr.request,
@@ -374,6 +386,12 @@ static int vu_send(struct vdev_vhost_user *vu, const struct vhost_user_msg *req,
 		.size = size,
 	};
 	uint8_t out[sizeof(hdr) + sizeof(union vhost_user_payload)];
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov;
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	struct pollfd pfd[2] = {
 		{ .fd = vu->fd, .events = POLLOUT },
 		{ .fd = vu->stop_fd, .events = POLLIN },
@@ -388,8 +406,23 @@ static int vu_send(struct vdev_vhost_user *vu, const struct vhost_user_msg *req,
 	 * wait for room, or for a stop, never in send() itself.
 	 */
 	while (done < len) {
-		n = send(vu->fd, out + done, len - done,
-			 MSG_NOSIGNAL | MSG_DONTWAIT);
+		iov.iov_base = out + done;
+		iov.iov_len = len - done;
+		mh.msg_control = NULL;
+		mh.msg_controllen = 0;
+		if (!done && fd >= 0) {
+			struct cmsghdr *c;
+
+			memset(&ctl, 0, sizeof(ctl));
+			mh.msg_control = ctl.buf;
+			mh.msg_controllen = sizeof(ctl.buf);
+			c = CMSG_FIRSTHDR(&mh);
+			c->cmsg_level = SOL_SOCKET;
+			c->cmsg_type = SCM_RIGHTS;
+			c->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(c), &fd, sizeof(int));
+		}
+		n = sendmsg(vu->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n >= 0) {
 			done += n;
 			continue;
@@ -403,6 +436,12 @@ static int vu_send(struct vdev_vhost_user *vu, const struct vhost_user_msg *req,
 			return -ECANCELED;
 	}
 	return 0;
+}
+
+static int vu_send(struct vdev_vhost_user *vu, const struct vhost_user_msg *req,
+		   const void *payload, uint32_t size)
+{
+	return vu_send_fd(vu, req, payload, size, -1);
 }
 
 static int vu_reply_u64(struct vdev_vhost_user *vu,
@@ -1440,6 +1479,134 @@ static int vu_set_config(struct vdev_vhost_user *vu,
 	return 0;
 }
 
+/* ---- inflight tracking ----------------------------------------------------- */
+
+/* Stop tracking every ring and unmap the region (no ring running). */
+static void vu_inflight_clear(struct vdev_vhost_user *vu)
+{
+	unsigned int i;
+
+	if (!vu->inflight)
+		return;
+	for (i = 0; i < vu->nr_rings; i++)
+		vq_inflight_attach(vu->dev, i, NULL, 0);
+	munmap(vu->inflight, vu->inflight_len);
+	vu->inflight = NULL;
+	vu->inflight_len = 0;
+}
+
+/* Track rings 0 .. num_queues - 1 in @map from their next start. */
+static void vu_inflight_set(struct vdev_vhost_user *vu, void *map, size_t len,
+			    const struct vhost_user_inflight *in)
+{
+	size_t q = vq_inflight_queue_bytes(in->queue_size);
+	unsigned int i;
+
+	vu_inflight_clear(vu);
+	vu->inflight = map;
+	vu->inflight_len = len;
+	for (i = 0; i < in->num_queues; i++)
+		vq_inflight_attach(vu->dev, i, (char *)map + i * q,
+				   in->queue_size);
+}
+
+static int vu_inflight_check(struct vdev_vhost_user *vu, const char *what,
+			     const struct vhost_user_inflight *in)
+{
+	if (!in->num_queues || in->num_queues > vu->nr_rings)
+		return vu_err(vu, -EINVAL, "%s: %u queues (1 to %u)", what,
+			      in->num_queues, vu->nr_rings);
+	if (!in->queue_size || in->queue_size > VU_INFLIGHT_MAX_QUEUE)
+		return vu_err(vu, -EINVAL, "%s: queue size %u (1 to %u)", what,
+			      in->queue_size, VU_INFLIGHT_MAX_QUEUE);
+	/* Rings stopped or not started: they pick the region up at start. */
+	if (vu->active)
+		return vu_err(vu, -EBUSY, "%s: rings are running", what);
+	return 0;
+}
+
+/*
+ * GET_INFLIGHT_FD: a new region, zero-filled, for the front-end to keep
+ * and give back (SET_INFLIGHT_FD) to a back-end started after this one.
+ * Sealed, so that neither side can shrink it under the other.
+ */
+static int vu_get_inflight_fd(struct vdev_vhost_user *vu,
+			      const struct vhost_user_msg *msg)
+{
+	struct vhost_user_inflight in = msg->payload.inflight;
+	const unsigned int seals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+	void *map;
+	size_t len;
+	int fd, ret;
+
+	ret = vu_inflight_check(vu, "GET_INFLIGHT_FD", &in);
+	if (ret)
+		return ret;
+	len = in.num_queues * vq_inflight_queue_bytes(in.queue_size);
+	fd = memfd_create("vdev-inflight", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return vu_err(vu, -errno, "GET_INFLIGHT_FD: memfd_create");
+	if (ftruncate(fd, len) || fcntl(fd, F_ADD_SEALS, seals)) {
+		ret = vu_err(vu, -errno, "GET_INFLIGHT_FD: %zu bytes", len);
+		goto out_close;
+	}
+	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED) {
+		ret = vu_err(vu, -errno, "GET_INFLIGHT_FD: cannot map %zu bytes",
+			     len);
+		goto out_close;
+	}
+	vu_inflight_set(vu, map, len, &in);
+	in.mmap_size = len;
+	in.mmap_offset = 0;
+	ret = vu_send_fd(vu, msg, &in, sizeof(in), fd);
+out_close:
+	close(fd);
+	return ret;
+}
+
+/* SET_INFLIGHT_FD: the region a back-end before this one filled. */
+static int vu_set_inflight_fd(struct vdev_vhost_user *vu,
+			      const struct vhost_user_msg *msg, int *fds,
+			      unsigned int nr_fds)
+{
+	const struct vhost_user_inflight *in = &msg->payload.inflight;
+	struct vhost_user_region r = {
+		.memory_size = in->mmap_size,
+		.mmap_offset = in->mmap_offset,
+	};
+	struct stat st;
+	size_t need;
+	void *map;
+	int ret;
+
+	if (nr_fds != 1)
+		return vu_err(vu, -EPROTO, "SET_INFLIGHT_FD: %u fds, expected 1",
+			      nr_fds);
+	ret = vu_inflight_check(vu, "SET_INFLIGHT_FD", in);
+	if (ret)
+		return ret;
+	need = in->num_queues * vq_inflight_queue_bytes(in->queue_size);
+	if (in->mmap_size < need || in->mmap_size > SIZE_MAX ||
+	    in->mmap_offset + in->mmap_size < in->mmap_offset)
+		return vu_err(vu, -EINVAL,
+			      "SET_INFLIGHT_FD: %llu bytes for %u queues of %u (need %zu)",
+			      (unsigned long long)in->mmap_size,
+			      in->num_queues, in->queue_size, need);
+	if (fstat(fds[0], &st))
+		return vu_err(vu, -errno, "SET_INFLIGHT_FD: fd");
+	ret = vu_check_fd(vu, "SET_INFLIGHT_FD", 0, fds[0], &r, &st);
+	if (ret)
+		return ret;
+	map = mmap(NULL, in->mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		   fds[0], in->mmap_offset);
+	if (map == MAP_FAILED)
+		return vu_err(vu, -errno, "SET_INFLIGHT_FD: cannot map %llu bytes",
+			      (unsigned long long)in->mmap_size);
+	vu_inflight_set(vu, map, in->mmap_size, in);
+	return 0;
+}
+
 /* ---- dispatch -------------------------------------------------------------- */
 
 /* Payload size each request must have; -1: checked by its handler. */
@@ -1472,6 +1639,9 @@ static int vu_payload_size(uint32_t req)
 	case VHOST_USER_ADD_MEM_REG:
 	case VHOST_USER_REM_MEM_REG:
 		return sizeof(struct vhost_user_mem_reg);
+	case VHOST_USER_GET_INFLIGHT_FD:
+	case VHOST_USER_SET_INFLIGHT_FD:
+		return sizeof(struct vhost_user_inflight);
 	default:
 		return -1;
 	}
@@ -1485,7 +1655,8 @@ static bool vu_takes_fds(uint32_t req)
 	       req == VHOST_USER_REM_MEM_REG ||
 	       req == VHOST_USER_SET_VRING_KICK ||
 	       req == VHOST_USER_SET_VRING_CALL ||
-	       req == VHOST_USER_SET_VRING_ERR;
+	       req == VHOST_USER_SET_VRING_ERR ||
+	       req == VHOST_USER_SET_INFLIGHT_FD;
 }
 
 static bool vu_has_proto(const struct vdev_vhost_user *vu, unsigned int bit)
@@ -1531,6 +1702,10 @@ static int vu_handle(struct vdev_vhost_user *vu, const struct vhost_user_msg *ms
 		if (!vu_has_proto(vu, VHOST_USER_PROTOCOL_F_CONFIG))
 			break;
 		return vu_get_config(vu, msg);
+	case VHOST_USER_GET_INFLIGHT_FD:
+		if (!vu_has_proto(vu, VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD))
+			break;
+		return vu_get_inflight_fd(vu, msg);
 	}
 
 	*replied = false;
@@ -1586,6 +1761,10 @@ static int vu_handle(struct vdev_vhost_user *vu, const struct vhost_user_msg *ms
 		if (!vu_has_proto(vu, VHOST_USER_PROTOCOL_F_CONFIG))
 			break;
 		return vu_set_config(vu, msg);
+	case VHOST_USER_SET_INFLIGHT_FD:
+		if (!vu_has_proto(vu, VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD))
+			break;
+		return vu_set_inflight_fd(vu, msg, fds, nr_fds);
 	case VHOST_USER_SET_STATUS:
 		if (!vu_has_proto(vu, VHOST_USER_PROTOCOL_F_STATUS))
 			break;
@@ -1651,6 +1830,8 @@ static int vu_conn_init(struct vdev_vhost_user *vu, int fd)
 	vu->status = 0;
 	vu->nr_regions = 0;
 	vu->active = false;
+	vu->inflight = NULL;
+	vu->inflight_len = 0;
 	vdev_device_queue_max_sizes(vu->dev, &sizes);
 	for (i = 0; i < vu->nr_rings; i++)
 		vu_ring_init(vu, &vu->rings[i], i, sizes[i]);
@@ -1667,6 +1848,7 @@ static void vu_conn_teardown(struct vdev_vhost_user *vu)
 	vdev_device_reset(vu->dev);
 	for (i = 0; i < vu->nr_rings; i++)
 		vu_ring_close(&vu->rings[i]);
+	vu_inflight_clear(vu);
 	vdev_mem_put(vu->mem);
 	vu->mem = NULL;
 	vu->nr_regions = 0;

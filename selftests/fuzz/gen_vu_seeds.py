@@ -13,6 +13,7 @@ import struct
 GPA, UVA, SIZE = 0x100000, 0x7f0000000000, 64 << 10
 PROTO_F = 30
 PROTO = (1 << 0) | (1 << 3) | (1 << 9) | (1 << 13) | (1 << 15) | (1 << 16)
+INFLIGHT_SHMFD = 1 << 12
 VERSION_1, PACKED, EVENT_IDX = 32, 34, 29
 NEED_REPLY = 1 << 3
 # fd kinds of the record code: 0 guest memfd, 1 eventfd, 2 page, 3 a
@@ -49,16 +50,21 @@ def ring_addr(i, desc, avail, used):
                        UVA + avail, 0)
 
 
-def boot(features, base=0, image=b''):
+def inflight(size, offset, queues=2, qsize=64):
+    return struct.pack('<QQHH', size, offset, queues, qsize) + bytes(4)
+
+
+def boot(features, base=0, image=b'', proto=PROTO, pre=b''):
     s = b''
     if image:
         s += rec(0xff, image)
     s += msg(1, flags=0)
     s += msg(2, u64(features | (1 << PROTO_F)), flags=0)
     s += msg(15, flags=0)
-    s += msg(16, u64(PROTO), flags=0)
+    s += msg(16, u64(proto), flags=0)
     s += msg(3)
     s += msg(5, mem_table([(GPA, SIZE, UVA, 0)]), nfds=1, kind=MEMFD)
+    s += pre
     for i in range(2):
         off = 0x1000 + i * 0x2000
         s += msg(8, state(i, 64))
@@ -104,6 +110,19 @@ def main():
                      msg(38, u64(0) + struct.pack('<QQQQ', 0x200000, 4096,
                                                   UVA + SIZE, 0)),
         'reset-device': boot(split) + msg(34) + boot(split),
+        # A fresh inflight region (GET_INFLIGHT_FD), then one from the
+        # guest memfd at 48 KiB: its contents are the fuzzer's (SET).
+        'inflight-get': boot(split, image=split_image(),
+                             proto=PROTO | INFLIGHT_SHMFD,
+                             pre=msg(31, inflight(0, 0), flags=0)),
+        'inflight-set': boot(split, image=split_image(),
+                             proto=PROTO | INFLIGHT_SHMFD,
+                             pre=msg(32, inflight(2 * 2112, 0xc000),
+                                     nfds=1, kind=MEMFD)),
+        'inflight-packed': boot(split | (1 << PACKED), base=0x8000,
+                                proto=PROTO | INFLIGHT_SHMFD,
+                                pre=msg(32, inflight(2 * 2112, 0xc000),
+                                        nfds=1, kind=MEMFD)),
         'bad-fd': msg(5, mem_table([(GPA, SIZE, UVA, 0)]), nfds=1,
                       kind=DIRFD),
     }
