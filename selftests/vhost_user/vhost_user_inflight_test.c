@@ -972,12 +972,34 @@ static void check_inflight(struct __test_metadata *_metadata,
 	}
 }
 
-/* The region's used position is the driver's (all used entries taken). */
+/* Does the region's used position read as the driver's? */
+static bool used_pos_is(FIXTURE_DATA(ift) *self)
+{
+	struct vq_driver *d = &self->g.d[0];
+	struct ift_packed *r = rpacked(self);
+
+	if (self->g.format == VQ_SPLIT)
+		return le16toh(VQ_READ(d->used->idx)) ==
+		       VQ_READ(rsplit(self)->used_idx);
+	return VQ_READ(r->used_idx) == d->last_used &&
+	       VQ_READ(r->used_wrap_counter) == d->used_wrap &&
+	       VQ_READ(r->old_used_idx) == d->last_used &&
+	       VQ_READ(r->old_used_wrap_counter) == d->used_wrap;
+}
+
+/*
+ * The region's used position is the driver's (all used entries taken),
+ * once the back-end has recorded the last batch: a used element is
+ * published before the region says so.
+ */
 static void check_used_pos(struct __test_metadata *_metadata,
 			   FIXTURE_DATA(ift) *self)
 {
 	struct vq_driver *d = &self->g.d[0];
+	int i;
 
+	for (i = 0; i < FE_WAIT_MS * 10 && !used_pos_is(self); i++)
+		usleep(100);
 	if (self->g.format == VQ_SPLIT) {
 		EXPECT_EQ(le16toh(VQ_READ(d->used->idx)),
 			  rsplit(self)->used_idx);
@@ -1355,6 +1377,95 @@ TEST_F(ift, killed_backend_resumes_across_wrap)
 TEST_F(ift, killed_backend_resumes_in_order)
 {
 	killed_resumes(_metadata, self, 2, "KKKKK", 2, false);
+}
+
+/* Wait until @t has popped @n chains in all; false after FE_WAIT_MS. */
+static bool wait_popped(struct tdev *t, unsigned int n)
+{
+	int i;
+
+	for (i = 0; i < FE_WAIT_MS && atomic_load(&t->popped) < n; i++)
+		usleep(1000);
+	return atomic_load(&t->popped) == n;
+}
+
+/*
+ * Killed twice: the second back-end (a child too) keeps the chains it
+ * resubmits and one new chain, and dies; the third returns all of them,
+ * the resubmitted ones first (their counters are the oldest).
+ */
+TEST_F(ift, killed_twice_resumes_inflight)
+{
+	unsigned int kept[MAX_LOG], done[MAX_LOG], nr_kept, nr_done, n;
+
+	first_backend(_metadata, self, 2, false);
+	run_pattern(_metadata, self, "KDKK", kept, &nr_kept, done, &nr_done);
+	ASSERT_TRUE(wait_inflight(self, nr_kept));
+	EXPECT_EQ(2 + nr_done, take_used(self));
+	child_close(self);
+
+	ASSERT_EQ(0, child_open(self));
+	/* Answered: the child's device is set up; it keeps from now on. */
+	ASSERT_EQ(0, fe_negotiate(self));
+	tdev_keep(self->ct, 0, true);
+	ASSERT_EQ(0, fe_set_inflight(&self->fe, self->reg_len, 0, 1, QSZ,
+				     self->ifd));
+	ASSERT_EQ(0, fe_mem_table(self));
+	ASSERT_EQ(0, fe_ring(self, used_base(self)));
+	ASSERT_TRUE(wait_popped(self->ct, nr_kept));
+	kept[nr_kept++] = self->nr_added;
+	ASSERT_LE(0, add_chain(self, true));
+	ASSERT_TRUE(wait_popped(self->ct, nr_kept));
+	ASSERT_TRUE(wait_inflight(self, nr_kept));
+	check_inflight(_metadata, self, kept, nr_kept);
+	EXPECT_EQ(2 + nr_done, take_used(self));
+	child_close(self);
+
+	second_backend(_metadata, self);
+	n = 2 + nr_done + nr_kept;
+	ASSERT_TRUE(wait_used(self, n)) TH_LOG("used %u of %u", self->nr_used,
+					       n);
+	EXPECT_TRUE(used_is(_metadata, self, 2 + nr_done, kept, nr_kept));
+	ASSERT_LE(0, add_chain(self, true));
+	ASSERT_TRUE(wait_used(self, n + 1));
+	finish(_metadata, self, n + 1);
+}
+
+/*
+ * Resubmitted chains the device still holds when its ring is stopped
+ * (GET_VRING_BASE: the queue reset gives them back) stay in flight: they
+ * are no longer in the ring. Started again on the same back-end, the
+ * ring returns them, then the ring's chain given back with them; each
+ * once.
+ */
+TEST_F(ift, resubmitted_chains_rewound_then_restarted)
+{
+	unsigned int kept[MAX_LOG], done[MAX_LOG], nr_kept, nr_done, base = 0;
+
+	first_backend(_metadata, self, 3, false);
+	run_pattern(_metadata, self, "KDK", kept, &nr_kept, done, &nr_done);
+	ASSERT_TRUE(wait_inflight(self, nr_kept));
+	EXPECT_EQ(3 + nr_done, take_used(self));
+	child_close(self);
+
+	tdev_keep(&self->t, 0, true);
+	second_backend(_metadata, self);
+	ASSERT_TRUE(wait_popped(&self->t, nr_kept));
+	kept[nr_kept++] = self->nr_added;
+	ASSERT_LE(0, add_chain(self, true));
+	ASSERT_TRUE(wait_popped(&self->t, nr_kept));
+	ASSERT_EQ(0, fe_get_vring_base(&self->fe, 0, &base));
+	EXPECT_EQ(1, atomic_load(&self->t.queue_resets));
+	EXPECT_EQ(3 + nr_done, take_used(self));
+
+	tdev_keep(&self->t, 0, false);
+	ASSERT_EQ(0, fe_ring(self, base));
+	ASSERT_TRUE(wait_used(self, 3 + nr_done + nr_kept))
+		TH_LOG("used %u of %u", self->nr_used, 3 + nr_done + nr_kept);
+	EXPECT_TRUE(used_is(_metadata, self, 3 + nr_done, kept, nr_kept));
+	ASSERT_LE(0, add_chain(self, true));
+	ASSERT_TRUE(wait_used(self, 4 + nr_done + nr_kept));
+	finish(_metadata, self, 4 + nr_done + nr_kept);
 }
 
 /*
