@@ -475,6 +475,8 @@ FIXTURE(ift)
 	struct fe fe;
 	int call;
 	uint64_t bufs;
+	/* the ring the driver log is of (add_chain(), take_used()) */
+	unsigned int qi;
 	/* the killed back-end */
 	struct tdev *ct;
 	pid_t child;
@@ -511,6 +513,7 @@ FIXTURE_SETUP(ift)
 	struct vdev_vhost_user_config cfg = { 0 };
 
 	self->srv.started = false;
+	self->qi = 0;
 	self->fe.sock = -1;
 	self->call = -1;
 	self->child = -1;
@@ -683,32 +686,32 @@ static uint64_t uva_of(FIXTURE_DATA(ift) *self, uint64_t gpa)
 	return (uint64_t)(uintptr_t)r->hva + (gpa - r->gpa);
 }
 
-/* Ring 0 as laid out in g.d[0], from @base, started and enabled. */
+/* Ring qi as laid out in g.d[qi], from @base, started and enabled. */
 static int fe_ring(FIXTURE_DATA(ift) *self, unsigned int base)
 {
-	struct vq_driver *d = &self->g.d[0];
+	struct vq_driver *d = &self->g.d[self->qi];
 	struct vhost_vring_addr a = {
-		.index = 0,
+		.index = self->qi,
 		.desc_user_addr = uva_of(self, d->desc_gpa),
 		.avail_user_addr = uva_of(self, d->avail_gpa),
 		.used_user_addr = uva_of(self, d->used_gpa),
 	};
 	int ret;
 
-	ret = fe_state(&self->fe, VHOST_USER_SET_VRING_NUM, 0, d->size);
+	ret = fe_state(&self->fe, VHOST_USER_SET_VRING_NUM, self->qi, d->size);
 	if (!ret)
-		ret = fe_state(&self->fe, VHOST_USER_SET_VRING_BASE, 0, base);
+		ret = fe_state(&self->fe, VHOST_USER_SET_VRING_BASE, self->qi, base);
 	if (!ret)
 		ret = fe_msg(&self->fe, VHOST_USER_SET_VRING_ADDR, &a,
 			     sizeof(a), NULL, 0);
 	if (!ret)
-		ret = fe_vring_fd(&self->fe, VHOST_USER_SET_VRING_CALL, 0,
+		ret = fe_vring_fd(&self->fe, VHOST_USER_SET_VRING_CALL, self->qi,
 				  self->call);
 	if (!ret)
-		ret = fe_vring_fd(&self->fe, VHOST_USER_SET_VRING_KICK, 0,
-				  self->g.kick[0]);
+		ret = fe_vring_fd(&self->fe, VHOST_USER_SET_VRING_KICK, self->qi,
+				  self->g.kick[self->qi]);
 	if (!ret)
-		ret = fe_state(&self->fe, VHOST_USER_SET_VRING_ENABLE, 0, 1);
+		ret = fe_state(&self->fe, VHOST_USER_SET_VRING_ENABLE, self->qi, 1);
 	return ret;
 }
 
@@ -718,7 +721,7 @@ static int fe_ring(FIXTURE_DATA(ift) *self, unsigned int base)
  */
 static unsigned int used_base(FIXTURE_DATA(ift) *self)
 {
-	struct vq_driver *d = &self->g.d[0];
+	struct vq_driver *d = &self->g.d[self->qi];
 	unsigned int v;
 
 	if (d->format != VQ_PACKED)
@@ -741,7 +744,7 @@ static unsigned int base_after(FIXTURE_DATA(ift) *self, unsigned int n)
 /* Add one chain (a readable then a writable buffer); kick when @kick. */
 static int add_chain(FIXTURE_DATA(ift) *self, bool kick)
 {
-	struct vq_driver *d = &self->g.d[0];
+	struct vq_driver *d = &self->g.d[self->qi];
 	unsigned int k = self->nr_added;
 	struct chain *c = &self->added[k % MAX_LOG];
 	struct vq_buf out, in;
@@ -759,7 +762,7 @@ static int add_chain(FIXTURE_DATA(ift) *self, bool kick)
 	self->outstanding[id] = true;
 	self->nr_added++;
 	vq_driver_kick_prepare(d);
-	if (kick && write(self->g.kick[0], &one, sizeof(one)) != sizeof(one))
+	if (kick && write(self->g.kick[self->qi], &one, sizeof(one)) != sizeof(one))
 		return -errno;
 	return id;
 }
@@ -769,7 +772,7 @@ static unsigned int take_used(FIXTURE_DATA(ift) *self)
 {
 	int id;
 
-	while ((id = vq_driver_get_used(&self->g.d[0], NULL)) != -1) {
+	while ((id = vq_driver_get_used(&self->g.d[self->qi], NULL)) != -1) {
 		if (id < 0 || id >= QSZ || !self->outstanding[id]) {
 			/* Packed: not taken (-2); split: taken. */
 			self->bad_used = true;
@@ -867,12 +870,12 @@ static int region_new(FIXTURE_DATA(ift) *self, unsigned int nq,
 
 static struct ift_split *rsplit(FIXTURE_DATA(ift) *self)
 {
-	return (struct ift_split *)self->reg;
+	return (struct ift_split *)(self->reg + self->qi * q_size(QSZ));
 }
 
 static struct ift_packed *rpacked(FIXTURE_DATA(ift) *self)
 {
-	return (struct ift_packed *)self->reg;
+	return (struct ift_packed *)(self->reg + self->qi * q_size(QSZ));
 }
 
 /* Heads marked inflight in queue 0's region (a snapshot). */
@@ -975,7 +978,7 @@ static void check_inflight(struct __test_metadata *_metadata,
 /* Does the region's used position read as the driver's? */
 static bool used_pos_is(FIXTURE_DATA(ift) *self)
 {
-	struct vq_driver *d = &self->g.d[0];
+	struct vq_driver *d = &self->g.d[self->qi];
 	struct ift_packed *r = rpacked(self);
 
 	if (self->g.format == VQ_SPLIT)
@@ -995,7 +998,7 @@ static bool used_pos_is(FIXTURE_DATA(ift) *self)
 static void check_used_pos(struct __test_metadata *_metadata,
 			   FIXTURE_DATA(ift) *self)
 {
-	struct vq_driver *d = &self->g.d[0];
+	struct vq_driver *d = &self->g.d[self->qi];
 	int i;
 
 	for (i = 0; i < FE_WAIT_MS * 10 && !used_pos_is(self); i++)
@@ -1263,14 +1266,14 @@ static void finish(struct __test_metadata *_metadata, FIXTURE_DATA(ift) *self,
 {
 	unsigned int base = 0;
 
-	ASSERT_EQ(0, fe_get_vring_base(&self->fe, 0, &base));
+	ASSERT_EQ(0, fe_get_vring_base(&self->fe, self->qi, &base));
 	EXPECT_EQ(base_after(self, n), base);
 	EXPECT_EQ(0, conn_close(self));
 	EXPECT_EQ(n, take_used(self));
 	EXPECT_EQ(n, self->nr_added);
 	EXPECT_FALSE(self->bad_used);
 	if (self->g.format == VQ_SPLIT)
-		EXPECT_EQ(n, le16toh(VQ_READ(self->g.d[0].used->idx)));
+		EXPECT_EQ(n, le16toh(VQ_READ(self->g.d[self->qi].used->idx)));
 	check_inflight(_metadata, self, NULL, 0);
 	check_used_pos(_metadata, self);
 	region_close(self);
@@ -1294,7 +1297,7 @@ static void run_pattern(struct __test_metadata *_metadata,
 	for (; *pattern; pattern++) {
 		bool keep = *pattern == 'K';
 
-		tdev_keep(self->ct, 0, keep);
+		tdev_keep(self->ct, self->qi, keep);
 		popped = atomic_load(&self->ct->popped);
 		if (keep)
 			kept[(*nr_kept)++] = self->nr_added;
@@ -1432,6 +1435,98 @@ TEST_F(ift, killed_twice_resumes_inflight)
 }
 
 /*
+ * Two rings tracked in one region: ring 1's at Q(queue_size). Chains
+ * kept on ring 1 are in flight there, ring 0's part shows none; a new
+ * back-end resumes them on ring 1.
+ */
+TEST_F(ift, killed_backend_resumes_ring_1)
+{
+	unsigned int kept[MAX_LOG], done[MAX_LOG], nr_kept, nr_done, nr_fds, n;
+	struct vhost_user_inflight rep;
+	int fds[4];
+
+	ASSERT_EQ(0, child_open(self));
+	ASSERT_EQ(0, fe_negotiate(self));
+	ASSERT_EQ(sizeof(rep), fe_get_inflight(&self->fe, 2, QSZ, &rep, fds,
+					       &nr_fds));
+	ASSERT_EQ(1, nr_fds);
+	ASSERT_EQ(2 * q_size(QSZ), rep.mmap_size);
+	ASSERT_EQ(0, region_map(self, fds[0], rep.mmap_size));
+	ASSERT_EQ(0, fe_set_inflight(&self->fe, rep.mmap_size, 0, 2, QSZ,
+				     self->ifd));
+	ASSERT_EQ(0, fe_mem_table(self));
+	ASSERT_EQ(0, fe_ring(self, base_after(self, 0)));
+	self->qi = 1;
+	ASSERT_EQ(0, fe_ring(self, base_after(self, 0)));
+	run_pattern(_metadata, self, "DKDKK", kept, &nr_kept, done, &nr_done);
+	ASSERT_TRUE(wait_inflight(self, nr_kept));
+	check_inflight(_metadata, self, kept, nr_kept);
+	check_used_pos(_metadata, self);
+	self->qi = 0;
+	EXPECT_EQ(0, region_inflight(self));
+	EXPECT_EQ(1, self->g.format == VQ_SPLIT ? rsplit(self)->version :
+		  rpacked(self)->version);
+	self->qi = 1;
+	child_close(self);
+
+	ASSERT_EQ(0, conn_open(self));
+	ASSERT_EQ(0, fe_negotiate(self));
+	ASSERT_EQ(0, fe_set_inflight(&self->fe, self->reg_len, 0, 2, QSZ,
+				     self->ifd));
+	ASSERT_EQ(0, fe_mem_table(self));
+	self->qi = 0;
+	ASSERT_EQ(0, fe_ring(self, base_after(self, 0)));
+	self->qi = 1;
+	ASSERT_EQ(0, fe_ring(self, used_base(self)));
+	n = nr_done + nr_kept;
+	ASSERT_TRUE(wait_used(self, n)) TH_LOG("used %u of %u", self->nr_used,
+					       n);
+	EXPECT_TRUE(used_is(_metadata, self, nr_done, kept, nr_kept));
+	ASSERT_LE(0, add_chain(self, true));
+	ASSERT_TRUE(wait_used(self, n + 1));
+	finish(_metadata, self, n + 1);
+}
+
+/*
+ * A ring larger than the region's queue_size, and SET_INFLIGHT_FD on a
+ * running ring: refused (at the start, and at once), the connection
+ * closed with an error logged; nothing leaks.
+ */
+TEST_F(ift, hostile_ring_vs_region)
+{
+	struct vdev_vhost_user_stats st;
+
+	ASSERT_EQ(0, region_new(self, 1, QSZ / 2, F_SEAL_SHRINK));
+	ASSERT_EQ(0, conn_open(self));
+	ASSERT_EQ(0, fe_negotiate(self));
+	ASSERT_EQ(0, fe_set_inflight(&self->fe, self->reg_len, 0, 1, QSZ / 2,
+				     self->ifd));
+	ASSERT_EQ(0, fe_mem_table(self));
+	EXPECT_NE(0, fe_ring(self, base_after(self, 0)));
+	EXPECT_GT(0, conn_close(self));
+	EXPECT_LE(1, log_count("inflight"));
+	region_close(self);
+
+	log_reset();
+	ASSERT_EQ(0, region_new(self, 1, QSZ, F_SEAL_SHRINK));
+	ASSERT_EQ(0, conn_open(self));
+	ASSERT_EQ(0, fe_negotiate(self));
+	ASSERT_EQ(0, fe_mem_table(self));
+	ASSERT_EQ(0, fe_ring(self, base_after(self, 0)));
+	ASSERT_LE(0, add_chain(self, true));
+	ASSERT_TRUE(wait_used(self, 1));
+	EXPECT_NE(0, fe_set_inflight(&self->fe, self->reg_len, 0, 1, QSZ,
+				     self->ifd));
+	EXPECT_GT(0, conn_close(self));
+	EXPECT_LE(1, log_count("inflight"));
+	vdev_vhost_user_get_stats(self->vu, &st);
+	EXPECT_EQ(2, st.errors);
+	region_close(self);
+	EXPECT_FALSE(vdev_test_leaked(self->fds0, self->tasks0,
+				      VDEV_TEST_SETTLE_MS, 0));
+}
+
+/*
  * Resubmitted chains the device still holds when its ring is stopped
  * (GET_VRING_BASE: the queue reset gives them back) stay in flight: they
  * are no longer in the ring. Started again on the same back-end, the
@@ -1512,7 +1607,7 @@ TEST_F(ift, killed_idle_backend_resubmits_nothing)
 
 	second_backend(_metadata, self);
 	/* A kick with nothing new: nothing used. */
-	ASSERT_EQ(0, eventfd_write(self->g.kick[0], 1));
+	ASSERT_EQ(0, eventfd_write(self->g.kick[self->qi], 1));
 	usleep(20000);
 	EXPECT_EQ(5, take_used(self));
 	for (i = 0; i < 4; i++)
@@ -1538,7 +1633,7 @@ enum { CA, CB, CC, CD };
 static void craft(struct __test_metadata *_metadata, FIXTURE_DATA(ift) *self,
 		  bool published)
 {
-	struct vq_driver *d = &self->g.d[0];
+	struct vq_driver *d = &self->g.d[self->qi];
 	unsigned int i, k;
 
 	ASSERT_EQ(0, region_new(self, 1, QSZ, F_SEAL_SHRINK | F_SEAL_GROW));
