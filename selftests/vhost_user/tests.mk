@@ -11,3 +11,11 @@ THREADED_TESTS += selftests/vhost_user/vhost_user_test
 XFAIL_TESTS += selftests/vhost_user/vhost_user_test
 $(B)/selftests/vhost_user/vhost_user_test: selftests/net/net_dev.h \
 	selftests/net/net_test.h selftests/vq_driver.h lib/vhost_user_priv.h
+
+# Inflight tracking: the test is the front-end of a tdev (selftests/core/
+# tdev.h) served over a socketpair; its main case kills a back-end in a
+# child process and resumes its in-flight chains in a new one.
+HOST_TESTS += selftests/vhost_user/vhost_user_inflight_test
+THREADED_TESTS += selftests/vhost_user/vhost_user_inflight_test
+$(B)/selftests/vhost_user/vhost_user_inflight_test: selftests/core/tdev.h \
+	selftests/vq_driver.h selftests/vdev_test.h lib/vhost_user_priv.h
