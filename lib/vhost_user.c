@@ -74,7 +74,8 @@
  * @kick_fd: the front-end's latest kick eventfd, or -1
  * @dev_kick_fd: the dup of it the device polls, while @in_dev
  * @call_fd: call eventfd (the queue's interrupt), or -1; read by workers
- * @err_fd: error eventfd, or -1 (kept, never signalled)
+ * @err_fd: error eventfd, or -1: signalled when the device needs a reset;
+ *          read by workers
  * @num: SET_VRING_NUM, 0 until then
  * @addr: SET_VRING_ADDR (front-end virtual addresses)
  * @addr_set: @addr was given
@@ -93,7 +94,7 @@ struct vu_ring {
 	int kick_fd;
 	int dev_kick_fd;
 	atomic_int call_fd;
-	int err_fd;
+	atomic_int err_fd;
 	uint32_t num;
 	struct vhost_vring_addr addr;
 	bool addr_set;
@@ -265,9 +266,26 @@ static int vu_irq_trigger(struct vdev_interrupt *irq, enum vdev_irq_type type,
 {
 	struct vdev_vhost_user *vu = container_of(irq, struct vdev_vhost_user,
 						  irq);
+	unsigned int i;
 	int fd;
 
-	/* No back-end channel: a config change is not signalled. */
+	/*
+	 * No back-end channel: a config change is not signalled. The one
+	 * the device raises when the driver broke it (DEVICE_NEEDS_RESET)
+	 * goes to every ring's error eventfd (QEMU logs "vhost vring
+	 * error"); the config interrupt does not say which ring.
+	 */
+	if (type == VDEV_IRQ_CONFIG) {
+		if (!vdev_device_needs_reset(vu->dev))
+			return 0;
+		for (i = 0; i < vu->nr_rings; i++) {
+			fd = atomic_load_explicit(&vu->rings[i].err_fd,
+						  memory_order_acquire);
+			if (fd >= 0)
+				eventfd_kick(fd);
+		}
+		return 0;
+	}
 	if (type != VDEV_IRQ_QUEUE || queue >= vu->nr_rings)
 		return 0;
 	fd = atomic_load_explicit(&vu->rings[queue].call_fd,
@@ -835,7 +853,7 @@ static void vu_ring_init(struct vdev_vhost_user *vu, struct vu_ring *r,
 	r->kick_fd = -1;
 	r->dev_kick_fd = -1;
 	atomic_store(&r->call_fd, -1);
-	r->err_fd = -1;
+	atomic_store(&r->err_fd, -1);
 	r->num = 0;
 	r->addr_set = false;
 	memset(&r->state, 0, sizeof(r->state));
@@ -853,9 +871,10 @@ static void vu_ring_close(struct vu_ring *r)
 	int fd = atomic_exchange(&r->call_fd, -1);
 
 	close_fd(&fd);
+	fd = atomic_exchange(&r->err_fd, -1);
+	close_fd(&fd);
 	close_fd(&r->kick_fd);
 	close_fd(&r->dev_kick_fd);
-	close_fd(&r->err_fd);
 }
 
 static bool vu_ring_wanted(const struct vdev_vhost_user *vu,
@@ -1343,9 +1362,10 @@ static int vu_set_vring_kick(struct vdev_vhost_user *vu,
 	return vu_sync(vu);
 }
 
-static int vu_set_vring_call(struct vdev_vhost_user *vu,
-			     const struct vhost_user_msg *msg, int *fds,
-			     unsigned int nr_fds)
+/* SET_VRING_CALL, SET_VRING_ERR: both are signalled by workers. */
+static int vu_set_vring_signal(struct vdev_vhost_user *vu,
+			       const struct vhost_user_msg *msg, int *fds,
+			       unsigned int nr_fds)
 {
 	struct vu_ring *r = NULL;
 	int fd, old, ret;
@@ -1357,26 +1377,15 @@ static int vu_set_vring_call(struct vdev_vhost_user *vu,
 	ret = vu_quiesce(vu);
 	if (ret) {
 		close_fd(&fd);
-		return vu_err(vu, ret, "SET_VRING_CALL: cannot park the workers");
+		return vu_err(vu, ret, "%s: cannot park the workers",
+			      vu_req_name(msg->hdr.request));
 	}
-	old = atomic_exchange(&r->call_fd, fd);
+	if (msg->hdr.request == VHOST_USER_SET_VRING_CALL)
+		old = atomic_exchange(&r->call_fd, fd);
+	else
+		old = atomic_exchange(&r->err_fd, fd);
 	vu_unquiesce(vu);
 	close_fd(&old);
-	return 0;
-}
-
-static int vu_set_vring_err(struct vdev_vhost_user *vu,
-			    const struct vhost_user_msg *msg, int *fds,
-			    unsigned int nr_fds)
-{
-	struct vu_ring *r = NULL;
-	int fd, ret;
-
-	ret = vu_vring_fd(vu, msg, fds, nr_fds, &r, &fd);
-	if (ret)
-		return ret;
-	close_fd(&r->err_fd);
-	r->err_fd = fd;
 	return 0;
 }
 
@@ -1752,9 +1761,8 @@ static int vu_handle(struct vdev_vhost_user *vu, const struct vhost_user_msg *ms
 	case VHOST_USER_SET_VRING_KICK:
 		return vu_set_vring_kick(vu, msg, fds, nr_fds);
 	case VHOST_USER_SET_VRING_CALL:
-		return vu_set_vring_call(vu, msg, fds, nr_fds);
 	case VHOST_USER_SET_VRING_ERR:
-		return vu_set_vring_err(vu, msg, fds, nr_fds);
+		return vu_set_vring_signal(vu, msg, fds, nr_fds);
 	case VHOST_USER_SET_VRING_ENABLE:
 		return vu_set_vring_enable(vu, &msg->payload.state);
 	case VHOST_USER_SET_CONFIG:

@@ -608,6 +608,52 @@ TEST_F(vu, traffic_both_ways)
 }
 
 /*
+ * The guest breaks its TX ring: the device needs a reset, and every
+ * ring's error eventfd (SET_VRING_ERR) is signalled, once; the
+ * connection and the other rings' fds stay as they were.
+ */
+TEST_F(vu, guest_breaks_ring_err_fd_signalled)
+{
+	struct vq_driver *d = &self->nd.drv[1];
+	int err[2], i;
+	uint64_t v;
+
+	ASSERT_EQ(0, conn_open(_metadata, self));
+	ASSERT_EQ(0, fe_boot(self, FE_FEAT, 2));
+	for (i = 0; i < 2; i++) {
+		err[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		ASSERT_LE(0, err[i]);
+		ASSERT_EQ(0, fe_vring_fd(&self->fe, VHOST_USER_SET_VRING_ERR,
+					 i, err[i]));
+	}
+	ASSERT_EQ(0, tx_one(&self->nd, self->peer, 1));
+	EXPECT_FALSE(vdev_device_needs_reset(self->nd.dev));
+	if (self->nd.format == VQ_PACKED)
+		/* AVAIL as the lap wants, USED the same: not a descriptor. */
+		vq_driver_pdesc_raw(d, d->next_avail, 0, 64, 0,
+				    d->avail_wrap ?
+				    VQ_PACKED_AVAIL | VQ_PACKED_USED : 0);
+	else
+		vq_driver_set_avail_idx(d, d->avail_idx + d->size + 1);
+	v = 1;
+	ASSERT_EQ(sizeof(v), write(self->nd.kick[1], &v, sizeof(v)));
+	for (i = 0; i < 2; i++) {
+		struct pollfd pfd = { .fd = err[i], .events = POLLIN };
+
+		ASSERT_EQ(1, poll(&pfd, 1, FE_WAIT_MS)) TH_LOG("ring %d", i);
+		ASSERT_EQ(sizeof(v), read(err[i], &v, sizeof(v)));
+		EXPECT_EQ(1, v);
+	}
+	EXPECT_TRUE(vdev_device_needs_reset(self->nd.dev));
+	EXPECT_TRUE(log_has("device needs reset"));
+	EXPECT_EQ(0, conn_close(self));
+	for (i = 0; i < 2; i++)
+		close(err[i]);
+	EXPECT_FALSE(vdev_test_leaked(self->fds0, self->tasks0,
+				      VDEV_TEST_SETTLE_MS, 0));
+}
+
+/*
  * GET_VRING_BASE stops the ring: its base comes back, nothing moves on
  * it any more while RX goes on; SET_VRING_* and a kick start it again at
  * that base, and the device goes on at the used index of the ring.
