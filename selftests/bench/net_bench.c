@@ -456,7 +456,9 @@ static struct result rx_ceiling(struct nd *nd, int fd, int ps, size_t len)
  * RX buffers are posted only once the TAP is full; then, as a NAPI
  * guest: take every used buffer (length, num_buffers and the frame's
  * type checked), refill as many, kick if the device asks, and with
- * nothing used sleep on the interrupt until 32 more are.
+ * nothing used sleep on the interrupt until half of the posted buffers
+ * are used (as NAPI, busy, keeps interrupts off: each one costs the
+ * worker an eventfd write and a wakeup).
  */
 static struct result rx_device(struct nd *nd, int ps, size_t len)
 {
@@ -471,7 +473,7 @@ static struct result rx_device(struct nd *nd, int ps, size_t len)
 	nd_rx_fill(nd, 0, ND_QSZ, ND_RXBUF);
 	/* Until every frame is in, or none came for 200 ms (TAP drops). */
 	while (got < n) {
-		unsigned int k = 0;
+		unsigned int k = 0, want;
 		uint32_t ulen;
 		int head;
 
@@ -493,7 +495,10 @@ static struct result rx_device(struct nd *nd, int ps, size_t len)
 			nd_rx_fill(nd, 0, k, ND_RXBUF);
 			continue;
 		}
-		if (!wait_used(nd, d, n - got < 32 ? n - got : 32) &&
+		want = (ND_QSZ - d->num_free) / 2;
+		if (want > n - got)
+			want = n - got;
+		if (!wait_used(nd, d, want ? want : 1) &&
 		    vq_driver_used_pending(d) == 0)
 			break;
 	}
