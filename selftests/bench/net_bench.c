@@ -348,8 +348,11 @@ static bool wait_used(struct nd *nd, struct vq_driver *d, uint16_t n)
  * is room for (each numbered), publish and kick once for all of them
  * (the device asks for kicks only when it ran dry), and when the ring is
  * full, sleep on the interrupt until half of what is out came back. The
- * window counts only if the device's tx_frames counter says every frame
- * went to the TAP.
+ * frames go from the 256 slots in turn, as the ceiling's do (taking the
+ * slot of the descriptor the driver reuses would keep a few slots hot
+ * in cache on one path and not on the other); a slot still in flight is
+ * not written. The window counts only if the device's tx_frames counter
+ * says every frame went to the TAP.
  */
 static struct result tx_device(struct nd *nd, size_t len)
 {
@@ -357,8 +360,11 @@ static struct result tx_device(struct nd *nd, size_t len)
 	struct vq_driver *d = &nd->drv[1];
 	unsigned long done = 0, sent = 0;
 	uint64_t frames0 = nd_counter(nd, "tx_frames");
+	uint16_t slot_of[ND_QSZ];
+	bool busy[ND_QSZ] = { false };
 	struct cpu_mark m;
 	uint64_t end;
+	int head;
 
 	if (tx_slots_fill(nd, &l, len))
 		return rate(0, len, 1);
@@ -366,17 +372,25 @@ static struct result tx_device(struct nd *nd, size_t len)
 	while (done < nr_frames) {
 		unsigned int k = 0, added = 0;
 
-		while (vq_driver_get_used(d, NULL) >= 0)
+		while ((head = vq_driver_get_used(d, NULL)) >= 0) {
+			busy[slot_of[head % ND_QSZ]] = false;
 			k++;
+		}
 		done += k;
-		while (sent < nr_frames && d->num_free) {
+		while (sent < nr_frames && d->num_free &&
+		       !busy[sent % ND_QSZ]) {
+			unsigned int slot = sent % ND_QSZ;
 			struct vq_buf b = {
-				.gpa = l.base + (uint64_t)d->free_head * l.stride,
+				.gpa = l.base + (uint64_t)slot * l.stride,
 				.len = ND_HDR + len,
 			};
 
-			tx_produce(nd, &l, d->free_head, sent);
-			vq_driver_add(d, &b, 1, NULL, 0, false);
+			tx_produce(nd, &l, slot, sent);
+			head = vq_driver_add(d, &b, 1, NULL, 0, false);
+			if (head < 0)
+				break;
+			slot_of[head] = slot;
+			busy[slot] = true;
 			sent++;
 			added++;
 		}
