@@ -31,10 +31,12 @@
  *   NET_BENCH_ROUNDS=n   windows per contender, best kept (default 3)
  *   NET_BENCH_SIZES=64,1500,65536  NET_BENCH_DIRS=tx,rx
  *   NET_BENCH_WHO=abc    NET_BENCH_NO_REOPEN=1: run only part of it
+ *   NET_BENCH_CPUS=d,w   driver (and loop) on CPU d, workers on CPU w
  */
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -670,6 +672,47 @@ static int ceiling_fd(void)
 	return fd;
 }
 
+/*
+ * NET_BENCH_CPUS=d,w: the driver (and the ceiling's loop) on CPU d, the
+ * device's workers on CPU w; unset, the scheduler places them (on an
+ * idle 2-CPU machine it mostly keeps both on one CPU: wake-affine).
+ */
+static void place_threads(bool device)
+{
+	const char *e = getenv("NET_BENCH_CPUS");
+	unsigned int dc, wc;
+	cpu_set_t set;
+	DIR *d;
+	struct dirent *t;
+
+	if (!e || sscanf(e, "%u,%u", &dc, &wc) != 2)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(dc, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+	if (!device)
+		return;
+	d = opendir("/proc/self/task");
+	if (!d)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(wc, &set);
+	while ((t = readdir(d))) {
+		char path[300], comm[32] = "";
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
+			 t->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof(comm), f) && !strncmp(comm, "vdev-", 5))
+			sched_setaffinity(atoi(t->d_name), sizeof(set), &set);
+		fclose(f);
+	}
+	closedir(d);
+}
+
 /* One window of @c for @dir ("TX"/"RX") at @len; pps 0 on failure. */
 static struct result run_one(struct nd *nd, int ps, enum contender c,
 			     bool tx, size_t len)
@@ -681,6 +724,7 @@ static struct result run_one(struct nd *nd, int ps, enum contender c,
 		fd = ceiling_fd();
 		if (fd < 0)
 			return r;
+		place_threads(false);
 		r = tx ? tx_ceiling(nd, fd, len) : rx_ceiling(nd, fd, ps, len);
 		close(fd);
 		return r;
@@ -689,8 +733,10 @@ static struct result run_one(struct nd *nd, int ps, enum contender c,
 	if (nd_create(nd, TAP, 1))
 		return r;
 	if (!nd_activate(nd, 1, FEAT | (len > ND_TXBUF - ND_HDR ?
-					 ND_F_HOST_TSO : 0)))
+					 ND_F_HOST_TSO : 0))) {
+		place_threads(true);
 		r = tx ? tx_device(nd, len) : rx_device(nd, ps, len);
+	}
 	nd_destroy(nd);
 	return r;
 }
