@@ -15,19 +15,25 @@
  * returns; a write the TAP pushes back stays armed in the kernel and
  * completes later through the ring fd, its chain held until then.
  *
- * RX: a round of up to NET_UR_RX_SLOTS readv SQEs, each straight into
- * one guest chain (with a sink buffer past it, so that an oversized
- * frame is seen and dropped), in one submit. The kernel issues them in
+ * RX: a round of up to NET_UR_RX_SLOTS read SQEs, each straight into
+ * one guest chain, in one submit. tun copies what fits and returns what
+ * it copied, so an oversized frame must be seen: a chain of one buffer
+ * larger than the largest frame the device takes (rx_cap) gets a plain
+ * read (no iovec to import), and a read that fills it is an oversized
+ * frame; any other chain gets a readv with a sink buffer past it, and a
+ * read that goes into the sink is one. The kernel issues them in
  * order: the first one waits for a frame (its poll armed by the kernel)
  * when the TAP is empty; the others carry RWF_NOWAIT and take the frames
  * that are there, or complete with -EAGAIN at once. So only one request
  * ever waits on the TAP (no thundering herd of armed reads), and CQEs
  * come in frame order. A chain a read did not fill (-EAGAIN) is kept as
  * a spare and goes first in the next round, which starts when the
- * round's last CQE is in. (Hard-linked reads would wait for each other,
- * but a cancel does not stop the rest of a hard link: each one would run
- * after it, from the kernel's fallback work once the worker is gone.) Frames that need
- * more than one guest chain (mergeable buffers smaller than the largest
+ * round's last CQE is in, in the same handler (the reads of a full TAP
+ * complete inside the submit) for up to NET_BATCH frames. (Hard-linked
+ * reads would wait for each other, but a cancel does not stop the rest
+ * of a hard link: each one would run after it, from the kernel's
+ * fallback work once the worker is gone.) Frames that need more than
+ * one guest chain (mergeable buffers smaller than the largest
  * frame), a frame parked in the scratch buffer, and chains with IOV_MAX
  * iovecs go through the syscall path (net_rx_process()), woken by a
  * one-shot IORING_OP_POLL_ADD, only while no read is in flight: frames
@@ -97,11 +103,13 @@ enum net_ur_rx_state {
  * @c: the chain
  * @seq: RX: pop order, for the give-back at a queue reset
  * @state: RX: enum net_ur_rx_state
+ * @plain: RX: read without the sink (a full read is an oversized frame)
  */
 struct net_ur_slot {
 	struct vdev_chain c;
 	uint64_t seq;
 	unsigned int state;
+	bool plain;
 };
 
 /**
@@ -160,7 +168,8 @@ struct net_uring {
 int net_uring_probe(void)
 {
 	static const int ops[] = {
-		IORING_OP_READV, IORING_OP_WRITEV, IORING_OP_WRITE,
+		IORING_OP_READ, IORING_OP_READV, IORING_OP_WRITEV,
+		IORING_OP_WRITE,
 		IORING_OP_POLL_ADD, IORING_OP_ASYNC_CANCEL,
 	};
 	struct io_uring_probe *probe;
@@ -244,8 +253,9 @@ static void ur_rx_cqe(struct vdev_worker *w, struct net_pair *p,
 		ur_rx_spare(s);
 		return;
 	}
-	if (unlikely((uint32_t)res > s->c.write_len)) {
-		/* Past the guest's chain, into the sink. */
+	if (unlikely((uint32_t)res > s->c.write_len ||
+		     (s->plain && (uint32_t)res == s->c.write_len))) {
+		/* Into the sink, or a plain read cut to the chain. */
 		stat_add(p, NET_RX_DROPS, 1);
 		ur_rx_spare(s);
 		return;
@@ -334,6 +344,7 @@ static int ur_rx_pop(struct net_pair *p, struct net_ur_slot *s,
 static int ur_rx_post(struct vdev_worker *w, struct net_pair *p)
 {
 	struct net_uring *ur = p->ur;
+	struct vdev_net *n = p->net;
 	unsigned int round[NET_UR_RX_SLOTS];
 	unsigned int i, k;
 	bool sync;
@@ -386,9 +397,20 @@ again:
 
 		if (!sqe)
 			break;
-		iov[s->c.nr_write].iov_base = ur->sink;
-		iov[s->c.nr_write].iov_len = NET_SCRATCH_LEN;
-		io_uring_prep_readv(sqe, 0, iov, s->c.nr_write + 1, 0);
+		/*
+		 * A plain read imports no iovec: the usual chain, one
+		 * buffer larger than any frame the device takes.
+		 */
+		s->plain = s->c.nr_write == 1 && s->c.write_len > n->rx_cap;
+		if (s->plain) {
+			io_uring_prep_read(sqe, 0, iov[0].iov_base,
+					   iov[0].iov_len, 0);
+		} else {
+			iov[s->c.nr_write].iov_base = ur->sink;
+			iov[s->c.nr_write].iov_len = NET_SCRATCH_LEN;
+			io_uring_prep_readv(sqe, 0, iov, s->c.nr_write + 1,
+					    0);
+		}
 		sqe->flags |= IOSQE_FIXED_FILE;
 		/* The first waits for a frame, the others take what is there. */
 		if (i)
@@ -571,21 +593,29 @@ static void ur_rx_resume(struct vdev_worker *w, struct net_pair *p)
 	}
 }
 
-/* The ring has CQEs: finish them, start what they made room for. */
+/*
+ * The ring has CQEs: finish them, start what they made room for. An RX
+ * round's reads complete inside its submit when the TAP holds frames,
+ * so go on with the next round here, without a trip through epoll, for
+ * up to NET_BATCH frames.
+ */
 static int ur_event(struct vdev_worker *w, uint32_t events, void *data)
 {
 	struct net_pair *p = data;
 	struct net_uring *ur = p->ur;
+	unsigned int rounds = NET_BATCH / NET_UR_RX_SLOTS;
 	int ret;
 
-	ur_reap(w, p);
-	ur_rx_resume(w, p);
-	if (ur->tx_blocked && ur->tx_nr_free) {
-		ret = ur_tx_process(w, p);
-		if (ret < 0)
-			ur->tx_blocked = false;	/* the TX queue is dead */
+	do {
+		ur_reap(w, p);
 		ur_rx_resume(w, p);
-	}
+		if (ur->tx_blocked && ur->tx_nr_free) {
+			ret = ur_tx_process(w, p);
+			if (ret < 0)
+				ur->tx_blocked = false;	/* the TX queue is dead */
+			ur_rx_resume(w, p);
+		}
+	} while (--rounds && io_uring_cq_ready(&ur->ring));
 	return 0;
 }
 

@@ -7,10 +7,20 @@
  *   RX  TAP -> vdev-net -> driver    vs  (a) read() loop on a TAP fd
  *
  * with vdev on (b) its syscall-per-frame TAP I/O and (c) its io_uring
- * TAP I/O, for 64-byte and 1500-byte frames: the three in interleaved
- * windows, best of NET_BENCH_ROUNDS, the ceiling's fd set up like the
- * device's (ceiling_fd()). Then destroy (with traffic running) + create
- * + activate on the same TAP, p50/p99 over 1,000 cycles, on each path.
+ * TAP I/O, for 64-byte and 1500-byte frames and (TX) 64 KiB TSO frames:
+ * the three in interleaved windows, best of NET_BENCH_ROUNDS, the
+ * ceiling's fd set up like the device's (ceiling_fd()). Then destroy
+ * (with traffic running) + create + activate on the same TAP, p50/p99
+ * over 1,000 cycles, on each path.
+ *
+ * The driver side behaves as a guest's virtio-net driver with EVENT_IDX
+ * and NAPI: batched adds, one publish and kick check per batch, used
+ * entries taken in batches, and a sleep on the interrupt (used_event)
+ * when it has nothing to do, instead of a spin that would take the CPU
+ * the device's worker needs. Every frame is produced (TX: numbered in
+ * its slot, by the ceiling's loop too) and checked (TX: the device's
+ * tx_frames counter; RX: length, num_buffers, type, in the ceiling too);
+ * a window that fails a check reports 0 pps.
  *
  * RX drains a TAP queue filled beforehand (txqueuelen raised), so that
  * the producer's speed does not enter the figure. Runs in a fresh network
@@ -19,13 +29,18 @@
  *   NET_BENCH_FRAMES=n   frames per TX measurement (default 500000)
  *   NET_BENCH_CYCLES=n   reset cycles (default 1000)
  *   NET_BENCH_ROUNDS=n   windows per contender, best kept (default 3)
+ *   NET_BENCH_SIZES=64,1500,65536  NET_BENCH_DIRS=tx,rx
+ *   NET_BENCH_WHO=abc    NET_BENCH_NO_REOPEN=1: run only part of it
+ *   NET_BENCH_CPUS=d,w   driver (and loop) on CPU d, workers on CPU w
  */
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -44,6 +59,7 @@ struct result {
 	double dev_ns;		/* device threads' CPU per frame */
 	double drv_ns;		/* driver (or ceiling) thread's CPU per frame */
 	double wakeups;		/* device threads' sleeps per 1000 frames */
+	double drv_sleeps;	/* the driver's, per 1000 frames */
 };
 
 struct cpu_mark {
@@ -51,7 +67,18 @@ struct cpu_mark {
 	uint64_t dev;
 	uint64_t drv;
 	uint64_t sw;
+	uint64_t drv_sw;
 };
+
+/* Voluntary context switches of the calling thread: its sleeps. */
+static uint64_t thread_sleeps(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_THREAD, &ru))
+		return 0;
+	return ru.ru_nvcsw;
+}
 
 static uint64_t thread_cpu_ns(void)
 {
@@ -118,6 +145,7 @@ static void mark(struct cpu_mark *m)
 	m->sw = 0;
 	m->dev = dev_cpu_ns(&m->sw);
 	m->drv = thread_cpu_ns();
+	m->drv_sw = thread_sleeps();
 	m->t0 = nd_now_ns();
 }
 
@@ -141,26 +169,121 @@ static struct result rate_cpu(unsigned long n, size_t len, uint64_t end,
 		r.drv_ns = (double)(thread_cpu_ns() - m->drv) / n;
 		r.dev_ns = (double)(dev_cpu_ns(&sw) - m->dev) / n;
 		r.wakeups = (double)(sw - m->sw) * 1000 / n;
+		r.drv_sleeps = (double)(thread_sleeps() - m->drv_sw) * 1000 / n;
 	}
 	return r;
 }
 
-/* The frame in every TX slot of queue 1: header + frame in one buffer. */
-static uint8_t *tx_slot(struct nd *nd, unsigned int i)
+/*
+ * The TX slots: 256 of them, ND_TXBUF apart in queue 1's buffer for 64
+ * and 1500 B, TX_GSO_STRIDE apart in a buffer of their own for the
+ * 64 KiB GSO frames. The driver (and the ceiling's loop) writes each
+ * frame's sequence number into its slot before it goes, as a guest
+ * writes every frame it sends.
+ */
+#define GSO_LEN		65536			/* the 64 KiB GSO frame */
+#define TX_GSO_STRIDE	(68 * 1024)
+
+static uint64_t tx_gso_base;
+
+struct tx_layout {
+	uint64_t base;
+	size_t stride;
+	size_t seq_off;		/* where the sequence number goes */
+};
+
+static struct tx_layout tx_layout(struct nd *nd, size_t len)
 {
-	return vq_guest_ptr(&nd->g, nd->buf[1] + (uint64_t)i * ND_TXBUF,
-			    ND_TXBUF);
+	if (len > ND_TXBUF - ND_HDR)
+		return (struct tx_layout){ tx_gso_base, TX_GSO_STRIDE,
+					   ND_HDR + 14 + 20 + 4 };
+	return (struct tx_layout){ nd->buf[1], ND_TXBUF, ND_HDR + 14 };
 }
 
-static int tx_slots_fill(struct nd *nd, size_t len)
+static uint8_t *tx_slot(struct nd *nd, const struct tx_layout *l,
+			unsigned int i)
+{
+	return vq_guest_ptr(&nd->g, l->base + (uint64_t)i * l->stride,
+			    l->stride);
+}
+
+static uint16_t csum_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+static uint32_t csum_add(uint32_t sum, const uint8_t *b, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < len; i += 2)
+		sum += (b[i] << 8) | b[i + 1];
+	return sum;
+}
+
+/*
+ * A 64 KiB TCP/IPv4 frame as a guest's TSO hands it over: GSO header,
+ * CHECKSUM_PARTIAL (the TCP checksum field holds the pseudo-header sum),
+ * a valid IP header checksum.
+ */
+static void gso_frame(uint8_t *p)
+{
+	struct virtio_net_hdr_v1 *h = (void *)p;
+	uint8_t *f = p + ND_HDR, *ip = f + 14, *t = ip + 20;
+	size_t pay = GSO_LEN - 14 - 20 - 20, i;
+	uint32_t ph;
+
+	memset(h, 0, ND_HDR);
+	h->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	h->gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+	h->hdr_len = htole16(54);
+	h->gso_size = htole16(1448);
+	h->csum_start = htole16(34);
+	h->csum_offset = htole16(16);
+	memset(f, 0xff, 6);
+	memcpy(f + 6, "\x02\0\0\0\0\1", 6);
+	f[12] = 0x08;
+	f[13] = 0x00;
+	memset(ip, 0, 40);
+	ip[0] = 0x45;
+	ip[2] = (20 + 20 + pay) >> 8;
+	ip[3] = (20 + 20 + pay) & 0xff;
+	ip[8] = 64;
+	ip[9] = IPPROTO_TCP;
+	memcpy(ip + 12, "\x0a\0\0\x01\x0a\0\0\x02", 8);
+	ph = csum_fold(csum_add(0, ip, 20));
+	ip[10] = (uint8_t)(~ph >> 8);
+	ip[11] = (uint8_t)~ph;
+	t[0] = 1234 >> 8;
+	t[1] = 1234 & 0xff;
+	t[3] = 80;
+	t[12] = 5 << 4;
+	t[13] = 0x10;			/* ACK */
+	t[14] = 0xff;
+	t[15] = 0xff;
+	ph = csum_fold(csum_add(0, ip + 12, 8) + IPPROTO_TCP + 20 + pay);
+	t[16] = (uint8_t)(ph >> 8);
+	t[17] = (uint8_t)ph;
+	for (i = 0; i < pay; i++)
+		t[20 + i] = (uint8_t)(i * 7);
+}
+
+static int tx_slots_fill(struct nd *nd, const struct tx_layout *l,
+			 size_t len)
 {
 	unsigned int i;
 
 	for (i = 0; i < ND_QSZ; i++) {
-		uint8_t *p = tx_slot(nd, i);
+		uint8_t *p = tx_slot(nd, l, i);
 
 		if (!p)
 			return -EFAULT;
+		if (len > ND_TXBUF - ND_HDR) {
+			gso_frame(p);
+			continue;
+		}
 		memset(p, 0, ND_HDR);
 		nd_frame(p + ND_HDR, len, (const uint8_t *)"\x02\0\0\0\0\1",
 			 0);
@@ -168,60 +291,127 @@ static int tx_slots_fill(struct nd *nd, size_t len)
 	return 0;
 }
 
-/*
- * Ceiling: write() header + frame on a TAP fd from one thread, from the
- * same 256 guest slots the device sends from, in the same order (@hot:
- * from slot 0 only, always in cache).
- */
-static struct result tx_ceiling(struct nd *nd, int fd, size_t len, bool hot)
+/* What a guest writes into every frame it sends: here, its number. */
+static inline void tx_produce(struct nd *nd, const struct tx_layout *l,
+			      unsigned int slot, uint32_t seq)
 {
-	struct cpu_mark m;
-	unsigned long i;
-
-	if (tx_slots_fill(nd, len))
-		return rate(0, len, 1);
-	mark(&m);
-	for (i = 0; i < nr_frames; i++)
-		if (syscall(SYS_write, fd, tx_slot(nd, hot ? 0 : i % ND_QSZ),
-			    ND_HDR + len) < 0 && errno != EAGAIN)
-			break;
-	return rate_cpu(i, len, nd_now_ns(), &m);
+	memcpy(tx_slot(nd, l, slot) + l->seq_off, &seq, sizeof(seq));
 }
 
-/* The device: keep TX queue 1 full, count completions. */
-static struct result tx_device(struct nd *nd, size_t len)
+/*
+ * Ceiling: write() header + frame on a TAP fd from one thread, from the
+ * same 256 guest slots the device sends from, in the same order, each
+ * numbered first as the driver numbers them. Only frames the TAP took
+ * count.
+ */
+static struct result tx_ceiling(struct nd *nd, int fd, size_t len)
 {
-	struct vq_driver *d = &nd->drv[1];
-	unsigned long done = 0, sent = 0;
+	struct tx_layout l = tx_layout(nd, len);
+	unsigned long i, sent = 0;
 	struct cpu_mark m;
 
-	if (tx_slots_fill(nd, len))
+	if (tx_slots_fill(nd, &l, len))
+		return rate(0, len, 1);
+	mark(&m);
+	for (i = 0; i < nr_frames; i++) {
+		tx_produce(nd, &l, i % ND_QSZ, i);
+		if (syscall(SYS_write, fd, tx_slot(nd, &l, i % ND_QSZ),
+			    ND_HDR + len) == (long)(ND_HDR + len))
+			sent++;
+		else if (errno != EAGAIN && errno != ENOBUFS)
+			break;
+	}
+	return rate_cpu(sent, len, nd_now_ns(), &m);
+}
+
+/*
+ * Sleep on the interrupt until the device has used @n more entries
+ * (EVENT_IDX used_event, as virtqueue_enable_cb_delayed() sets it), at
+ * most 200 ms; false on the time-out. A guest's vCPU halts there too.
+ */
+static bool wait_used(struct nd *nd, struct vq_driver *d, uint16_t n)
+{
+	struct pollfd pfd = { .fd = nd->irqfd, .events = POLLIN };
+	uint64_t v;
+
+	vq_driver_set_used_event(d, (uint16_t)(d->last_used + n - 1));
+	if (vq_driver_used_pending(d) >= n)
+		return true;
+	if (poll(&pfd, 1, 200) <= 0)
+		return false;
+	if (read(nd->irqfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return false;
+	return true;
+}
+
+/*
+ * The device, driven as a guest's TX queue is (virtio-net's start_xmit
+ * with NAPI TX): take back what the device used, add every frame there
+ * is room for (each numbered), publish and kick once for all of them
+ * (the device asks for kicks only when it ran dry), and when the ring is
+ * full, sleep on the interrupt until half of what is out came back. The
+ * frames go from the 256 slots in turn, as the ceiling's do (taking the
+ * slot of the descriptor the driver reuses would keep a few slots hot
+ * in cache on one path and not on the other); a slot still in flight is
+ * not written. The window counts only if the device's tx_frames counter
+ * says every frame went to the TAP.
+ */
+static struct result tx_device(struct nd *nd, size_t len)
+{
+	struct tx_layout l = tx_layout(nd, len);
+	struct vq_driver *d = &nd->drv[1];
+	unsigned long done = 0, sent = 0;
+	uint64_t frames0 = nd_counter(nd, "tx_frames");
+	uint16_t slot_of[ND_QSZ];
+	bool busy[ND_QSZ] = { false };
+	struct cpu_mark m;
+	uint64_t end;
+	int head;
+
+	if (tx_slots_fill(nd, &l, len))
 		return rate(0, len, 1);
 	mark(&m);
 	while (done < nr_frames) {
-		unsigned long added = sent;
+		unsigned int k = 0, added = 0;
 
-		while (sent < nr_frames && d->num_free) {
+		while ((head = vq_driver_get_used(d, NULL)) >= 0) {
+			busy[slot_of[head % ND_QSZ]] = false;
+			k++;
+		}
+		done += k;
+		while (sent < nr_frames && d->num_free &&
+		       !busy[sent % ND_QSZ]) {
+			unsigned int slot = sent % ND_QSZ;
 			struct vq_buf b = {
-				.gpa = nd->buf[1] +
-				       (uint64_t)d->free_head * ND_TXBUF,
+				.gpa = l.base + (uint64_t)slot * l.stride,
 				.len = ND_HDR + len,
 			};
 
-			vq_driver_add(d, &b, 1, NULL, 0, false);
+			tx_produce(nd, &l, slot, sent);
+			head = vq_driver_add(d, &b, 1, NULL, 0, false);
+			if (head < 0)
+				break;
+			slot_of[head] = slot;
+			busy[slot] = true;
 			sent++;
+			added++;
 		}
-		/*
-		 * Publish (and maybe kick) only what is new, as a driver
-		 * does: storing avail->idx on every turn of this loop keeps
-		 * the cache line the device reads it from dirty on our CPU.
-		 */
-		if (sent != added)
+		if (added)
 			nd_kick(nd, 1);
-		while (vq_driver_get_used(d, NULL) >= 0)
-			done++;
+		if (k || added || done == sent)
+			continue;
+		if (!wait_used(nd, d, (sent - done + 1) / 2))
+			break;
 	}
-	return rate_cpu(done, len, nd_now_ns(), &m);
+	end = nd_now_ns();
+	if (nd_counter(nd, "tx_frames") - frames0 != done) {
+		fprintf(stderr, "net_bench: TX %zu B: %lu frames used, device sent %llu\n",
+			len, done,
+			(unsigned long long)(nd_counter(nd, "tx_frames") -
+					     frames0));
+		return rate(0, len, 1);
+	}
+	return rate_cpu(done, len, end, &m);
 }
 
 /* Fill the TAP's queue with @n frames through a packet socket on it. */
@@ -238,12 +428,24 @@ static unsigned long tap_fill(int ps, size_t len, unsigned long n)
 }
 
 /*
- * Ceiling: read() on a TAP fd from one thread, into the same 256 guest
- * buffers the device fills, in the same order (@hot: into the first one
- * only, always in cache).
+ * Is @p (@got bytes, header first) a frame tap_fill() sent: 1, 0 for
+ * another frame (the kernel's own, IPv6 neighbour discovery on the TAP:
+ * not counted), -1 for one of ours that came wrong.
  */
-static struct result rx_ceiling(struct nd *nd, int fd, int ps, size_t len,
-				bool hot)
+static int rx_frame_ok(const uint8_t *p, long got, size_t len)
+{
+	if (got < (long)ND_HDR + 14 || p[ND_HDR + 12] != (ND_ETHERTYPE >> 8) ||
+	    p[ND_HDR + 13] != (ND_ETHERTYPE & 0xff))
+		return 0;
+	return got == (long)(ND_HDR + len) ? 1 : -1;
+}
+
+/*
+ * Ceiling: read() on a TAP fd from one thread, into the same 256 guest
+ * buffers the device fills, in the same order, each frame checked as
+ * the driver checks it.
+ */
+static struct result rx_ceiling(struct nd *nd, int fd, int ps, size_t len)
 {
 	unsigned long n, i = 0;
 	struct cpu_mark m;
@@ -251,22 +453,33 @@ static struct result rx_ceiling(struct nd *nd, int fd, int ps, size_t len,
 	n = tap_fill(ps, len, nr_frames / 5);
 	mark(&m);
 	while (i < n) {
-		uint64_t gpa = nd->buf[0] +
-			       (uint64_t)(hot ? 0 : i % ND_QSZ) * ND_RXBUF;
+		uint64_t gpa = nd->buf[0] + (uint64_t)(i % ND_QSZ) * ND_RXBUF;
+		uint8_t *p = vq_guest_ptr(&nd->g, gpa, ND_RXBUF);
+		long got = syscall(SYS_read, fd, p, ND_RXBUF);
+		int ok;
 
-		if (syscall(SYS_read, fd, vq_guest_ptr(&nd->g, gpa, ND_RXBUF),
-			    ND_RXBUF) <= 0)
+		if (got <= 0)
 			break;
-		i++;
+		ok = rx_frame_ok(p, got, len);
+		if (ok < 0)
+			return rate(0, len, 1);
+		i += ok;
 	}
 	return rate_cpu(i, len, nd_now_ns(), &m);
 }
 
-/* RX buffers are posted only once the TAP is full, then refilled. */
+/*
+ * RX buffers are posted only once the TAP is full; then, as a NAPI
+ * guest: take every used buffer (length, num_buffers and the frame's
+ * type checked), refill as many, kick if the device asks, and with
+ * nothing used sleep on the interrupt until half of the posted buffers
+ * are used (as NAPI, busy, keeps interrupts off: each one costs the
+ * worker an eventfd write and a wakeup).
+ */
 static struct result rx_device(struct nd *nd, int ps, size_t len)
 {
 	struct vq_driver *d = &nd->drv[0];
-	unsigned long n, got = 0;
+	unsigned long n, got = 0, bad = 0;
 	struct cpu_mark m;
 	uint64_t last;
 
@@ -275,18 +488,74 @@ static struct result rx_device(struct nd *nd, int ps, size_t len)
 	last = m.t0;
 	nd_rx_fill(nd, 0, ND_QSZ, ND_RXBUF);
 	/* Until every frame is in, or none came for 200 ms (TAP drops). */
-	while (got < n && nd_now_ns() - last < 200000000ULL) {
-		unsigned int k = 0;
+	while (got < n) {
+		unsigned int k = 0, want;
+		uint32_t ulen;
+		int head;
 
-		while (vq_driver_get_used(d, NULL) >= 0)
+		while ((head = vq_driver_get_used(d, &ulen)) >= 0) {
+			const uint8_t *p = vq_guest_ptr(&nd->g, nd->buf[0] +
+							(uint64_t)head * ND_RXBUF,
+							ND_RXBUF);
+			struct virtio_net_hdr_v1 h;
+			int ok = rx_frame_ok(p, ulen, len);
+
+			memcpy(&h, p, sizeof(h));
+			if (ok < 0 || le16toh(h.num_buffers) != 1)
+				bad++;
+			got += ok > 0;
 			k++;
-		if (!k)
+		}
+		if (k) {
+			last = nd_now_ns();
+			nd_rx_fill(nd, 0, k, ND_RXBUF);
 			continue;
-		got += k;
-		last = nd_now_ns();
-		nd_rx_fill(nd, 0, k, ND_RXBUF);
+		}
+		want = (ND_QSZ - d->num_free) / 2;
+		if (want > n - got)
+			want = n - got;
+		if (!wait_used(nd, d, want ? want : 1) &&
+		    vq_driver_used_pending(d) == 0)
+			break;
+	}
+	if (bad) {
+		fprintf(stderr, "net_bench: RX %zu B: %lu of %lu frames wrong\n",
+			len, bad, got);
+		return rate(0, len, 1);
 	}
 	return rate_cpu(got, len, last, &m);
+}
+
+/* NET_BENCH_SIZES / NET_BENCH_DIRS / NET_BENCH_WHO: run only these. */
+static bool want_size(size_t len)
+{
+	const char *e = getenv("NET_BENCH_SIZES");
+	char *end;
+
+	if (!e)
+		return true;
+	while (*e) {
+		if (strtoul(e, &end, 0) == len)
+			return true;
+		if (end == e)
+			return false;
+		e = *end ? end + 1 : end;
+	}
+	return false;
+}
+
+static bool want_dir(const char *dir)
+{
+	const char *e = getenv("NET_BENCH_DIRS");
+
+	return !e || strstr(e, dir);
+}
+
+static bool want_who(unsigned int c)
+{
+	const char *e = getenv("NET_BENCH_WHO");
+
+	return !e || strchr(e, "abc"[c]);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -403,6 +672,47 @@ static int ceiling_fd(void)
 	return fd;
 }
 
+/*
+ * NET_BENCH_CPUS=d,w: the driver (and the ceiling's loop) on CPU d, the
+ * device's workers on CPU w; unset, the scheduler places them (on an
+ * idle 2-CPU machine it mostly keeps both on one CPU: wake-affine).
+ */
+static void place_threads(bool device)
+{
+	const char *e = getenv("NET_BENCH_CPUS");
+	unsigned int dc, wc;
+	cpu_set_t set;
+	DIR *d;
+	struct dirent *t;
+
+	if (!e || sscanf(e, "%u,%u", &dc, &wc) != 2)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(dc, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+	if (!device)
+		return;
+	d = opendir("/proc/self/task");
+	if (!d)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(wc, &set);
+	while ((t = readdir(d))) {
+		char path[300], comm[32] = "";
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
+			 t->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof(comm), f) && !strncmp(comm, "vdev-", 5))
+			sched_setaffinity(atoi(t->d_name), sizeof(set), &set);
+		fclose(f);
+	}
+	closedir(d);
+}
+
 /* One window of @c for @dir ("TX"/"RX") at @len; pps 0 on failure. */
 static struct result run_one(struct nd *nd, int ps, enum contender c,
 			     bool tx, size_t len)
@@ -414,16 +724,19 @@ static struct result run_one(struct nd *nd, int ps, enum contender c,
 		fd = ceiling_fd();
 		if (fd < 0)
 			return r;
-		r = tx ? tx_ceiling(nd, fd, len, false) :
-			 rx_ceiling(nd, fd, ps, len, false);
+		place_threads(false);
+		r = tx ? tx_ceiling(nd, fd, len) : rx_ceiling(nd, fd, ps, len);
 		close(fd);
 		return r;
 	}
 	nd->io = c == C_URING ? VDEV_NET_IO_URING : VDEV_NET_IO_SYSCALL;
 	if (nd_create(nd, TAP, 1))
 		return r;
-	if (!nd_activate(nd, 1, FEAT))
+	if (!nd_activate(nd, 1, FEAT | (len > ND_TXBUF - ND_HDR ?
+					 ND_F_HOST_TSO : 0))) {
+		place_threads(true);
 		r = tx ? tx_device(nd, len) : rx_device(nd, ps, len);
+	}
 	nd_destroy(nd);
 	return r;
 }
@@ -442,17 +755,22 @@ static void measure(struct nd *nd, int ps, bool tx, size_t len,
 	for (k = 0; k < rounds; k++)
 		for (j = 0; j < NR_CONTENDERS; j++) {
 			enum contender c = (k + j) % NR_CONTENDERS;
-			struct result r = run_one(nd, ps, c, tx, len);
+			struct result r;
+
+			if (!want_who(c))
+				continue;
+			r = run_one(nd, ps, c, tx, len);
 
 			if (r.pps > best[c].pps)
 				best[c] = r;
 		}
 	for (j = 0; j < NR_CONTENDERS; j++)
-		printf("%s %5zu B  %-22s %9.0f pps %6.2f Gbit/s  CPU ns/frame: %s %5.0f  driver %5.0f  sleeps/1000 %.1f\n",
+		printf("%s %5zu B  %-22s %9.0f pps %6.2f Gbit/s  CPU ns/frame: %s %5.0f  driver %5.0f  sleeps/1000: worker %.1f driver %.1f\n",
 		       tx ? "TX" : "RX", len, contender_names[j], best[j].pps,
 		       best[j].gbps, j == C_CEIL ? "loop  " : "worker",
 		       j == C_CEIL ? best[j].drv_ns : best[j].dev_ns,
-		       j == C_CEIL ? 0 : best[j].drv_ns, best[j].wakeups);
+		       j == C_CEIL ? 0 : best[j].drv_ns, best[j].wakeups,
+		       j == C_CEIL ? 0 : best[j].drv_sleeps);
 	printf("%s %5zu B  ratios (c)/(a) %.2f  (c)/(b) %.2f  (b)/(a) %.2f\n",
 	       tx ? "TX" : "RX", len,
 	       best[C_URING].pps / best[C_CEIL].pps,
@@ -463,7 +781,7 @@ static void measure(struct nd *nd, int ps, bool tx, size_t len,
 
 int main(void)
 {
-	static const size_t sizes[] = { 64, 1500 };
+	static const size_t sizes[] = { 64, 1500, GSO_LEN };
 	unsigned int cycles = 1000, rounds = 3, i;
 	struct nd nd;
 	int ps, ret;
@@ -484,6 +802,13 @@ int main(void)
 		ret = nlh_link_set_txqlen(TAP, 200000);
 	if (!ret)
 		ret = nd_guest(&nd);
+	if (!ret) {
+		tx_gso_base = vq_guest_alloc(&nd.g, 0,
+					     (uint64_t)ND_QSZ * TX_GSO_STRIDE,
+					     4096);
+		if (!tx_gso_base)
+			ret = -ENOMEM;
+	}
 	if (ret) {
 		fprintf(stderr, "net_bench: setup failed: %d\n", ret);
 		return 1;
@@ -505,9 +830,20 @@ int main(void)
 	       nr_frames, nr_frames / 5, rounds);
 
 	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
-		measure(&nd, ps, true, sizes[i], rounds);
-		measure(&nd, ps, false, sizes[i], rounds);
+		if (!want_size(sizes[i]))
+			continue;
+		if (want_dir("tx"))
+			measure(&nd, ps, true, sizes[i], rounds);
+		if (!want_dir("rx"))
+			continue;
+		if (sizes[i] == GSO_LEN)
+			printf("RX %5zu B  not measured: a packet socket's GSO frames are SKB_GSO_DODGY, which tun segments\n",
+			       sizes[i]);
+		else
+			measure(&nd, ps, false, sizes[i], rounds);
 	}
+	if (getenv("NET_BENCH_NO_REOPEN"))
+		goto out;
 
 	/*
 	 * The reopen cycles on a TAP as a VMM has it: every TUNSETIFF
@@ -529,6 +865,7 @@ int main(void)
 		if (ret)
 			break;
 	}
+out:
 	nd_guest_fini(&nd);
 	close(ps);
 	return ret ? 1 : 0;

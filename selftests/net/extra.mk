@@ -3,7 +3,7 @@
 # virtio-net benchmark (selftests/bench/net_bench.c), and (at the end) the
 # syscall-path build of net_dev_test. The benchmark: TX and RX through
 # the device against a plain write()/read() loop on a TAP fd, 64 and 1500
-# byte frames, then reset + TAP reopen latency. Needs CAP_NET_ADMIN (it
+# byte frames and (TX) 64 KiB TSO frames, then reset + TAP reopen latency. Needs CAP_NET_ADMIN (it
 # runs in its own network namespace). Informational: nothing fails on
 # time. It links the selftests' helper library (TESTLIB_A, Makefile) for
 # its netlink set-up.

@@ -1100,6 +1100,53 @@ TEST_F(net, rx_blocked_frame_dropped)
 	EXPECT_FALSE(vdev_device_needs_reset(nd->dev));
 }
 
+/*
+ * A frame larger than the device's largest (the TAP's MTU raised after
+ * activate), without MRG_RXBUF, into a buffer of exactly that size and
+ * into one larger than that but smaller than the frame: tun copies what
+ * fits and returns the length it copied, so the device must see it
+ * (the io_uring path: a sink past a chain of exactly rx_cap, a plain
+ * read that fills a larger one) and drop and count it, on both TAP I/O
+ * paths; the buffer takes the next frame, which arrives whole. Reading
+ * every one-buffer chain without the sink delivered 1518 bytes of the
+ * 2000-byte frame as a frame.
+ */
+TEST_F(net, rx_oversize_frame_dropped)
+{
+	static const uint8_t src[6] = { 2, 0, 0, 0, 0, 9 };
+	struct nd *nd = &self->nd;
+	size_t cap = ND_HDR + 14 + 4 + 1500;	/* the device's rx_cap */
+	unsigned int pass, got;
+	ssize_t n;
+	int ps;
+
+	ASSERT_EQ(0, vdev_nl_link_set_mtu(TAP, 3000));
+	ps = nd_packet_socket(TAP, false);
+	ASSERT_LE(0, ps);
+	for (pass = 0; pass < 2; pass++) {
+		ASSERT_EQ(0, nd_activate(nd, 1, ND_F_BASE));
+		ASSERT_EQ(4, nd_rx_fill(nd, 0, 4, cap + pass * 70));
+		nd_frame(fbuf, 2000, src, 0);
+		ASSERT_EQ(2000, send(ps, fbuf, 2000, 0));
+		nd_frame(fbuf, 100, src, 1);
+		ASSERT_EQ(100, send(ps, fbuf, 100, 0));
+		for (got = 0; !got;) {
+			n = nd_rx_wait(nd, 0, rbuf, sizeof(rbuf), NULL, NULL,
+				       2000);
+			ASSERT_LT(0, n);
+			if (nd_frame_check(rbuf, n) == -1)
+				continue;	/* the kernel's own */
+			EXPECT_EQ(100, n);
+			EXPECT_EQ(1, nd_frame_check(rbuf, n));
+			got++;
+		}
+		EXPECT_EQ(pass + 1, nd_counter(nd, "rx_drops"));
+		EXPECT_FALSE(vdev_device_needs_reset(nd->dev));
+		nd_reset(nd);
+	}
+	close(ps);
+}
+
 /* ---- the TAP is deleted under the device ---- */
 
 TEST_F(net, tap_deleted_under_traffic)
