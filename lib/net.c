@@ -22,7 +22,8 @@
  * RX queue. One queue can be reset while the others run
  * (net_queue_reset()).
  *
- * Every batch of chains ends with a single vdev_queue_notify().
+ * Every batch of chains ends with a vdev_queue_notify(), and so does
+ * every NET_FLUSH_EVERY chains of a long one.
  *
  * fd lifetime (Documentation/net.rst): the TAP fds belong to the device
  * from create to release; the pair workers use them, through epoll only.
@@ -194,9 +195,13 @@ static int tx_process(struct vdev_worker *w, struct net_pair *p)
 		while (budget && (ret = vdev_queue_pop(vq, c)) > 0) {
 			ssize_t len;
 
-			/* Publish as we go, so the driver can refill. */
+			/*
+			 * Publish and signal as we go, so the driver can
+			 * refill: one waiting for half of what is out would
+			 * otherwise sleep until the batch ends.
+			 */
 			if (!(--budget % NET_FLUSH_EVERY))
-				vdev_queue_flush(vq);
+				vdev_queue_notify(vq);
 			ret = net_tx_check(p, c);
 			if (unlikely(ret < 0))
 				return ret;

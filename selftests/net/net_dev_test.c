@@ -357,6 +357,39 @@ TEST_F(net, rx_burst_signalled_as_published)
 	EXPECT_LE(n / 32, signals);
 }
 
+/*
+ * The same on TX: a full ring is one batch for the TX worker, and the
+ * driver must hear of the chains as they are published, not only when
+ * the batch ends. A driver waiting for half of what is out (EVENT_IDX,
+ * virtqueue_enable_cb_delayed()) slept until the ring was empty, and
+ * the worker then waited for its refill. The syscall path publishes
+ * every NET_FLUSH_EVERY (32) chains, io_uring submits at most
+ * NET_UR_TX_SLOTS (64) at once: at least one signal per 64 chains on
+ * either. No EVENT_IDX, so that every signal reaches the eventfd.
+ */
+TEST_F(net, tx_batch_signalled_as_published)
+{
+	uint64_t f = ND_F_BASE & ~(1ULL << VIRTIO_RING_F_EVENT_IDX);
+	uint64_t signals = 0;
+	unsigned int n = 0;
+
+	ASSERT_EQ(0, nd_activate(&self->nd, 1, f));
+	if (read(self->nd.irqfd, &signals, sizeof(signals)) < 0)
+		signals = 0;
+	nd_frame(fbuf, 64, self->nd.mac, 0);
+	while (nd_tx_add(&self->nd, 1, NULL, fbuf, 64) >= 0)
+		n++;
+	ASSERT_EQ(ND_QSZ / 2, n);
+	nd_kick(&self->nd, 1);
+	ASSERT_TRUE(nd_tx_drain(&self->nd, 1, 2000));
+	ASSERT_EQ(sizeof(signals),
+		  read(self->nd.irqfd, &signals, sizeof(signals)));
+	TH_LOG("%u chains in one batch, %lu interrupts", n,
+	       (unsigned long)signals);
+	EXPECT_LE(n / 64, signals);
+	EXPECT_EQ(n, nd_counter(&self->nd, "tx_frames"));
+}
+
 /* MRG_RXBUF: an MTU-size frame spans several small buffers. */
 TEST_F(net, mrg_rx_spans_buffers)
 {
