@@ -2195,6 +2195,29 @@ TEST_F(packed, chain_longer_than_queue)
 }
 
 /*
+ * Five transfers to put the pop position at slot 5 of lap 1, then a
+ * chain of QSIZE descriptors from there with buffer id @id: slots 5 to
+ * 15 in lap 1 (AVAIL), 0 to 4 in lap 0 (USED, as a driver in lap 0 sets
+ * them). Descriptor i of the chain reads 4 bytes at buf + 16 * i and has
+ * @flags, the last one @last_flags.
+ */
+static void chain_from_mid_ring(struct __test_metadata *_metadata,
+				FIXTURE_DATA(vq) *self, uint16_t id,
+				uint16_t flags, uint16_t last_flags)
+{
+	unsigned int i, slot;
+
+	for (i = 0; i < 5; i++)
+		xfer(_metadata, self, 0);
+	for (i = QSIZE; i-- > 0;) {
+		slot = (5 + i) % QSIZE;
+		pdesc(self, slot, self->buf + 16 * i, 4, id,
+		      (slot < 5 ? USED : AV) |
+		      (i < QSIZE - 1 ? flags : last_flags));
+	}
+}
+
+/*
  * The walk's bound away from slot 0: a chain from slot 5 may take all 16
  * slots, 5 to 15 of lap 1 and 0 to 4 of lap 0; the pop position is back
  * at slot 5, in lap 0.
@@ -2202,17 +2225,10 @@ TEST_F(packed, chain_longer_than_queue)
 TEST_F(packed, chain_of_queue_size_from_mid_ring)
 {
 	struct vdev_queue_state st;
-	unsigned int i, slot;
+	unsigned int i;
 
 	START(0);
-	for (i = 0; i < 5; i++)
-		xfer(_metadata, self, 0);
-	for (i = QSIZE; i-- > 0;) {
-		slot = (5 + i) % QSIZE;
-		pdesc(self, slot, self->buf + 16 * i, 4, 7,
-		      (slot < 5 ? USED : AV) |
-		      (i < QSIZE - 1 ? VRING_DESC_F_NEXT : 0));
-	}
+	chain_from_mid_ring(_metadata, self, 7, VRING_DESC_F_NEXT, 0);
 	EXPECT_POP(7);
 	ASSERT_EQ(QSIZE, self->chain.nr_descs);
 	ASSERT_EQ(QSIZE, self->chain.nr_read);
@@ -2233,16 +2249,9 @@ TEST_F(packed, chain_of_queue_size_from_mid_ring)
 /* Hostile: every descriptor with NEXT, from slot 5: round to slot 5. */
 TEST_F(packed, chain_longer_than_queue_from_mid_ring)
 {
-	unsigned int i, slot;
-
 	START(0);
-	for (i = 0; i < 5; i++)
-		xfer(_metadata, self, 0);
-	for (i = QSIZE; i-- > 0;) {
-		slot = (5 + i) % QSIZE;
-		pdesc(self, slot, self->buf + 16 * i, 4, 0,
-		      (slot < 5 ? USED : AV) | VRING_DESC_F_NEXT);
-	}
+	chain_from_mid_ring(_metadata, self, 0, VRING_DESC_F_NEXT,
+			    VRING_DESC_F_NEXT);
 	EXPECT_BROKEN("chain at 5 longer than 16 descriptors");
 }
 

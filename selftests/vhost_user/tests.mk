@@ -10,7 +10,8 @@ THREADED_TESTS += selftests/vhost_user/vhost_user_test
 # reconnect test sees the leaked control worker and the TAP kept busy.
 XFAIL_TESTS += selftests/vhost_user/vhost_user_test
 $(B)/selftests/vhost_user/vhost_user_test: selftests/net/net_dev.h \
-	selftests/net/net_test.h selftests/vq_driver.h lib/vhost_user_priv.h
+	selftests/net/net_test.h selftests/vq_driver.h lib/vhost_user_priv.h \
+	selftests/vhost_user/vu_fe.h
 
 # Inflight tracking: the test is the front-end of a tdev (selftests/core/
 # tdev.h) served over a socketpair; its main case kills a back-end in a
@@ -18,4 +19,5 @@ $(B)/selftests/vhost_user/vhost_user_test: selftests/net/net_dev.h \
 HOST_TESTS += selftests/vhost_user/vhost_user_inflight_test
 THREADED_TESTS += selftests/vhost_user/vhost_user_inflight_test
 $(B)/selftests/vhost_user/vhost_user_inflight_test: selftests/core/tdev.h \
-	selftests/vq_driver.h selftests/vdev_test.h lib/vhost_user_priv.h
+	selftests/vq_driver.h selftests/vdev_test.h lib/vhost_user_priv.h \
+	selftests/vhost_user/vu_fe.h

@@ -34,10 +34,10 @@
 #include "../net/net_dev.h"
 #include "core_priv.h"	/* lib/: the device's guest memory */
 #include "vhost_user_priv.h"
+#include "vu_fe.h"	/* the front-end, the back-end on a thread */
 #include "kselftest_harness.h"
 
 #define TAP		"vu0"
-#define FE_WAIT_MS	5000
 #define FE_PROTO	((1ULL << VHOST_USER_PROTOCOL_F_MQ) |		\
 			 (1ULL << VHOST_USER_PROTOCOL_F_REPLY_ACK) |	\
 			 (1ULL << VHOST_USER_PROTOCOL_F_CONFIG) |	\
@@ -72,188 +72,6 @@ static bool log_has(const char *s)
 	return found;
 }
 
-/* ---- the back-end on its thread ----------------------------------------- */
-
-struct srv {
-	struct vdev_vhost_user *vu;
-	int fd;
-	int ret;
-	bool started;
-	pthread_t thread;
-};
-
-static void *srv_main(void *arg)
-{
-	struct srv *s = arg;
-
-	s->ret = vdev_vhost_user_serve_fd(s->vu, s->fd);
-	/* As run() does: the front-end then sees the connection end. */
-	close(s->fd);
-	return NULL;
-}
-
-/* Join the server within 10 s; its return value, or -ETIMEDOUT. */
-static int srv_join(struct srv *s)
-{
-	struct timespec ts;
-
-	if (!s->started)
-		return -ESRCH;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += 10;
-	if (pthread_timedjoin_np(s->thread, NULL, &ts))
-		return -ETIMEDOUT;
-	s->started = false;
-	return s->ret;
-}
-
-/* ---- the front-end ---------------------------------------------------------- */
-
-struct fe {
-	int sock;
-	bool ack;
-	int call[ND_MAXQ];
-};
-
-static int fe_send(struct fe *fe, uint32_t req, uint32_t flags,
-		   const void *payload, uint32_t size, const int *fds,
-		   unsigned int nr_fds)
-{
-	struct vhost_user_hdr hdr = {
-		.request = req,
-		.flags = VHOST_USER_VERSION | flags,
-		.size = size,
-	};
-	char cbuf[CMSG_SPACE(16 * sizeof(int))];
-	struct iovec iov[2] = {
-		{ &hdr, sizeof(hdr) },
-		{ (void *)payload, size },
-	};
-	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = size ? 2 : 1 };
-	struct cmsghdr *c;
-
-	if (nr_fds) {
-		memset(cbuf, 0, sizeof(cbuf));
-		mh.msg_control = cbuf;
-		mh.msg_controllen = CMSG_SPACE(nr_fds * sizeof(int));
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(nr_fds * sizeof(int));
-		memcpy(CMSG_DATA(c), fds, nr_fds * sizeof(int));
-	}
-	if (sendmsg(fe->sock, &mh, MSG_NOSIGNAL) !=
-	    (ssize_t)(sizeof(hdr) + size))
-		return -errno ? -errno : -EIO;
-	return 0;
-}
-
-/* Read exactly @len bytes within FE_WAIT_MS; 0, -EPIPE at EOF, -errno. */
-static int fe_read(struct fe *fe, void *buf, size_t len)
-{
-	struct pollfd pfd = { .fd = fe->sock, .events = POLLIN };
-	size_t done = 0;
-	ssize_t n;
-
-	while (done < len) {
-		if (poll(&pfd, 1, FE_WAIT_MS) != 1)
-			return -ETIMEDOUT;
-		n = recv(fe->sock, (char *)buf + done, len - done, 0);
-		if (n == 0)
-			return -EPIPE;
-		if (n < 0)
-			return -errno;
-		done += n;
-	}
-	return 0;
-}
-
-/* The reply to @req: its payload size, or -errno. */
-static int fe_reply(struct fe *fe, uint32_t req, void *payload, size_t cap)
-{
-	struct vhost_user_hdr hdr;
-	char junk[512];
-	int ret;
-
-	ret = fe_read(fe, &hdr, sizeof(hdr));
-	if (ret)
-		return ret;
-	if (hdr.request != req || hdr.flags !=
-	    (VHOST_USER_VERSION | VHOST_USER_REPLY_MASK) || hdr.size > cap ||
-	    hdr.size > sizeof(junk))
-		return -EPROTO;
-	ret = fe_read(fe, payload ? payload : junk, hdr.size);
-	return ret ? ret : (int)hdr.size;
-}
-
-/*
- * A message without a reply of its own: with REPLY_ACK its ack is waited
- * for. 0, the back-end's non-zero ack as -EIO, -errno.
- */
-static int fe_msg(struct fe *fe, uint32_t req, const void *payload,
-		  uint32_t size, const int *fds, unsigned int nr_fds)
-{
-	uint64_t ack;
-	int ret;
-
-	ret = fe_send(fe, req, fe->ack ? VHOST_USER_NEED_REPLY_MASK : 0,
-		      payload, size, fds, nr_fds);
-	if (ret || !fe->ack)
-		return ret;
-	ret = fe_reply(fe, req, &ack, sizeof(ack));
-	if (ret < 0)
-		return ret;
-	return ret == sizeof(ack) && !ack ? 0 : -EIO;
-}
-
-static int fe_u64(struct fe *fe, uint32_t req, uint64_t v)
-{
-	return fe_msg(fe, req, &v, sizeof(v), NULL, 0);
-}
-
-static int fe_get_u64(struct fe *fe, uint32_t req, uint64_t *v)
-{
-	int ret = fe_send(fe, req, 0, NULL, 0, NULL, 0);
-
-	if (!ret)
-		ret = fe_reply(fe, req, v, sizeof(*v));
-	return ret == sizeof(*v) ? 0 : ret < 0 ? ret : -EPROTO;
-}
-
-static int fe_state(struct fe *fe, uint32_t req, unsigned int index,
-		    unsigned int num)
-{
-	struct vhost_vring_state s = { .index = index, .num = num };
-
-	return fe_msg(fe, req, &s, sizeof(s), NULL, 0);
-}
-
-static int fe_vring_fd(struct fe *fe, uint32_t req, unsigned int index,
-		       int fd)
-{
-	uint64_t v = index;
-
-	return fe_msg(fe, req, &v, sizeof(v), &fd, 1);
-}
-
-static int fe_get_vring_base(struct fe *fe, unsigned int index,
-			     unsigned int *num)
-{
-	struct vhost_vring_state s = { .index = index };
-	int ret;
-
-	ret = fe_send(fe, VHOST_USER_GET_VRING_BASE, 0, &s, sizeof(s),
-		      NULL, 0);
-	if (!ret)
-		ret = fe_reply(fe, VHOST_USER_GET_VRING_BASE, &s, sizeof(s));
-	if (ret < 0)
-		return ret;
-	if (ret != sizeof(s) || s.index != index)
-		return -EPROTO;
-	*num = s.num;
-	return 0;
-}
-
 /* ---- the fixture ------------------------------------------------------------- */
 
 FIXTURE(vu)
@@ -262,6 +80,7 @@ FIXTURE(vu)
 	struct vdev_vhost_user *vu;
 	struct srv srv;
 	struct fe fe;
+	int call[ND_MAXQ];	/* the call eventfd of each ring */
 	int peer;
 	int fds0, tasks0;
 };
@@ -297,8 +116,8 @@ static int conn_open(struct __test_metadata *_metadata,
 	self->fe.sock = sv[0];
 	self->fe.ack = false;
 	for (i = 0; i < ND_MAXQ; i++) {
-		self->fe.call[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (self->fe.call[i] < 0)
+		self->call[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (self->call[i] < 0)
 			return -errno;
 	}
 	self->srv.vu = self->vu;
@@ -322,9 +141,9 @@ static int conn_close(FIXTURE_DATA(vu) *self)
 	self->fe.sock = -1;
 	ret = srv_join(&self->srv);
 	for (i = 0; i < ND_MAXQ; i++) {
-		if (self->fe.call[i] >= 0)
-			close(self->fe.call[i]);
-		self->fe.call[i] = -1;
+		if (self->call[i] >= 0)
+			close(self->call[i]);
+		self->call[i] = -1;
 	}
 	return ret;
 }
@@ -393,7 +212,7 @@ static int fe_ring(FIXTURE_DATA(vu) *self, unsigned int i, unsigned int base)
 			     sizeof(a), NULL, 0);
 	if (!ret)
 		ret = fe_vring_fd(&self->fe, VHOST_USER_SET_VRING_CALL, i,
-				  self->fe.call[i]);
+				  self->call[i]);
 	if (!ret)
 		ret = fe_vring_fd(&self->fe, VHOST_USER_SET_VRING_KICK, i,
 				  nd->kick[i]);
@@ -437,7 +256,7 @@ FIXTURE_SETUP(vu)
 	self->srv.started = false;
 	self->fe.sock = -1;
 	for (i = 0; i < ND_MAXQ; i++)
-		self->fe.call[i] = -1;
+		self->call[i] = -1;
 	log_buf[0] = 0;
 	vdev_log_set_handler(log_capture);
 	nd_init(&self->nd);
@@ -509,14 +328,14 @@ static int rx_one(struct nd *nd, int peer, uint32_t seq)
 }
 
 /* Was the call eventfd of ring @i signalled (within FE_WAIT_MS)? */
-static bool called(struct fe *fe, unsigned int i)
+static bool called(FIXTURE_DATA(vu) *self, unsigned int i)
 {
-	struct pollfd pfd = { .fd = fe->call[i], .events = POLLIN };
+	struct pollfd pfd = { .fd = self->call[i], .events = POLLIN };
 	uint64_t v;
 
 	if (poll(&pfd, 1, FE_WAIT_MS) != 1)
 		return false;
-	return read(fe->call[i], &v, sizeof(v)) == sizeof(v) && v;
+	return read(self->call[i], &v, sizeof(v)) == sizeof(v) && v;
 }
 
 /* ---- negotiation -------------------------------------------------------------- */
@@ -593,11 +412,11 @@ TEST_F(vu, traffic_both_ways)
 	ASSERT_EQ(0, nd_wait_forwarding(TAP));
 	for (i = 0; i < 20; i++)
 		ASSERT_EQ(0, tx_one(&self->nd, self->peer, i));
-	EXPECT_TRUE(called(&self->fe, 1));
+	EXPECT_TRUE(called(self, 1));
 	nd_rx_fill(&self->nd, 0, 32, ND_RXBUF);
 	for (i = 0; i < 20; i++)
 		ASSERT_EQ(0, rx_one(&self->nd, self->peer, 100 + i));
-	EXPECT_TRUE(called(&self->fe, 0));
+	EXPECT_TRUE(called(self, 0));
 	EXPECT_EQ(0, conn_close(self));
 	EXPECT_FALSE(vdev_device_is_active(self->nd.dev));
 	EXPECT_FALSE(vdev_test_leaked(self->fds0, self->tasks0,
@@ -1234,7 +1053,7 @@ TEST_F(vu, run_server_two_connections)
 	ASSERT_EQ(0, vdev_vhost_user_create(self->nd.dev, &cfg, &self->vu));
 	r.vu = self->vu;
 	for (i = 0; i < ND_MAXQ; i++)
-		self->fe.call[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		self->call[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	ASSERT_EQ(0, pthread_create(&r.thread, NULL, run_main, &r));
 	ASSERT_EQ(0, nd_wait_forwarding(TAP));
 	for (i = 0; i < 2; i++) {
@@ -1268,7 +1087,7 @@ TEST_F(vu, run_client_reconnects)
 	ASSERT_EQ(0, vdev_vhost_user_create(self->nd.dev, &cfg, &self->vu));
 	r.vu = self->vu;
 	for (i = 0; i < ND_MAXQ; i++)
-		self->fe.call[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		self->call[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	/* The back-end first, retrying until the front-end listens. */
 	ASSERT_EQ(0, pthread_create(&r.thread, NULL, run_main, &r));
 	unlink(path);
