@@ -119,42 +119,6 @@ static uint64_t q_size(unsigned int qs)
 	return (32ULL + 32ULL * qs + 63) & ~63ULL;
 }
 
-/* ---- the error lines vdev logs ---------------------------------------- */
-
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static char log_buf[16384];
-
-static void log_capture(enum vdev_log_level level, const char *msg)
-{
-	size_t n;
-
-	fprintf(stderr, "vdev: %s\n", msg);
-	pthread_mutex_lock(&log_lock);
-	n = strlen(log_buf);
-	snprintf(log_buf + n, sizeof(log_buf) - n, "%s\n", msg);
-	pthread_mutex_unlock(&log_lock);
-}
-
-/* Lines logged since the last log_reset() that mention @s, any case. */
-static unsigned int log_count(const char *s)
-{
-	unsigned int n = 0;
-	const char *p;
-
-	pthread_mutex_lock(&log_lock);
-	for (p = log_buf; (p = strcasestr(p, s)); p++)
-		n++;
-	pthread_mutex_unlock(&log_lock);
-	return n;
-}
-
-static void log_reset(void)
-{
-	pthread_mutex_lock(&log_lock);
-	log_buf[0] = 0;
-	pthread_mutex_unlock(&log_lock);
-}
-
 /* ---- the front-end: selftests/vhost_user/vu_fe.h, and inflight's ---- */
 
 /*
@@ -966,8 +930,8 @@ TEST_F(ift, hostile_inflight_messages)
 		EXPECT_NE(0, ret) TH_LOG("%s: accepted", b->what);
 		EXPECT_GT(0, conn_close(self)) TH_LOG("%s: not an error",
 						      b->what);
-		EXPECT_LE(1, log_count("inflight")) TH_LOG("%s: no line",
-							   b->what);
+		EXPECT_LE(1, log_count_icase("inflight"))
+			TH_LOG("%s: no line", b->what);
 		vdev_vhost_user_get_stats(self->vu, &st);
 		EXPECT_EQ(i + 1, st.errors) TH_LOG("%s", b->what);
 		EXPECT_FALSE(vdev_device_is_active(&self->t.dev));
@@ -1283,7 +1247,7 @@ TEST_F(ift, hostile_ring_vs_region)
 	ASSERT_EQ(0, fe_mem_table(self));
 	EXPECT_NE(0, fe_ring(self, base_after(self, 0)));
 	EXPECT_GT(0, conn_close(self));
-	EXPECT_LE(1, log_count("inflight"));
+	EXPECT_LE(1, log_count_icase("inflight"));
 	region_close(self);
 
 	log_reset();
@@ -1297,7 +1261,7 @@ TEST_F(ift, hostile_ring_vs_region)
 	EXPECT_NE(0, fe_set_inflight(&self->fe, self->reg_len, 0, 1, QSZ,
 				     self->ifd));
 	EXPECT_GT(0, conn_close(self));
-	EXPECT_LE(1, log_count("inflight"));
+	EXPECT_LE(1, log_count_icase("inflight"));
 	vdev_vhost_user_get_stats(self->vu, &st);
 	EXPECT_EQ(2, st.errors);
 	region_close(self);
@@ -1684,7 +1648,8 @@ TEST_F(ift, hostile_regions)
 		EXPECT_NE(0, ret) TH_LOG("%s: ring started", what);
 		EXPECT_GT(0, conn_close(self)) TH_LOG("%s: not an error", what);
 		errors++;
-		EXPECT_LE(1, log_count("inflight")) TH_LOG("%s: no line", what);
+		EXPECT_LE(1, log_count_icase("inflight"))
+			TH_LOG("%s: no line", what);
 		vdev_vhost_user_get_stats(self->vu, &st);
 		EXPECT_EQ(errors, st.errors) TH_LOG("%s", what);
 		EXPECT_FALSE(vdev_device_is_active(&self->t.dev));
