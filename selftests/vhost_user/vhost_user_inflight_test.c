@@ -757,6 +757,70 @@ static void check_used_pos(struct __test_metadata *_metadata,
 	EXPECT_EQ(d->used_wrap, rpacked(self)->old_used_wrap_counter);
 }
 
+/* ---- the sessions ------------------------------------------------------ */
+
+/*
+ * A new back-end in a child process given a new region: negotiate,
+ * GET_INFLIGHT_FD for @nq queues of QSZ (one fd, of @nq * Q(QSZ) bytes,
+ * mapped in the test), then SET_INFLIGHT_FD as QEMU does (GET only with
+ * @get_only), and the memory. The rings are the caller's.
+ */
+static void child_new_region(struct __test_metadata *_metadata,
+			     FIXTURE_DATA(ift) *self, unsigned int nq,
+			     bool get_only)
+{
+	struct vhost_user_inflight rep;
+	unsigned int nr_fds;
+	int fds[4];
+
+	ASSERT_EQ(0, child_open(self));
+	ASSERT_EQ(0, fe_negotiate(self));
+	ASSERT_EQ(sizeof(rep), fe_get_inflight(&self->fe, nq, QSZ, &rep, fds,
+					       &nr_fds));
+	ASSERT_EQ(1, nr_fds);
+	ASSERT_EQ(nq * q_size(QSZ), rep.mmap_size);
+	ASSERT_EQ(0, region_map(self, fds[0], rep.mmap_size));
+	if (!get_only)
+		ASSERT_EQ(0, fe_set_inflight(&self->fe, rep.mmap_size, 0, nq,
+					     QSZ, self->ifd));
+	ASSERT_EQ(0, fe_mem_table(self));
+}
+
+/*
+ * A new back-end (in a child process with @child, else this process's)
+ * given the region the test holds: negotiate, SET_INFLIGHT_FD with its
+ * fd for @nq queues of QSZ, and the memory. The rings are the caller's.
+ */
+static void backend_take_region(struct __test_metadata *_metadata,
+				FIXTURE_DATA(ift) *self, bool child,
+				unsigned int nq)
+{
+	ASSERT_EQ(0, child ? child_open(self) : conn_open(self));
+	ASSERT_EQ(0, fe_negotiate(self));
+	ASSERT_EQ(0, fe_set_inflight(&self->fe, self->reg_len, 0, nq, QSZ,
+				     self->ifd));
+	ASSERT_EQ(0, fe_mem_table(self));
+}
+
+/*
+ * A new connection to this process's back-end (given the region the
+ * test holds with @region): ring 0 from 0 serves one chain.
+ */
+static void serve_one(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(ift) *self, bool region)
+{
+	if (region) {
+		backend_take_region(_metadata, self, false, 1);
+	} else {
+		ASSERT_EQ(0, conn_open(self));
+		ASSERT_EQ(0, fe_negotiate(self));
+		ASSERT_EQ(0, fe_mem_table(self));
+	}
+	ASSERT_EQ(0, fe_ring(self, base_after(self, 0)));
+	ASSERT_LE(0, add_chain(self, true));
+	ASSERT_TRUE(wait_used(self, 1));
+}
+
 /* ---- 1. protocol ---------------------------------------------------------- */
 
 /*
@@ -937,12 +1001,7 @@ TEST_F(ift, hostile_inflight_messages)
 		EXPECT_FALSE(vdev_device_is_active(&self->t.dev));
 	}
 	/* Alive: a good session on the same back-end. */
-	ASSERT_EQ(0, conn_open(self));
-	ASSERT_EQ(0, fe_negotiate(self));
-	ASSERT_EQ(0, fe_mem_table(self));
-	ASSERT_EQ(0, fe_ring(self, base_after(self, 0)));
-	ASSERT_LE(0, add_chain(self, true));
-	ASSERT_TRUE(wait_used(self, 1));
+	serve_one(_metadata, self, false);
 	EXPECT_EQ(0, conn_close(self));
 	EXPECT_FALSE(vdev_test_leaked(self->fds0, self->tasks0,
 				      VDEV_TEST_SETTLE_MS, 0));
@@ -951,29 +1010,16 @@ TEST_F(ift, hostile_inflight_messages)
 /* ---- 2. and 3. a killed back-end ------------------------------------------ */
 
 /*
- * The first back-end (a child): negotiate, GET_INFLIGHT_FD then
- * SET_INFLIGHT_FD as QEMU does (GET only with @get_only), memory, ring
- * 0; @done chains completed. The region is mapped in the test.
+ * The first back-end (a child): child_new_region() for one queue, ring
+ * 0; @done chains completed.
  */
 static void first_backend(struct __test_metadata *_metadata,
 			  FIXTURE_DATA(ift) *self, unsigned int done,
 			  bool get_only)
 {
-	struct vhost_user_inflight rep;
-	unsigned int nr_fds, i;
-	int fds[4];
+	unsigned int i;
 
-	ASSERT_EQ(0, child_open(self));
-	ASSERT_EQ(0, fe_negotiate(self));
-	ASSERT_EQ(sizeof(rep), fe_get_inflight(&self->fe, 1, QSZ, &rep, fds,
-					       &nr_fds));
-	ASSERT_EQ(1, nr_fds);
-	ASSERT_EQ(q_size(QSZ), rep.mmap_size);
-	ASSERT_EQ(0, region_map(self, fds[0], rep.mmap_size));
-	if (!get_only)
-		ASSERT_EQ(0, fe_set_inflight(&self->fe, rep.mmap_size, 0, 1,
-					     QSZ, self->ifd));
-	ASSERT_EQ(0, fe_mem_table(self));
+	child_new_region(_metadata, self, 1, get_only);
 	ASSERT_EQ(0, fe_ring(self, base_after(self, 0)));
 	for (i = 0; i < done; i++)
 		ASSERT_LE(0, add_chain(self, true));
@@ -985,17 +1031,13 @@ static void first_backend(struct __test_metadata *_metadata,
 }
 
 /*
- * The second back-end (this process's): negotiate, SET_INFLIGHT_FD with
- * the same fd, the same memory and ring at the used position.
+ * The second back-end (this process's): backend_take_region() with the
+ * same fd and memory, ring 0 at the used position.
  */
 static void second_backend(struct __test_metadata *_metadata,
 			   FIXTURE_DATA(ift) *self)
 {
-	ASSERT_EQ(0, conn_open(self));
-	ASSERT_EQ(0, fe_negotiate(self));
-	ASSERT_EQ(0, fe_set_inflight(&self->fe, self->reg_len, 0, 1, QSZ,
-				     self->ifd));
-	ASSERT_EQ(0, fe_mem_table(self));
+	backend_take_region(_metadata, self, false, 1);
 	ASSERT_EQ(0, fe_ring(self, used_base(self)));
 }
 
@@ -1150,13 +1192,12 @@ TEST_F(ift, killed_twice_resumes_inflight)
 	EXPECT_EQ(2 + nr_done, take_used(self));
 	child_close(self);
 
-	ASSERT_EQ(0, child_open(self));
-	/* Answered: the child's device is set up; it keeps from now on. */
-	ASSERT_EQ(0, fe_negotiate(self));
+	backend_take_region(_metadata, self, true, 1);
+	/*
+	 * Answered: the child's device is set up; it keeps from now on,
+	 * before its ring starts.
+	 */
 	tdev_keep(self->ct, 0, true);
-	ASSERT_EQ(0, fe_set_inflight(&self->fe, self->reg_len, 0, 1, QSZ,
-				     self->ifd));
-	ASSERT_EQ(0, fe_mem_table(self));
 	ASSERT_EQ(0, fe_ring(self, used_base(self)));
 	ASSERT_TRUE(wait_popped(self->ct, nr_kept));
 	kept[nr_kept++] = self->nr_added;
@@ -1184,20 +1225,9 @@ TEST_F(ift, killed_twice_resumes_inflight)
  */
 TEST_F(ift, killed_backend_resumes_ring_1)
 {
-	unsigned int kept[MAX_LOG], done[MAX_LOG], nr_kept, nr_done, nr_fds, n;
-	struct vhost_user_inflight rep;
-	int fds[4];
+	unsigned int kept[MAX_LOG], done[MAX_LOG], nr_kept, nr_done, n;
 
-	ASSERT_EQ(0, child_open(self));
-	ASSERT_EQ(0, fe_negotiate(self));
-	ASSERT_EQ(sizeof(rep), fe_get_inflight(&self->fe, 2, QSZ, &rep, fds,
-					       &nr_fds));
-	ASSERT_EQ(1, nr_fds);
-	ASSERT_EQ(2 * q_size(QSZ), rep.mmap_size);
-	ASSERT_EQ(0, region_map(self, fds[0], rep.mmap_size));
-	ASSERT_EQ(0, fe_set_inflight(&self->fe, rep.mmap_size, 0, 2, QSZ,
-				     self->ifd));
-	ASSERT_EQ(0, fe_mem_table(self));
+	child_new_region(_metadata, self, 2, false);
 	ASSERT_EQ(0, fe_ring(self, base_after(self, 0)));
 	self->qi = 1;
 	ASSERT_EQ(0, fe_ring(self, base_after(self, 0)));
@@ -1212,11 +1242,7 @@ TEST_F(ift, killed_backend_resumes_ring_1)
 	self->qi = 1;
 	child_close(self);
 
-	ASSERT_EQ(0, conn_open(self));
-	ASSERT_EQ(0, fe_negotiate(self));
-	ASSERT_EQ(0, fe_set_inflight(&self->fe, self->reg_len, 0, 2, QSZ,
-				     self->ifd));
-	ASSERT_EQ(0, fe_mem_table(self));
+	backend_take_region(_metadata, self, false, 2);
 	self->qi = 0;
 	ASSERT_EQ(0, fe_ring(self, base_after(self, 0)));
 	self->qi = 1;
@@ -1252,12 +1278,7 @@ TEST_F(ift, hostile_ring_vs_region)
 
 	log_reset();
 	ASSERT_EQ(0, region_new(self, 1, QSZ, F_SEAL_SHRINK));
-	ASSERT_EQ(0, conn_open(self));
-	ASSERT_EQ(0, fe_negotiate(self));
-	ASSERT_EQ(0, fe_mem_table(self));
-	ASSERT_EQ(0, fe_ring(self, base_after(self, 0)));
-	ASSERT_LE(0, add_chain(self, true));
-	ASSERT_TRUE(wait_used(self, 1));
+	serve_one(_metadata, self, false);
 	EXPECT_NE(0, fe_set_inflight(&self->fe, self->reg_len, 0, 1, QSZ,
 				     self->ifd));
 	EXPECT_GT(0, conn_close(self));
@@ -1473,11 +1494,7 @@ static void interrupted(struct __test_metadata *_metadata,
 	static const unsigned int unpub[4] = { CC, CA, CB, CD };
 
 	craft(_metadata, self, published);
-	ASSERT_EQ(0, conn_open(self));
-	ASSERT_EQ(0, fe_negotiate(self));
-	ASSERT_EQ(0, fe_set_inflight(&self->fe, self->reg_len, 0, 1, QSZ,
-				     self->ifd));
-	ASSERT_EQ(0, fe_mem_table(self));
+	backend_take_region(_metadata, self, false, 1);
 	/* QEMU's base after a back-end died: its used position. */
 	ASSERT_EQ(0, fe_ring(self, self->g.format == VQ_SPLIT ?
 			     (published ? 3 : 1) : base_after(self, 1)));
@@ -1661,14 +1678,7 @@ TEST_F(ift, hostile_regions)
 	memset(self->outstanding, 0, sizeof(self->outstanding));
 	self->nr_added = self->nr_used = 0;
 	ASSERT_EQ(0, region_new(self, 1, QSZ, F_SEAL_SHRINK));
-	ASSERT_EQ(0, conn_open(self));
-	ASSERT_EQ(0, fe_negotiate(self));
-	ASSERT_EQ(0, fe_set_inflight(&self->fe, self->reg_len, 0, 1, QSZ,
-				     self->ifd));
-	ASSERT_EQ(0, fe_mem_table(self));
-	ASSERT_EQ(0, fe_ring(self, base_after(self, 0)));
-	ASSERT_LE(0, add_chain(self, true));
-	ASSERT_TRUE(wait_used(self, 1));
+	serve_one(_metadata, self, true);
 	finish(_metadata, self, 1);
 }
 
