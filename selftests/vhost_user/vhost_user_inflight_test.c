@@ -906,10 +906,12 @@ struct bad_msg {
 	bool set;		/* SET_INFLIGHT_FD, else GET */
 	unsigned int nq, qs;
 	int64_t size_delta;	/* SET: mmap_size - nq * Q(qs) */
+	uint64_t size;		/* SET: mmap_size itself, if not 0 */
 	uint64_t offset;	/* SET: mmap_offset */
 	unsigned int seals;	/* SET: on the fd */
 	bool no_fd;		/* SET: without its fd */
 	int64_t file_delta;	/* SET: file size - nq * Q(qs) */
+	const char *line;	/* logged, besides "inflight" in any case */
 };
 
 static const struct bad_msg bad_msgs[] = {
@@ -922,6 +924,9 @@ static const struct bad_msg bad_msgs[] = {
 	  .qs = QSZ, .seals = F_SEAL_SHRINK },
 	{ "SET too small", .set = true, .nq = 1, .qs = QSZ, .size_delta = -64,
 	  .seals = F_SEAL_SHRINK, .file_delta = -64 },
+	{ "SET size 2^63", .set = true, .nq = 1, .qs = QSZ, .size = 1ULL << 63,
+	  .seals = F_SEAL_SHRINK,
+	  .line = "SET_INFLIGHT_FD: 9223372036854775808 bytes for 1 queues" },
 	{ "SET unsealed", .set = true, .nq = 1, .qs = QSZ },
 	{ "SET sealed but growable only", .set = true, .nq = 1, .qs = QSZ,
 	  .seals = F_SEAL_GROW },
@@ -964,8 +969,8 @@ static int send_bad(FIXTURE_DATA(ift) *self, const struct bad_msg *b)
 			return -errno;
 		}
 	}
-	ret = fe_set_inflight(&self->fe, size + b->size_delta, b->offset,
-			      b->nq, b->qs, fd);
+	ret = fe_set_inflight(&self->fe, b->size ? b->size :
+			      size + b->size_delta, b->offset, b->nq, b->qs, fd);
 	if (fd >= 0)
 		close(fd);
 	return ret;
@@ -996,6 +1001,9 @@ TEST_F(ift, hostile_inflight_messages)
 						      b->what);
 		EXPECT_LE(1, log_count_icase("inflight"))
 			TH_LOG("%s: no line", b->what);
+		if (b->line)
+			EXPECT_LE(1, log_count(b->line))
+				TH_LOG("%s: no '%s'", b->what, b->line);
 		vdev_vhost_user_get_stats(self->vu, &st);
 		EXPECT_EQ(i + 1, st.errors) TH_LOG("%s", b->what);
 		EXPECT_FALSE(vdev_device_is_active(&self->t.dev));
