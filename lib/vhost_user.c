@@ -26,6 +26,7 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1574,6 +1575,13 @@ out_close:
 	return ret;
 }
 
+/*
+ * SET_INFLIGHT_FD's mmap_size is a u64 that mmap() takes as a size_t and
+ * that vu_inflight_set() indexes as one object: at most PTRDIFF_MAX bytes
+ * (far more than any process can map), which is a size_t on 32-bit too.
+ */
+_Static_assert(PTRDIFF_MAX <= SIZE_MAX, "PTRDIFF_MAX bytes fit a size_t");
+
 /* SET_INFLIGHT_FD: the region a back-end before this one filled. */
 static int vu_set_inflight_fd(struct vdev_vhost_user *vu,
 			      const struct vhost_user_msg *msg, int *fds,
@@ -1596,7 +1604,7 @@ static int vu_set_inflight_fd(struct vdev_vhost_user *vu,
 	if (ret)
 		return ret;
 	need = in->num_queues * vq_inflight_queue_bytes(in->queue_size);
-	if (in->mmap_size < need || in->mmap_size > SIZE_MAX ||
+	if (in->mmap_size < need || in->mmap_size > PTRDIFF_MAX ||
 	    in->mmap_offset + in->mmap_size < in->mmap_offset)
 		return vu_err(vu, -EINVAL,
 			      "SET_INFLIGHT_FD: %llu bytes for %u queues of %u (need %zu)",

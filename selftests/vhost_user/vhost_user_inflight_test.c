@@ -119,42 +119,6 @@ static uint64_t q_size(unsigned int qs)
 	return (32ULL + 32ULL * qs + 63) & ~63ULL;
 }
 
-/* ---- the error lines vdev logs ---------------------------------------- */
-
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static char log_buf[16384];
-
-static void log_capture(enum vdev_log_level level, const char *msg)
-{
-	size_t n;
-
-	fprintf(stderr, "vdev: %s\n", msg);
-	pthread_mutex_lock(&log_lock);
-	n = strlen(log_buf);
-	snprintf(log_buf + n, sizeof(log_buf) - n, "%s\n", msg);
-	pthread_mutex_unlock(&log_lock);
-}
-
-/* Lines logged since the last log_reset() that mention @s, any case. */
-static unsigned int log_count(const char *s)
-{
-	unsigned int n = 0;
-	const char *p;
-
-	pthread_mutex_lock(&log_lock);
-	for (p = log_buf; (p = strcasestr(p, s)); p++)
-		n++;
-	pthread_mutex_unlock(&log_lock);
-	return n;
-}
-
-static void log_reset(void)
-{
-	pthread_mutex_lock(&log_lock);
-	log_buf[0] = 0;
-	pthread_mutex_unlock(&log_lock);
-}
-
 /* ---- the front-end: selftests/vhost_user/vu_fe.h, and inflight's ---- */
 
 /*
@@ -793,6 +757,70 @@ static void check_used_pos(struct __test_metadata *_metadata,
 	EXPECT_EQ(d->used_wrap, rpacked(self)->old_used_wrap_counter);
 }
 
+/* ---- the sessions ------------------------------------------------------ */
+
+/*
+ * A new back-end in a child process given a new region: negotiate,
+ * GET_INFLIGHT_FD for @nq queues of QSZ (one fd, of @nq * Q(QSZ) bytes,
+ * mapped in the test), then SET_INFLIGHT_FD as QEMU does (GET only with
+ * @get_only), and the memory. The rings are the caller's.
+ */
+static void child_new_region(struct __test_metadata *_metadata,
+			     FIXTURE_DATA(ift) *self, unsigned int nq,
+			     bool get_only)
+{
+	struct vhost_user_inflight rep;
+	unsigned int nr_fds;
+	int fds[4];
+
+	ASSERT_EQ(0, child_open(self));
+	ASSERT_EQ(0, fe_negotiate(self));
+	ASSERT_EQ(sizeof(rep), fe_get_inflight(&self->fe, nq, QSZ, &rep, fds,
+					       &nr_fds));
+	ASSERT_EQ(1, nr_fds);
+	ASSERT_EQ(nq * q_size(QSZ), rep.mmap_size);
+	ASSERT_EQ(0, region_map(self, fds[0], rep.mmap_size));
+	if (!get_only)
+		ASSERT_EQ(0, fe_set_inflight(&self->fe, rep.mmap_size, 0, nq,
+					     QSZ, self->ifd));
+	ASSERT_EQ(0, fe_mem_table(self));
+}
+
+/*
+ * A new back-end (in a child process with @child, else this process's)
+ * given the region the test holds: negotiate, SET_INFLIGHT_FD with its
+ * fd for @nq queues of QSZ, and the memory. The rings are the caller's.
+ */
+static void backend_take_region(struct __test_metadata *_metadata,
+				FIXTURE_DATA(ift) *self, bool child,
+				unsigned int nq)
+{
+	ASSERT_EQ(0, child ? child_open(self) : conn_open(self));
+	ASSERT_EQ(0, fe_negotiate(self));
+	ASSERT_EQ(0, fe_set_inflight(&self->fe, self->reg_len, 0, nq, QSZ,
+				     self->ifd));
+	ASSERT_EQ(0, fe_mem_table(self));
+}
+
+/*
+ * A new connection to this process's back-end (given the region the
+ * test holds with @region): ring 0 from 0 serves one chain.
+ */
+static void serve_one(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(ift) *self, bool region)
+{
+	if (region) {
+		backend_take_region(_metadata, self, false, 1);
+	} else {
+		ASSERT_EQ(0, conn_open(self));
+		ASSERT_EQ(0, fe_negotiate(self));
+		ASSERT_EQ(0, fe_mem_table(self));
+	}
+	ASSERT_EQ(0, fe_ring(self, base_after(self, 0)));
+	ASSERT_LE(0, add_chain(self, true));
+	ASSERT_TRUE(wait_used(self, 1));
+}
+
 /* ---- 1. protocol ---------------------------------------------------------- */
 
 /*
@@ -878,10 +906,12 @@ struct bad_msg {
 	bool set;		/* SET_INFLIGHT_FD, else GET */
 	unsigned int nq, qs;
 	int64_t size_delta;	/* SET: mmap_size - nq * Q(qs) */
+	uint64_t size;		/* SET: mmap_size itself, if not 0 */
 	uint64_t offset;	/* SET: mmap_offset */
 	unsigned int seals;	/* SET: on the fd */
 	bool no_fd;		/* SET: without its fd */
 	int64_t file_delta;	/* SET: file size - nq * Q(qs) */
+	const char *line;	/* logged, besides "inflight" in any case */
 };
 
 static const struct bad_msg bad_msgs[] = {
@@ -894,6 +924,9 @@ static const struct bad_msg bad_msgs[] = {
 	  .qs = QSZ, .seals = F_SEAL_SHRINK },
 	{ "SET too small", .set = true, .nq = 1, .qs = QSZ, .size_delta = -64,
 	  .seals = F_SEAL_SHRINK, .file_delta = -64 },
+	{ "SET size 2^63", .set = true, .nq = 1, .qs = QSZ, .size = 1ULL << 63,
+	  .seals = F_SEAL_SHRINK,
+	  .line = "SET_INFLIGHT_FD: 9223372036854775808 bytes for 1 queues" },
 	{ "SET unsealed", .set = true, .nq = 1, .qs = QSZ },
 	{ "SET sealed but growable only", .set = true, .nq = 1, .qs = QSZ,
 	  .seals = F_SEAL_GROW },
@@ -936,8 +969,8 @@ static int send_bad(FIXTURE_DATA(ift) *self, const struct bad_msg *b)
 			return -errno;
 		}
 	}
-	ret = fe_set_inflight(&self->fe, size + b->size_delta, b->offset,
-			      b->nq, b->qs, fd);
+	ret = fe_set_inflight(&self->fe, b->size ? b->size :
+			      size + b->size_delta, b->offset, b->nq, b->qs, fd);
 	if (fd >= 0)
 		close(fd);
 	return ret;
@@ -966,19 +999,17 @@ TEST_F(ift, hostile_inflight_messages)
 		EXPECT_NE(0, ret) TH_LOG("%s: accepted", b->what);
 		EXPECT_GT(0, conn_close(self)) TH_LOG("%s: not an error",
 						      b->what);
-		EXPECT_LE(1, log_count("inflight")) TH_LOG("%s: no line",
-							   b->what);
+		EXPECT_LE(1, log_count_icase("inflight"))
+			TH_LOG("%s: no line", b->what);
+		if (b->line)
+			EXPECT_LE(1, log_count(b->line))
+				TH_LOG("%s: no '%s'", b->what, b->line);
 		vdev_vhost_user_get_stats(self->vu, &st);
 		EXPECT_EQ(i + 1, st.errors) TH_LOG("%s", b->what);
 		EXPECT_FALSE(vdev_device_is_active(&self->t.dev));
 	}
 	/* Alive: a good session on the same back-end. */
-	ASSERT_EQ(0, conn_open(self));
-	ASSERT_EQ(0, fe_negotiate(self));
-	ASSERT_EQ(0, fe_mem_table(self));
-	ASSERT_EQ(0, fe_ring(self, base_after(self, 0)));
-	ASSERT_LE(0, add_chain(self, true));
-	ASSERT_TRUE(wait_used(self, 1));
+	serve_one(_metadata, self, false);
 	EXPECT_EQ(0, conn_close(self));
 	EXPECT_FALSE(vdev_test_leaked(self->fds0, self->tasks0,
 				      VDEV_TEST_SETTLE_MS, 0));
@@ -987,29 +1018,16 @@ TEST_F(ift, hostile_inflight_messages)
 /* ---- 2. and 3. a killed back-end ------------------------------------------ */
 
 /*
- * The first back-end (a child): negotiate, GET_INFLIGHT_FD then
- * SET_INFLIGHT_FD as QEMU does (GET only with @get_only), memory, ring
- * 0; @done chains completed. The region is mapped in the test.
+ * The first back-end (a child): child_new_region() for one queue, ring
+ * 0; @done chains completed.
  */
 static void first_backend(struct __test_metadata *_metadata,
 			  FIXTURE_DATA(ift) *self, unsigned int done,
 			  bool get_only)
 {
-	struct vhost_user_inflight rep;
-	unsigned int nr_fds, i;
-	int fds[4];
+	unsigned int i;
 
-	ASSERT_EQ(0, child_open(self));
-	ASSERT_EQ(0, fe_negotiate(self));
-	ASSERT_EQ(sizeof(rep), fe_get_inflight(&self->fe, 1, QSZ, &rep, fds,
-					       &nr_fds));
-	ASSERT_EQ(1, nr_fds);
-	ASSERT_EQ(q_size(QSZ), rep.mmap_size);
-	ASSERT_EQ(0, region_map(self, fds[0], rep.mmap_size));
-	if (!get_only)
-		ASSERT_EQ(0, fe_set_inflight(&self->fe, rep.mmap_size, 0, 1,
-					     QSZ, self->ifd));
-	ASSERT_EQ(0, fe_mem_table(self));
+	child_new_region(_metadata, self, 1, get_only);
 	ASSERT_EQ(0, fe_ring(self, base_after(self, 0)));
 	for (i = 0; i < done; i++)
 		ASSERT_LE(0, add_chain(self, true));
@@ -1021,17 +1039,13 @@ static void first_backend(struct __test_metadata *_metadata,
 }
 
 /*
- * The second back-end (this process's): negotiate, SET_INFLIGHT_FD with
- * the same fd, the same memory and ring at the used position.
+ * The second back-end (this process's): backend_take_region() with the
+ * same fd and memory, ring 0 at the used position.
  */
 static void second_backend(struct __test_metadata *_metadata,
 			   FIXTURE_DATA(ift) *self)
 {
-	ASSERT_EQ(0, conn_open(self));
-	ASSERT_EQ(0, fe_negotiate(self));
-	ASSERT_EQ(0, fe_set_inflight(&self->fe, self->reg_len, 0, 1, QSZ,
-				     self->ifd));
-	ASSERT_EQ(0, fe_mem_table(self));
+	backend_take_region(_metadata, self, false, 1);
 	ASSERT_EQ(0, fe_ring(self, used_base(self)));
 }
 
@@ -1186,13 +1200,12 @@ TEST_F(ift, killed_twice_resumes_inflight)
 	EXPECT_EQ(2 + nr_done, take_used(self));
 	child_close(self);
 
-	ASSERT_EQ(0, child_open(self));
-	/* Answered: the child's device is set up; it keeps from now on. */
-	ASSERT_EQ(0, fe_negotiate(self));
+	backend_take_region(_metadata, self, true, 1);
+	/*
+	 * Answered: the child's device is set up; it keeps from now on,
+	 * before its ring starts.
+	 */
 	tdev_keep(self->ct, 0, true);
-	ASSERT_EQ(0, fe_set_inflight(&self->fe, self->reg_len, 0, 1, QSZ,
-				     self->ifd));
-	ASSERT_EQ(0, fe_mem_table(self));
 	ASSERT_EQ(0, fe_ring(self, used_base(self)));
 	ASSERT_TRUE(wait_popped(self->ct, nr_kept));
 	kept[nr_kept++] = self->nr_added;
@@ -1220,20 +1233,9 @@ TEST_F(ift, killed_twice_resumes_inflight)
  */
 TEST_F(ift, killed_backend_resumes_ring_1)
 {
-	unsigned int kept[MAX_LOG], done[MAX_LOG], nr_kept, nr_done, nr_fds, n;
-	struct vhost_user_inflight rep;
-	int fds[4];
+	unsigned int kept[MAX_LOG], done[MAX_LOG], nr_kept, nr_done, n;
 
-	ASSERT_EQ(0, child_open(self));
-	ASSERT_EQ(0, fe_negotiate(self));
-	ASSERT_EQ(sizeof(rep), fe_get_inflight(&self->fe, 2, QSZ, &rep, fds,
-					       &nr_fds));
-	ASSERT_EQ(1, nr_fds);
-	ASSERT_EQ(2 * q_size(QSZ), rep.mmap_size);
-	ASSERT_EQ(0, region_map(self, fds[0], rep.mmap_size));
-	ASSERT_EQ(0, fe_set_inflight(&self->fe, rep.mmap_size, 0, 2, QSZ,
-				     self->ifd));
-	ASSERT_EQ(0, fe_mem_table(self));
+	child_new_region(_metadata, self, 2, false);
 	ASSERT_EQ(0, fe_ring(self, base_after(self, 0)));
 	self->qi = 1;
 	ASSERT_EQ(0, fe_ring(self, base_after(self, 0)));
@@ -1248,11 +1250,7 @@ TEST_F(ift, killed_backend_resumes_ring_1)
 	self->qi = 1;
 	child_close(self);
 
-	ASSERT_EQ(0, conn_open(self));
-	ASSERT_EQ(0, fe_negotiate(self));
-	ASSERT_EQ(0, fe_set_inflight(&self->fe, self->reg_len, 0, 2, QSZ,
-				     self->ifd));
-	ASSERT_EQ(0, fe_mem_table(self));
+	backend_take_region(_metadata, self, false, 2);
 	self->qi = 0;
 	ASSERT_EQ(0, fe_ring(self, base_after(self, 0)));
 	self->qi = 1;
@@ -1283,21 +1281,16 @@ TEST_F(ift, hostile_ring_vs_region)
 	ASSERT_EQ(0, fe_mem_table(self));
 	EXPECT_NE(0, fe_ring(self, base_after(self, 0)));
 	EXPECT_GT(0, conn_close(self));
-	EXPECT_LE(1, log_count("inflight"));
+	EXPECT_LE(1, log_count_icase("inflight"));
 	region_close(self);
 
 	log_reset();
 	ASSERT_EQ(0, region_new(self, 1, QSZ, F_SEAL_SHRINK));
-	ASSERT_EQ(0, conn_open(self));
-	ASSERT_EQ(0, fe_negotiate(self));
-	ASSERT_EQ(0, fe_mem_table(self));
-	ASSERT_EQ(0, fe_ring(self, base_after(self, 0)));
-	ASSERT_LE(0, add_chain(self, true));
-	ASSERT_TRUE(wait_used(self, 1));
+	serve_one(_metadata, self, false);
 	EXPECT_NE(0, fe_set_inflight(&self->fe, self->reg_len, 0, 1, QSZ,
 				     self->ifd));
 	EXPECT_GT(0, conn_close(self));
-	EXPECT_LE(1, log_count("inflight"));
+	EXPECT_LE(1, log_count_icase("inflight"));
 	vdev_vhost_user_get_stats(self->vu, &st);
 	EXPECT_EQ(2, st.errors);
 	region_close(self);
@@ -1509,11 +1502,7 @@ static void interrupted(struct __test_metadata *_metadata,
 	static const unsigned int unpub[4] = { CC, CA, CB, CD };
 
 	craft(_metadata, self, published);
-	ASSERT_EQ(0, conn_open(self));
-	ASSERT_EQ(0, fe_negotiate(self));
-	ASSERT_EQ(0, fe_set_inflight(&self->fe, self->reg_len, 0, 1, QSZ,
-				     self->ifd));
-	ASSERT_EQ(0, fe_mem_table(self));
+	backend_take_region(_metadata, self, false, 1);
 	/* QEMU's base after a back-end died: its used position. */
 	ASSERT_EQ(0, fe_ring(self, self->g.format == VQ_SPLIT ?
 			     (published ? 3 : 1) : base_after(self, 1)));
@@ -1684,7 +1673,8 @@ TEST_F(ift, hostile_regions)
 		EXPECT_NE(0, ret) TH_LOG("%s: ring started", what);
 		EXPECT_GT(0, conn_close(self)) TH_LOG("%s: not an error", what);
 		errors++;
-		EXPECT_LE(1, log_count("inflight")) TH_LOG("%s: no line", what);
+		EXPECT_LE(1, log_count_icase("inflight"))
+			TH_LOG("%s: no line", what);
 		vdev_vhost_user_get_stats(self->vu, &st);
 		EXPECT_EQ(errors, st.errors) TH_LOG("%s", what);
 		EXPECT_FALSE(vdev_device_is_active(&self->t.dev));
@@ -1696,14 +1686,7 @@ TEST_F(ift, hostile_regions)
 	memset(self->outstanding, 0, sizeof(self->outstanding));
 	self->nr_added = self->nr_used = 0;
 	ASSERT_EQ(0, region_new(self, 1, QSZ, F_SEAL_SHRINK));
-	ASSERT_EQ(0, conn_open(self));
-	ASSERT_EQ(0, fe_negotiate(self));
-	ASSERT_EQ(0, fe_set_inflight(&self->fe, self->reg_len, 0, 1, QSZ,
-				     self->ifd));
-	ASSERT_EQ(0, fe_mem_table(self));
-	ASSERT_EQ(0, fe_ring(self, base_after(self, 0)));
-	ASSERT_LE(0, add_chain(self, true));
-	ASSERT_TRUE(wait_used(self, 1));
+	serve_one(_metadata, self, true);
 	finish(_metadata, self, 1);
 }
 

@@ -34,7 +34,7 @@
 #include "../net/net_dev.h"
 #include "core_priv.h"	/* lib/: the device's guest memory */
 #include "vhost_user_priv.h"
-#include "vu_fe.h"	/* the front-end, the back-end on a thread */
+#include "vu_fe.h"	/* the front-end, the back-end on a thread, the log */
 #include "kselftest_harness.h"
 
 #define TAP		"vu0"
@@ -45,32 +45,6 @@
 			 (1ULL << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) | \
 			 (1ULL << VHOST_USER_PROTOCOL_F_STATUS))
 #define FE_FEAT		(ND_F_BASE | ND_F_MRG)
-
-/* ---- the error lines vdev logs ------------------------------------------ */
-
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static char log_buf[16384];
-
-static void log_capture(enum vdev_log_level level, const char *msg)
-{
-	size_t n;
-
-	fprintf(stderr, "vdev: %s\n", msg);
-	pthread_mutex_lock(&log_lock);
-	n = strlen(log_buf);
-	snprintf(log_buf + n, sizeof(log_buf) - n, "%s\n", msg);
-	pthread_mutex_unlock(&log_lock);
-}
-
-static bool log_has(const char *s)
-{
-	bool found;
-
-	pthread_mutex_lock(&log_lock);
-	found = strstr(log_buf, s);
-	pthread_mutex_unlock(&log_lock);
-	return found;
-}
 
 /* ---- the fixture ------------------------------------------------------------- */
 
@@ -257,7 +231,7 @@ FIXTURE_SETUP(vu)
 	self->fe.sock = -1;
 	for (i = 0; i < ND_MAXQ; i++)
 		self->call[i] = -1;
-	log_buf[0] = 0;
+	log_reset();
 	vdev_log_set_handler(log_capture);
 	nd_init(&self->nd);
 	self->nd.format = variant->format;
@@ -1328,19 +1302,6 @@ TEST_F(vu, sealed_memfd_accepted)
 	EXPECT_EQ(0, fe_mem_table(self));
 	EXPECT_EQ(0, fe_mem_reg(self, VHOST_USER_ADD_MEM_REG));
 	EXPECT_EQ(0, conn_close(self));
-}
-
-/* How many lines of the log contain @s. */
-static unsigned int log_count(const char *s)
-{
-	unsigned int n = 0;
-	const char *p;
-
-	pthread_mutex_lock(&log_lock);
-	for (p = log_buf; (p = strstr(p, s)); p++)
-		n++;
-	pthread_mutex_unlock(&log_lock);
-	return n;
 }
 
 /*

@@ -12,6 +12,9 @@
  *                fe_get_vring_base()
  *   struct srv   vdev_vhost_user_serve_fd() on a thread: srv_main(),
  *                srv_join()
+ *   log_buf      vdev's lines, kept by log_capture() (the vdev_log()
+ *                handler): log_reset(), log_has(), log_count(),
+ *                log_count_icase()
  */
 #ifndef VU_FE_H
 #define VU_FE_H
@@ -21,11 +24,13 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <vdev/log.h>
 #include <vdev/vhost_user.h>
 
 #include "vhost_user_priv.h"	/* lib/: the wire format (messages only) */
@@ -260,6 +265,62 @@ static inline int srv_join(struct srv *s)
 		return -ETIMEDOUT;
 	s->started = false;
 	return s->ret;
+}
+
+/* ---- the error lines vdev logs ------------------------------------------ */
+
+/*
+ * Every line vdev logged since log_reset(), each ended by '\n' (what does
+ * not fit is cut); the back-end's threads append to it under log_lock.
+ */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static char log_buf[16384];
+
+/* The vdev_log() handler (vdev_log_set_handler()): stderr and log_buf. */
+static inline void log_capture(enum vdev_log_level level, const char *msg)
+{
+	size_t n;
+
+	fprintf(stderr, "vdev: %s\n", msg);
+	pthread_mutex_lock(&log_lock);
+	n = strlen(log_buf);
+	snprintf(log_buf + n, sizeof(log_buf) - n, "%s\n", msg);
+	pthread_mutex_unlock(&log_lock);
+}
+
+static inline void log_reset(void)
+{
+	pthread_mutex_lock(&log_lock);
+	log_buf[0] = 0;
+	pthread_mutex_unlock(&log_lock);
+}
+
+/* How many times @s occurs in log_buf; in any case with @icase. */
+static inline unsigned int log_count_case(const char *s, bool icase)
+{
+	unsigned int n = 0;
+	const char *p;
+
+	pthread_mutex_lock(&log_lock);
+	for (p = log_buf; (p = icase ? strcasestr(p, s) : strstr(p, s)); p++)
+		n++;
+	pthread_mutex_unlock(&log_lock);
+	return n;
+}
+
+static inline unsigned int log_count(const char *s)
+{
+	return log_count_case(s, false);
+}
+
+static inline unsigned int log_count_icase(const char *s)
+{
+	return log_count_case(s, true);
+}
+
+static inline bool log_has(const char *s)
+{
+	return log_count(s);
 }
 
 #endif /* VU_FE_H */
