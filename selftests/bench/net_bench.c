@@ -1041,56 +1041,43 @@ static struct result run_lanes(struct nd *nd, const int *fds, bool tx,
 	return r;
 }
 
-/* A window of (a), one thread on one queue. */
-static struct result run_ceiling(struct nd *nd, int fd, bool tx, size_t len)
+/*
+ * A window of (a), the loop on @fd, or of (b) or (c) (@fd < 0), the
+ * device's one pair driven from this thread.
+ */
+static struct result run_single(struct nd *nd, int fd, bool tx, size_t len)
 {
 	struct result r0 = { 0 };
+	uint64_t frames0 = 0, end;
 	unsigned long want;
-	struct cpu_mark m;
-	uint64_t end;
-	long n;
-
-	if (tx) {
-		if (tx_slots_fill(nd, 1, len))
-			return r0;
-		mark(&m);
-		n = tx_loop(nd, &lanes[0], fd, len, nr_frames);
-		return rate_cpu(n, len, nd_now_ns(), &m);
-	}
-	want = tap_fill(tap_ps[0], len, nr_frames / 5, NULL);
-	mark(&m);
-	n = rx_loop(nd, &lanes[0], fd, len, &end);
-	if (n < 0)
-		return r0;
-	rx_lost(len, "the loop", n, want);
-	return rate_cpu(n, len, end, &m);
-}
-
-/* A window of (b) or (c) on one pair, driven from this thread. */
-static struct result run_device(struct nd *nd, bool tx, size_t len)
-{
-	struct result r0 = { 0 };
-	unsigned long want;
-	uint64_t frames0, end;
 	struct cpu_mark m;
 	long n;
 
 	if (tx) {
 		if (tx_slots_fill(nd, 1, len))
 			return r0;
-		frames0 = nd_counter(nd, "tx_frames");
+		if (fd < 0)
+			frames0 = nd_counter(nd, "tx_frames");
 		mark(&m);
-		n = tx_drive(nd, &lanes[0], len, nr_frames, &end);
-		if (!tx_counted(nd, len, frames0, n))
-			return rate(0, len, 1);
+		if (fd < 0) {
+			n = tx_drive(nd, &lanes[0], len, nr_frames, &end);
+			if (!tx_counted(nd, len, frames0, n))
+				return r0;
+		} else {
+			n = tx_loop(nd, &lanes[0], fd, len, nr_frames);
+			end = nd_now_ns();
+		}
 		return rate_cpu(n, len, end, &m);
 	}
 	want = tap_fill(tap_ps[0], len, nr_frames / 5, NULL);
 	mark(&m);
-	n = rx_drive(nd, &lanes[0], len, want, &end);
+	if (fd < 0)
+		n = rx_drive(nd, &lanes[0], len, want, &end);
+	else
+		n = rx_loop(nd, &lanes[0], fd, len, &end);
 	if (n < 0)
 		return r0;
-	rx_lost(len, "the device", n, want);
+	rx_lost(len, fd < 0 ? "the device" : "the loop", n, want);
 	return rate_cpu(n, len, end, &m);
 }
 
@@ -1225,7 +1212,7 @@ static struct result run_one(struct nd *nd, enum contender c, bool tx,
 			r = run_lanes(nd, fd, tx, len);
 		} else {
 			place_threads(false);
-			r = run_ceiling(nd, fd[0], tx, len);
+			r = run_single(nd, fd[0], tx, len);
 		}
 out_close:
 		while (i--)
@@ -1248,7 +1235,7 @@ out_close:
 		ret = nd_activate(nd, 1, feat);
 		if (!ret) {
 			place_threads(true);
-			r = run_device(nd, tx, len);
+			r = run_single(nd, -1, tx, len);
 		}
 	}
 	nd_destroy(nd);
