@@ -19,7 +19,9 @@
 # reached init, bound virtio_net, had every ping answered (traffic both
 # ways) and rebooted itself; the reboot count; EBUSY 0 in vdev-vmm's table;
 # fds and threads flat (the table's before/after, and this test's own
-# count of the VMM's /proc/PID/fd and task: the peak of every boot).
+# count of the VMM's /proc/PID/fd and task: the peak of every boot);
+# guest RAM on 2 MiB pages at the end of every boot where the host has
+# shmem huge pages on (scripts/vmtest does; elsewhere a SKIP that says so).
 #
 # Every boot has a deadline (VDEV_BOOT_TIMEOUT, 120 s: vdev-vmm's
 # --boot-timeout, and this test's own watchdog 30 s later). A guest that
@@ -52,6 +54,9 @@ REBOOTS=${VDEV_REBOOTS:-10}
 CASES=${VDEV_VMM_CASES:-split packed mq}
 DEADLINE=${VDEV_BOOT_TIMEOUT:-120}
 PINGS=${VDEV_PINGS:-10}
+THP_KNOB=/sys/kernel/mm/transparent_hugepage/shmem_enabled
+# A booted guest has touched well over this much of its 256 MiB.
+HUGE_MIN_MIB=32
 KVER=$(cat "$ROOT/.cache/guest-kernel/.vdev-unpacked" 2>/dev/null)
 KERNEL=$ROOT/.cache/guest-kernel/boot/vmlinux-$KVER
 
@@ -237,6 +242,26 @@ run_case() {
 		echo "# $name: the VMM's peak fds per boot: ${fds[*]}; threads: ${tasks[*]}"
 	fi
 	check "$name: fds and threads flat" "$why"
+
+	# Guest RAM on huge pages where the host has them for shmem
+	# (scripts/vmtest turns them on): KVM then maps it 2 MiB at a time.
+	why=
+	thp=$(sed -n 's/.*\[\(.*\)\].*/\1/p' "$THP_KNOB" 2>/dev/null)
+	case $thp in
+	advise|always|within_size)
+		read -r hmin _ <<< "$(table "$out" "ram in 2 mib pages")"
+		if [ -z "$hmin" ]; then
+			why="no 'RAM in 2 MiB pages' row in vdev-vmm's table"
+		elif awk -v v="$hmin" -v w="$HUGE_MIN_MIB" 'BEGIN { exit !(v < w) }'; then
+			why="guest RAM in 2 MiB pages at the end of a boot: min $hmin MiB, want at least $HUGE_MIN_MIB"
+		fi
+		check "$name: guest RAM mapped 2 MiB at a time (shmem_enabled $thp)" "$why"
+		;;
+	*)
+		nr=$((nr + 1))
+		echo "ok $nr $name: guest RAM mapped 2 MiB at a time # SKIP shmem_enabled is '${thp:-unknown}' here"
+		;;
+	esac
 
 	case $name in
 	split|packed)

@@ -70,6 +70,7 @@ struct boot_rec {
 	double open_s;
 	double down_s;
 	double build_s;
+	double huge_mib;	/* guest RAM in 2 MiB pages at the end */
 };
 
 /**
@@ -387,7 +388,7 @@ static int one_boot(const struct vmm_opts *o, const struct vmm_image *img,
 {
 	struct vmm_dev_stats st[VMM_MAX_DEVICES] = { 0 };
 	struct boot_rec rec = { .init_s = -1, .frame_s = -1, .open_s = -1,
-				.down_s = *down_s };
+				.down_s = *down_s, .huge_mib = -1 };
 	unsigned int n = rs->boots + 1, i, active, active_now;
 	double first_frame;
 	enum vmm_stop why;
@@ -440,6 +441,7 @@ static int one_boot(const struct vmm_opts *o, const struct vmm_image *img,
 		       vm->nr_devs, (unsigned long long)tx,
 		       (unsigned long long)rx);
 	fflush(stdout);
+	rec.huge_mib = vmm_vm_ram_huge_mib(vm);
 	t0 = vmm_now();
 	vmm_vm_destroy(vm);
 	*down_s = vmm_now() - t0;
@@ -483,6 +485,8 @@ static void print_summary(const struct vmm_opts *o,
 		     "s");
 	print_spread("TAP reopen", rs, offsetof(struct boot_rec, open_s), 0,
 		     1e3, "ms");
+	print_spread("RAM in 2 MiB pages", rs,
+		     offsetof(struct boot_rec, huge_mib), 0, 1, "MiB");
 	printf("  %-24s %u\n", "EBUSY", rs->ebusy);
 	printf("  %-24s %u extra requests dropped, %u stale wake-ups discarded\n",
 	       "reset requests", rs->extra, rs->stale);

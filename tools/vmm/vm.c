@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -149,6 +150,69 @@ static int vm_set_region(struct vmm_vm *vm, unsigned int slot, uint64_t gpa,
 	return 0;
 }
 
+/*
+ * Map @size bytes of @fd at a 2 MiB-aligned address and ask for huge
+ * pages there, as QEMU does for its RAM: where the host backs the memfd
+ * with them (shmem's transparent huge pages, "advise" or "always" in
+ * /sys/kernel/mm/transparent_hugepage/shmem_enabled), KVM maps guest
+ * RAM 2 MiB at a time and the guest's first touches of its memory exit
+ * 512 times less often. Elsewhere it is the same mapping as before, at
+ * an aligned address.
+ */
+static void *vm_ram_map(int fd, size_t size)
+{
+	uint8_t *base, *p;
+
+	base = mmap(NULL, size + SZ_2M, PROT_NONE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (base == MAP_FAILED)
+		return MAP_FAILED;
+	p = (uint8_t *)(((uintptr_t)base + SZ_2M - 1) & ~(uintptr_t)(SZ_2M - 1));
+	if (mmap(p, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+		 0) == MAP_FAILED) {
+		munmap(base, size + SZ_2M);
+		return MAP_FAILED;
+	}
+	if (p > base)
+		munmap(base, p - base);
+	if (p + size < base + size + SZ_2M)
+		munmap(p + size, base + size + SZ_2M - (p + size));
+	/* EINVAL without THP in the kernel: the mapping is fine as it is. */
+	madvise(p, size, MADV_HUGEPAGE);
+	return p;
+}
+
+/*
+ * How much of @vm's RAM the host maps in 2 MiB pages now (its
+ * ShmemPmdMapped in /proc/self/smaps), in MiB; -1 when smaps does not
+ * say.
+ */
+double vmm_vm_ram_huge_mib(const struct vmm_vm *vm)
+{
+	char line[256], start[32];
+	bool in = false;
+	double mib = -1;
+	unsigned long kb;
+	FILE *f;
+
+	f = fopen("/proc/self/smaps", "re");
+	if (!f)
+		return -1;
+	snprintf(start, sizeof(start), "%lx-", (unsigned long)(uintptr_t)vm->ram);
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, start, strlen(start))) {
+			in = true;
+			continue;
+		}
+		if (in && sscanf(line, "ShmemPmdMapped: %lu kB", &kb) == 1) {
+			mib = kb / 1024.0;
+			break;
+		}
+	}
+	fclose(f);
+	return mib;
+}
+
 static int vm_ram_create(struct vmm_vm *vm)
 {
 	int ret;
@@ -163,8 +227,7 @@ static int vm_ram_create(struct vmm_vm *vm)
 		ret = -errno;
 		goto out_close;
 	}
-	vm->ram = mmap(NULL, vm->ram_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-		       vm->mem_fd, 0);
+	vm->ram = vm_ram_map(vm->mem_fd, vm->ram_size);
 	if (vm->ram == MAP_FAILED) {
 		ret = -errno;
 		vm->ram = NULL;

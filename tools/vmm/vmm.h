@@ -59,6 +59,7 @@
 
 #define SZ_1K			0x400ULL
 #define SZ_1M			0x100000ULL
+#define SZ_2M			0x200000ULL
 #define SZ_1G			0x40000000ULL
 #define SZ_4G			0x100000000ULL
 
@@ -435,6 +436,7 @@ int vmm_vm_start(struct vmm_vm *vm);
 void vmm_vm_request_stop(struct vmm_vm *vm, enum vmm_stop why);
 void vmm_vm_stop(struct vmm_vm *vm);
 void vmm_vm_destroy(struct vmm_vm *vm);
+double vmm_vm_ram_huge_mib(const struct vmm_vm *vm);
 void *vmm_gpa(struct vmm_vm *vm, uint64_t gpa, uint64_t len);
 void vmm_irq_line(struct vmm_vm *vm, unsigned int irq, bool level);
 void vmm_vm_drain_coalesced(struct vmm_vm *vm);
